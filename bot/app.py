@@ -1,0 +1,200 @@
+"""The composition root: the one place that builds the application and wires everything.
+
+Only this module imports ``handlers`` and ``jobs``; everything else in ``bot`` knows neither.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from telegram import BotCommand, LinkPreviewOptions, Update
+from telegram.constants import ParseMode
+from telegram.ext import (
+    Application,
+    ApplicationBuilder,
+    ChatMemberHandler,
+    CommandHandler,
+    ContextTypes,
+    Defaults,
+    MessageHandler,
+    filters,
+)
+
+from bot.config import Settings
+from bot.context import BotData, NewsContext
+from bot.delivery.dispatcher import Dispatcher
+from bot.delivery.ratelimit import Limiter, Rates
+from bot.delivery.shared_limiter import SharedRateLimiter
+from bot.delivery.sender import make_sender
+from bot.news.fetcher import Fetcher
+from bot.render.help import READER_COMMANDS
+from bot.storage import open_database, sources
+from handlers import admin, gates, membership, reading, start, subscriptions
+from handlers.errors import on_error
+from jobs import ingest, maintenance
+
+logger = logging.getLogger(__name__)
+
+NewsApp = Application[Any, NewsContext, dict[Any, Any], dict[Any, Any], BotData, Any]
+
+
+def build_application(settings: Settings) -> NewsApp:
+    """Build the PTB application for these settings; nothing connects until it starts."""
+    settings.require_token()
+    api = settings.bot.api_url.rstrip("/")
+    delivery = settings.delivery
+    global_rate = delivery.paid_per_second if delivery.paid_broadcast else delivery.global_per_second
+    limiter = Limiter(Rates(global_rate, delivery.chat_per_second, delivery.group_per_minute, delivery.headroom))
+    application: NewsApp = (
+        ApplicationBuilder()
+        .token(settings.bot.token.get())
+        .base_url(f"{api}/bot")
+        .base_file_url(f"{api}/file/bot")
+        .context_types(ContextTypes(context=NewsContext, bot_data=BotData))
+        .defaults(
+            Defaults(
+                parse_mode=ParseMode.HTML,
+                link_preview_options=LinkPreviewOptions(is_disabled=True),
+                tzinfo=settings.bot.tz,
+            )
+        )
+        # Commands of different chats may run side by side; storage serialises its own writes.
+        .concurrent_updates(True)
+        .rate_limiter(SharedRateLimiter(limiter))
+        .post_init(open_services)
+        .post_shutdown(close_services)
+        .build()
+    )
+    application.bot_data.settings = settings
+    register_handlers(application)
+    return application
+
+
+def register_handlers(application: NewsApp) -> None:
+    """Every handler, in one ordered block; gates run first in negative groups."""
+    commands = filters.COMMAND
+    application.add_handler(MessageHandler(commands, gates.remember_chat), group=-1)
+
+    application.add_handler(CommandHandler("start", start.start))
+    application.add_handler(CommandHandler("help", start.help_command))
+    application.add_handler(CommandHandler("subscribe", subscriptions.subscribe))
+    application.add_handler(CommandHandler("unsubscribe", subscriptions.unsubscribe))
+    application.add_handler(CommandHandler("latest", reading.latest))
+    application.add_handler(CommandHandler("stats", admin.stats))
+    application.add_handler(ChatMemberHandler(membership.my_chat_member, ChatMemberHandler.MY_CHAT_MEMBER))
+    application.add_error_handler(on_error)
+
+
+async def open_services(application: NewsApp) -> None:
+    """Open storage, the fetcher and the dispatcher; schedule the jobs. Tests call this too."""
+    data = application.bot_data
+    settings = data.settings
+    assert settings is not None
+    data.db = db = await open_database(settings.bot.db)
+    data.fetcher = Fetcher(
+        user_agent=settings.ingest.user_agent,
+        total_timeout=settings.ingest.fetch_timeout,
+        max_bytes=settings.ingest.max_bytes,
+    )
+    await sources.sync_configured(
+        db,
+        sources=[
+            {
+                "id": s.id,
+                "name": s.name,
+                "url": s.url,
+                "kind": s.kind,
+                "interval": s.interval,
+                "category": s.category,
+                "breaking": s.breaking,
+                "options": {"selectors": dict(s.selectors), "timezone": s.timezone},
+            }
+            for s in settings.sources
+        ],
+        now=time.time(),
+    )
+    delivery = settings.delivery
+    rate_limiter = application.bot.rate_limiter
+    assert isinstance(rate_limiter, SharedRateLimiter)
+    data.dispatcher = Dispatcher(
+        db=db,
+        send=make_sender(
+            application.bot,
+            default_tz=settings.bot.timezone,
+            default_language=settings.bot.language,
+            paid_broadcast=delivery.paid_broadcast,
+        ),
+        limiter=rate_limiter.limiter,
+        stale_after=delivery.stale_after,
+        give_up_after=delivery.give_up_after,
+    )
+    # Not application.create_task: the application is not running yet during post_init.
+    data.dispatcher_task = asyncio.create_task(data.dispatcher.run(), name="dispatcher")
+
+    job_queue = application.job_queue
+    assert job_queue is not None, "install python-telegram-bot[job-queue]"
+    for source in await sources.list_sources(db):
+        ingest.schedule_source(job_queue, source)
+    job_queue.run_repeating(maintenance.nudge_dispatcher, interval=5, first=5, name="nudge-dispatcher")
+    job_queue.run_repeating(maintenance.prune_articles, interval=3600, first=60, name="prune-articles")
+
+    # Admin commands stay out of the menu everyone sees; /help lists them to admins.
+    commands = [BotCommand(name, description) for name, description in READER_COMMANDS]
+    await application.bot.set_my_commands(commands)
+
+
+async def close_services(application: NewsApp) -> None:
+    """Stop the dispatcher (recording what it sent), then close the fetcher and the database."""
+    data = application.bot_data
+    if data.dispatcher is not None:
+        await data.dispatcher.stop()
+        if data.dispatcher_task is not None:
+            await data.dispatcher_task
+    if data.fetcher is not None:
+        await data.fetcher.aclose()
+    if data.db is not None:
+        await data.db.close()
+    data.dispatcher = data.fetcher = data.db = data.dispatcher_task = None
+
+
+@contextlib.asynccontextmanager
+async def running(application: NewsApp, *, poll_interval: float = 0.0) -> AsyncIterator[NewsApp]:
+    """Run the application with long polling inside the current event loop (demo and tests).
+
+    ``run_polling`` owns its event loop and signal handlers; this is the same sequence for
+    callers that already have a loop.
+    """
+    await application.initialize()
+    try:
+        if application.post_init is not None:
+            await application.post_init(application)
+        await application.start()
+        assert application.updater is not None
+        await application.updater.start_polling(
+            poll_interval=poll_interval, timeout=1, allowed_updates=Update.ALL_TYPES, drop_pending_updates=False
+        )
+        try:
+            yield application
+        finally:
+            if application.updater.running:
+                await application.updater.stop()
+            if application.running:
+                await application.stop()
+    finally:
+        try:
+            if application.post_shutdown is not None:
+                await application.post_shutdown(application)
+        finally:
+            await application.shutdown()
+
+
+def run_polling(settings: Settings) -> None:
+    """Run the bot until interrupted (``newsbot run``)."""
+    application = build_application(settings)
+    application.run_polling(allowed_updates=Update.ALL_TYPES)
+

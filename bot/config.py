@@ -1,0 +1,344 @@
+"""Settings: loaded once from a TOML file and the environment, then frozen.
+
+Nothing else in newsbot reads ``os.environ``. The environment wins over the file so an
+operator can keep the token out of the file entirely.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from bot.errors import ConfigError
+
+DEFAULT_API_URL = "https://api.telegram.org"
+DEFAULT_DB = "data/newsbot.db"
+SOURCE_KINDS = ("feed", "html")
+_SOURCE_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+
+
+class Secret:
+    """A string that never shows itself in ``repr``, logs or tracebacks."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def get(self) -> str:
+        return self._value
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+    def __repr__(self) -> str:
+        return "Secret('**********')" if self._value else "Secret('')"
+
+    __str__ = __repr__
+
+
+@dataclass(frozen=True, slots=True)
+class BotSettings:
+    token: Secret = field(default_factory=lambda: Secret(""))
+    api_url: str = DEFAULT_API_URL
+    db: Path = Path(DEFAULT_DB)
+    admins: frozenset[int] = frozenset()
+    timezone: str = "UTC"
+    language: str = "en"
+    log_level: str = "INFO"
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def base_url(self) -> str:
+        """The ``base_url`` PTB wants: the API root followed by ``/bot``."""
+        return self.api_url.rstrip("/") + "/bot"
+
+
+@dataclass(frozen=True, slots=True)
+class DeliverySettings:
+    global_per_second: float = 30.0
+    chat_per_second: float = 1.0
+    group_per_minute: float = 20.0
+    # Paid broadcast (BotFather switch, costs Stars above 30/s) lifts the overall limit.
+    paid_broadcast: bool = False
+    paid_per_second: float = 1000.0
+    # Pace a little under the limits: requests reach Telegram with jitter, and a 429 is our bug.
+    headroom: float = 0.97
+    batch_size: int = 200
+    # An instant item older than this is news no more: it goes to the digest or is dropped.
+    stale_after: float = 6 * 3600.0
+    # Network errors and 5xx are retried with backoff for this long, then recorded as failed.
+    give_up_after: float = 3600.0
+    digest_max_items: int = 30
+
+
+@dataclass(frozen=True, slots=True)
+class IngestSettings:
+    fetch_timeout: float = 15.0
+    max_bytes: int = 5_000_000
+    fetch_articles: bool = True
+    retention_days: float = 30.0
+    max_backoff: float = 3600.0
+    user_agent: str = "newsbot/0.1 (+https://github.com/newsbot/newsbot)"
+
+
+@dataclass(frozen=True, slots=True)
+class SourceSettings:
+    id: str
+    name: str
+    url: str
+    kind: str = "feed"
+    interval: float = 120.0
+    category: str | None = None
+    breaking: bool = False
+    timezone: str | None = None
+    selectors: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    bot: BotSettings = field(default_factory=BotSettings)
+    delivery: DeliverySettings = field(default_factory=DeliverySettings)
+    ingest: IngestSettings = field(default_factory=IngestSettings)
+    sources: tuple[SourceSettings, ...] = ()
+
+    def require_token(self) -> None:
+        """Stop start-up unless a token is configured."""
+        if not self.bot.token:
+            raise ConfigError("bot.token", "is required to run the bot (set NEWSBOT_TOKEN or [bot] token)")
+
+
+# --- parsing -------------------------------------------------------------------------------
+
+
+def _number(key: str, value: Any, *, minimum: float, integer: bool = False) -> float:
+    # bool is an int in Python; a "true" interval is a typo, not a number.
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigError(key, f"must be a number, not {type(value).__name__}")
+    if integer and not isinstance(value, int):
+        raise ConfigError(key, "must be a whole number")
+    if value < minimum:
+        raise ConfigError(key, f"must be at least {minimum:g}")
+    return float(value)
+
+
+def _string(key: str, value: Any, *, empty: bool = False) -> str:
+    if not isinstance(value, str):
+        raise ConfigError(key, f"must be a string, not {type(value).__name__}")
+    if not empty and not value.strip():
+        raise ConfigError(key, "must not be empty")
+    return value
+
+
+def _flag(key: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(key, "must be true or false")
+    return value
+
+
+def _url(key: str, value: Any) -> str:
+    text = _string(key, value)
+    if not re.match(r"^https?://[^\s/]+", text):
+        raise ConfigError(key, "must be an http:// or https:// address")
+    return text
+
+
+def _timezone(key: str, value: Any) -> str:
+    name = _string(key, value)
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(key, f"unknown timezone {name!r}") from None
+    return name
+
+
+def _admins(key: str, value: Any) -> frozenset[int]:
+    if isinstance(value, str):
+        parts = [p.strip() for p in value.split(",") if p.strip()]
+        try:
+            return frozenset(int(p) for p in parts)
+        except ValueError:
+            raise ConfigError(key, "must be comma-separated Telegram user ids") from None
+    if not isinstance(value, list) or not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+        raise ConfigError(key, "must be a list of Telegram user ids")
+    return frozenset(value)
+
+
+def _check_keys(section: str, table: Mapping[str, Any], allowed: set[str]) -> None:
+    for key in table:
+        if key not in allowed:
+            raise ConfigError(f"{section}.{key}" if section else key, "unknown key")
+
+
+def _table(key: str, value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ConfigError(key, "must be a table")
+    return value
+
+
+def _bot(raw: dict[str, Any], env: Mapping[str, str]) -> BotSettings:
+    _check_keys("bot", raw, {"token", "api_url", "db", "admins", "timezone", "language", "log_level"})
+    # The environment wins over the file.
+    merged = dict(raw)
+    for env_key, key in (
+        ("NEWSBOT_TOKEN", "token"),
+        ("NEWSBOT_API_URL", "api_url"),
+        ("NEWSBOT_DB", "db"),
+        ("NEWSBOT_ADMINS", "admins"),
+    ):
+        if env.get(env_key):
+            merged[key] = env[env_key]
+    token = _string("bot.token", merged.get("token", ""), empty=True).strip()
+    if token and not re.fullmatch(r"\d+:[\w-]+", token):
+        # Say what is wrong without echoing the token itself.
+        raise ConfigError("bot.token", "does not look like a bot token (digits, a colon, then letters)")
+    log_level = _string("bot.log_level", merged.get("log_level", "INFO")).upper()
+    if log_level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+        raise ConfigError("bot.log_level", "must be DEBUG, INFO, WARNING or ERROR")
+    return BotSettings(
+        token=Secret(token),
+        api_url=_url("bot.api_url", merged.get("api_url", DEFAULT_API_URL)).rstrip("/"),
+        db=Path(_string("bot.db", merged.get("db", DEFAULT_DB))),
+        admins=_admins("bot.admins", merged.get("admins", [])),
+        timezone=_timezone("bot.timezone", merged.get("timezone", "UTC")),
+        language=_string("bot.language", merged.get("language", "en")),
+        log_level=log_level,
+    )
+
+
+def _delivery(raw: dict[str, Any]) -> DeliverySettings:
+    d = DeliverySettings()
+    floats = {
+        "global_per_second": 0.1,
+        "chat_per_second": 0.01,
+        "group_per_minute": 0.1,
+        "paid_per_second": 1.0,
+        "stale_after": 60.0,
+        "give_up_after": 1.0,
+    }
+    _check_keys("delivery", raw, {*floats, "paid_broadcast", "headroom", "batch_size", "digest_max_items"})
+    values: dict[str, Any] = {}
+    for key, minimum in floats.items():
+        if key in raw:
+            values[key] = _number(f"delivery.{key}", raw[key], minimum=minimum)
+    if "paid_per_second" in values and values["paid_per_second"] > 1000:
+        raise ConfigError("delivery.paid_per_second", "Telegram allows at most 1000")
+    if "headroom" in raw:
+        values["headroom"] = _number("delivery.headroom", raw["headroom"], minimum=0.1)
+        if values["headroom"] > 1:
+            raise ConfigError("delivery.headroom", "must be at most 1")
+    if "paid_broadcast" in raw:
+        values["paid_broadcast"] = _flag("delivery.paid_broadcast", raw["paid_broadcast"])
+    for key in ("batch_size", "digest_max_items"):
+        if key in raw:
+            values[key] = int(_number(f"delivery.{key}", raw[key], minimum=1, integer=True))
+    return DeliverySettings(**{**{f: getattr(d, f) for f in d.__dataclass_fields__}, **values})
+
+
+def _ingest(raw: dict[str, Any]) -> IngestSettings:
+    _check_keys(
+        "ingest",
+        raw,
+        {"fetch_timeout", "max_bytes", "fetch_articles", "retention_days", "max_backoff", "user_agent"},
+    )
+    values: dict[str, Any] = {}
+    if "fetch_timeout" in raw:
+        values["fetch_timeout"] = _number("ingest.fetch_timeout", raw["fetch_timeout"], minimum=0.1)
+    if "max_bytes" in raw:
+        values["max_bytes"] = int(_number("ingest.max_bytes", raw["max_bytes"], minimum=1024, integer=True))
+    if "fetch_articles" in raw:
+        values["fetch_articles"] = _flag("ingest.fetch_articles", raw["fetch_articles"])
+    if "retention_days" in raw:
+        values["retention_days"] = _number("ingest.retention_days", raw["retention_days"], minimum=0.01)
+    if "max_backoff" in raw:
+        values["max_backoff"] = _number("ingest.max_backoff", raw["max_backoff"], minimum=1)
+    if "user_agent" in raw:
+        values["user_agent"] = _string("ingest.user_agent", raw["user_agent"])
+    return IngestSettings(**values)
+
+
+def _source(index: int, raw: Any) -> SourceSettings:
+    where = f"sources[{index}]"
+    table = _table(where, raw)
+    _check_keys(
+        where,
+        table,
+        {"id", "name", "url", "kind", "interval", "category", "breaking", "timezone", "selectors"},
+    )
+    for required in ("id", "url"):
+        if required not in table:
+            raise ConfigError(f"{where}.{required}", "is required")
+    source_id = _string(f"{where}.id", table["id"])
+    if not _SOURCE_ID.match(source_id):
+        raise ConfigError(f"{where}.id", "must be 1-32 lowercase letters, digits, '-' or '_'")
+    kind = _string(f"{where}.kind", table.get("kind", "feed"))
+    if kind not in SOURCE_KINDS:
+        raise ConfigError(f"{where}.kind", f"must be one of {', '.join(SOURCE_KINDS)}")
+    selectors = _table(f"{where}.selectors", table.get("selectors", {}))
+    for key, value in selectors.items():
+        _string(f"{where}.selectors.{key}", value)
+    category = table.get("category")
+    tz = table.get("timezone")
+    return SourceSettings(
+        id=source_id,
+        name=_string(f"{where}.name", table.get("name", source_id)),
+        url=_url(f"{where}.url", table["url"]),
+        kind=kind,
+        interval=_number(f"{where}.interval", table.get("interval", 120), minimum=1),
+        category=None if category is None else _string(f"{where}.category", category),
+        breaking=_flag(f"{where}.breaking", table.get("breaking", False)),
+        timezone=None if tz is None else _timezone(f"{where}.timezone", tz),
+        selectors=dict(selectors),
+    )
+
+
+def parse_settings(raw: Mapping[str, Any], env: Mapping[str, str]) -> Settings:
+    """Build settings from an already-decoded TOML document and an environment."""
+    _check_keys("", raw, {"bot", "delivery", "ingest", "sources"})
+    sources_raw = raw.get("sources", [])
+    if not isinstance(sources_raw, list):
+        raise ConfigError("sources", "must be an array of tables ([[sources]])")
+    sources = tuple(_source(i, s) for i, s in enumerate(sources_raw))
+    seen: set[str] = set()
+    for i, source in enumerate(sources):
+        if source.id in seen:
+            raise ConfigError(f"sources[{i}].id", f"duplicate id {source.id!r}")
+        seen.add(source.id)
+    return Settings(
+        bot=_bot(_table("bot", raw.get("bot", {})), env),
+        delivery=_delivery(_table("delivery", raw.get("delivery", {}))),
+        ingest=_ingest(_table("ingest", raw.get("ingest", {}))),
+        sources=sources,
+    )
+
+
+def load_settings(path: Path | str | None = None, env: Mapping[str, str] | None = None) -> Settings:
+    """Read the TOML file (``path`` or ``NEWSBOT_CONFIG``) and the environment."""
+    env = os.environ if env is None else env
+    if path is None and env.get("NEWSBOT_CONFIG"):
+        path = env["NEWSBOT_CONFIG"]
+    raw: dict[str, Any] = {}
+    if path is not None:
+        file = Path(path)
+        try:
+            raw = tomllib.loads(file.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError("--config", f"no such file: {file}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError("--config", f"{file} is not valid TOML: {exc}") from None
+    return parse_settings(raw, env)

@@ -1,0 +1,67 @@
+"""The typed context every handler and job receives, and the services behind it."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+from telegram.ext import Application, CallbackContext, ExtBot
+
+from bot.config import Settings
+from bot.i18n import Translate, translator
+
+if TYPE_CHECKING:
+    from bot.delivery.dispatcher import Dispatcher
+    from bot.news.fetcher import Fetcher
+    from bot.storage.connection import Database
+
+
+class BotData:
+    """Long-lived services, opened in post_init and closed in post_shutdown."""
+
+    def __init__(self) -> None:
+        self.settings: Settings | None = None
+        self.db: Database | None = None
+        self.fetcher: Fetcher | None = None
+        self.dispatcher: Dispatcher | None = None
+        self.dispatcher_task: asyncio.Task[None] | None = None
+        # Sources whose failure the admins were already told of; they hear again on recovery.
+        self.failing_sources: set[str] = set()
+
+
+class NewsContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], BotData]):
+    """CallbackContext with typed access to newsbot's services."""
+
+    def __init__(
+        self,
+        application: Application[Any, Any, Any, Any, Any, Any],
+        chat_id: int | None = None,
+        user_id: int | None = None,
+    ) -> None:
+        super().__init__(application=application, chat_id=chat_id, user_id=user_id)
+
+    @property
+    def settings(self) -> Settings:
+        assert self.bot_data.settings is not None, "services are opened in post_init"
+        return self.bot_data.settings
+
+    @property
+    def db(self) -> Database:
+        assert self.bot_data.db is not None, "services are opened in post_init"
+        return self.bot_data.db
+
+    @property
+    def fetcher(self) -> Fetcher:
+        assert self.bot_data.fetcher is not None, "services are opened in post_init"
+        return self.bot_data.fetcher
+
+    @property
+    def dispatcher(self) -> Dispatcher:
+        assert self.bot_data.dispatcher is not None, "services are opened in post_init"
+        return self.bot_data.dispatcher
+
+    def is_admin(self, user_id: int | None) -> bool:
+        return user_id is not None and user_id in self.settings.bot.admins
+
+    def translate(self, language: str | None = None) -> Translate:
+        return translator(language or self.settings.bot.language)

@@ -1,0 +1,1 @@
+"""Getting queued items to readers: rate limits, the dispatcher, outcome rules."""

@@ -1,0 +1,353 @@
+"""The dispatcher: claims due outbox rows, sends them at Telegram's limits, records every outcome.
+
+One long-running task per process. It keeps a small window of claimed rows in memory, grouped
+by chat; a chat is eligible when its own limit allows, and eligible chats are served breaking
+first, then in claim order, one send per overall slot. Rows are claimed round-robin across the
+articles that have due rows, so a reader's item from a small send does not wait behind a
+100,000-chat broadcast that began minutes earlier.
+
+Outcome rules (see TELEGRAM.md): 403 blocks the chat; ChatMigrated moves it and resends;
+429 pauses all sending for ``retry_after``; any other 400 fails the row for good; network errors
+and 5xx retry with capped back-off until ``give_up_after``. Nothing is marked sent before
+Telegram answered with a message id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import heapq
+import itertools
+import logging
+import random
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from telegram.error import BadRequest, ChatMigrated, Forbidden, InvalidToken, NetworkError, RetryAfter, TimedOut
+
+from bot.models import Article
+from bot.storage import articles, chats, outbox
+from bot.delivery.ratelimit import Limiter
+from bot.storage.connection import Database
+from bot.storage.outbox import ClaimedRow, Outcomes
+
+logger = logging.getLogger(__name__)
+
+# (row, article) -> Telegram message id; raises PTB's exceptions.
+SendFunc = Callable[[ClaimedRow, Article], Awaitable[int]]
+
+_LOST_CHAT = ("chat not found", "chat_id is empty", "user not found", "peer_id_invalid")
+FLUSH_EVERY = 0.05  # seconds: the most sent-but-unrecorded time a crash can double
+FLUSH_SIZE = 200
+MAX_IN_FLIGHT = 100
+
+
+@dataclass(slots=True)
+class _ChatQueue:
+    rows: deque[ClaimedRow] = field(default_factory=deque)
+    busy: bool = False  # a send to this chat is in flight; keeps a chat's messages in order
+
+
+@dataclass(slots=True)
+class DispatchCounters:
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0
+    blocked: int = 0
+    flood_waits: int = 0
+    migrated: int = 0
+
+
+class Dispatcher:
+    """Sends the outbox; ``run()`` until ``stop()``; ``wake()`` when fan-out queued something."""
+
+    def __init__(
+        self,
+        *,
+        db: Database,
+        send: SendFunc,
+        limiter: Limiter,
+        stale_after: float,
+        give_up_after: float,
+        window: int | None = None,
+        wall_clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._db = db
+        self._send = send
+        self._limiter = limiter
+        rates = limiter.rates
+        self._stale_after = stale_after
+        self._give_up_after = give_up_after
+        # Enough claimed rows for about two seconds of sending at the overall rate.
+        self._window = window or max(50, min(4000, int(2 / rates.global_interval)))
+        self._now = wall_clock
+        self._clock = clock
+        self._chats: dict[int, _ChatQueue] = {}
+        self._claimed = 0
+        self._ready: list[tuple[int, int, int]] = []  # (-priority, seq, chat id)
+        self._waiting: list[tuple[float, int, int]] = []  # (ready at, seq, chat id)
+        self._seq = itertools.count()
+        self._articles: dict[int, Article] = {}
+        self._active: deque[tuple[int, int]] = deque()  # (article id, priority)
+        self._active_checked = -1e9
+        self._outcomes = Outcomes.empty()
+        self._last_flush = 0.0
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._in_flight: set[asyncio.Task[None]] = set()
+        self._slots = asyncio.Semaphore(MAX_IN_FLIGHT)
+        self.counters = DispatchCounters()
+
+    # --- control ---------------------------------------------------------------------------
+
+    def wake(self) -> None:
+        """Look for due rows now (new fan-out, or a periodic nudge)."""
+        self._active_checked = -1e9
+        self._wake.set()
+
+    async def stop(self) -> None:
+        """Finish the sends in flight, record them, and hand unsent claimed rows back."""
+        self._stopping = True
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Send until stopped. Rows a previous process left claimed go back to the queue first."""
+        released = await outbox.release_claims(self._db)
+        if released:
+            logger.info("Re-queued %d deliveries claimed before a restart", released)
+        try:
+            while not self._stopping:
+                await self._step()
+        finally:
+            await self._drain()
+
+    # --- the loop --------------------------------------------------------------------------
+
+    async def _step(self) -> None:
+        now = self._clock()
+        if self._claimed < self._window // 2:
+            await self._refill()
+        self._promote(now)
+        if not self._ready:
+            await self._flush()
+            await self._idle(now)
+            return
+        ready_at = self._limiter.global_ready_at()
+        if ready_at > now:
+            await self._sleep(ready_at - now)
+            return
+        _, _, chat_id = heapq.heappop(self._ready)
+        queue = self._chats.get(chat_id)
+        if queue is None or not queue.rows or queue.busy:
+            return
+        if self._limiter.chat_ready_at(chat_id) > now:  # e.g. a 429 moved the chat's slot
+            heapq.heappush(self._waiting, (self._limiter.chat_ready_at(chat_id), next(self._seq), chat_id))
+            return
+        row = queue.rows.popleft()
+        queue.busy = True
+        self._limiter.take(chat_id, private=row.chat_type == "private", now=now)
+        await self._slots.acquire()
+        task = asyncio.create_task(self._deliver(row, chat_id))
+        self._in_flight.add(task)
+        task.add_done_callback(self._in_flight.discard)
+        if len(self._outcomes) >= FLUSH_SIZE or now - self._last_flush >= FLUSH_EVERY:
+            await self._flush()
+
+    def _promote(self, now: float) -> None:
+        while self._waiting and self._waiting[0][0] <= now:
+            _, _, chat_id = heapq.heappop(self._waiting)
+            self._push_ready(chat_id)
+
+    def _push_ready(self, chat_id: int) -> None:
+        queue = self._chats.get(chat_id)
+        if queue is None or not queue.rows or queue.busy:
+            return
+        heapq.heappush(self._ready, (-queue.rows[0].priority, next(self._seq), chat_id))
+
+    def _schedule(self, chat_id: int) -> None:
+        """Put a chat back in line for its next row, when its own limit allows."""
+        queue = self._chats.get(chat_id)
+        if queue is None:
+            return
+        if not queue.rows:
+            if not queue.busy:
+                del self._chats[chat_id]
+            return
+        ready_at = self._limiter.chat_ready_at(chat_id)
+        if ready_at <= self._clock():
+            self._push_ready(chat_id)
+        else:
+            heapq.heappush(self._waiting, (ready_at, next(self._seq), chat_id))
+
+    async def _idle(self, now: float) -> None:
+        timeout = 1.0
+        if self._waiting:
+            timeout = min(timeout, max(self._waiting[0][0] - now, 0.001))
+        self._wake.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), timeout)
+
+    async def _sleep(self, seconds: float) -> None:
+        # Sleep in short steps so a flush is never more than FLUSH_EVERY late.
+        await self._flush_if_due()
+        await asyncio.sleep(min(seconds, FLUSH_EVERY))
+
+    # --- claiming --------------------------------------------------------------------------
+
+    async def _refill(self) -> None:
+        now_wall = self._now()
+        if not self._active and now_wall - self._active_checked >= 1.0:
+            self._active_checked = now_wall
+            self._active.extend(await outbox.active_articles(self._db, now=now_wall))
+        if not self._active:
+            return
+        budget = self._window - self._claimed
+        share = max(10, budget // len(self._active))
+        for _ in range(len(self._active)):
+            if budget <= 0:
+                break
+            article_id, priority = self._active.popleft()
+            limit = min(share, budget)
+            rows = await outbox.claim(self._db, article_id=article_id, limit=limit, now=now_wall)
+            budget -= len(rows)
+            if len(rows) == limit:
+                self._active.append((article_id, priority))  # more may be waiting: round-robin
+            if rows:
+                await self._accept(article_id, rows, now_wall)
+
+    async def _accept(self, article_id: int, rows: list[ClaimedRow], now_wall: float) -> None:
+        article = self._articles.get(article_id)
+        if article is None:
+            article = await articles.get_article(self._db, article_id=article_id)
+            if article is None:  # pruned between fan-out and claim: nothing to send
+                self._outcomes.stale.extend(("stale", r.id) for r in rows)
+                return
+            self._articles[article_id] = article
+        for row in rows:
+            if now_wall - row.created_at > self._stale_after:
+                self._outcomes.stale.append(("stale", row.id))
+                continue
+            queue = self._chats.get(row.chat_id)
+            if queue is None:
+                queue = self._chats[row.chat_id] = _ChatQueue()
+            queue.rows.append(row)
+            self._claimed += 1
+            if len(queue.rows) == 1 and not queue.busy:
+                self._schedule(row.chat_id)
+
+    # --- sending and outcomes --------------------------------------------------------------
+
+    async def _deliver(self, row: ClaimedRow, chat_id: int) -> None:
+        try:
+            article = self._articles[row.article_id]
+            message_id = await self._send(row, article)
+        except RetryAfter as exc:
+            self._on_flood(row, chat_id, exc.retry_after)
+        except ChatMigrated as exc:
+            await self._on_migrated(row, chat_id, exc.new_chat_id)
+        except Forbidden as exc:
+            self._on_gone(row, chat_id, "blocked", str(exc))
+        except BadRequest as exc:
+            message = str(exc).lower()
+            if any(s in message for s in _LOST_CHAT):
+                self._on_gone(row, chat_id, "left", str(exc))
+            else:
+                self._finish(row, chat_id, failed=str(exc))
+        except InvalidToken:
+            logger.critical("Telegram refused the bot token; the dispatcher stops")
+            self._requeue(row, chat_id)
+            self._stopping = True
+        except (TimedOut, NetworkError) as exc:
+            # A timeout may still have delivered the message: retrying risks a double, never a loss.
+            self._on_network_error(row, chat_id, f"{type(exc).__name__}: {exc}")
+        except Exception as exc:  # a bug of ours: record it against the row rather than loop on it
+            logger.exception("Unexpected error sending delivery %d", row.id)
+            self._finish(row, chat_id, failed=f"{type(exc).__name__}: {exc}")
+        else:
+            self._outcomes.sent.append((message_id, self._now(), row.id))
+            self.counters.sent += 1
+            self._finish(row, chat_id)
+        finally:
+            self._slots.release()
+
+    def _finish(self, row: ClaimedRow, chat_id: int, *, failed: str | None = None) -> None:
+        if failed is not None:
+            self._outcomes.failed.append((failed[:500], row.id))
+            self.counters.failed += 1
+        self._claimed -= 1
+        queue = self._chats.get(chat_id)
+        if queue is not None:
+            queue.busy = False
+        self._schedule(chat_id)
+
+    def _requeue(self, row: ClaimedRow, chat_id: int) -> None:
+        queue = self._chats.get(chat_id)
+        if queue is not None:
+            queue.rows.appendleft(row)
+            queue.busy = False
+
+    def _on_flood(self, row: ClaimedRow, chat_id: int, retry_after: timedelta | int) -> None:
+        seconds = retry_after.total_seconds() if isinstance(retry_after, timedelta) else float(retry_after)
+        until = self._clock() + seconds
+        logger.warning("Telegram asked to wait %.0f s (chat %d); pausing all sends", seconds, chat_id)
+        self.counters.flood_waits += 1
+        self._limiter.pause(until)
+        self._limiter.hold_chat(chat_id, until)
+        self._requeue(row, chat_id)
+        self._schedule(chat_id)
+
+    def _on_gone(self, row: ClaimedRow, chat_id: int, status: str, reason: str) -> None:
+        logger.info("Chat %d is %s (%s); stopping deliveries to it", chat_id, status, reason)
+        self._outcomes.blocked_chats.append((status, self._now(), chat_id, reason[:200]))
+        self.counters.blocked += 1
+        queue = self._chats.pop(chat_id, None)
+        self._claimed -= 1 + (len(queue.rows) if queue else 0)
+
+    async def _on_migrated(self, row: ClaimedRow, chat_id: int, new_chat_id: int) -> None:
+        logger.info("Group %d became supergroup %d; moving it", chat_id, new_chat_id)
+        await self._flush()
+        await chats.migrate_chat(self._db, old_id=chat_id, new_id=new_chat_id, now=self._now())
+        self.counters.migrated += 1
+        old = self._chats.pop(chat_id, None)
+        moved = [
+            dataclasses.replace(r, chat_id=new_chat_id, chat_type="supergroup")
+            for r in (row, *(old.rows if old else ()))
+        ]
+        queue = self._chats.setdefault(new_chat_id, _ChatQueue())
+        queue.rows.extendleft(reversed(moved))
+        self._schedule(new_chat_id)
+
+    def _on_network_error(self, row: ClaimedRow, chat_id: int, error: str) -> None:
+        now = self._now()
+        if now - row.created_at > self._give_up_after:
+            self._finish(row, chat_id, failed=f"gave up: {error}")
+            return
+        delay = min(2.0 ** min(row.attempts, 8), 300.0) * random.uniform(0.8, 1.2)  # noqa: S311 - jitter only
+        self._outcomes.retry.append((now + delay, error[:500], row.id))
+        self.counters.retried += 1
+        self._finish(row, chat_id)
+
+    async def _flush_if_due(self) -> None:
+        if self._outcomes and (len(self._outcomes) >= FLUSH_SIZE or self._clock() - self._last_flush >= FLUSH_EVERY):
+            await self._flush()
+
+    async def _flush(self) -> None:
+        self._last_flush = self._clock()
+        if not len(self._outcomes):
+            return
+        batch, self._outcomes = self._outcomes, Outcomes.empty()
+        await outbox.record(self._db, batch)
+
+    async def _drain(self) -> None:
+        if self._in_flight:
+            await asyncio.gather(*self._in_flight, return_exceptions=True)
+        await self._flush()
+        leftovers = [(self._now(), r.id) for q in self._chats.values() for r in q.rows]
+        await outbox.release(self._db, leftovers)
+        self._chats.clear()
+        self._claimed = 0

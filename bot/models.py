@@ -1,0 +1,119 @@
+"""Frozen records that storage hands out; handlers, jobs and renderers read these, never raw rows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+ChatType = Literal["private", "group", "supergroup", "channel"]
+ChatStatus = Literal["active", "blocked", "left", "migrated"]
+SubscriptionKind = Literal["all", "category", "source", "keyword"]
+
+
+def from_epoch(value: float | None) -> datetime | None:
+    return None if value is None else datetime.fromtimestamp(value, tz=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Chat:
+    id: int
+    type: ChatType
+    title: str | None
+    username: str | None
+    status: ChatStatus
+    language: str | None
+    timezone: str | None
+    digest_time: str | None
+    quiet_start: str | None
+    quiet_end: str | None
+    last_digest_at: float | None
+
+    @property
+    def is_private(self) -> bool:
+        return self.type == "private"
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    id: str
+    name: str
+    url: str
+    kind: str
+    interval: float
+    category: str | None
+    breaking: bool
+    origin: str
+    options: dict[str, Any]
+    paused: bool
+    seeded: bool
+    etag: str | None
+    last_modified: str | None
+    last_polled_at: float | None
+    last_success_at: float | None
+    last_error: str | None
+    consecutive_failures: int
+    next_poll_at: float | None
+    items_total: int
+
+
+@dataclass(frozen=True, slots=True)
+class Article:
+    id: int
+    source_id: str
+    guid: str
+    url: str
+    title: str
+    lead: str
+    published_at: datetime
+    category: str | None = None
+    kicker: str | None = None
+    author: str | None = None
+    image_url: str | None = None
+    tags: tuple[str, ...] = field(default_factory=tuple)
+    body: str | None = None
+    breaking: bool = False
+    source_name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Subscription:
+    id: int
+    chat_id: int
+    thread_id: int
+    kind: SubscriptionKind
+    value: str
+    label: str
+    exclude: bool
+
+    def describe(self) -> str:
+        """A short human label such as 'everything', 'category: Sport', 'not: keyword: war'."""
+        text = "everything" if self.kind == "all" else f"{self.kind}: {self.label or self.value}"
+        return f"not {text}" if self.exclude else text
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One outbox row claimed for sending, with what the message needs."""
+
+    id: int
+    chat_id: int
+    chat_type: ChatType
+    thread_id: int
+    article: Article
+    attempts: int
+    created_at: float
+    priority: int
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxStats:
+    queued: int
+    sending: int
+    sent: int
+    failed: int
+    blocked: int
+    stale: int
+    digest: int
+    chats_active: int
+    chats_blocked: int

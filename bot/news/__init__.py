@@ -1,0 +1,1 @@
+"""Reading news from the web: safe fetching, feed and page parsing, ingestion."""

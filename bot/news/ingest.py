@@ -1,0 +1,134 @@
+"""Polling one source: fetch (conditionally), parse, store, and queue new items for readers."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from bot.models import Source
+from bot.news.feeds import parse_feed
+from bot.news.fetcher import Fetcher, FetchError, HTTPStatusError
+from bot.news.listing import DEFAULT_SELECTORS, ListingSelectors, parse_listing
+from bot.news.models import ParsedFeed
+from bot.storage import articles, sources
+from bot.storage.connection import Database
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class PollReport:
+    """What one poll did; the job layer tells admins when a source starts failing or recovers."""
+
+    source_id: str
+    new: int = 0
+    updated: int = 0
+    queued: int = 0
+    not_modified: bool = False
+    error: str | None = None
+    failures: int = 0
+    recovered: bool = False
+
+    @property
+    def started_failing(self) -> bool:
+        return self.error is not None and self.failures == 1
+
+
+def backoff(interval: float, failures: int, cap: float) -> float:
+    """Seconds until the next try after ``failures`` failures in a row: doubling, capped."""
+    return min(interval * 2 ** min(failures, 16), max(cap, interval))
+
+
+def _selectors(source: Source) -> ListingSelectors:
+    given = source.options.get("selectors") or {}
+    if not given:
+        return DEFAULT_SELECTORS
+    defaults = {f: getattr(DEFAULT_SELECTORS, f) for f in DEFAULT_SELECTORS.__dataclass_fields__}
+    return ListingSelectors(**{**defaults, **given})
+
+
+def parse_source(source: Source, content: bytes, *, url: str, content_type: str | None, tz: ZoneInfo) -> ParsedFeed:
+    """Turn a fetched body into items, by the source's kind."""
+    if source.kind == "html":
+        site_tz = ZoneInfo(source.options["timezone"]) if source.options.get("timezone") else tz
+        return parse_listing(content, url=url, selectors=_selectors(source), tz=site_tz)
+    return parse_feed(content, url=url, content_type=content_type)
+
+
+async def poll_source(
+    db: Database,
+    fetcher: Fetcher,
+    source: Source,
+    *,
+    now: float,
+    tz: ZoneInfo,
+    max_backoff: float,
+) -> PollReport:
+    """Poll one source once. Never raises for the web's failures: they are recorded on the source."""
+    was_failing = source.consecutive_failures > 0
+    try:
+        # Only the operator's own config is trusted to point at private addresses (local test sites).
+        trusted = source.origin == "config"
+        result = await fetcher.fetch(
+            source.url, etag=source.etag, last_modified=source.last_modified, trusted=trusted
+        )
+        if result.not_modified:
+            await sources.record_success(
+                db, source_id=source.id, etag=None, last_modified=None, now=now, next_poll_at=now + source.interval
+            )
+            return PollReport(source.id, not_modified=True, recovered=was_failing)
+        # Parsing a large feed is CPU work; keep the event loop (and Telegram updates) responsive.
+        parsed = await asyncio.to_thread(
+            parse_source, source, result.content, url=result.url, content_type=result.content_type, tz=tz
+        )
+        if parsed.error is not None and not parsed.items:
+            raise _Unparsable(parsed.error)
+    except (FetchError, _Unparsable) as exc:
+        error = _describe(exc)
+        retry_after = exc.retry_after if isinstance(exc, HTTPStatusError) else None
+        delay = max(backoff(source.interval, source.consecutive_failures + 1, max_backoff), retry_after or 0.0)
+        failures = await sources.record_failure(db, source_id=source.id, error=error, now=now, next_poll_at=now + delay)
+        logger.warning("Source %s failed (%d in a row): %s", source.id, failures, error)
+        return PollReport(source.id, error=error, failures=failures)
+    stored = await articles.store_items(
+        db,
+        source_id=source.id,
+        items=parsed.items,
+        default_category=source.category,
+        breaking=source.breaking,
+        push=source.seeded,
+        now=now,
+    )
+    await sources.record_success(
+        db,
+        source_id=source.id,
+        etag=result.etag,
+        last_modified=result.last_modified,
+        now=now,
+        next_poll_at=now + source.interval,
+    )
+    if stored.new:
+        logger.info(
+            "Source %s: %d new (%s), %d deliveries queued",
+            source.id,
+            len(stored.new),
+            "pushed" if source.seeded else "backlog, not pushed",
+            stored.queued,
+        )
+    return PollReport(
+        source.id, new=len(stored.new), updated=len(stored.updated), queued=stored.queued, recovered=was_failing
+    )
+
+
+class _Unparsable(Exception):
+    """The body was fetched but is not a feed or listing we can read."""
+
+
+def _describe(exc: Exception) -> str:
+    if isinstance(exc, HTTPStatusError):
+        return f"HTTP {exc.status}"
+    if isinstance(exc, _Unparsable):
+        return f"unparsable: {exc}"
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__

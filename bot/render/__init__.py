@@ -1,0 +1,1 @@
+"""Telegram message HTML and keyboards: escape-safe and length-safe by construction."""

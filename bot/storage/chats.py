@@ -1,0 +1,121 @@
+"""Chats: private readers, groups, supergroups and channels the bot knows."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from bot.models import Chat, ChatStatus, ChatType
+from bot.storage.connection import Database
+
+UPSERT_CHAT = """
+INSERT INTO chats (id, type, title, username, language, status, created_at, updated_at)
+VALUES (:id, :type, :title, :username, :language, 'active', :now, :now)
+ON CONFLICT (id) DO UPDATE SET
+    type = excluded.type,
+    title = COALESCE(excluded.title, chats.title),
+    username = COALESCE(excluded.username, chats.username),
+    language = COALESCE(chats.language, excluded.language),
+    status = CASE WHEN :reactivate THEN 'active' ELSE chats.status END,
+    updated_at = excluded.updated_at
+"""
+SELECT_CHAT = "SELECT * FROM chats WHERE id = ?"
+SET_STATUS = "UPDATE chats SET status = :status, updated_at = :now WHERE id = :id"
+# Deliveries still waiting for a chat that is gone will never go out: say so in the outbox.
+BLOCK_QUEUED = """
+UPDATE outbox SET state = 'blocked', last_error = :reason
+WHERE chat_id = :id AND state IN ('queued', 'sending', 'digest')
+"""
+SET_TIMEZONE = "UPDATE chats SET timezone = :tz, updated_at = :now WHERE id = :id"
+SET_DIGEST = "UPDATE chats SET digest_time = :at, last_digest_at = COALESCE(last_digest_at, :now), updated_at = :now WHERE id = :id"
+SET_QUIET = "UPDATE chats SET quiet_start = :start, quiet_end = :end, updated_at = :now WHERE id = :id"
+COPY_CHAT = """
+INSERT INTO chats (id, type, title, username, status, language, timezone, digest_time, quiet_start,
+                   quiet_end, last_digest_at, created_at, updated_at)
+SELECT :new_id, 'supergroup', title, username, 'active', language, timezone, digest_time, quiet_start,
+       quiet_end, last_digest_at, created_at, :now
+FROM chats WHERE id = :old_id
+ON CONFLICT (id) DO UPDATE SET status = 'active', updated_at = excluded.updated_at
+"""
+MOVE_SUBSCRIPTIONS = "UPDATE OR IGNORE subscriptions SET chat_id = :new_id WHERE chat_id = :old_id"
+MOVE_OUTBOX = """
+UPDATE OR IGNORE outbox SET chat_id = :new_id
+WHERE chat_id = :old_id AND state IN ('queued', 'sending', 'digest')
+"""
+RETIRE_CHAT = "UPDATE chats SET status = 'migrated', migrated_to = :new_id, updated_at = :now WHERE id = :old_id"
+
+
+def chat_from_row(row: sqlite3.Row) -> Chat:
+    return Chat(
+        id=row["id"],
+        type=row["type"],
+        title=row["title"],
+        username=row["username"],
+        status=row["status"],
+        language=row["language"],
+        timezone=row["timezone"],
+        digest_time=row["digest_time"],
+        quiet_start=row["quiet_start"],
+        quiet_end=row["quiet_end"],
+        last_digest_at=row["last_digest_at"],
+    )
+
+
+async def remember_chat(
+    db: Database,
+    *,
+    chat_id: int,
+    chat_type: ChatType,
+    title: str | None,
+    username: str | None,
+    language: str | None,
+    now: float,
+    reactivate: bool = False,
+) -> None:
+    """Record a chat we heard from; ``reactivate`` marks it active again (a /start, an unblock)."""
+    await db.write(
+        UPSERT_CHAT,
+        {
+            "id": chat_id,
+            "type": chat_type,
+            "title": title,
+            "username": username,
+            "language": language,
+            "now": now,
+            "reactivate": reactivate,
+        },
+    )
+
+
+async def get_chat(db: Database, *, chat_id: int) -> Chat | None:
+    row = await db.fetchone(SELECT_CHAT, (chat_id,))
+    return None if row is None else chat_from_row(row)
+
+
+async def set_status(db: Database, *, chat_id: int, status: ChatStatus, now: float, reason: str = "") -> None:
+    """Change a chat's status; a chat that is no longer active gets nothing more from the outbox."""
+    async with db.transaction() as conn:
+        await conn.execute(SET_STATUS, {"status": status, "now": now, "id": chat_id})
+        if status != "active":
+            await conn.execute(BLOCK_QUEUED, {"id": chat_id, "reason": reason or status})
+
+
+async def set_timezone(db: Database, *, chat_id: int, timezone: str, now: float) -> None:
+    await db.write(SET_TIMEZONE, {"tz": timezone, "now": now, "id": chat_id})
+
+
+async def set_digest(db: Database, *, chat_id: int, at: str | None, now: float) -> None:
+    await db.write(SET_DIGEST, {"at": at, "now": now, "id": chat_id})
+
+
+async def set_quiet_hours(db: Database, *, chat_id: int, start: str | None, end: str | None, now: float) -> None:
+    await db.write(SET_QUIET, {"start": start, "end": end, "now": now, "id": chat_id})
+
+
+async def migrate_chat(db: Database, *, old_id: int, new_id: int, now: float) -> None:
+    """Move a group that became a supergroup: its settings, subscriptions and pending deliveries."""
+    params = {"old_id": old_id, "new_id": new_id, "now": now}
+    async with db.transaction() as conn:
+        await conn.execute(COPY_CHAT, params)
+        await conn.execute(MOVE_SUBSCRIPTIONS, params)
+        await conn.execute(MOVE_OUTBOX, params)
+        await conn.execute(RETIRE_CHAT, params)

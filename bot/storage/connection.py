@@ -1,0 +1,110 @@
+"""One SQLite file behind one aiosqlite connection, with one write path.
+
+aiosqlite orders statements, not transactions: two coroutines that each run BEGIN ... COMMIT
+on the same connection would interleave. Every write therefore goes through
+``Database.transaction()``, which holds an asyncio lock around ``BEGIN IMMEDIATE``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from bot.storage.migrations import apply_migrations
+
+logger = logging.getLogger(__name__)
+
+Params = Sequence[Any] | dict[str, Any]
+
+_PRAGMAS = (
+    "PRAGMA journal_mode = WAL",
+    "PRAGMA synchronous = NORMAL",  # safe with WAL: a crash loses no committed transaction's integrity
+    "PRAGMA foreign_keys = ON",
+    "PRAGMA busy_timeout = 5000",
+    "PRAGMA temp_store = MEMORY",
+    "PRAGMA cache_size = -65536",  # 64 MiB of page cache
+)
+
+
+class Database:
+    """The storage handle: reads anywhere, writes inside ``transaction()``."""
+
+    def __init__(self, conn: aiosqlite.Connection, path: Path) -> None:
+        self._conn = conn
+        self.path = path
+        self._lock = asyncio.Lock()
+
+    @classmethod
+    async def open(cls, path: Path | str, *, functions: Iterable[tuple[str, int, Callable[..., Any]]] = ()) -> Database:
+        """Open (creating if needed) the database file and bring its schema up to date."""
+        path = Path(path)
+        if str(path) != ":memory:":
+            path.parent.mkdir(parents=True, exist_ok=True)
+        # isolation_level=None: we issue BEGIN ourselves, sqlite3 must not add its own.
+        conn = await aiosqlite.connect(path, isolation_level=None)
+        conn.row_factory = sqlite3.Row
+        for pragma in _PRAGMAS:
+            await conn.execute(pragma)
+        for name, nargs, func in functions:
+            await conn.create_function(name, nargs, func, deterministic=True)
+        db = cls(conn, path)
+        try:
+            await apply_migrations(db)
+        except BaseException:
+            await conn.close()
+            raise
+        return db
+
+    async def close(self) -> None:
+        await self._conn.close()
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        """Run the block as one ``BEGIN IMMEDIATE`` transaction; roll back on any exception."""
+        async with self._lock:
+            await self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                await self._conn.rollback()
+                raise
+            else:
+                await self._conn.commit()
+
+    async def fetchall(self, sql: str, params: Params = ()) -> list[sqlite3.Row]:
+        async with self._conn.execute(sql, params) as cursor:
+            return list(await cursor.fetchall())
+
+    async def fetchone(self, sql: str, params: Params = ()) -> sqlite3.Row | None:
+        async with self._conn.execute(sql, params) as cursor:
+            row: sqlite3.Row | None = await cursor.fetchone()
+            return row
+
+    async def scalar(self, sql: str, params: Params = ()) -> Any:
+        row = await self.fetchone(sql, params)
+        return None if row is None else row[0]
+
+    async def write(self, sql: str, params: Params = ()) -> int:
+        """Run one write statement as its own transaction; return the rows it changed."""
+        async with self.transaction() as conn:
+            cursor = await conn.execute(sql, params)
+            return cursor.rowcount
+
+    @property
+    def in_transaction(self) -> bool:
+        return bool(self._conn.in_transaction)
+
+    # The two below bypass the lock; only the migration runner, before anything else runs, uses them.
+    async def executescript(self, sql: str) -> None:
+        await self._conn.executescript(sql)
+
+    async def execute_in_transaction(self, sql: str, params: Params = ()) -> None:
+        await self._conn.execute(sql, params)
+

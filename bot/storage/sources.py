@@ -1,0 +1,167 @@
+"""News sources and their fetch state (validators, health, back-off)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable
+from typing import Any
+
+from bot.models import Source
+from bot.storage.connection import Database
+
+UPSERT_CONFIGURED = """
+INSERT INTO sources (id, name, url, kind, interval, category, breaking, origin, options, created_at)
+VALUES (:id, :name, :url, :kind, :interval, :category, :breaking, 'config', :options, :now)
+ON CONFLICT (id) DO UPDATE SET
+    name = excluded.name,
+    -- A new address is a new feed: its validators and first-poll state no longer apply.
+    seeded = CASE WHEN sources.url = excluded.url THEN sources.seeded ELSE 0 END,
+    etag = CASE WHEN sources.url = excluded.url THEN sources.etag END,
+    last_modified = CASE WHEN sources.url = excluded.url THEN sources.last_modified END,
+    url = excluded.url,
+    kind = excluded.kind,
+    interval = excluded.interval,
+    category = excluded.category,
+    breaking = excluded.breaking,
+    origin = 'config',
+    options = excluded.options
+"""
+INSERT_ADMIN = """
+INSERT INTO sources (id, name, url, kind, interval, category, breaking, origin, options, created_at)
+VALUES (:id, :name, :url, :kind, :interval, NULL, 0, 'admin', :options, :now)
+ON CONFLICT (id) DO NOTHING
+"""
+SELECT_ALL = "SELECT * FROM sources ORDER BY id"
+SELECT_ONE = "SELECT * FROM sources WHERE id = ?"
+SELECT_BY_URL = "SELECT * FROM sources WHERE url = ?"
+DELETE_ONE = "DELETE FROM sources WHERE id = ?"
+SET_PAUSED = "UPDATE sources SET paused = :paused WHERE id = :id"
+RECORD_SUCCESS = """
+UPDATE sources SET
+    last_polled_at = :now, last_success_at = :now, last_error = NULL, consecutive_failures = 0,
+    etag = COALESCE(:etag, etag), last_modified = COALESCE(:last_modified, last_modified),
+    next_poll_at = :next_poll_at
+WHERE id = :id
+"""
+RECORD_FAILURE = """
+UPDATE sources SET
+    last_polled_at = :now, last_error = :error, consecutive_failures = consecutive_failures + 1,
+    next_poll_at = :next_poll_at
+WHERE id = :id
+RETURNING consecutive_failures
+"""
+MARK_SEEDED = "UPDATE sources SET seeded = 1, items_total = items_total + :added WHERE id = :id"
+
+
+def source_from_row(row: sqlite3.Row) -> Source:
+    return Source(
+        id=row["id"],
+        name=row["name"],
+        url=row["url"],
+        kind=row["kind"],
+        interval=row["interval"],
+        category=row["category"],
+        breaking=bool(row["breaking"]),
+        origin=row["origin"],
+        options=json.loads(row["options"]),
+        paused=bool(row["paused"]),
+        seeded=bool(row["seeded"]),
+        etag=row["etag"],
+        last_modified=row["last_modified"],
+        last_polled_at=row["last_polled_at"],
+        last_success_at=row["last_success_at"],
+        last_error=row["last_error"],
+        consecutive_failures=row["consecutive_failures"],
+        next_poll_at=row["next_poll_at"],
+        items_total=row["items_total"],
+    )
+
+
+async def sync_configured(db: Database, *, sources: Iterable[dict[str, Any]], now: float) -> None:
+    """Make the table agree with the config file's [[sources]], keeping each one's fetch state."""
+    rows = [
+        {
+            "id": s["id"],
+            "name": s["name"],
+            "url": s["url"],
+            "kind": s["kind"],
+            "interval": s["interval"],
+            "category": s.get("category"),
+            "breaking": int(bool(s.get("breaking"))),
+            "options": json.dumps(s.get("options", {}), sort_keys=True),
+            "now": now,
+        }
+        for s in sources
+    ]
+    if rows:
+        async with db.transaction() as conn:
+            await conn.executemany(UPSERT_CONFIGURED, rows)
+
+
+async def add_source(
+    db: Database, *, source_id: str, name: str, url: str, kind: str, interval: float, options: dict[str, Any], now: float
+) -> bool:
+    """Add a source an admin asked for; False when the id is taken."""
+    changed = await db.write(
+        INSERT_ADMIN,
+        {
+            "id": source_id,
+            "name": name,
+            "url": url,
+            "kind": kind,
+            "interval": interval,
+            "options": json.dumps(options, sort_keys=True),
+            "now": now,
+        },
+    )
+    return changed > 0
+
+
+async def list_sources(db: Database) -> list[Source]:
+    return [source_from_row(r) for r in await db.fetchall(SELECT_ALL)]
+
+
+async def get_source(db: Database, *, source_id: str) -> Source | None:
+    row = await db.fetchone(SELECT_ONE, (source_id,))
+    return None if row is None else source_from_row(row)
+
+
+async def find_by_url(db: Database, *, url: str) -> Source | None:
+    row = await db.fetchone(SELECT_BY_URL, (url,))
+    return None if row is None else source_from_row(row)
+
+
+async def remove_source(db: Database, *, source_id: str) -> bool:
+    """Delete a source and, through the foreign keys, its articles and their deliveries."""
+    return await db.write(DELETE_ONE, (source_id,)) > 0
+
+
+async def set_paused(db: Database, *, source_id: str, paused: bool) -> bool:
+    return await db.write(SET_PAUSED, {"paused": int(paused), "id": source_id}) > 0
+
+
+async def record_success(
+    db: Database,
+    *,
+    source_id: str,
+    etag: str | None,
+    last_modified: str | None,
+    now: float,
+    next_poll_at: float,
+) -> None:
+    await db.write(
+        RECORD_SUCCESS,
+        {"id": source_id, "etag": etag, "last_modified": last_modified, "now": now, "next_poll_at": next_poll_at},
+    )
+
+
+async def record_failure(db: Database, *, source_id: str, error: str, now: float, next_poll_at: float) -> int:
+    """Record a failed poll; return the source's consecutive failure count."""
+    async with db.transaction() as conn:
+        async with conn.execute(
+            RECORD_FAILURE,
+            {"id": source_id, "error": error[:500], "now": now, "next_poll_at": next_poll_at},
+        ) as cur:
+            row = await cur.fetchone()
+    return 0 if row is None else int(row[0])

@@ -1,0 +1,98 @@
+"""What each chat (or forum topic) wants to receive."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from bot.models import Subscription, SubscriptionKind
+from bot.storage.connection import Database
+
+INSERT_SUBSCRIPTION = """
+INSERT INTO subscriptions (chat_id, thread_id, kind, value, label, exclude, created_at)
+VALUES (:chat_id, :thread_id, :kind, :value, :label, :exclude, :now)
+ON CONFLICT (chat_id, thread_id, kind, value, exclude) DO NOTHING
+"""
+DELETE_MATCHING = """
+DELETE FROM subscriptions
+WHERE chat_id = :chat_id AND thread_id = :thread_id AND kind = :kind AND value = :value AND exclude = :exclude
+"""
+DELETE_ALL = "DELETE FROM subscriptions WHERE chat_id = :chat_id AND thread_id = :thread_id"
+DELETE_BY_ID = "DELETE FROM subscriptions WHERE id = :id AND chat_id = :chat_id"
+LIST_FOR_CHAT = """
+SELECT * FROM subscriptions WHERE chat_id = :chat_id AND thread_id = :thread_id
+ORDER BY exclude, kind != 'all', kind, label
+"""
+COUNT_ACTIVE = """
+SELECT COUNT(*) FROM subscriptions s JOIN chats c ON c.id = s.chat_id
+WHERE c.status = 'active' AND s.exclude = 0
+"""
+
+
+def _from_row(row: sqlite3.Row) -> Subscription:
+    return Subscription(
+        id=row["id"],
+        chat_id=row["chat_id"],
+        thread_id=row["thread_id"],
+        kind=row["kind"],
+        value=row["value"],
+        label=row["label"],
+        exclude=bool(row["exclude"]),
+    )
+
+
+async def subscribe(
+    db: Database,
+    *,
+    chat_id: int,
+    thread_id: int = 0,
+    kind: SubscriptionKind,
+    value: str = "",
+    label: str = "",
+    exclude: bool = False,
+    now: float,
+) -> bool:
+    """Add a subscription; return False when the chat already had exactly this one."""
+    changed = await db.write(
+        INSERT_SUBSCRIPTION,
+        {
+            "chat_id": chat_id,
+            "thread_id": thread_id,
+            "kind": kind,
+            "value": value,
+            "label": label or value,
+            "exclude": int(exclude),
+            "now": now,
+        },
+    )
+    return changed > 0
+
+
+async def unsubscribe(
+    db: Database,
+    *,
+    chat_id: int,
+    thread_id: int = 0,
+    kind: SubscriptionKind | None = None,
+    value: str = "",
+    exclude: bool = False,
+) -> int:
+    """Remove one subscription, or all of a chat's (topic's) with ``kind=None``; return how many."""
+    if kind is None:
+        return await db.write(DELETE_ALL, {"chat_id": chat_id, "thread_id": thread_id})
+    return await db.write(
+        DELETE_MATCHING,
+        {"chat_id": chat_id, "thread_id": thread_id, "kind": kind, "value": value, "exclude": int(exclude)},
+    )
+
+
+async def remove_by_id(db: Database, *, chat_id: int, subscription_id: int) -> bool:
+    return await db.write(DELETE_BY_ID, {"id": subscription_id, "chat_id": chat_id}) > 0
+
+
+async def list_for_chat(db: Database, *, chat_id: int, thread_id: int = 0) -> list[Subscription]:
+    rows = await db.fetchall(LIST_FOR_CHAT, {"chat_id": chat_id, "thread_id": thread_id})
+    return [_from_row(r) for r in rows]
+
+
+async def count_active(db: Database) -> int:
+    return int(await db.scalar(COUNT_ACTIVE))

@@ -1,0 +1,39 @@
+"""/start and /help: what the bot is and how to use it."""
+
+from __future__ import annotations
+
+import time
+
+from telegram import Update
+
+from bot.context import NewsContext
+from bot.render.help import help_text, welcome_text
+from bot.storage import chats
+
+
+async def start(update: Update, context: NewsContext) -> None:
+    """Register the chat (reactivating it if it had blocked us) and explain the bot."""
+    message, chat = update.effective_message, update.effective_chat
+    if message is None or chat is None:
+        return
+    user = update.effective_user
+    await chats.remember_chat(
+        context.db,
+        chat_id=chat.id,
+        chat_type=chat.type,  # type: ignore[arg-type]
+        title=chat.title or chat.full_name,
+        username=chat.username,
+        language=user.language_code if user else None,
+        now=time.time(),
+        reactivate=True,
+    )
+    _ = context.translate(user.language_code if user else None)
+    await message.reply_html(welcome_text(_, is_admin=context.is_admin(user.id if user else None)))
+
+
+async def help_command(update: Update, context: NewsContext) -> None:
+    message, user = update.effective_message, update.effective_user
+    if message is None:
+        return
+    _ = context.translate(user.language_code if user else None)
+    await message.reply_html(help_text(_, is_admin=context.is_admin(user.id if user else None)))

@@ -1,0 +1,72 @@
+"""Polling sources: one repeating job per source, each on its own interval."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from telegram.error import TelegramError
+from telegram.ext import JobQueue
+
+from bot.context import NewsContext
+from bot.render.html import escape
+from bot.models import Source
+from bot.news.ingest import PollReport, poll_source
+from bot.storage import sources
+
+logger = logging.getLogger(__name__)
+
+JOB_PREFIX = "source:"
+
+
+def schedule_source(job_queue: JobQueue[NewsContext], source: Source, *, first: float = 0.0) -> None:
+    """(Re)start the polling job of one source."""
+    for job in job_queue.get_jobs_by_name(JOB_PREFIX + source.id):
+        job.schedule_removal()
+    job_queue.run_repeating(poll_job, interval=source.interval, first=first, name=JOB_PREFIX + source.id, data=source.id)
+
+
+def unschedule_source(job_queue: JobQueue[NewsContext], source_id: str) -> None:
+    for job in job_queue.get_jobs_by_name(JOB_PREFIX + source_id):
+        job.schedule_removal()
+
+
+async def poll_job(context: NewsContext) -> None:
+    """Poll a source when it is due (its back-off may say not yet) and wake the dispatcher."""
+    assert context.job is not None
+    source = await sources.get_source(context.db, source_id=str(context.job.data))
+    now = time.time()
+    if source is None:
+        context.job.schedule_removal()
+        return
+    if source.paused or (source.next_poll_at is not None and source.next_poll_at > now + 0.05):
+        return
+    report = await poll_source(
+        context.db,
+        context.fetcher,
+        source,
+        now=now,
+        tz=context.settings.bot.tz,
+        max_backoff=context.settings.ingest.max_backoff,
+    )
+    if report.queued:
+        context.dispatcher.wake()
+    await _tell_admins_about_health(context, source, report)
+
+
+async def _tell_admins_about_health(context: NewsContext, source: Source, report: PollReport) -> None:
+    """Once when a source starts failing, once when it recovers; never on every failed poll."""
+    failing = context.bot_data.failing_sources
+    if report.error is not None and source.id not in failing:
+        failing.add(source.id)
+        text = f"⚠️ Source <b>{escape(source.name)}</b> ({escape(source.id)}) is failing: {escape(report.error)}"
+    elif report.error is None and source.id in failing:
+        failing.discard(source.id)
+        text = f"✅ Source <b>{escape(source.name)}</b> ({escape(source.id)}) has recovered."
+    else:
+        return
+    for admin in context.settings.bot.admins:
+        try:
+            await context.bot.send_message(admin, text)
+        except TelegramError as exc:
+            logger.warning("Could not tell admin %d about source %s: %s", admin, source.id, exc)
