@@ -1,0 +1,217 @@
+"""What a reader does, played into the emulator: messages, button presses, blocking, raw updates."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from bot.emulator.api import member_dict, message_dict
+from bot.emulator.entities import utf16_len
+from bot.emulator.state import JSON, CallbackRecord, Chat, Emulator
+
+__all__ = ["ControlError", "inject_callback", "inject_chat_member", "inject_message", "inject_raw"]
+
+
+class ControlError(Exception):
+    """A control request that cannot be carried out (HTTP status and reason)."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+def _int(body: JSON, key: str, default: int | None = None) -> int:
+    value = body.get(key, default)
+    if value is None:
+        raise ControlError(400, f"{key} is required")
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise ControlError(400, f"{key} must be an integer") from None
+
+
+def _optional_int(body: JSON, key: str) -> int | None:
+    return None if body.get(key) is None else _int(body, key)
+
+
+def _chat_for(emulator: Emulator, body: JSON, chat_id: int) -> Chat:
+    """Return the chat an injected update happens in, creating it on first sight."""
+    try:
+        return emulator.ensure_chat(
+            chat_id,
+            body.get("chat_type"),
+            title=body.get("title"),
+            first_name=body.get("first_name") if chat_id > 0 else None,
+            username=body.get("chat_username"),
+        )
+    except ValueError as exc:
+        raise ControlError(400, str(exc)) from None
+
+
+def _command_entities(text: str) -> list[JSON]:
+    """Return the bot_command entity a Telegram client attaches to "/cmd[@bot] args"."""
+    if not text.startswith("/") or len(text) < 2 or text[1].isspace():
+        return []
+    command = text.split(maxsplit=1)[0]
+    return [{"type": "bot_command", "offset": 0, "length": utf16_len(command)}]
+
+
+def _unblock(emulator: Emulator, chat: Chat, user: JSON) -> None:
+    """Play the unblock a Telegram client sends before a blocked user can write again."""
+    chat.fault = None
+    bot = emulator.bot_user()
+    emulator.push_update(
+        {
+            "my_chat_member": {
+                "chat": chat.to_dict(),
+                "from": user,
+                "date": int(time.time()),
+                "old_chat_member": member_dict(bot, "kicked", chat.type),
+                "new_chat_member": member_dict(bot, "member", chat.type),
+            }
+        }
+    )
+
+
+def inject_message(emulator: Emulator, body: JSON) -> JSON:
+    """Queue a message update as a reader would send it; return update_id and message_id."""
+    chat_id = _int(body, "chat_id")
+    text = body.get("text")
+    if not isinstance(text, str) or not text:
+        raise ControlError(400, "text is required")
+    chat = _chat_for(emulator, body, chat_id)
+    user_id = _int(body, "user_id", chat_id if chat_id > 0 else None)
+    user = emulator.ensure_user(
+        user_id,
+        first_name=body.get("first_name"),
+        username=body.get("username"),
+        language_code=body.get("language_code"),
+    )
+    if chat.type == "private" and chat.fault == "blocked":
+        _unblock(emulator, chat, user)
+    thread = _optional_int(body, "message_thread_id")
+    if thread is not None and chat.is_forum:
+        chat.topics.setdefault(thread, f"Topic {thread}")
+    elif not chat.is_forum:
+        thread = None
+    message = emulator.new_message(
+        chat,
+        from_bot=False,
+        method="user",
+        now=time.time(),
+        text=text,
+        entities=_command_entities(text),
+        message_thread_id=thread,
+        user_id=user_id,
+    )
+    kind = "channel_post" if chat.type == "channel" else "message"
+    update_id = emulator.push_update({kind: message_dict(emulator, chat, message)})
+    return {"update_id": update_id, "message_id": message.message_id}
+
+
+def _callback_datas(markup: JSON | None) -> set[str]:
+    rows = (markup or {}).get("inline_keyboard") or []
+    return {b["callback_data"] for row in rows for b in row if isinstance(b, dict) and "callback_data" in b}
+
+
+def inject_callback(emulator: Emulator, body: JSON) -> JSON:
+    """Queue a button press on a bot message; return update_id and callback_query_id."""
+    chat_id = _int(body, "chat_id")
+    message_id = _int(body, "message_id")
+    data = body.get("data")
+    if not isinstance(data, str) or not data:
+        raise ControlError(400, "data is required")
+    chat = emulator.chats.get(chat_id)
+    if chat is None:
+        raise ControlError(404, "chat not found")
+    message = chat.messages.get(message_id)
+    if message is None or message.deleted or not message.from_bot:
+        raise ControlError(404, "no such bot message in this chat")
+    # A reader can only press buttons that exist; "force" lets tests forge data on purpose.
+    if not body.get("force") and data not in _callback_datas(message.reply_markup):
+        raise ControlError(400, "the message has no button with this callback_data (pass force to forge one)")
+    user_id = _int(body, "user_id", chat_id if chat_id > 0 else None)
+    user = emulator.ensure_user(user_id, first_name=body.get("first_name"))
+    query_id = emulator.new_callback_id()
+    update_id = emulator.push_update(
+        {
+            "callback_query": {
+                "id": query_id,
+                "from": user,
+                "message": message_dict(emulator, chat, message),
+                "chat_instance": str((chat_id * 2_654_435_761) % (1 << 62)),
+                "data": data,
+            }
+        }
+    )
+    emulator.callbacks[query_id] = CallbackRecord(
+        id=query_id, chat_id=chat_id, message_id=message_id, user_id=user_id, data=data, t=time.time()
+    )
+    return {"update_id": update_id, "callback_query_id": query_id}
+
+
+def inject_chat_member(emulator: Emulator, body: JSON) -> JSON:
+    """Queue a my_chat_member update and apply it: kicked blocks sends, member restores them."""
+    chat_id = _int(body, "chat_id")
+    chat = _chat_for(emulator, body, chat_id)
+    user_id = _int(body, "user_id", chat_id if chat_id > 0 else None)
+    user = emulator.ensure_user(user_id, first_name=body.get("first_name"))
+    old_status = str(body.get("old_status") or "member")
+    new_status = str(body.get("new_status") or "member")
+    bot = emulator.bot_user()
+    try:
+        old_member = member_dict(bot, old_status, chat.type)
+        new_member = member_dict(bot, new_status, chat.type)
+    except ValueError as exc:
+        raise ControlError(400, str(exc)) from None
+    if chat.type == "private":
+        if new_status == "kicked":
+            chat.fault = "blocked"
+        elif new_status == "member" and chat.fault == "blocked":
+            chat.fault = None
+    elif new_status in ("kicked", "left"):
+        chat.fault = new_status
+    elif new_status in ("member", "administrator", "creator") and chat.fault in ("kicked", "left"):
+        chat.fault = None
+    update_id = emulator.push_update(
+        {
+            "my_chat_member": {
+                "chat": chat.to_dict(),
+                "from": user,
+                "date": int(time.time()),
+                "old_chat_member": old_member,
+                "new_chat_member": new_member,
+            }
+        }
+    )
+    return {"update_id": update_id}
+
+
+def _learn_chat(emulator: Emulator, chat: Any) -> None:
+    if isinstance(chat, dict) and isinstance(chat.get("id"), int) and chat["id"] not in emulator.chats:
+        try:
+            emulator.add_chat(
+                chat["id"],
+                chat.get("type"),
+                title=chat.get("title"),
+                first_name=chat.get("first_name"),
+                username=chat.get("username"),
+                is_forum=bool(chat.get("is_forum")),
+            )
+        except ValueError as exc:
+            raise ControlError(400, f"bad chat in update: {exc}") from None
+
+
+def inject_raw(emulator: Emulator, body: JSON) -> JSON:
+    """Queue a raw update (update_id assigned); chats it mentions become known."""
+    if not isinstance(body, dict) or not [k for k in body if k != "update_id"]:
+        raise ControlError(400, "an update needs one of message, callback_query, my_chat_member, ...")
+    update = {k: v for k, v in body.items() if k != "update_id"}
+    for value in update.values():
+        if isinstance(value, dict):
+            _learn_chat(emulator, value.get("chat"))
+            message = value.get("message")
+            if isinstance(message, dict):
+                _learn_chat(emulator, message.get("chat"))
+    return {"update_id": emulator.push_update(update)}
