@@ -1,0 +1,526 @@
+"""The one safe HTTP fetcher for feeds, listings and article pages.
+
+Exceptions raised by `Fetcher.fetch`::
+
+    FetchError
+     ├── InvalidURL          the URL (or a redirect's Location) cannot be parsed
+     ├── BlockedAddress      non-http(s) scheme, or a host on a loopback/private/reserved address
+     ├── FetchTimeout        connect, read or total time exceeded
+     ├── BodyTooLarge        declared or streamed body over max_bytes
+     ├── TooManyRedirects    more than max_redirects hops
+     ├── HTTPStatusError     4xx/5xx (and unexpected 3xx); carries status and retry_after
+     └── FetchNetworkError   DNS, connection, TLS, protocol or decoding failure
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import logging
+import math
+import socket
+import ssl
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from types import TracebackType
+from typing import Self
+from urllib.parse import urlsplit
+
+import httpcore
+import httpx
+
+from bot.news.models import FetchResult
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_USER_AGENT = "newsbot/0.1 (+https://github.com/newsbot)"
+_ACCEPT = (
+    "application/rss+xml, application/atom+xml, application/feed+json, application/json;q=0.9, "
+    "application/xml;q=0.9, text/xml;q=0.9, text/html;q=0.8, */*;q=0.5"
+)
+_REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+_RETRY_AFTER_STATUSES = frozenset({429, 503})
+_ALLOWED_SCHEMES = frozenset({"http", "https"})
+
+
+class FetchError(Exception):
+    """Base class of every failure the fetcher reports."""
+
+
+class InvalidURL(FetchError):
+    """The URL cannot be parsed or has no host."""
+
+
+class BlockedAddress(FetchError):
+    """The URL's scheme or the address its host resolves to is not allowed."""
+
+
+class FetchTimeout(FetchError):
+    """Connecting, reading or the whole exchange took too long."""
+
+
+class BodyTooLarge(FetchError):
+    """The body is larger than the configured limit."""
+
+
+class TooManyRedirects(FetchError):
+    """The redirect chain is longer than the configured limit."""
+
+
+class HTTPStatusError(FetchError):
+    """The server answered with an error status."""
+
+    def __init__(self, status: int, retry_after: float | None = None, message: str | None = None) -> None:
+        super().__init__(message or f"HTTP {status}")
+        self.status = status
+        self.retry_after = retry_after
+
+
+class FetchNetworkError(FetchError):
+    """DNS, connection, TLS, protocol or content-decoding failure."""
+
+
+def is_blocked_ip(address: str) -> bool:
+    """Return True when address is not a public unicast address we may connect to."""
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return True
+    if isinstance(ip, ipaddress.IPv6Address):
+        # An IPv6 socket can reach IPv4 hosts through these embeddings; judge the embedded address.
+        embedded = ip.ipv4_mapped or ip.sixtofour
+        if embedded is not None:
+            return is_blocked_ip(str(embedded))
+        if ip.teredo is not None:
+            return True
+    return (
+        ip.is_loopback
+        or ip.is_private
+        or ip.is_link_local
+        or ip.is_multicast
+        or ip.is_reserved
+        or ip.is_unspecified
+        or not ip.is_global
+    )
+
+
+def _is_ip_literal(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return False
+    return True
+
+
+def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
+    """Return the delay in seconds that a Retry-After header asks for (None when unusable)."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        pass
+    else:
+        return seconds if math.isfinite(seconds) and seconds >= 0 else None
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    reference = now or datetime.now(UTC)
+    return max(0.0, (when - reference).total_seconds())
+
+
+async def _system_resolve(host: str, port: int) -> list[str]:
+    """Resolve host to its addresses, in the order the system prefers them."""
+    infos = await asyncio.get_running_loop().getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP
+    )
+    addresses: list[str] = []
+    for _family, _type, _proto, _canon, sockaddr in infos:
+        address = str(sockaddr[0])
+        if address not in addresses:
+            addresses.append(address)
+    return addresses
+
+
+class _GuardedBackend(httpcore.AsyncNetworkBackend):
+    """Resolve once, refuse private answers, then connect to the very address that was checked.
+
+    Checking a hostname and letting the socket layer resolve it again would leave a window for
+    DNS rebinding (a first answer that is public, a second that is 127.0.0.1). Here the checked
+    address is the one dialled; TLS still uses the hostname for SNI and certificate checks,
+    because httpcore passes the origin host to start_tls separately.
+    """
+
+    def __init__(self, inner: httpcore.AsyncNetworkBackend | None = None) -> None:
+        self._inner = inner or httpcore.AnyIOBackend()
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,  # noqa: ASYNC109 - httpcore's backend interface
+        local_address: str | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        if _is_ip_literal(host):
+            addresses = [host]
+        else:
+            try:
+                async with asyncio.timeout(timeout):
+                    # Looked up at call time so tests can replace the resolver.
+                    addresses = await _system_resolve(host, port)
+            except TimeoutError as exc:
+                raise httpcore.ConnectTimeout(f"resolving {host} timed out") from exc
+            except (OSError, UnicodeError) as exc:
+                raise httpcore.ConnectError(f"cannot resolve {host}: {exc}") from exc
+        if not addresses:
+            raise httpcore.ConnectError(f"{host} has no address")
+        # One private answer is enough to refuse: a mixed answer is a classic rebinding trick.
+        blocked = [address for address in addresses if is_blocked_ip(address)]
+        if blocked:
+            raise BlockedAddress(f"{host} resolves to a non-public address {blocked[0]}")
+        last_error: Exception | None = None
+        for address in addresses:
+            try:
+                return await self._inner.connect_tcp(
+                    address,
+                    port,
+                    timeout=timeout,
+                    local_address=local_address,
+                    socket_options=socket_options,
+                )
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                last_error = exc
+        assert last_error is not None
+        raise last_error
+
+    async def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,  # noqa: ASYNC109 - httpcore's backend interface
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        raise BlockedAddress("unix sockets are not allowed")
+
+    async def sleep(self, seconds: float) -> None:
+        await self._inner.sleep(seconds)
+
+
+@contextlib.contextmanager
+def _httpcore_errors() -> Iterator[None]:
+    """Translate httpcore's exceptions into the fetcher's own."""
+    try:
+        yield
+    except httpcore.TimeoutException as exc:
+        raise FetchTimeout(str(exc) or "timed out") from exc
+    except (
+        httpcore.NetworkError,
+        httpcore.ProtocolError,
+        httpcore.UnsupportedProtocol,
+        httpcore.ProxyError,
+    ) as exc:
+        raise FetchNetworkError(str(exc) or type(exc).__name__) from exc
+
+
+class _ResponseStream(httpx.AsyncByteStream):
+    """An httpcore body seen as an httpx stream."""
+
+    def __init__(self, stream: AsyncIterable[bytes]) -> None:
+        self._stream = stream
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        with _httpcore_errors():
+            async for chunk in self._stream:
+                yield chunk
+
+    async def aclose(self) -> None:
+        closer = getattr(self._stream, "aclose", None)
+        if closer is not None:
+            with _httpcore_errors():
+                await closer()
+
+
+class _PoolTransport(httpx.AsyncBaseTransport):
+    """An httpx transport over an httpcore pool whose network backend we choose."""
+
+    def __init__(
+        self,
+        *,
+        backend: httpcore.AsyncNetworkBackend,
+        ssl_context: ssl.SSLContext,
+        max_connections: int,
+        max_keepalive: int,
+    ) -> None:
+        self._pool = httpcore.AsyncConnectionPool(
+            ssl_context=ssl_context,
+            max_connections=max_connections,
+            max_keepalive_connections=max_keepalive,
+            keepalive_expiry=30.0,
+            network_backend=backend,
+        )
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if not isinstance(request.stream, AsyncIterable):
+            raise FetchNetworkError("only async request bodies are supported")
+        core_request = httpcore.Request(
+            method=request.method,
+            url=httpcore.URL(
+                scheme=request.url.raw_scheme,
+                host=request.url.raw_host,
+                port=request.url.port,
+                target=request.url.raw_path,
+            ),
+            headers=request.headers.raw,
+            content=request.stream,
+            extensions=request.extensions,
+        )
+        with _httpcore_errors():
+            core_response = await self._pool.handle_async_request(core_request)
+        assert isinstance(core_response.stream, AsyncIterable)
+        return httpx.Response(
+            status_code=core_response.status,
+            headers=core_response.headers,
+            stream=_ResponseStream(core_response.stream),
+            extensions=core_response.extensions,
+        )
+
+    async def aclose(self) -> None:
+        await self._pool.aclose()
+
+
+def _normalise_host(url_or_host: str) -> str:
+    value = url_or_host.strip()
+    if "://" not in value:
+        value = "//" + value
+    try:
+        host = urlsplit(value).hostname
+    except ValueError:
+        return ""
+    return (host or "").lower().rstrip(".")
+
+
+class Fetcher:
+    """Fetch URLs safely: address checks on every hop, size and time limits, per-host limits."""
+
+    def __init__(
+        self,
+        *,
+        trusted_hosts: Iterable[str] = (),
+        user_agent: str = DEFAULT_USER_AGENT,
+        connect_timeout: float = 5.0,
+        read_timeout: float = 10.0,
+        total_timeout: float = 20.0,
+        max_bytes: int = 5_000_000,
+        max_redirects: int = 5,
+        per_host: int = 4,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self._trusted: set[str] = set()
+        for host in trusted_hosts:
+            self.trust(host)
+        self._total_timeout = total_timeout
+        self._max_bytes = max_bytes
+        self._max_redirects = max_redirects
+        self._per_host = max(1, per_host)
+        self._semaphores: dict[str, asyncio.Semaphore] = {}
+        timeout = httpx.Timeout(
+            connect=connect_timeout, read=read_timeout, write=read_timeout, pool=total_timeout
+        )
+        headers = {"User-Agent": user_agent, "Accept": _ACCEPT, "Accept-Encoding": "gzip, deflate, br"}
+
+        def client(transport_: httpx.AsyncBaseTransport) -> httpx.AsyncClient:
+            return httpx.AsyncClient(
+                transport=transport_,
+                headers=headers,
+                timeout=timeout,
+                follow_redirects=False,
+                trust_env=False,
+            )
+
+        if transport is not None:
+            # A caller-supplied transport (tests, proxies) makes its own connections, so only the
+            # URL-level checks (scheme, literal addresses, localhost names) apply.
+            self._guarded = client(transport)
+            self._open = self._guarded
+        else:
+            ssl_context = httpx.create_ssl_context(trust_env=False)
+            # Two pools: a connection dialled for a trusted host without checks must never be
+            # reused by an untrusted request to the same origin.
+            self._guarded = client(
+                _PoolTransport(
+                    backend=_GuardedBackend(),
+                    ssl_context=ssl_context,
+                    max_connections=200,
+                    max_keepalive=100,
+                )
+            )
+            self._open = client(
+                _PoolTransport(
+                    backend=httpcore.AnyIOBackend(),
+                    ssl_context=ssl_context,
+                    max_connections=50,
+                    max_keepalive=20,
+                )
+            )
+
+    def trust(self, url_or_host: str) -> None:
+        """Skip address checks for this host (an operator-configured source)."""
+        host = _normalise_host(url_or_host)
+        if host:
+            self._trusted.add(host)
+
+    def is_trusted(self, url_or_host: str) -> bool:
+        """Return True when the host of url_or_host was declared trusted."""
+        return _normalise_host(url_or_host) in self._trusted
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the connection pools."""
+        await self._guarded.aclose()
+        if self._open is not self._guarded:
+            await self._open.aclose()
+
+    async def fetch(
+        self,
+        url: str,
+        *,
+        etag: str | None = None,
+        last_modified: str | None = None,
+        trusted: bool = False,
+    ) -> FetchResult:
+        """GET url, following redirects hop by hop, and return the size-checked body."""
+        current = _parse_url(url)
+        # trusted=True vouches for the URL's own host only; a redirect elsewhere is checked.
+        call_trusted = {current.host} if trusted else set()
+        headers: dict[str, str] = {}
+        if etag:
+            headers["If-None-Match"] = etag
+        if last_modified:
+            headers["If-Modified-Since"] = last_modified
+        loop = asyncio.get_running_loop()
+        deadline: float | None = None
+        for _hop in range(self._max_redirects + 1):
+            host = current.host
+            is_trusted = host in self._trusted or host in call_trusted
+            if not is_trusted:
+                _check_url_address(current)
+            client = self._open if is_trusted else self._guarded
+            async with self._semaphore(host):
+                # The total budget starts once we may talk to the host, so queueing behind the
+                # per-host limit does not eat it.
+                if deadline is None:
+                    deadline = loop.time() + self._total_timeout
+                try:
+                    async with asyncio.timeout_at(deadline):
+                        outcome = await self._exchange(client, current, headers)
+                except TimeoutError as exc:
+                    raise FetchTimeout(f"{url}: no answer within {self._total_timeout:g}s") from exc
+            if isinstance(outcome, FetchResult):
+                return outcome
+            logger.debug("Redirect %s -> %s", current, outcome)
+            current = outcome
+        raise TooManyRedirects(f"{url}: more than {self._max_redirects} redirects")
+
+    def _semaphore(self, host: str) -> asyncio.Semaphore:
+        semaphore = self._semaphores.get(host)
+        if semaphore is None:
+            semaphore = self._semaphores[host] = asyncio.Semaphore(self._per_host)
+        return semaphore
+
+    async def _exchange(
+        self, client: httpx.AsyncClient, url: httpx.URL, headers: dict[str, str]
+    ) -> FetchResult | httpx.URL:
+        """Do one request; return the result, or the next URL when redirected."""
+        try:
+            async with client.stream("GET", url, headers=headers) as response:
+                status = response.status_code
+                if status in _REDIRECT_STATUSES:
+                    location = response.headers.get("location")
+                    if not location:
+                        raise HTTPStatusError(status, None, f"HTTP {status} without Location from {url}")
+                    try:
+                        target = url.join(location.strip())
+                    except httpx.InvalidURL as exc:
+                        raise InvalidURL(f"bad redirect target {location!r}") from exc
+                    return _parse_url(str(target.copy_with(fragment=None)))
+                if status == 304:
+                    return self._result(url, response, b"")
+                if not 200 <= status < 300:
+                    retry_after = (
+                        parse_retry_after(response.headers.get("retry-after"))
+                        if status in _RETRY_AFTER_STATUSES
+                        else None
+                    )
+                    raise HTTPStatusError(status, retry_after, f"HTTP {status} from {url}")
+                return self._result(url, response, await self._read_body(url, response))
+        except FetchError:
+            raise
+        except httpx.TimeoutException as exc:
+            raise FetchTimeout(f"{url}: {exc or 'timed out'}") from exc
+        except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
+            raise InvalidURL(f"{url}: {exc}") from exc
+        except (httpx.HTTPError, httpx.StreamError) as exc:
+            raise FetchNetworkError(f"{url}: {exc or type(exc).__name__}") from exc
+
+    async def _read_body(self, url: httpx.URL, response: httpx.Response) -> bytes:
+        declared = response.headers.get("content-length", "").strip()
+        if declared.isdigit() and int(declared) > self._max_bytes:
+            raise BodyTooLarge(f"{url}: Content-Length {declared} over {self._max_bytes}")
+        chunks: list[bytes] = []
+        size = 0
+        # Counted after decompression, so a small gzip bomb is refused too.
+        async for chunk in response.aiter_bytes():
+            size += len(chunk)
+            if size > self._max_bytes:
+                raise BodyTooLarge(f"{url}: body over {self._max_bytes} bytes")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    @staticmethod
+    def _result(url: httpx.URL, response: httpx.Response, content: bytes) -> FetchResult:
+        return FetchResult(
+            url=str(url),
+            status=response.status_code,
+            content=content,
+            content_type=response.headers.get("content-type"),
+            etag=response.headers.get("etag"),
+            last_modified=response.headers.get("last-modified"),
+        )
+
+
+def _parse_url(url: str) -> httpx.URL:
+    """Parse url and refuse anything but http(s) with a host."""
+    try:
+        parsed = httpx.URL(url.strip())
+    except (httpx.InvalidURL, TypeError, ValueError) as exc:
+        raise InvalidURL(f"cannot parse URL {url!r}: {exc}") from exc
+    if parsed.scheme not in _ALLOWED_SCHEMES:
+        raise BlockedAddress(f"scheme {parsed.scheme!r} not allowed in {url!r}")
+    if not parsed.host:
+        raise InvalidURL(f"no host in {url!r}")
+    return parsed
+
+
+def _check_url_address(url: httpx.URL) -> None:
+    """Refuse literal non-public addresses and localhost names before any connection."""
+    host = url.host.lower().rstrip(".")
+    if host == "localhost" or host.endswith(".localhost"):
+        raise BlockedAddress(f"{host} is a loopback name")
+    if _is_ip_literal(host) and is_blocked_ip(host):
+        raise BlockedAddress(f"{host} is not a public address")
