@@ -29,8 +29,8 @@ from bot.config import Settings
 from bot.context import BotData, NewsContext
 from bot.delivery.dispatcher import Dispatcher
 from bot.delivery.ratelimit import Limiter, Rates
-from bot.delivery.shared_limiter import SharedRateLimiter
 from bot.delivery.sender import make_sender
+from bot.delivery.shared_limiter import SharedRateLimiter
 from bot.news.fetcher import Fetcher
 from bot.render.help import READER_COMMANDS
 from bot.storage import open_database, sources
@@ -49,7 +49,9 @@ def build_application(settings: Settings) -> NewsApp:
     api = settings.bot.api_url.rstrip("/")
     delivery = settings.delivery
     global_rate = delivery.paid_per_second if delivery.paid_broadcast else delivery.global_per_second
-    limiter = Limiter(Rates(global_rate, delivery.chat_per_second, delivery.group_per_minute, delivery.headroom))
+    limiter = Limiter(
+        Rates(global_rate, delivery.chat_per_second, delivery.group_per_minute, delivery.headroom)
+    )
     application: NewsApp = (
         ApplicationBuilder()
         .token(settings.bot.token.get())
@@ -176,7 +178,10 @@ async def running(application: NewsApp, *, poll_interval: float = 0.0) -> AsyncI
         await application.start()
         assert application.updater is not None
         await application.updater.start_polling(
-            poll_interval=poll_interval, timeout=1, allowed_updates=Update.ALL_TYPES, drop_pending_updates=False
+            poll_interval=poll_interval,
+            timeout=1,
+            allowed_updates=Update.ALL_TYPES,
+            drop_pending_updates=False,
         )
         try:
             yield application
@@ -197,4 +202,3 @@ def run_polling(settings: Settings) -> None:
     """Run the bot until interrupted (``newsbot run``)."""
     application = build_application(settings)
     application.run_polling(allowed_updates=Update.ALL_TYPES)
-

@@ -8,7 +8,6 @@ reader receives, as it happens.
 from __future__ import annotations
 
 import asyncio
-
 import tempfile
 import time
 from collections.abc import Callable
@@ -21,7 +20,7 @@ from bot.demo_site import DemoSite, start_site
 from bot.emulator import Emulator, EmulatorClient, RunningEmulator
 from bot.logs import setup_logging
 
-DEMO_TOKEN = "123456:DEMO-not-a-real-token"
+DEMO_TOKEN = "123456:DEMO-not-a-real-token"  # noqa: S105 - the emulator accepts any token
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +54,9 @@ async def run_demo(*, seconds: float = 45.0, keep_running: bool = False) -> int:
         async with RunningEmulator(emulator) as api, EmulatorClient(api.control_url) as control:
             for reader in READERS:
                 if reader.chat_type == "group":
-                    await control.add_chat(reader.chat_id, "group", title=reader.name, admins=[reader.user_id])
+                    await control.add_chat(
+                        reader.chat_id, "group", title=reader.name, admins=[reader.user_id]
+                    )
             settings = Settings(
                 bot=BotSettings(
                     token=Secret(DEMO_TOKEN),
@@ -75,13 +76,18 @@ async def run_demo(*, seconds: float = 45.0, keep_running: bool = False) -> int:
                     for command in reader.commands:
                         say(f"{reader.name} sends {command}")
                         await control.send_text(
-                            reader.chat_id, reader.user_id, command, chat_type=reader.chat_type, first_name=reader.name
+                            reader.chat_id,
+                            reader.user_id,
+                            command,
+                            chat_type=reader.chat_type,
+                            first_name=reader.name,
                         )
                         await asyncio.sleep(0.3)
                 say(f"{len(site.published())} stories already on the site (backlog: stored, not pushed)")
                 await _watch(control, site, say, until=started + seconds, forever=keep_running)
                 stats = await control.stats()
-                say(f"done: {stats.get('sent', '?')} messages sent, {stats.get('429', 0)} answered 429 by Telegram")
+                sent, refused = stats.get("sent", "?"), stats.get("429", 0)
+                say(f"done: {sent} messages sent, {refused} answered 429 by Telegram")
     await site_runner.cleanup()
     return 0
 
@@ -104,5 +110,3 @@ async def _watch(
             say(f"  → {who} receives: {first}" + (f"  [{rest.splitlines()[0]}]" if rest.strip() else ""))
         seen = len(messages)
         await asyncio.sleep(0.25)
-
-

@@ -49,7 +49,9 @@ class DemoSite:
     base_url: str = ""
 
     @classmethod
-    def load(cls, path: Path = DEMO_SITE / "stories.toml", clock: Callable[[], float] = time.monotonic) -> DemoSite:
+    def load(
+        cls, path: Path = DEMO_SITE / "stories.toml", clock: Callable[[], float] = time.monotonic
+    ) -> DemoSite:
         raw: dict[str, Any] = tomllib.loads(path.read_text(encoding="utf-8"))
         stories = [
             Story(
@@ -110,7 +112,7 @@ class DemoSite:
             rows.append(
                 f'<div class="news-item"><span class="kicker">{escape(s.kicker)}</span>'
                 f'<a class="title" href="/news/{s.slug}">{escape(s.title)}</a>'
-                f'<time>{when}</time>{tags}</div>'
+                f"<time>{when}</time>{tags}</div>"
             )
         return f'<section class="latest-news"><h2>Latest news</h2>{"".join(rows)}</section>'
 

@@ -8,6 +8,7 @@ import time
 from telegram import ChatMember, Update
 
 from bot.context import NewsContext
+from bot.models import ChatStatus
 from bot.storage import chats
 
 logger = logging.getLogger(__name__)
@@ -34,6 +35,6 @@ async def my_chat_member(update: Update, context: NewsContext) -> None:
         reactivate=status in _PRESENT,
     )
     if status not in _PRESENT:
-        gone = "blocked" if chat.type == chat.PRIVATE else "left"
+        gone: ChatStatus = "blocked" if chat.type == chat.PRIVATE else "left"
         logger.info("Chat %d: bot is now %s; marking the chat %s", chat.id, status, gone)
         await chats.set_status(context.db, chat_id=chat.id, status=gone, now=now, reason=f"bot {status}")

@@ -9,9 +9,9 @@ from telegram.error import TelegramError
 from telegram.ext import JobQueue
 
 from bot.context import NewsContext
-from bot.render.html import escape
 from bot.models import Source
 from bot.news.ingest import PollReport, poll_source
+from bot.render.html import escape
 from bot.storage import sources
 
 logger = logging.getLogger(__name__)
@@ -23,7 +23,9 @@ def schedule_source(job_queue: JobQueue[NewsContext], source: Source, *, first: 
     """(Re)start the polling job of one source."""
     for job in job_queue.get_jobs_by_name(JOB_PREFIX + source.id):
         job.schedule_removal()
-    job_queue.run_repeating(poll_job, interval=source.interval, first=first, name=JOB_PREFIX + source.id, data=source.id)
+    job_queue.run_repeating(
+        poll_job, interval=source.interval, first=first, name=JOB_PREFIX + source.id, data=source.id
+    )
 
 
 def unschedule_source(job_queue: JobQueue[NewsContext], source_id: str) -> None:
@@ -59,7 +61,9 @@ async def _tell_admins_about_health(context: NewsContext, source: Source, report
     failing = context.bot_data.failing_sources
     if report.error is not None and source.id not in failing:
         failing.add(source.id)
-        text = f"⚠️ Source <b>{escape(source.name)}</b> ({escape(source.id)}) is failing: {escape(report.error)}"
+        text = (
+            f"⚠️ Source <b>{escape(source.name)}</b> ({escape(source.id)}) is failing: {escape(report.error)}"
+        )
     elif report.error is None and source.id in failing:
         failing.discard(source.id)
         text = f"✅ Source <b>{escape(source.name)}</b> ({escape(source.id)}) has recovered."

@@ -20,4 +20,6 @@ async def prune_articles(context: NewsContext) -> None:
     cutoff = time.time() - context.settings.ingest.retention_days * 86400
     removed = await articles.prune(context.db, older_than=cutoff)
     if removed:
-        logger.info("Pruned %d articles older than %.0f days", removed, context.settings.ingest.retention_days)
+        logger.info(
+            "Pruned %d articles older than %.0f days", removed, context.settings.ingest.retention_days
+        )

@@ -27,11 +27,19 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from telegram.error import BadRequest, ChatMigrated, Forbidden, InvalidToken, NetworkError, RetryAfter, TimedOut
+from telegram.error import (
+    BadRequest,
+    ChatMigrated,
+    Forbidden,
+    InvalidToken,
+    NetworkError,
+    RetryAfter,
+    TimedOut,
+)
 
+from bot.delivery.ratelimit import Limiter
 from bot.models import Article
 from bot.storage import articles, chats, outbox
-from bot.delivery.ratelimit import Limiter
 from bot.storage.connection import Database
 from bot.storage.outbox import ClaimedRow, Outcomes
 
@@ -333,7 +341,9 @@ class Dispatcher:
         self._finish(row, chat_id)
 
     async def _flush_if_due(self) -> None:
-        if self._outcomes and (len(self._outcomes) >= FLUSH_SIZE or self._clock() - self._last_flush >= FLUSH_EVERY):
+        if self._outcomes and (
+            len(self._outcomes) >= FLUSH_SIZE or self._clock() - self._last_flush >= FLUSH_EVERY
+        ):
             await self._flush()
 
     async def _flush(self) -> None:

@@ -7,8 +7,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from telegram import LinkPreviewOptions
-from telegram.ext import ExtBot
 from telegram.constants import ParseMode
+from telegram.ext import ExtBot
 
 from bot.delivery.dispatcher import SendFunc
 from bot.delivery.shared_limiter import RESERVED
@@ -18,7 +18,9 @@ from bot.render.articles import article_message
 from bot.storage.outbox import ClaimedRow
 
 
-def make_sender(bot: ExtBot[Any], *, default_tz: str, default_language: str, paid_broadcast: bool = False) -> SendFunc:
+def make_sender(
+    bot: ExtBot[Any], *, default_tz: str, default_language: str, paid_broadcast: bool = False
+) -> SendFunc:
     """A send function for the dispatcher: renders once per (article, timezone, language)."""
 
     @lru_cache(maxsize=2048)

@@ -38,7 +38,7 @@ class PollReport:
 
 def backoff(interval: float, failures: int, cap: float) -> float:
     """Seconds until the next try after ``failures`` failures in a row: doubling, capped."""
-    return min(interval * 2 ** min(failures, 16), max(cap, interval))
+    return float(min(interval * 2 ** min(failures, 16), max(cap, interval)))
 
 
 def _selectors(source: Source) -> ListingSelectors:
@@ -49,7 +49,9 @@ def _selectors(source: Source) -> ListingSelectors:
     return ListingSelectors(**{**defaults, **given})
 
 
-def parse_source(source: Source, content: bytes, *, url: str, content_type: str | None, tz: ZoneInfo) -> ParsedFeed:
+def parse_source(
+    source: Source, content: bytes, *, url: str, content_type: str | None, tz: ZoneInfo
+) -> ParsedFeed:
     """Turn a fetched body into items, by the source's kind."""
     if source.kind == "html":
         site_tz = ZoneInfo(source.options["timezone"]) if source.options.get("timezone") else tz
@@ -76,7 +78,12 @@ async def poll_source(
         )
         if result.not_modified:
             await sources.record_success(
-                db, source_id=source.id, etag=None, last_modified=None, now=now, next_poll_at=now + source.interval
+                db,
+                source_id=source.id,
+                etag=None,
+                last_modified=None,
+                now=now,
+                next_poll_at=now + source.interval,
             )
             return PollReport(source.id, not_modified=True, recovered=was_failing)
         # Parsing a large feed is CPU work; keep the event loop (and Telegram updates) responsive.
@@ -88,8 +95,12 @@ async def poll_source(
     except (FetchError, _Unparsable) as exc:
         error = _describe(exc)
         retry_after = exc.retry_after if isinstance(exc, HTTPStatusError) else None
-        delay = max(backoff(source.interval, source.consecutive_failures + 1, max_backoff), retry_after or 0.0)
-        failures = await sources.record_failure(db, source_id=source.id, error=error, now=now, next_poll_at=now + delay)
+        delay = max(
+            backoff(source.interval, source.consecutive_failures + 1, max_backoff), retry_after or 0.0
+        )
+        failures = await sources.record_failure(
+            db, source_id=source.id, error=error, now=now, next_poll_at=now + delay
+        )
         logger.warning("Source %s failed (%d in a row): %s", source.id, failures, error)
         return PollReport(source.id, error=error, failures=failures)
     stored = await articles.store_items(
@@ -118,7 +129,11 @@ async def poll_source(
             stored.queued,
         )
     return PollReport(
-        source.id, new=len(stored.new), updated=len(stored.updated), queued=stored.queued, recovered=was_failing
+        source.id,
+        new=len(stored.new),
+        updated=len(stored.updated),
+        queued=stored.queued,
+        recovered=was_failing,
     )
 
 

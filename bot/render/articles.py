@@ -19,7 +19,9 @@ def format_time(moment: datetime, tz: ZoneInfo) -> str:
     return moment.astimezone(tz).strftime("%d %b %Y, %H:%M")
 
 
-def article_message(article: Article, *, tz: ZoneInfo, translate: Translate, lead_limit: int = LEAD_LIMIT) -> str:
+def article_message(
+    article: Article, *, tz: ZoneInfo, translate: Translate, lead_limit: int = LEAD_LIMIT
+) -> str:
     """The HTML of one pushed item: linked bold title, kicker/category and time, a short lead."""
     title = shorten(article.title, TITLE_LIMIT) or translate("(untitled)")
     marks = "".join(_TAG_MARKS[t.lower()] for t in article.tags if t.lower() in _TAG_MARKS)

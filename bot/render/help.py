@@ -29,5 +29,7 @@ def help_text(_: Translate, *, is_admin: bool) -> str:
     lines += [f"/{name} — {_(description)}" for name, description in READER_COMMANDS]
     lines += ["", _("Subscribe to:"), f"<code>{escape(USAGE)}</code>"]
     if is_admin:
-        lines += ["", _("<b>Admin</b>")] + [f"/{name} — {_(description)}" for name, description in ADMIN_COMMANDS]
+        lines += ["", _("<b>Admin</b>")] + [
+            f"/{name} — {_(description)}" for name, description in ADMIN_COMMANDS
+        ]
     return "\n".join(lines)

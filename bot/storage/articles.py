@@ -86,7 +86,8 @@ async def store_items(
             if known is not None:
                 if (known["title"], known["lead"]) != (item.title, item.lead):
                     await conn.execute(
-                        UPDATE_CHANGED, {"title": item.title, "lead": item.lead, "now": now, "id": known["id"]}
+                        UPDATE_CHANGED,
+                        {"title": item.title, "lead": item.lead, "now": now, "id": known["id"]},
                     )
                     updated.append(known["id"])
                 continue

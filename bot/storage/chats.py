@@ -26,7 +26,10 @@ UPDATE outbox SET state = 'blocked', last_error = :reason
 WHERE chat_id = :id AND state IN ('queued', 'sending', 'digest')
 """
 SET_TIMEZONE = "UPDATE chats SET timezone = :tz, updated_at = :now WHERE id = :id"
-SET_DIGEST = "UPDATE chats SET digest_time = :at, last_digest_at = COALESCE(last_digest_at, :now), updated_at = :now WHERE id = :id"
+SET_DIGEST = """
+UPDATE chats SET digest_time = :at, last_digest_at = COALESCE(last_digest_at, :now), updated_at = :now
+WHERE id = :id
+"""
 SET_QUIET = "UPDATE chats SET quiet_start = :start, quiet_end = :end, updated_at = :now WHERE id = :id"
 COPY_CHAT = """
 INSERT INTO chats (id, type, title, username, status, language, timezone, digest_time, quiet_start,
@@ -41,7 +44,9 @@ MOVE_OUTBOX = """
 UPDATE OR IGNORE outbox SET chat_id = :new_id
 WHERE chat_id = :old_id AND state IN ('queued', 'sending', 'digest')
 """
-RETIRE_CHAT = "UPDATE chats SET status = 'migrated', migrated_to = :new_id, updated_at = :now WHERE id = :old_id"
+RETIRE_CHAT = (
+    "UPDATE chats SET status = 'migrated', migrated_to = :new_id, updated_at = :now WHERE id = :old_id"
+)
 
 
 def chat_from_row(row: sqlite3.Row) -> Chat:
@@ -107,7 +112,9 @@ async def set_digest(db: Database, *, chat_id: int, at: str | None, now: float) 
     await db.write(SET_DIGEST, {"at": at, "now": now, "id": chat_id})
 
 
-async def set_quiet_hours(db: Database, *, chat_id: int, start: str | None, end: str | None, now: float) -> None:
+async def set_quiet_hours(
+    db: Database, *, chat_id: int, start: str | None, end: str | None, now: float
+) -> None:
     await db.write(SET_QUIET, {"start": start, "end": end, "now": now, "id": chat_id})
 
 

@@ -42,7 +42,9 @@ class Database:
         self._lock = asyncio.Lock()
 
     @classmethod
-    async def open(cls, path: Path | str, *, functions: Iterable[tuple[str, int, Callable[..., Any]]] = ()) -> Database:
+    async def open(
+        cls, path: Path | str, *, functions: Iterable[tuple[str, int, Callable[..., Any]]] = ()
+    ) -> Database:
         """Open (creating if needed) the database file and bring its schema up to date."""
         path = Path(path)
         if str(path) != ":memory:":
@@ -107,4 +109,3 @@ class Database:
 
     async def execute_in_transaction(self, sql: str, params: Params = ()) -> None:
         await self._conn.execute(sql, params)
-

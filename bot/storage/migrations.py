@@ -73,4 +73,3 @@ async def apply_migrations(db: Database, folder: Path = MIGRATIONS) -> list[int]
         logger.info("Applied migration %04d_%s", migration.version, migration.name)
         done.append(migration.version)
     return done
-

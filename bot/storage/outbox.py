@@ -205,4 +205,3 @@ async def stats(db: Database) -> OutboxStats:
         chats_active=by_status.get("active", 0),
         chats_blocked=by_status.get("blocked", 0) + by_status.get("left", 0),
     )
-

@@ -100,7 +100,15 @@ async def sync_configured(db: Database, *, sources: Iterable[dict[str, Any]], no
 
 
 async def add_source(
-    db: Database, *, source_id: str, name: str, url: str, kind: str, interval: float, options: dict[str, Any], now: float
+    db: Database,
+    *,
+    source_id: str,
+    name: str,
+    url: str,
+    kind: str,
+    interval: float,
+    options: dict[str, Any],
+    now: float,
 ) -> bool:
     """Add a source an admin asked for; False when the id is taken."""
     changed = await db.write(
@@ -152,16 +160,21 @@ async def record_success(
 ) -> None:
     await db.write(
         RECORD_SUCCESS,
-        {"id": source_id, "etag": etag, "last_modified": last_modified, "now": now, "next_poll_at": next_poll_at},
+        {
+            "id": source_id,
+            "etag": etag,
+            "last_modified": last_modified,
+            "now": now,
+            "next_poll_at": next_poll_at,
+        },
     )
 
 
 async def record_failure(db: Database, *, source_id: str, error: str, now: float, next_poll_at: float) -> int:
     """Record a failed poll; return the source's consecutive failure count."""
-    async with db.transaction() as conn:
-        async with conn.execute(
-            RECORD_FAILURE,
-            {"id": source_id, "error": error[:500], "now": now, "next_poll_at": next_poll_at},
-        ) as cur:
-            row = await cur.fetchone()
+    async with db.transaction() as conn, conn.execute(
+        RECORD_FAILURE,
+        {"id": source_id, "error": error[:500], "now": now, "next_poll_at": next_poll_at},
+    ) as cur:
+        row = await cur.fetchone()
     return 0 if row is None else int(row[0])

@@ -1,0 +1,152 @@
+"""Shared fixtures: the emulator, a local feed server, settings, and the running application."""
+
+from __future__ import annotations
+
+import os
+
+# PTB 22 warns (and warnings fail this suite) unless durations are timedelta; set before import.
+os.environ.setdefault("PTB_TIMEDELTA", "1")
+
+import contextlib
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from email.utils import format_datetime
+from html import escape
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from bot.app import NewsApp, build_application, running
+from bot.config import BotSettings, DeliverySettings, Secret, Settings, SourceSettings
+from bot.emulator import Emulator, EmulatorClient, RunningEmulator
+
+TOKEN = "123456:TEST-token-not-real"
+
+
+@dataclass
+class FeedItemSpec:
+    guid: str
+    title: str
+    link: str
+    description: str = ""
+    category: str | None = None
+    published: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+
+class FeedServer:
+    """A local news site whose documents the test rewrites between polls."""
+
+    def __init__(self) -> None:
+        self.documents: dict[str, tuple[int, str, bytes]] = {}
+        self.hits: dict[str, int] = {}
+        self.base_url = ""
+        self._runner: web.AppRunner | None = None
+
+    def url(self, path: str) -> str:
+        return self.base_url + path
+
+    def set(
+        self, path: str, body: bytes | str, *, content_type: str = "text/html", status: int = 200
+    ) -> None:
+        data = body.encode() if isinstance(body, str) else body
+        self.documents[path] = (status, content_type, data)
+
+    def set_rss(self, path: str, items: list[FeedItemSpec], *, title: str = "Test News") -> None:
+        entries = "".join(
+            f"<item><title>{escape(i.title)}</title><link>{escape(i.link)}</link>"
+            f'<guid isPermaLink="false">{escape(i.guid)}</guid>'
+            f"<pubDate>{format_datetime(i.published)}</pubDate>"
+            + (f"<category>{escape(i.category)}</category>" if i.category else "")
+            + f"<description>{escape(i.description)}</description></item>"
+            for i in items
+        )
+        rss = (
+            '<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel>'
+            f"<title>{escape(title)}</title><link>{self.base_url}/</link><description>t</description>"
+            f"{entries}</channel></rss>"
+        )
+        self.set(path, rss, content_type="application/rss+xml")
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        path = request.path_qs if request.path_qs in self.documents else request.path
+        self.hits[path] = self.hits.get(path, 0) + 1
+        if path not in self.documents:
+            return web.Response(status=404, text="not found")
+        status, content_type, body = self.documents[path]
+        return web.Response(status=status, body=body, content_type=content_type)
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_route("GET", "/{tail:.*}", self._handle)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        await web.SockSite(self._runner, sock).start()
+        self.base_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+
+@pytest.fixture
+async def feed_server() -> AsyncIterator[FeedServer]:
+    server = FeedServer()
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
+@pytest.fixture
+def emulator_state() -> Emulator:
+    return Emulator()
+
+
+@pytest.fixture
+async def telegram(emulator_state: Emulator) -> AsyncIterator[RunningEmulator]:
+    async with RunningEmulator(emulator_state) as running_emulator:
+        yield running_emulator
+
+
+@pytest.fixture
+async def control(telegram: RunningEmulator) -> AsyncIterator[EmulatorClient]:
+    async with EmulatorClient(telegram.control_url) as client:
+        yield client
+
+
+@pytest.fixture
+def make_settings(tmp_path: Path, telegram: RunningEmulator) -> Callable[..., Settings]:
+    def make(*sources: SourceSettings, admins: tuple[int, ...] = (), **delivery: Any) -> Settings:
+        return Settings(
+            bot=BotSettings(
+                token=Secret(TOKEN),
+                api_url=f"http://127.0.0.1:{telegram.port}",
+                db=tmp_path / "newsbot.db",
+                admins=frozenset(admins),
+                timezone="UTC",
+            ),
+            delivery=replace(DeliverySettings(), **delivery),
+            sources=sources,
+        )
+
+    return make
+
+
+@pytest.fixture
+async def start_bot(telegram: RunningEmulator) -> AsyncIterator[Callable[[Settings], Awaitable[NewsApp]]]:
+    """Run the real application against the emulator until the test ends (it may start it twice)."""
+    async with contextlib.AsyncExitStack() as stack:
+
+        async def start(settings: Settings) -> NewsApp:
+            app = build_application(settings)
+            await stack.enter_async_context(running(app))
+            return app
+
+        yield start
