@@ -1,0 +1,42 @@
+"""The command line: clear failures with exit status 2, the token kept out of output."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+TOKEN = "123456:SECRET-value-xyz"
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bot.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": "/usr/bin:/bin", "PTB_TIMEDELTA": "1", **(env or {})},
+        check=False,
+    )
+
+
+def test_help_lists_the_commands() -> None:
+    result = run("--help")
+    assert result.returncode == 0
+    for command in ("run", "demo", "emulator"):
+        assert command in result.stdout
+
+
+def test_run_without_token_stops_with_status_2() -> None:
+    result = run("run")
+    assert result.returncode == 2
+    assert "bot.token" in result.stderr
+
+
+def test_unknown_key_stops_before_connecting(tmp_path: Path) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text(f'[bot]\ntoken = "{TOKEN}"\napi_url = "http://127.0.0.1:9"\nspeed = 3\n')
+    result = run("run", "--config", str(config))
+    assert result.returncode == 2
+    assert "bot.speed: unknown key" in result.stderr
+    assert TOKEN not in result.stderr + result.stdout

@@ -1,0 +1,182 @@
+"""Storage against a real SQLite file: migrations, idempotent writes, set-based fan-out."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from bot.news.models import FeedItem
+from bot.storage import Database, articles, chats, open_database, outbox, sources, subscriptions
+from bot.storage.migrations import load_migrations
+
+NOW = 1_750_000_000.0
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> AsyncIterator[Database]:
+    database = await open_database(tmp_path / "t.db")
+    await sources.sync_configured(
+        database,
+        sources=[{"id": "site", "name": "Site", "url": "http://site/rss", "kind": "feed", "interval": 60}],
+        now=NOW,
+    )
+    try:
+        yield database
+    finally:
+        await database.close()
+
+
+async def reader(db: Database, chat_id: int, *subs: tuple[str, str, bool]) -> None:
+    await chats.remember_chat(
+        db, chat_id=chat_id, chat_type="private", title=None, username=None, language=None, now=NOW
+    )
+    for kind, value, exclude in subs:
+        await subscriptions.subscribe(db, chat_id=chat_id, kind=kind, value=value, exclude=exclude, now=NOW)  # type: ignore[arg-type]
+
+
+def item(n: int, title: str = "", *, category: str | None = None, lead: str = "", url: str = "") -> FeedItem:
+    return FeedItem(
+        guid=f"g{n}",
+        url=url or f"http://site/news/{n}",
+        title=title or f"Story {n}",
+        lead=lead,
+        category=category,
+        published=datetime.fromtimestamp(NOW, tz=UTC),
+    )
+
+
+async def queued_chats(db: Database, article_id: int) -> set[int]:
+    rows = await db.fetchall("SELECT chat_id FROM outbox WHERE article_id = ?", (article_id,))
+    return {r["chat_id"] for r in rows}
+
+
+async def test_migrations_are_recorded_and_not_reapplied(tmp_path: Path) -> None:
+    path = tmp_path / "m.db"
+    first = await open_database(path)
+    versions = [r[0] for r in await first.fetchall("SELECT version FROM schema_migrations ORDER BY version")]
+    await first.close()
+    assert versions == [m.version for m in load_migrations()]
+    again = await open_database(path)  # a second start must not fail on existing tables
+    assert await again.scalar("SELECT COUNT(*) FROM schema_migrations") == len(versions)
+    assert await again.scalar("PRAGMA journal_mode") == "wal"
+    assert await again.scalar("PRAGMA foreign_keys") == 1
+    await again.close()
+
+
+async def test_failed_transaction_leaves_nothing_behind(db: Database) -> None:
+    with pytest.raises(RuntimeError):
+        async with db.transaction() as conn:
+            await conn.execute(
+                "INSERT INTO chats (id, type, created_at, updated_at) VALUES (1, 'private', 0, 0)"
+            )
+            raise RuntimeError("crash in the middle")
+    assert await chats.get_chat(db, chat_id=1) is None
+
+
+async def test_fan_out_matches_each_kind_of_subscription(db: Database) -> None:
+    await reader(db, 1, ("all", "", False))
+    await reader(db, 2, ("category", "sport", False))
+    await reader(db, 3, ("keyword", "baku", False))
+    await reader(db, 4, ("source", "site", False))
+    await reader(db, 5, ("all", "", False), ("category", "sport", True))
+    await reader(db, 6, ("keyword", "oil", False), ("keyword", "baku", False))  # two matches, one row
+    await reader(db, 7, ("all", "", False))
+    await chats.set_status(db, chat_id=7, status="blocked", now=NOW)
+
+    result = await articles.store_items(
+        db,
+        source_id="site",
+        items=[item(1, "Baku derby ends level", category="Sport", lead="Oil money")],
+        default_category=None,
+        breaking=False,
+        push=True,
+        now=NOW,
+    )
+    assert await queued_chats(db, result.new[0]) == {1, 2, 3, 4, 6}
+    assert result.queued == 5
+
+
+async def test_keyword_needs_whole_words(db: Database) -> None:
+    await reader(db, 1, ("keyword", "war", False))
+    result = await articles.store_items(
+        db,
+        source_id="site",
+        items=[item(1, "Warsaw awards a prize"), item(2, "A war of words")],
+        default_category=None,
+        breaking=False,
+        push=True,
+        now=NOW,
+    )
+    assert await queued_chats(db, result.new[0]) == set()
+    assert await queued_chats(db, result.new[1]) == {1}
+
+
+async def test_backlog_is_stored_but_not_queued(db: Database) -> None:
+    await reader(db, 1, ("all", "", False))
+    result = await articles.store_items(
+        db,
+        source_id="site",
+        items=[item(1), item(2)],
+        default_category=None,
+        breaking=False,
+        push=False,
+        now=NOW,
+    )
+    assert len(result.new) == 2
+    assert result.queued == 0
+    assert await db.scalar("SELECT COUNT(*) FROM outbox") == 0
+
+
+async def test_storing_the_same_items_again_changes_nothing(db: Database) -> None:
+    await reader(db, 1, ("all", "", False))
+    for _ in range(2):
+        await articles.store_items(
+            db, source_id="site", items=[item(1)], default_category=None, breaking=False, push=True, now=NOW
+        )
+    assert await db.scalar("SELECT COUNT(*) FROM articles") == 1
+    assert await db.scalar("SELECT COUNT(*) FROM outbox") == 1
+
+
+async def test_same_url_under_another_guid_is_one_article(db: Database) -> None:
+    await reader(db, 1, ("all", "", False))
+    first = item(1, url="http://site/news/same")
+    second = FeedItem(guid="other", url="http://site/news/same", title="Same story, new guid")
+    for it in (first, second):
+        await articles.store_items(
+            db, source_id="site", items=[it], default_category=None, breaking=False, push=True, now=NOW
+        )
+    assert await db.scalar("SELECT COUNT(*) FROM articles") == 1
+    assert await db.scalar("SELECT COUNT(*) FROM outbox") == 1
+
+
+async def test_claim_then_crash_puts_rows_back(db: Database) -> None:
+    await reader(db, 1, ("all", "", False))
+    await reader(db, 2, ("all", "", False))
+    result = await articles.store_items(
+        db, source_id="site", items=[item(1)], default_category=None, breaking=False, push=True, now=NOW
+    )
+    claimed = await outbox.claim(db, article_id=result.new[0], limit=10, now=time.time())
+    assert {r.chat_id for r in claimed} == {1, 2}
+    assert await outbox.claim(db, article_id=result.new[0], limit=10, now=time.time()) == []
+    assert await outbox.release_claims(db) == 2  # what a restart does
+    assert len(await outbox.claim(db, article_id=result.new[0], limit=10, now=time.time())) == 2
+
+
+async def test_migrating_a_group_moves_its_subscriptions_and_queue(db: Database) -> None:
+    await chats.remember_chat(
+        db, chat_id=-5, chat_type="group", title="G", username=None, language=None, now=NOW
+    )
+    await subscriptions.subscribe(db, chat_id=-5, kind="all", now=NOW)
+    await articles.store_items(
+        db, source_id="site", items=[item(1)], default_category=None, breaking=False, push=True, now=NOW
+    )
+    await chats.migrate_chat(db, old_id=-5, new_id=-1005, now=NOW)
+    moved = await chats.get_chat(db, chat_id=-1005)
+    assert moved is not None and moved.type == "supergroup" and moved.status == "active"
+    assert (await chats.get_chat(db, chat_id=-5)).status == "migrated"  # type: ignore[union-attr]
+    assert [s.chat_id for s in await subscriptions.list_for_chat(db, chat_id=-1005)] == [-1005]
+    assert await db.scalar("SELECT chat_id FROM outbox") == -1005
