@@ -1,4 +1,4 @@
-"""Polling sources: one repeating job per source, each on its own interval."""
+"""Polling sources: one repeating job per source, each on its own interval, then their article pages."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from telegram.ext import JobQueue
 
 from bot.context import NewsContext
 from bot.models import Source
-from bot.news.ingest import PollReport, poll_source
+from bot.news.ingest import PollReport, fetch_pages, poll_source
 from bot.render.html import escape
 from bot.storage import sources
 
@@ -54,6 +54,9 @@ async def poll_job(context: NewsContext) -> None:
     if report.queued:
         context.dispatcher.wake()
     await _tell_admins_about_health(context, source, report)
+    # Only now, with the new items queued and the dispatcher awake, read their pages.
+    if context.settings.ingest.fetch_articles:
+        await fetch_pages(context.db, context.fetcher, source, now=time.time())
 
 
 async def _tell_admins_about_health(context: NewsContext, source: Source, report: PollReport) -> None:

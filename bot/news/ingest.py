@@ -4,18 +4,26 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from bot.models import Source
+from bot.news.article import extract_article
 from bot.news.feeds import parse_feed
 from bot.news.fetcher import Fetcher, FetchError, HTTPStatusError
 from bot.news.listing import DEFAULT_SELECTORS, ListingSelectors, parse_listing
 from bot.news.models import ParsedFeed
+from bot.news.urls import host_of
 from bot.storage import articles, sources
 from bot.storage.connection import Database
 
 logger = logging.getLogger(__name__)
+
+PAGES_AT_ONCE = 4
+PAGES_PER_POLL = 50
+# Pages of articles older than this are not worth fetching any more (e.g. after a long pause).
+PAGE_MAX_AGE = 2 * 86400.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +44,14 @@ class PollReport:
         return self.error is not None and self.failures == 1
 
 
+@dataclass(frozen=True, slots=True)
+class PagesReport:
+    """What fetching the article pages of one poll did."""
+
+    stored: int = 0
+    failed: int = 0
+
+
 def backoff(interval: float, failures: int, cap: float) -> float:
     """Seconds until the next try after ``failures`` failures in a row: doubling, capped."""
     return float(min(interval * 2 ** min(failures, 16), max(cap, interval)))
@@ -47,6 +63,11 @@ def _selectors(source: Source) -> ListingSelectors:
         return DEFAULT_SELECTORS
     defaults = {f: getattr(DEFAULT_SELECTORS, f) for f in DEFAULT_SELECTORS.__dataclass_fields__}
     return ListingSelectors(**{**defaults, **given})
+
+
+def _trusted(source: Source, url: str) -> bool:
+    """Only the operator's own config is trusted to point at private addresses (local test sites)."""
+    return source.origin == "config" and host_of(url) == host_of(source.url)
 
 
 def parse_source(
@@ -71,10 +92,11 @@ async def poll_source(
     """Poll one source once. Never raises for the web's failures: they are recorded on the source."""
     was_failing = source.consecutive_failures > 0
     try:
-        # Only the operator's own config is trusted to point at private addresses (local test sites).
-        trusted = source.origin == "config"
         result = await fetcher.fetch(
-            source.url, etag=source.etag, last_modified=source.last_modified, trusted=trusted
+            source.url,
+            etag=source.etag,
+            last_modified=source.last_modified,
+            trusted=_trusted(source, source.url),
         )
         if result.not_modified:
             await sources.record_success(
@@ -135,6 +157,61 @@ async def poll_source(
         queued=stored.queued,
         recovered=was_failing,
     )
+
+
+async def fetch_pages(
+    db: Database,
+    fetcher: Fetcher,
+    source: Source,
+    *,
+    now: float,
+    at_once: int = PAGES_AT_ONCE,
+    limit: int = PAGES_PER_POLL,
+) -> PagesReport:
+    """Fetch and keep the page of every recent article of a source whose page was never fetched.
+
+    Runs after the poll stored and queued its items, so a slow page never delays a push. Each
+    page is tried once; a failure is recorded on the article and never fails the poll. The
+    database is the queue: pages a killed run did not reach are picked up by the next one.
+    """
+    due = await articles.pages_due(db, source_id=source.id, since=now - PAGE_MAX_AGE, limit=limit)
+    if not due:
+        return PagesReport()
+    gate = asyncio.Semaphore(max(1, at_once))
+    outcomes = await asyncio.gather(*(_fetch_page(db, fetcher, source, gate, i, url) for i, url in due))
+    report = PagesReport(stored=sum(outcomes), failed=len(outcomes) - sum(outcomes))
+    logger.info("Source %s: %d article pages stored, %d failed", source.id, report.stored, report.failed)
+    return report
+
+
+async def _fetch_page(
+    db: Database, fetcher: Fetcher, source: Source, gate: asyncio.Semaphore, article_id: int, url: str
+) -> bool:
+    async with gate:
+        try:
+            # Article addresses come from the feed's content: untrusted unless on the source's own host.
+            result = await fetcher.fetch(url, trusted=_trusted(source, url))
+            page = await asyncio.to_thread(extract_article, result.content, url=result.url)
+        except FetchError as exc:
+            logger.info("Article page %s of %s not fetched: %s", url, source.id, _describe(exc))
+            await articles.record_page_failure(
+                db, article_id=article_id, error=_describe(exc), now=time.time()
+            )
+            return False
+    facts = articles.PageFacts(
+        body=page.text,
+        author=page.author,
+        published=page.published.timestamp() if page.published else None,
+        category=page.category,
+        tags=page.tags,
+        image_url=page.image_url,
+        kicker=page.kicker,
+        description=page.description,
+        canonical_url=page.canonical_url,
+        read_also=page.read_also,
+    )
+    await articles.store_page(db, article_id=article_id, page=facts, now=time.time())
+    return True
 
 
 class _Unparsable(Exception):

@@ -14,14 +14,58 @@ from bot.storage.connection import Database
 from bot.text import fold
 
 FIND_BY_GUID = "SELECT id, title, lead FROM articles WHERE source_id = ? AND guid = ?"
-FIND_BY_URL = "SELECT id FROM articles WHERE url = ?"
+# An address is known when an article has it, or when an article's page named it as canonical.
+FIND_BY_URL = "SELECT id FROM articles WHERE url = :url OR canonical_url = :url LIMIT 1"
 INSERT_ARTICLE = """
 INSERT INTO articles (source_id, guid, url, title, kicker, category, author, image_url, tags, lead,
-                      breaking, published_at, fetched_at, fanout)
+                      breaking, published_at, published_guessed, fetched_at, fanout)
 VALUES (:source_id, :guid, :url, :title, :kicker, :category, :author, :image_url, :tags, :lead,
-        :breaking, :published_at, :now, :fanout)
+        :breaking, :published_at, :published_guessed, :now, :fanout)
 """
 UPDATE_CHANGED = "UPDATE articles SET title = :title, lead = :lead, updated_at = :now WHERE id = :id"
+INSERT_CHANGE = """
+INSERT INTO article_changes (article_id, field, old, new, changed_at) VALUES (:id, :field, :old, :new, :now)
+"""
+SELECT_CHANGES = """
+SELECT field, old, new, changed_at FROM article_changes WHERE article_id = ? ORDER BY changed_at, id
+"""
+SELECT_PAGES_DUE = """
+SELECT id, url FROM articles
+WHERE source_id = :source_id AND page_fetched_at IS NULL AND fetched_at >= :since
+ORDER BY id DESC LIMIT :limit
+"""
+# The page fills what the feed left out; it never overrides what the feed said.
+UPDATE_PAGE = """
+UPDATE articles SET
+    body = :body,
+    author = COALESCE(author, :author),
+    published_at = CASE WHEN published_guessed = 1 AND :published IS NOT NULL
+                        THEN :published ELSE published_at END,
+    published_guessed = CASE WHEN :published IS NOT NULL THEN 0 ELSE published_guessed END,
+    category = COALESCE(category, :category),
+    tags = CASE WHEN tags = '[]' THEN :tags ELSE tags END,
+    image_url = COALESCE(image_url, :image_url),
+    kicker = COALESCE(kicker, :kicker),
+    description = :description,
+    canonical_url = :canonical_url,
+    duplicate_of = :duplicate_of,
+    page_fetched_at = :now,
+    page_error = NULL
+WHERE id = :id
+"""
+FIND_EARLIER_WITH_URL = """
+SELECT id FROM articles WHERE id < :id AND (url = :url OR canonical_url = :url) ORDER BY id LIMIT 1
+"""
+RECORD_PAGE_FAILURE = "UPDATE articles SET page_fetched_at = :now, page_error = :error WHERE id = :id"
+DELETE_LINKS = "DELETE FROM article_links WHERE article_id = ?"
+INSERT_LINK = """
+INSERT INTO article_links (article_id, position, url, title) VALUES (:id, :position, :url, :title)
+ON CONFLICT (article_id, url) DO NOTHING
+"""
+SELECT_LINKS = "SELECT url, title FROM article_links WHERE article_id = ? ORDER BY position"
+SELECT_PAGE = """
+SELECT canonical_url, description, page_fetched_at, page_error, duplicate_of FROM articles WHERE id = ?
+"""
 MARK_SEEDED = "UPDATE sources SET seeded = 1, items_total = items_total + :added WHERE id = :id"
 SELECT_ARTICLE = """
 SELECT a.*, s.name AS source_name FROM articles a JOIN sources s ON s.id = a.source_id WHERE a.id = ?
@@ -31,6 +75,47 @@ SELECT a.*, s.name AS source_name FROM articles a JOIN sources s ON s.id = a.sou
 ORDER BY a.published_at DESC, a.id DESC LIMIT ?
 """
 PRUNE_OLDER = "DELETE FROM articles WHERE published_at < ? AND fetched_at < ?"
+
+
+@dataclass(frozen=True, slots=True)
+class ArticleChange:
+    field: str
+    old: str
+    new: str
+    changed_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class ArticleLink:
+    url: str
+    title: str
+
+
+@dataclass(frozen=True, slots=True)
+class PageState:
+    """What fetching the article's own page left behind."""
+
+    canonical_url: str | None
+    description: str | None
+    fetched_at: float | None
+    error: str | None
+    duplicate_of: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class PageFacts:
+    """The parts of an extracted article page that storage keeps."""
+
+    body: str
+    author: str | None = None
+    published: float | None = None
+    category: str | None = None
+    tags: tuple[str, ...] = ()
+    image_url: str | None = None
+    kicker: str | None = None
+    description: str | None = None
+    canonical_url: str | None = None
+    read_also: tuple[tuple[str, str], ...] = ()  # (title, url), as the page lists them
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,9 +174,17 @@ async def store_items(
                         UPDATE_CHANGED,
                         {"title": item.title, "lead": item.lead, "now": now, "id": known["id"]},
                     )
+                    await conn.executemany(
+                        INSERT_CHANGE,
+                        [
+                            {"id": known["id"], "field": name, "old": known[name], "new": value, "now": now}
+                            for name, value in (("title", item.title), ("lead", item.lead))
+                            if known[name] != value
+                        ],
+                    )
                     updated.append(known["id"])
                 continue
-            async with conn.execute(FIND_BY_URL, (item.url,)) as cur:
+            async with conn.execute(FIND_BY_URL, {"url": item.url}) as cur:
                 if await cur.fetchone() is not None:
                     continue  # the same story reached us through another feed or guid
             category = item.category or default_category
@@ -111,6 +204,7 @@ async def store_items(
                     "lead": item.lead,
                     "breaking": int(is_breaking),
                     "published_at": item.published.timestamp() if item.published else now,
+                    "published_guessed": int(item.published is None),
                     "now": now,
                     "fanout": "done" if push else "backlog",
                 },
@@ -142,5 +236,77 @@ async def latest(db: Database, *, limit: int = 5) -> list[Article]:
 
 
 async def prune(db: Database, *, older_than: float) -> int:
-    """Delete articles (and, by cascade, their deliveries) published and fetched before a time."""
+    """Delete articles published and fetched before a time; their deliveries, links and changes go too."""
     return await db.write(PRUNE_OLDER, (older_than, older_than))
+
+
+async def changes(db: Database, *, article_id: int) -> list[ArticleChange]:
+    """The recorded edits of an article's title and lead, oldest first."""
+    rows = await db.fetchall(SELECT_CHANGES, (article_id,))
+    return [ArticleChange(r["field"], r["old"], r["new"], r["changed_at"]) for r in rows]
+
+
+async def pages_due(db: Database, *, source_id: str, since: float, limit: int) -> list[tuple[int, str]]:
+    """Articles of a source stored since ``since`` whose page was never fetched: (id, url), newest first."""
+    rows = await db.fetchall(SELECT_PAGES_DUE, {"source_id": source_id, "since": since, "limit": limit})
+    return [(r["id"], r["url"]) for r in rows]
+
+
+async def store_page(db: Database, *, article_id: int, page: PageFacts, now: float) -> None:
+    """Keep what an article's page said, and its "Read also" links, in one transaction."""
+    async with db.transaction() as conn:
+        duplicate_of = None
+        if page.canonical_url is not None:
+            async with conn.execute(
+                FIND_EARLIER_WITH_URL, {"id": article_id, "url": page.canonical_url}
+            ) as cur:
+                row = await cur.fetchone()
+            duplicate_of = None if row is None else row["id"]
+        await conn.execute(
+            UPDATE_PAGE,
+            {
+                "id": article_id,
+                "body": page.body or None,
+                "author": page.author,
+                "published": page.published,
+                "category": page.category,
+                "tags": json.dumps(list(page.tags), ensure_ascii=False),
+                "image_url": page.image_url,
+                "kicker": page.kicker,
+                "description": page.description,
+                "canonical_url": page.canonical_url,
+                "duplicate_of": duplicate_of,
+                "now": now,
+            },
+        )
+        await conn.execute(DELETE_LINKS, (article_id,))
+        await conn.executemany(
+            INSERT_LINK,
+            [
+                {"id": article_id, "position": position, "url": url, "title": title}
+                for position, (title, url) in enumerate(page.read_also)
+            ],
+        )
+
+
+async def record_page_failure(db: Database, *, article_id: int, error: str, now: float) -> None:
+    """Remember that the page could not be had; it is not tried again."""
+    await db.write(RECORD_PAGE_FAILURE, {"id": article_id, "error": error[:500], "now": now})
+
+
+async def read_also(db: Database, *, article_id: int) -> list[ArticleLink]:
+    """The page's "Read also" links, in page order."""
+    return [ArticleLink(r["url"], r["title"]) for r in await db.fetchall(SELECT_LINKS, (article_id,))]
+
+
+async def page_state(db: Database, *, article_id: int) -> PageState | None:
+    row = await db.fetchone(SELECT_PAGE, (article_id,))
+    if row is None:
+        return None
+    return PageState(
+        row["canonical_url"],
+        row["description"],
+        row["page_fetched_at"],
+        row["page_error"],
+        row["duplicate_of"],
+    )
