@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -35,6 +36,7 @@ from bot.news.fetcher import Fetcher
 from bot.render.help import READER_COMMANDS
 from bot.storage import open_database, sources
 from handlers import admin, gates, membership, reading, start, subscriptions
+from handlers import sources as source_admin
 from handlers.errors import on_error
 from jobs import ingest, maintenance
 
@@ -88,6 +90,11 @@ def register_handlers(application: NewsApp) -> None:
     application.add_handler(CommandHandler("unsubscribe", subscriptions.unsubscribe))
     application.add_handler(CommandHandler("latest", reading.latest))
     application.add_handler(CommandHandler("stats", admin.stats))
+    application.add_handler(CommandHandler("sources", source_admin.list_sources))
+    application.add_handler(CommandHandler("source_add", source_admin.add_source))
+    application.add_handler(CommandHandler("source_remove", source_admin.remove_source))
+    application.add_handler(CommandHandler("source_pause", source_admin.pause_source))
+    application.add_handler(CommandHandler("source_resume", source_admin.resume_source))
     application.add_handler(ChatMemberHandler(membership.my_chat_member, ChatMemberHandler.MY_CHAT_MEMBER))
     application.add_error_handler(on_error)
 
@@ -142,6 +149,8 @@ async def open_services(application: NewsApp) -> None:
     assert job_queue is not None, "install python-telegram-bot[job-queue]"
     for source in await sources.list_sources(db):
         ingest.schedule_source(job_queue, source)
+    data.schedule_source = functools.partial(ingest.schedule_source, job_queue)
+    data.unschedule_source = functools.partial(ingest.unschedule_source, job_queue)
     job_queue.run_repeating(maintenance.nudge_dispatcher, interval=5, first=5, name="nudge-dispatcher")
     job_queue.run_repeating(maintenance.prune_articles, interval=3600, first=60, name="prune-articles")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from telegram.ext import Application, CallbackContext, ExtBot
@@ -12,6 +13,7 @@ from bot.i18n import Translate, translator
 
 if TYPE_CHECKING:
     from bot.delivery.dispatcher import Dispatcher
+    from bot.models import Source
     from bot.news.fetcher import Fetcher
     from bot.storage.connection import Database
 
@@ -27,6 +29,9 @@ class BotData:
         self.dispatcher_task: asyncio.Task[None] | None = None
         # Sources whose failure the admins were already told of; they hear again on recovery.
         self.failing_sources: set[str] = set()
+        # Set by the composition root, so handlers can (un)schedule polling without importing jobs.
+        self.schedule_source: Callable[[Source], None] | None = None
+        self.unschedule_source: Callable[[str], None] | None = None
 
 
 class NewsContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], BotData]):

@@ -13,7 +13,14 @@ READER_COMMANDS = (
     ("latest", "The newest items"),
     ("help", "How to use the bot"),
 )
-ADMIN_COMMANDS = (("stats", "Delivery statistics"),)
+ADMIN_COMMANDS = (
+    ("stats", "Delivery statistics"),
+    ("sources", "News sources and their health"),
+    ("source_add", "Add a source: /source_add URL [name]"),
+    ("source_remove", "Remove a source and its articles: /source_remove ID"),
+    ("source_pause", "Stop polling a source: /source_pause ID"),
+    ("source_resume", "Poll a paused source again: /source_resume ID"),
+)
 
 
 def welcome_text(_: Translate, *, is_admin: bool) -> str:

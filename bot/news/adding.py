@@ -1,0 +1,113 @@
+"""Adding a source an admin named by URL: a feed, a page that links to one, or a news listing."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from bot.models import Source
+from bot.news.discovery import discover_feeds
+from bot.news.feeds import parse_feed
+from bot.news.fetcher import BlockedAddress, Fetcher, FetchError, HTTPStatusError, InvalidURL
+from bot.news.listing import DEFAULT_SELECTORS, parse_listing
+from bot.news.urls import host_of, normalize_url
+from bot.storage import sources
+from bot.storage.connection import Database
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_INTERVAL = 300.0
+MAX_NAME = 100
+
+
+@dataclass(frozen=True, slots=True)
+class Added:
+    source: Source
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    reason: str  # plain text, for the admin who asked
+
+
+def source_id_for(url: str, taken: set[str]) -> str:
+    """A short id from the URL's host ("www.example.com" -> "example-com"), made unique."""
+    host = host_of(url).removeprefix("www.")
+    base = re.sub(r"[^a-z0-9]+", "-", host).strip("-")[:40] or "source"
+    candidate, n = base, 2
+    while candidate in taken:
+        candidate, n = f"{base}-{n}", n + 1
+    return candidate
+
+
+async def _fetch(fetcher: Fetcher, url: str) -> tuple[str, bytes, str | None] | Refused:
+    # The URL comes from a chat message: never trusted, so private addresses are refused.
+    try:
+        result = await fetcher.fetch(url, trusted=False)
+    except BlockedAddress:
+        return Refused(f"{url} points at a private or local address, which is not allowed.")
+    except InvalidURL:
+        return Refused(f"{url} is not a valid web address.")
+    except HTTPStatusError as exc:
+        return Refused(f"{url} answered with HTTP {exc.status}.")
+    except FetchError as exc:
+        return Refused(f"{url} could not be fetched ({type(exc).__name__}).")
+    return result.url, result.content, result.content_type
+
+
+async def add_from_url(
+    db: Database,
+    fetcher: Fetcher,
+    *,
+    url: str,
+    name: str | None,
+    now: float,
+    tz: ZoneInfo,
+    interval: float = DEFAULT_INTERVAL,
+) -> Added | Refused:
+    """Find what to poll at url (feed, discovered feed, or listing) and store it as a new source."""
+    url = normalize_url(url)
+    if not url.startswith(("http://", "https://")):
+        return Refused("Give an http:// or https:// address.")
+    fetched = await _fetch(fetcher, url)
+    if isinstance(fetched, Refused):
+        return fetched
+    final_url, content, content_type = fetched
+    kind, poll_url, title = "", final_url, None
+    parsed = await asyncio.to_thread(parse_feed, content, url=final_url, content_type=content_type)
+    if parsed.error is None:
+        kind, title = "feed", parsed.title
+    else:
+        for feed_url in discover_feeds(content, url=final_url):
+            found = await _fetch(fetcher, feed_url)
+            if isinstance(found, Refused):
+                continue
+            feed = await asyncio.to_thread(parse_feed, found[1], url=found[0], content_type=found[2])
+            if feed.error is None:
+                kind, poll_url, title = "feed", found[0], feed.title
+                break
+        else:
+            listing = await asyncio.to_thread(
+                parse_listing, content, url=final_url, selectors=DEFAULT_SELECTORS, tz=tz
+            )
+            if listing.items:
+                kind, title = "html", listing.title
+    if not kind:
+        return Refused(f"No feed or list of news found at {url}.")
+    existing = await sources.find_by_url(db, url=poll_url)
+    if existing is not None:
+        return Refused(f"That is already the source {existing.id}.")
+    taken = {s.id for s in await sources.list_sources(db)}
+    source_id = source_id_for(poll_url, taken)
+    label = (name or title or host_of(poll_url) or source_id).strip()[:MAX_NAME]
+    if not await sources.add_source(
+        db, source_id=source_id, name=label, url=poll_url, kind=kind, interval=interval, options={}, now=now
+    ):
+        return Refused(f"The id {source_id} was taken meanwhile; try again.")
+    source = await sources.get_source(db, source_id=source_id)
+    assert source is not None
+    logger.info("Admin added source %s (%s) at %s", source.id, kind, poll_url)
+    return Added(source)

@@ -1,0 +1,59 @@
+"""The admin's view of the sources and their health."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from bot.models import Source
+from bot.render.html import escape
+
+SOURCES_USAGE = "/sources"
+ADD_USAGE = "/source_add URL [name]"
+REMOVE_USAGE = "/source_remove ID"
+PAUSE_USAGE = "/source_pause ID"
+RESUME_USAGE = "/source_resume ID"
+MAX_ERROR = 200
+
+
+def _when(epoch: float | None, tz: ZoneInfo) -> str:
+    return "never" if epoch is None else datetime.fromtimestamp(epoch, tz=tz).strftime("%Y-%m-%d %H:%M")
+
+
+def source_line(source: Source, tz: ZoneInfo) -> str:
+    """One source as HTML: id, name, state, and what its last polls said."""
+    state = "⏸ paused" if source.paused else ("⚠️ failing" if source.consecutive_failures else "✅ ok")
+    lines = [
+        f"<b>{escape(source.name)}</b> (<code>{escape(source.id)}</code>) — {state}",
+        f"{escape(source.kind)} · {escape(source.url)}",
+        f"last success: {_when(source.last_success_at, tz)} · items: {source.items_total}"
+        f" · failures in a row: {source.consecutive_failures}",
+    ]
+    if source.last_error:
+        error = (
+            source.last_error if len(source.last_error) <= MAX_ERROR else source.last_error[:MAX_ERROR] + "…"
+        )
+        lines.append(f"last error: {escape(error)}")
+    return "\n".join(lines)
+
+
+def sources_text(all_sources: Sequence[Source], tz: ZoneInfo) -> list[str]:
+    """The /sources answer, split into messages that fit Telegram's 4096-character limit."""
+    if not all_sources:
+        return ["No sources yet. Add one with " + escape(ADD_USAGE)]
+    messages: list[str] = []
+    current = f"<b>Sources ({len(all_sources)})</b>"
+    for source in all_sources:
+        block = source_line(source, tz)
+        if len(current) + 2 + len(block) > 4000:
+            messages.append(current)
+            current = block
+        else:
+            current += "\n\n" + block
+    messages.append(current)
+    return messages
+
+
+def usage(line: str) -> str:
+    return f"Usage: <code>{escape(line)}</code>"

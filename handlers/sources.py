@@ -1,0 +1,100 @@
+"""Admin commands over the news sources. A non-admin gets no effect and no reply at all."""
+
+from __future__ import annotations
+
+import time
+
+from telegram import Message, Update
+
+from bot.context import NewsContext
+from bot.news.adding import Added, add_from_url
+from bot.render.html import escape
+from bot.render.sources import (
+    ADD_USAGE,
+    PAUSE_USAGE,
+    REMOVE_USAGE,
+    RESUME_USAGE,
+    source_line,
+    sources_text,
+    usage,
+)
+from bot.storage import sources
+
+
+def _admin_message(update: Update, context: NewsContext) -> Message | None:
+    """The message to answer, or None when the sender is not an admin (who hears nothing)."""
+    message, user = update.effective_message, update.effective_user
+    if message is None or user is None or not context.is_admin(user.id):
+        return None
+    return message
+
+
+def _one_id(context: NewsContext) -> str | None:
+    args = context.args or []
+    return args[0] if len(args) == 1 else None
+
+
+async def list_sources(update: Update, context: NewsContext) -> None:
+    if (message := _admin_message(update, context)) is None:
+        return
+    for text in sources_text(await sources.list_sources(context.db), context.settings.bot.tz):
+        await message.reply_html(text)
+
+
+async def add_source(update: Update, context: NewsContext) -> None:
+    if (message := _admin_message(update, context)) is None:
+        return
+    args = context.args or []
+    if not args:
+        await message.reply_html(usage(ADD_USAGE))
+        return
+    await message.reply_chat_action("typing")
+    outcome = await add_from_url(
+        context.db,
+        context.fetcher,
+        url=args[0],
+        name=" ".join(args[1:]) or None,
+        now=time.time(),
+        tz=context.settings.bot.tz,
+    )
+    if not isinstance(outcome, Added):
+        await message.reply_html("Not added: " + escape(outcome.reason))
+        return
+    if context.bot_data.schedule_source is not None:
+        context.bot_data.schedule_source(outcome.source)
+    await message.reply_html("Added:\n" + source_line(outcome.source, context.settings.bot.tz))
+
+
+async def remove_source(update: Update, context: NewsContext) -> None:
+    if (message := _admin_message(update, context)) is None:
+        return
+    if (source_id := _one_id(context)) is None:
+        await message.reply_html(usage(REMOVE_USAGE))
+        return
+    if context.bot_data.unschedule_source is not None:
+        context.bot_data.unschedule_source(source_id)
+    if await sources.remove_source(context.db, source_id=source_id):
+        await message.reply_html(f"Removed <code>{escape(source_id)}</code> and its articles.")
+    else:
+        await message.reply_html(f"No source <code>{escape(source_id)}</code>. See /sources")
+
+
+async def _set_paused(update: Update, context: NewsContext, *, paused: bool) -> None:
+    if (message := _admin_message(update, context)) is None:
+        return
+    if (source_id := _one_id(context)) is None:
+        await message.reply_html(usage(PAUSE_USAGE if paused else RESUME_USAGE))
+        return
+    if not await sources.set_paused(context.db, source_id=source_id, paused=paused):
+        await message.reply_html(f"No source <code>{escape(source_id)}</code>. See /sources")
+        return
+    word = "Paused" if paused else "Resumed"
+    await message.reply_html(f"{word} <code>{escape(source_id)}</code>.")
+
+
+async def pause_source(update: Update, context: NewsContext) -> None:
+    await _set_paused(update, context, paused=True)
+
+
+async def resume_source(update: Update, context: NewsContext) -> None:
+    await _set_paused(update, context, paused=False)
