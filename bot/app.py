@@ -18,6 +18,7 @@ from telegram.constants import ParseMode
 from telegram.ext import (
     Application,
     ApplicationBuilder,
+    CallbackQueryHandler,
     ChatMemberHandler,
     CommandHandler,
     ContextTypes,
@@ -33,6 +34,7 @@ from bot.delivery.ratelimit import Limiter, Rates
 from bot.delivery.sender import make_sender
 from bot.delivery.shared_limiter import SharedRateLimiter
 from bot.news.fetcher import Fetcher
+from bot.render.callbacks import REMOVE, SUBSCRIBE
 from bot.render.help import READER_COMMANDS
 from bot.storage import open_database, sources
 from handlers import admin, gates, membership, reading, start, subscriptions
@@ -88,6 +90,10 @@ def register_handlers(application: NewsApp) -> None:
     application.add_handler(CommandHandler("help", start.help_command))
     application.add_handler(CommandHandler("subscribe", subscriptions.subscribe))
     application.add_handler(CommandHandler("unsubscribe", subscriptions.unsubscribe))
+    application.add_handler(CommandHandler("mysubs", subscriptions.mysubs))
+    application.add_handler(
+        CallbackQueryHandler(subscriptions.on_button, pattern=f"^({SUBSCRIBE}|{REMOVE}):")
+    )
     application.add_handler(CommandHandler("latest", reading.latest))
     application.add_handler(CommandHandler("stats", admin.stats))
     application.add_handler(CommandHandler("sources", source_admin.list_sources))

@@ -17,7 +17,7 @@ READER = 5001
 
 async def _subscribed_reader(control: EmulatorClient, chat_id: int = READER) -> None:
     await control.send_text(chat_id, chat_id, "/start", first_name="Reader")
-    await control.send_text(chat_id, chat_id, "/subscribe")
+    await control.send_text(chat_id, chat_id, "/subscribe all")
     await control.wait_for_messages(chat_id, 2, timeout=10)
 
 

@@ -282,6 +282,9 @@ class Dispatcher:
             self._finish(row, chat_id)
         finally:
             self._slots.release()
+            # An idle loop would otherwise sit on this outcome for up to a second unrecorded,
+            # widening what a crash can double well beyond FLUSH_EVERY.
+            self._wake.set()
 
     def _finish(self, row: ClaimedRow, chat_id: int, *, failed: str | None = None) -> None:
         if failed is not None:

@@ -10,6 +10,7 @@ READER_COMMANDS = (
     ("start", "Start receiving news"),
     ("subscribe", "Choose what news you get"),
     ("unsubscribe", "Stop some or all news"),
+    ("mysubs", "Your subscriptions, with buttons to remove them"),
     ("latest", "The newest items"),
     ("help", "How to use the bot"),
 )
@@ -26,7 +27,8 @@ ADMIN_COMMANDS = (
 def welcome_text(_: Translate, *, is_admin: bool) -> str:
     return _(
         "<b>Welcome!</b> I bring you the newest stories as they are published.\n\n"
-        "Send /subscribe to receive all news, or /subscribe category Sport, "
+        "Send /subscribe to choose what you receive (/subscribe all for everything),"
+        " or /subscribe category Sport, "
         "/subscribe keyword Baku to narrow it down. /latest shows what is new right now."
     ) + ("\n\n" + help_text(_, is_admin=is_admin) if is_admin else "")
 

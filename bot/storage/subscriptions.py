@@ -22,6 +22,13 @@ LIST_FOR_CHAT = """
 SELECT * FROM subscriptions WHERE chat_id = :chat_id AND thread_id = :thread_id
 ORDER BY exclude, kind != 'all', kind, label
 """
+# Categories readers can pick from: those seen on recent articles, most used first.
+RECENT_CATEGORIES = """
+SELECT category FROM articles
+WHERE category IS NOT NULL AND category != '' AND published_at >= :since
+GROUP BY category ORDER BY COUNT(*) DESC, category LIMIT :limit
+"""
+GET_BY_ID = "SELECT * FROM subscriptions WHERE id = :id AND chat_id = :chat_id"
 COUNT_ACTIVE = """
 SELECT COUNT(*) FROM subscriptions s JOIN chats c ON c.id = s.chat_id
 WHERE c.status = 'active' AND s.exclude = 0
@@ -96,3 +103,14 @@ async def list_for_chat(db: Database, *, chat_id: int, thread_id: int = 0) -> li
 
 async def count_active(db: Database) -> int:
     return int(await db.scalar(COUNT_ACTIVE))
+
+
+async def get_by_id(db: Database, *, chat_id: int, subscription_id: int) -> Subscription | None:
+    row = await db.fetchone(GET_BY_ID, {"id": subscription_id, "chat_id": chat_id})
+    return None if row is None else _from_row(row)
+
+
+async def recent_categories(db: Database, *, since: float, limit: int = 20) -> list[str]:
+    """Category names of articles published since a time, most common first."""
+    rows = await db.fetchall(RECENT_CATEGORIES, {"since": since, "limit": limit})
+    return [str(r["category"]) for r in rows]
