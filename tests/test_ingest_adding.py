@@ -1,0 +1,104 @@
+"""Adding a source by URL: a feed, a page linking to one, a listing, or nothing usable."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import httpx
+import pytest
+
+from bot.news.adding import Added, Refused, add_from_url, source_id_for
+from bot.news.fetcher import Fetcher
+from bot.storage import open_database, sources
+from bot.storage.connection import Database
+
+RSS = (
+    b'<?xml version="1.0"?><rss version="2.0"><channel><title>Daily Ticker</title>'
+    b"<item><title>A story</title><link>https://news.example/a</link><guid>a</guid></item>"
+    b"</channel></rss>"
+)
+PAGES = {
+    "/rss.xml": (RSS, "application/rss+xml"),
+    "/home": (
+        b'<html><head><link rel="alternate" type="application/rss+xml" href="/rss.xml"></head>'
+        b"<body>Hello</body></html>",
+        "text/html",
+    ),
+    "/about": (b"<html><body><p>Nothing to read here.</p></body></html>", "text/html"),
+}
+
+
+def _site(request: httpx.Request) -> httpx.Response:
+    body, content_type = PAGES.get(request.url.path, (b"missing", "text/plain"))
+    status = 200 if request.url.path in PAGES else 404
+    return httpx.Response(status, content=body, headers={"Content-Type": content_type})
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> AsyncIterator[Database]:
+    database = await open_database(tmp_path / "news.db")
+    try:
+        yield database
+    finally:
+        await database.close()
+
+
+@pytest.fixture
+async def fetcher() -> AsyncIterator[Fetcher]:
+    async with Fetcher(transport=httpx.MockTransport(_site)) as client:
+        yield client
+
+
+async def _add(db: Database, fetcher: Fetcher, url: str, name: str | None = None) -> Added | Refused:
+    return await add_from_url(db, fetcher, url=url, name=name, now=time.time(), tz=ZoneInfo("UTC"))
+
+
+async def test_feed_url_is_added_as_feed_with_its_title(db: Database, fetcher: Fetcher) -> None:
+    outcome = await _add(db, fetcher, "https://www.news.example/rss.xml")
+    assert isinstance(outcome, Added)
+    assert (outcome.source.id, outcome.source.kind, outcome.source.name) == (
+        "news-example",
+        "feed",
+        "Daily Ticker",
+    )
+    assert (outcome.source.origin, outcome.source.interval) == ("admin", 300)
+
+
+async def test_page_linking_a_feed_adds_the_feed_and_ids_stay_unique(db: Database, fetcher: Fetcher) -> None:
+    await sources.add_source(
+        db,
+        source_id="news-example",
+        name="x",
+        url="https://other/",
+        kind="feed",
+        interval=60,
+        options={},
+        now=0,
+    )
+    outcome = await _add(db, fetcher, "https://news.example/home", "My name")
+    assert isinstance(outcome, Added)
+    assert (outcome.source.id, outcome.source.url, outcome.source.name) == (
+        "news-example-2",
+        "https://news.example/rss.xml",
+        "My name",
+    )
+    again = await _add(db, fetcher, "https://news.example/rss.xml")
+    assert again == Refused("That is already the source news-example-2.")
+
+
+async def test_page_without_feed_or_news_is_refused(db: Database, fetcher: Fetcher) -> None:
+    assert await _add(db, fetcher, "https://news.example/about") == Refused(
+        "No feed or list of news found at https://news.example/about."
+    )
+    assert await _add(db, fetcher, "https://news.example/gone") == Refused(
+        "https://news.example/gone answered with HTTP 404."
+    )
+    assert await sources.list_sources(db) == []
+
+
+def test_source_id_from_host() -> None:
+    assert source_id_for("https://www.Example.co.uk/feed", set()) == "example-co-uk"
+    assert source_id_for("https://example.com/", {"example-com", "example-com-2"}) == "example-com-3"
