@@ -33,9 +33,9 @@ class Reader:
 
 
 READERS = (
-    Reader(1001, 1001, "Aysel", ("/start", "/subscribe")),
+    Reader(1001, 1001, "Aysel", ("/start", "/subscribe all")),
     Reader(1002, 1002, "Murad", ("/start", "/subscribe category Sport")),
-    Reader(1003, 1003, "Nigar", ("/start", "/subscribe", "/subscribe not category Sport")),
+    Reader(1003, 1003, "Nigar", ("/start", "/subscribe all", "/subscribe not category Sport")),
     Reader(-2001, 1004, "Baku Commuters (group)", ("/subscribe keyword Baku",), chat_type="group"),
 )
 
