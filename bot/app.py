@@ -31,16 +31,17 @@ from bot.config import Settings
 from bot.context import BotData, NewsContext
 from bot.delivery.dispatcher import Dispatcher
 from bot.delivery.ratelimit import Limiter, Rates
-from bot.delivery.sender import make_sender
+from bot.delivery.sender import make_batch_sender, make_list_sender, make_sender
 from bot.delivery.shared_limiter import SharedRateLimiter
 from bot.news.fetcher import Fetcher
 from bot.render.callbacks import REMOVE, SUBSCRIBE
 from bot.render.help import READER_COMMANDS
 from bot.storage import open_database, sources
 from handlers import admin, gates, membership, reading, start, subscriptions
+from handlers import settings as chat_settings
 from handlers import sources as source_admin
 from handlers.errors import on_error
-from jobs import ingest, maintenance
+from jobs import digest, ingest, maintenance
 
 logger = logging.getLogger(__name__)
 
@@ -94,6 +95,9 @@ def register_handlers(application: NewsApp) -> None:
     application.add_handler(
         CallbackQueryHandler(subscriptions.on_button, pattern=f"^({SUBSCRIBE}|{REMOVE}):")
     )
+    application.add_handler(CommandHandler("digest", chat_settings.digest))
+    application.add_handler(CommandHandler("quiet", chat_settings.quiet))
+    application.add_handler(CommandHandler("timezone", chat_settings.timezone))
     application.add_handler(CommandHandler("latest", reading.latest))
     application.add_handler(CommandHandler("stats", admin.stats))
     application.add_handler(CommandHandler("sources", source_admin.list_sources))
@@ -147,6 +151,12 @@ async def open_services(application: NewsApp) -> None:
         limiter=rate_limiter.limiter,
         stale_after=delivery.stale_after,
         give_up_after=delivery.give_up_after,
+        send_batch=make_batch_sender(
+            make_list_sender(application.bot),
+            default_tz=settings.bot.timezone,
+            default_language=settings.bot.language,
+        ),
+        default_tz=settings.bot.timezone,
     )
     # Not application.create_task: the application is not running yet during post_init.
     data.dispatcher_task = asyncio.create_task(data.dispatcher.run(), name="dispatcher")
@@ -158,6 +168,7 @@ async def open_services(application: NewsApp) -> None:
     data.schedule_source = functools.partial(ingest.schedule_source, job_queue)
     data.unschedule_source = functools.partial(ingest.unschedule_source, job_queue)
     job_queue.run_repeating(maintenance.nudge_dispatcher, interval=5, first=5, name="nudge-dispatcher")
+    job_queue.run_repeating(digest.send_digests, interval=60, first=10, name="digests")
     job_queue.run_repeating(maintenance.prune_articles, interval=3600, first=60, name="prune-articles")
 
     # Admin commands stay out of the menu everyone sees; /help lists them to admins.

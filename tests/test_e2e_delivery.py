@@ -314,3 +314,39 @@ async def test_a_message_telegram_refuses_is_recorded_failed_and_not_retried(
     assert "thread not found" in rows[1]["last_error"]
     chat = await db.fetchone("SELECT status FROM chats WHERE id = ?", (FORUM,))
     assert chat is not None and chat["status"] == "active"
+
+
+# --- settings ---------------------------------------------------------------------------------
+
+
+async def test_settings_commands_store_settings_and_answer_bad_arguments_with_usage(
+    app: NewsApp, control: EmulatorClient
+) -> None:
+    await command(control, READER, "/start")
+    assert "Usage:" in (await command(control, READER, "/digest 25:00"))["text"]
+    assert "Usage:" in (await command(control, READER, "/quiet 22:00"))["text"]
+    assert "Usage:" in (await command(control, READER, "/timezone Mars/Olympus"))["text"]
+    assert "Usage:" in (await command(control, READER, "/digest"))["text"]
+
+    assert "Europe/Istanbul" in (await command(control, READER, "/timezone europe/istanbul"))["text"]
+    assert "08:30 (Europe/Istanbul)" in (await command(control, READER, "/digest 8:30"))["text"]
+    assert "22:00-07:00" in (await command(control, READER, "/quiet 22:00-07:00"))["text"]
+    db = app.bot_data.db
+    assert db is not None
+    row = await db.fetchone(
+        "SELECT timezone, digest_time, quiet_start, quiet_end FROM chats WHERE id = ?", (READER,)
+    )
+    assert row is not None and tuple(row) == ("Europe/Istanbul", "08:30", "22:00", "07:00")
+
+    await command(control, READER, "/digest off")
+    await command(control, READER, "/quiet off")
+    row = await db.fetchone("SELECT digest_time, quiet_start FROM chats WHERE id = ?", (READER,))
+    assert row is not None and tuple(row) == (None, None)
+
+
+async def test_group_members_cannot_change_settings(app: NewsApp, control: EmulatorClient) -> None:
+    await control.add_chat(GROUP, "group", title="Readers", admins=[ADMIN])
+    refused = await command(control, GROUP, "/digest 08:00", user=MEMBER)
+    assert "Only the group's administrators" in refused["text"]
+    accepted = await command(control, GROUP, "/digest 08:00", user=ADMIN)
+    assert "08:00" in accepted["text"]

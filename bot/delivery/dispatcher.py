@@ -25,7 +25,8 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from telegram.error import (
     BadRequest,
@@ -38,6 +39,7 @@ from telegram.error import (
 )
 
 from bot.delivery.ratelimit import Limiter
+from bot.delivery.schedule import quiet_until
 from bot.models import Article
 from bot.storage import articles, chats, outbox
 from bot.storage.connection import Database
@@ -47,6 +49,8 @@ logger = logging.getLogger(__name__)
 
 # (row, article) -> Telegram message id; raises PTB's exceptions.
 SendFunc = Callable[[ClaimedRow, Article], Awaitable[int]]
+# (row naming the chat and topic, articles) -> message id of one list message.
+BatchSendFunc = Callable[[ClaimedRow, list[Article]], Awaitable[int]]
 
 _LOST_CHAT = ("chat not found", "chat_id is empty", "user not found", "peer_id_invalid")
 FLUSH_EVERY = 0.05  # seconds: the most sent-but-unrecorded time a crash can double
@@ -84,9 +88,14 @@ class Dispatcher:
         window: int | None = None,
         wall_clock: Callable[[], float] = time.time,
         clock: Callable[[], float] = time.monotonic,
+        send_batch: BatchSendFunc | None = None,
+        default_tz: str = "UTC",
     ) -> None:
         self._db = db
         self._send = send
+        self._send_batch = send_batch
+        self._default_tz = default_tz
+        self._batches: dict[int, list[ClaimedRow]] = {}  # first row id -> the rows sent with it
         self._limiter = limiter
         rates = limiter.rates
         self._stale_after = stale_after
@@ -209,9 +218,13 @@ class Dispatcher:
 
     async def _refill(self) -> None:
         now_wall = self._now()
-        if not self._active and now_wall - self._active_checked >= 1.0:
+        if now_wall - self._active_checked >= 1.0:
+            # Look for new articles even while a big one is still being claimed: otherwise a
+            # reader's single item would wait for the whole broadcast ahead of it.
             self._active_checked = now_wall
-            self._active.extend(await outbox.active_articles(self._db, now=now_wall))
+            known = {article_id for article_id, _ in self._active}
+            fresh = [a for a in await outbox.active_articles(self._db, now=now_wall) if a[0] not in known]
+            self._active.extendleft(reversed(fresh))
         if not self._active:
             return
         budget = self._window - self._claimed
@@ -228,6 +241,12 @@ class Dispatcher:
             if rows:
                 await self._accept(article_id, rows, now_wall)
 
+    async def _article(self, article_id: int) -> Article | None:
+        article = await articles.get_article(self._db, article_id=article_id)
+        if article is not None:
+            self._articles[article_id] = article
+        return article
+
     async def _accept(self, article_id: int, rows: list[ClaimedRow], now_wall: float) -> None:
         article = self._articles.get(article_id)
         if article is None:
@@ -238,8 +257,20 @@ class Dispatcher:
             self._articles[article_id] = article
         for row in rows:
             if now_wall - row.created_at > self._stale_after:
-                self._outcomes.stale.append(("stale", row.id))
+                # Too old to push as news; a chat with a digest still gets it listed there.
+                self._outcomes.stale.append(("digest" if row.digest_time else "stale", row.id))
                 continue
+            if row.quiet_start and row.quiet_end:
+                zone = ZoneInfo(row.timezone or self._default_tz)
+                moment = datetime.fromtimestamp(now_wall, UTC)
+                ends = quiet_until(moment, row.quiet_start, row.quiet_end, zone)
+                if ends is not None:
+                    self._outcomes.held.append((ends.timestamp(), row.id))
+                    continue
+            if row.held and self._send_batch is not None:
+                others = await outbox.claim_held(self._db, chat_id=row.chat_id, now=now_wall)
+                if others:
+                    self._batches[row.id] = others
             queue = self._chats.get(row.chat_id)
             if queue is None:
                 queue = self._chats[row.chat_id] = _ChatQueue()
@@ -251,9 +282,17 @@ class Dispatcher:
     # --- sending and outcomes --------------------------------------------------------------
 
     async def _deliver(self, row: ClaimedRow, chat_id: int) -> None:
+        batch = self._batches.pop(row.id, None)
         try:
-            article = self._articles[row.article_id]
-            message_id = await self._send(row, article)
+            if batch is not None and self._send_batch is not None:
+                listed = [
+                    self._articles.get(r.article_id) or await self._article(r.article_id) for r in batch
+                ]
+                message_id = await self._send_batch(
+                    row, [a for a in [self._articles[row.article_id], *listed] if a is not None]
+                )
+            else:
+                message_id = await self._send(row, self._articles[row.article_id])
         except RetryAfter as exc:
             self._on_flood(row, chat_id, exc.retry_after)
         except ChatMigrated as exc:
@@ -277,10 +316,15 @@ class Dispatcher:
             logger.exception("Unexpected error sending delivery %d", row.id)
             self._finish(row, chat_id, failed=f"{type(exc).__name__}: {exc}")
         else:
-            self._outcomes.sent.append((message_id, self._now(), row.id))
+            sent_at = self._now()
+            self._outcomes.sent.append((message_id, sent_at, row.id))
+            self._outcomes.sent.extend((message_id, sent_at, r.id) for r in batch or ())
             self.counters.sent += 1
             self._finish(row, chat_id)
+            batch = None
         finally:
+            if batch:  # the list did not go out: its other items wait for the next attempt
+                self._outcomes.released.extend((self._now(), r.id) for r in batch)
             self._slots.release()
             # An idle loop would otherwise sit on this outcome for up to a second unrecorded,
             # widening what a crash can double well beyond FLUSH_EVERY.

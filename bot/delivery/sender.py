@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Sequence
 from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -10,11 +11,12 @@ from telegram import LinkPreviewOptions
 from telegram.constants import ParseMode
 from telegram.ext import ExtBot
 
-from bot.delivery.dispatcher import SendFunc
+from bot.delivery.dispatcher import BatchSendFunc, SendFunc
 from bot.delivery.shared_limiter import RESERVED
 from bot.i18n import translator
 from bot.models import Article
 from bot.render.articles import article_message
+from bot.render.lists import item_list
 from bot.storage.outbox import ClaimedRow
 
 
@@ -44,3 +46,40 @@ def make_sender(
         return message.message_id
 
     return send
+
+
+# (chat id, topic, heading, articles, timezone, reserved) -> id of the first message sent.
+ListSender = Callable[[int, int, str, Sequence[Article], str, bool], Awaitable[int]]
+
+
+def make_list_sender(bot: ExtBot[Any]) -> ListSender:
+    """Send a heading and item lines as few messages as the length limit allows (digests, batches)."""
+
+    async def send_list(
+        chat_id: int, thread_id: int, heading: str, items: Sequence[Article], tz: str, reserved: bool
+    ) -> int:
+        first = 0
+        for n, text in enumerate(item_list(heading, items, tz=tz)):
+            params: dict[str, Any] = {"chat_id": chat_id, "text": text, "parse_mode": ParseMode.HTML}
+            if thread_id:
+                params["message_thread_id"] = thread_id
+            # Only the first part had its slot reserved by the dispatcher; the rest queue in the limiter.
+            limits = RESERVED if reserved and n == 0 else None
+            message = await bot.send_message(**params, rate_limit_args=limits)
+            first = first or message.message_id
+        return first
+
+    return send_list
+
+
+def make_batch_sender(send_list: ListSender, *, default_tz: str, default_language: str) -> BatchSendFunc:
+    """What the dispatcher sends when a chat's quiet hours end: one list of what was held."""
+
+    async def send_batch(row: ClaimedRow, items: list[Article]) -> int:
+        _ = translator(row.language or default_language)
+        heading = _("While you were in quiet hours ({n})").format(n=len(items))
+        return await send_list(
+            row.chat_id, row.thread_id, heading, items, row.timezone or default_tz, True
+        )
+
+    return send_batch

@@ -11,6 +11,9 @@ READER_COMMANDS = (
     ("subscribe", "Choose what news you get"),
     ("unsubscribe", "Stop some or all news"),
     ("mysubs", "Your subscriptions, with buttons to remove them"),
+    ("digest", "One message a day at HH:MM, or off"),
+    ("quiet", "Quiet hours HH:MM-HH:MM, or off"),
+    ("timezone", "Your timezone, e.g. Europe/Istanbul"),
     ("latest", "The newest items"),
     ("help", "How to use the bot"),
 )

@@ -30,6 +30,11 @@ SET_DIGEST = """
 UPDATE chats SET digest_time = :at, last_digest_at = COALESCE(last_digest_at, :now), updated_at = :now
 WHERE id = :id
 """
+# Turning the digest off sends what was waiting for it through the normal queue (or to 'stale').
+UNDIGEST_QUEUE = """
+UPDATE outbox SET state = 'queued', next_attempt_at = :now WHERE chat_id = :id AND state = 'digest'
+"""
+SET_LAST_DIGEST = "UPDATE chats SET last_digest_at = :at WHERE id = :id"
 SET_QUIET = "UPDATE chats SET quiet_start = :start, quiet_end = :end, updated_at = :now WHERE id = :id"
 COPY_CHAT = """
 INSERT INTO chats (id, type, title, username, status, language, timezone, digest_time, quiet_start,
@@ -109,7 +114,15 @@ async def set_timezone(db: Database, *, chat_id: int, timezone: str, now: float)
 
 
 async def set_digest(db: Database, *, chat_id: int, at: str | None, now: float) -> None:
-    await db.write(SET_DIGEST, {"at": at, "now": now, "id": chat_id})
+    """Set the chat's daily digest time, or turn the digest off (None)."""
+    async with db.transaction() as conn:
+        await conn.execute(SET_DIGEST, {"at": at, "now": now, "id": chat_id})
+        if at is None:
+            await conn.execute(UNDIGEST_QUEUE, {"now": now, "id": chat_id})
+
+
+async def set_last_digest(db: Database, *, chat_id: int, at: float) -> None:
+    await db.write(SET_LAST_DIGEST, {"at": at, "id": chat_id})
 
 
 async def set_quiet_hours(

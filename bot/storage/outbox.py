@@ -9,8 +9,9 @@ out twice are the ones in flight at the moment of the crash.
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import aiosqlite
 
@@ -52,12 +53,33 @@ LIMIT :limit
 """
 CLAIM_SELECT = """
 SELECT o.id, o.article_id, o.chat_id, c.type AS chat_type, o.thread_id, o.attempts, o.created_at,
-       o.priority, c.timezone, c.language
+       o.priority, c.timezone, c.language, c.digest_time, c.quiet_start, c.quiet_end,
+       o.last_error IS 'quiet' AS held
 FROM outbox AS o JOIN chats AS c ON c.id = o.chat_id
 WHERE o.state = 'queued' AND o.article_id = :article_id AND o.next_attempt_at <= :now
 ORDER BY o.id
 LIMIT :limit
 """
+# Rows held through a chat's quiet hours go out together as one list when the hours end.
+CLAIM_HELD_SELECT = """
+SELECT o.id, o.article_id, o.chat_id, c.type AS chat_type, o.thread_id, o.attempts, o.created_at,
+       o.priority, c.timezone, c.language, c.digest_time, c.quiet_start, c.quiet_end, 1 AS held
+FROM outbox AS o JOIN chats AS c ON c.id = o.chat_id
+WHERE o.chat_id = :chat_id AND o.state = 'queued' AND o.last_error = 'quiet' AND o.next_attempt_at <= :now
+ORDER BY o.id
+LIMIT :limit
+"""
+MARK_HELD = "UPDATE outbox SET state = 'queued', next_attempt_at = ?, last_error = 'quiet' WHERE id = ?"
+DIGEST_CHATS = """
+SELECT id, digest_time, timezone, last_digest_at FROM chats
+WHERE status = 'active' AND digest_time IS NOT NULL
+"""
+DIGEST_ROWS = """
+SELECT id, article_id, thread_id FROM outbox
+WHERE chat_id = :chat_id AND state = 'digest'
+ORDER BY thread_id, id
+"""
+MARK_DIGESTED = "UPDATE outbox SET state = 'digested', message_id = ?, sent_at = ? WHERE id = ?"
 CLAIM_MARK = "UPDATE outbox SET state = 'sending' WHERE id IN (SELECT value FROM json_each(:ids))"
 MARK_SENT = """
 UPDATE outbox SET state = 'sent', message_id = ?, sent_at = ?, attempts = attempts + 1, last_error = NULL
@@ -92,6 +114,10 @@ class ClaimedRow:
     priority: int
     timezone: str | None = None
     language: str | None = None
+    digest_time: str | None = None
+    quiet_start: str | None = None
+    quiet_end: str | None = None
+    held: bool = False  # held through quiet hours; goes out in one list with the chat's others
 
 
 @dataclass(slots=True)
@@ -104,10 +130,11 @@ class Outcomes:
     released: list[tuple[float, int]]  # (next_attempt_at, row id)
     stale: list[tuple[str, int]]  # (new state: 'stale' or 'digest', row id)
     blocked_chats: list[tuple[str, float, int, str]]  # (status, now, chat id, reason)
+    held: list[tuple[float, int]] = field(default_factory=list)  # (quiet hours end, row id)
 
     @classmethod
     def empty(cls) -> Outcomes:
-        return cls([], [], [], [], [], [])
+        return cls([], [], [], [], [], [], [])
 
     def __len__(self) -> int:
         return (
@@ -117,6 +144,7 @@ class Outcomes:
             + len(self.released)
             + len(self.stale)
             + len(self.blocked_chats)
+            + len(self.held)
         )
 
 
@@ -163,7 +191,57 @@ async def claim(db: Database, *, article_id: int, limit: int, now: float) -> lis
             rows = await cur.fetchall()
         if rows:
             await conn.execute(CLAIM_MARK, {"ids": json.dumps([r["id"] for r in rows])})
-    return [ClaimedRow(**dict(r)) for r in rows]
+    return [_claimed(r) for r in rows]
+
+
+def _claimed(row: sqlite3.Row) -> ClaimedRow:
+    values = dict(row)
+    values["held"] = bool(values["held"])
+    return ClaimedRow(**values)
+
+
+async def claim_held(db: Database, *, chat_id: int, now: float, limit: int = 200) -> list[ClaimedRow]:
+    """Take every due row a chat's quiet hours held, to send as one list."""
+    async with db.transaction() as conn:
+        params = {"chat_id": chat_id, "now": now, "limit": limit}
+        async with conn.execute(CLAIM_HELD_SELECT, params) as cur:
+            rows = await cur.fetchall()
+        if rows:
+            await conn.execute(CLAIM_MARK, {"ids": json.dumps([r["id"] for r in rows])})
+    return [_claimed(r) for r in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class DigestChat:
+    chat_id: int
+    digest_time: str
+    timezone: str | None
+    last_digest_at: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class DigestRow:
+    id: int
+    article_id: int
+    thread_id: int
+
+
+async def digest_chats(db: Database) -> list[DigestChat]:
+    """Active chats that asked for a digest."""
+    rows = await db.fetchall(DIGEST_CHATS)
+    return [DigestChat(r["id"], r["digest_time"], r["timezone"], r["last_digest_at"]) for r in rows]
+
+
+async def digest_rows(db: Database, *, chat_id: int) -> list[DigestRow]:
+    """The items waiting for a chat's next digest, by topic then age."""
+    rows = await db.fetchall(DIGEST_ROWS, {"chat_id": chat_id})
+    return [DigestRow(r["id"], r["article_id"], r["thread_id"]) for r in rows]
+
+
+async def mark_digested(db: Database, *, rows: Iterable[tuple[int, float, int]]) -> None:
+    """Record items that went out in a digest: (message id, sent at, row id)."""
+    async with db.transaction() as conn:
+        await conn.executemany(MARK_DIGESTED, list(rows))
 
 
 async def record(db: Database, outcomes: Outcomes) -> None:
@@ -175,6 +253,7 @@ async def record(db: Database, outcomes: Outcomes) -> None:
             (MARK_FAILED, outcomes.failed),
             (MARK_RELEASED, outcomes.released),
             (MARK_STALE, outcomes.stale),
+            (MARK_HELD, outcomes.held),
         ):
             if rows:
                 await conn.executemany(sql, rows)

@@ -1,0 +1,77 @@
+"""Clock arithmetic for a chat's own day: quiet hours and digest times in its timezone."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+_HHMM = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+
+
+class ScheduleError(ValueError):
+    """Arguments that are not a time, a range or a timezone; the reader gets the usage line."""
+
+
+def parse_hhmm(text: str) -> str:
+    """'7:05' -> '07:05'; anything else raises ScheduleError."""
+    match = _HHMM.match(text.strip())
+    if match is None:
+        raise ScheduleError(f"{text!r} is not a time like 08:30")
+    return f"{int(match[1]):02d}:{match[2]}"
+
+
+def parse_range(text: str) -> tuple[str, str]:
+    """'22:00-07:00' -> ('22:00', '07:00'); start and end must differ."""
+    start, sep, end = text.replace("–", "-").partition("-")
+    if not sep:
+        raise ScheduleError(f"{text!r} is not a range like 22:00-07:00")
+    start, end = parse_hhmm(start), parse_hhmm(end)
+    if start == end:
+        raise ScheduleError("the start and end of quiet hours must differ")
+    return start, end
+
+
+def parse_timezone(text: str) -> str:
+    """An IANA name like Europe/Istanbul (case as typed or canonical)."""
+    name = text.strip()
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        lowered = {z.lower(): z for z in available_timezones()}
+        if name.lower() not in lowered:
+            raise ScheduleError(f"unknown timezone {text!r}") from None
+        name = lowered[name.lower()]
+    return name
+
+
+def _at(day: datetime, hhmm: str) -> datetime:
+    hours, minutes = map(int, hhmm.split(":"))
+    return datetime.combine(day.date(), time(hours, minutes), tzinfo=day.tzinfo)
+
+
+def quiet_until(now: datetime, start: str | None, end: str | None, tz: ZoneInfo) -> datetime | None:
+    """When the chat's quiet hours end, if ``now`` falls inside them; None otherwise."""
+    if not start or not end:
+        return None
+    local = now.astimezone(tz)
+    for day in (local - timedelta(days=1), local):
+        begins = _at(day, start)
+        ends = _at(day, end)
+        if ends <= begins:  # the range wraps past midnight
+            ends = _at(day + timedelta(days=1), end)
+        if begins <= local < ends:
+            return ends
+    return None
+
+
+def last_digest_slot(now: datetime, digest_time: str, tz: ZoneInfo) -> datetime:
+    """The most recent moment, at or before ``now``, when the chat's clock read ``digest_time``."""
+    local = now.astimezone(tz)
+    slot = _at(local, digest_time)
+    return slot if slot <= local else _at(local - timedelta(days=1), digest_time)
+
+
+def digest_due(now: datetime, digest_time: str, tz: ZoneInfo, last_digest_at: float | None) -> bool:
+    """Whether a digest slot has passed since the last digest went out."""
+    return last_digest_at is None or last_digest_slot(now, digest_time, tz).timestamp() > last_digest_at

@@ -1,0 +1,114 @@
+"""/digest, /quiet and /timezone: when and how a chat gets its news."""
+
+from __future__ import annotations
+
+import time
+
+from telegram import Update
+
+from bot.context import NewsContext
+from bot.delivery.schedule import ScheduleError, parse_hhmm, parse_range, parse_timezone
+from bot.render.html import escape
+from bot.storage import chats
+from handlers.common import may_configure
+
+DIGEST_USAGE = "/digest HH:MM | /digest off"
+QUIET_USAGE = "/quiet HH:MM-HH:MM | /quiet off"
+TIMEZONE_USAGE = "/timezone Area/City (for example Europe/Istanbul)"
+NOT_ADMIN = "Only the group's administrators can change its settings."
+
+
+async def _allowed(update: Update, context: NewsContext) -> bool:
+    message = update.effective_message
+    if message is None or update.effective_chat is None:
+        return False
+    if not await may_configure(update, context):
+        await message.reply_text(context.translate()(NOT_ADMIN))
+        return False
+    return True
+
+
+async def _usage(update: Update, context: NewsContext, usage: str, problem: str = "") -> None:
+    assert update.effective_message is not None
+    _ = context.translate()
+    extra = f"\n{escape(problem)}" if problem else ""
+    await update.effective_message.reply_html(_("Usage:") + f" <code>{escape(usage)}</code>" + extra)
+
+
+async def _zone(context: NewsContext, chat_id: int) -> str:
+    chat = await chats.get_chat(context.db, chat_id=chat_id)
+    return (chat.timezone if chat else None) or context.settings.bot.timezone
+
+
+async def digest(update: Update, context: NewsContext) -> None:
+    """Collect news into one message a day at HH:MM (the chat's timezone), or turn that off."""
+    if not await _allowed(update, context):
+        return
+    assert update.effective_message is not None and update.effective_chat is not None
+    _ = context.translate()
+    args = context.args or []
+    if len(args) != 1:
+        await _usage(update, context, DIGEST_USAGE)
+        return
+    chat_id = update.effective_chat.id
+    if args[0].lower() == "off":
+        await chats.set_digest(context.db, chat_id=chat_id, at=None, now=time.time())
+        await update.effective_message.reply_text(_("Digest off: news arrives as it is published."))
+        return
+    try:
+        at = parse_hhmm(args[0])
+    except ScheduleError as exc:
+        await _usage(update, context, DIGEST_USAGE, str(exc))
+        return
+    await chats.set_digest(context.db, chat_id=chat_id, at=at, now=time.time())
+    zone = await _zone(context, chat_id)
+    await update.effective_message.reply_text(
+        _("News will come as one digest a day at {at} ({zone}).").format(at=at, zone=zone)
+    )
+
+
+async def quiet(update: Update, context: NewsContext) -> None:
+    """Hold news during HH:MM-HH:MM and send it as one list afterwards, or turn that off."""
+    if not await _allowed(update, context):
+        return
+    assert update.effective_message is not None and update.effective_chat is not None
+    _ = context.translate()
+    args = context.args or []
+    if len(args) != 1:
+        await _usage(update, context, QUIET_USAGE)
+        return
+    chat_id = update.effective_chat.id
+    if args[0].lower() == "off":
+        await chats.set_quiet_hours(context.db, chat_id=chat_id, start=None, end=None, now=time.time())
+        await update.effective_message.reply_text(_("Quiet hours off."))
+        return
+    try:
+        start, end = parse_range(args[0])
+    except ScheduleError as exc:
+        await _usage(update, context, QUIET_USAGE, str(exc))
+        return
+    await chats.set_quiet_hours(context.db, chat_id=chat_id, start=start, end=end, now=time.time())
+    zone = await _zone(context, chat_id)
+    await update.effective_message.reply_text(
+        _("Quiet hours {start}-{end} ({zone}): news waits and comes as one list.").format(
+            start=start, end=end, zone=zone
+        )
+    )
+
+
+async def timezone(update: Update, context: NewsContext) -> None:
+    """Set the timezone digests, quiet hours and item times use."""
+    if not await _allowed(update, context):
+        return
+    assert update.effective_message is not None and update.effective_chat is not None
+    args = context.args or []
+    if len(args) != 1:
+        await _usage(update, context, TIMEZONE_USAGE)
+        return
+    try:
+        zone = parse_timezone(args[0])
+    except ScheduleError as exc:
+        await _usage(update, context, TIMEZONE_USAGE, str(exc))
+        return
+    await chats.set_timezone(context.db, chat_id=update.effective_chat.id, timezone=zone, now=time.time())
+    await update.effective_message.reply_text(context.translate()("Timezone set: {zone}.").format(zone=zone))

@@ -1,0 +1,65 @@
+"""Digests: due chats in their own timezone get one list of what waited, once per slot."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from bot.delivery.digest import send_due_digests
+from bot.i18n import translator
+from bot.models import Article
+from bot.storage import chats
+from bot.storage.connection import Database
+from tests.test_delivery_dispatcher import add_readers, db, publish, states
+
+__all__ = ["db"]
+
+
+class FakeLists:
+    def __init__(self) -> None:
+        self.sent: list[tuple[int, int, str, list[int], str]] = []
+
+    async def __call__(
+        self, chat_id: int, thread_id: int, heading: str, items: Sequence[Article], tz: str, reserved: bool
+    ) -> int:
+        self.sent.append((chat_id, thread_id, heading, [a.id for a in items], tz))
+        return 500 + len(self.sent)
+
+
+def at(hour: int, minute: int = 0) -> float:
+    return datetime(2026, 3, 10, hour, minute, tzinfo=UTC).timestamp()
+
+
+async def run(db: Database, lists: FakeLists, now: float) -> int:
+    return await send_due_digests(db, send_list=lists, now=now, default_tz="UTC", translate=translator("en"))
+
+
+async def test_digest_goes_out_at_the_chats_local_time_once(db: Database) -> None:
+    await add_readers(db, 1, 1, timezone="Asia/Baku")  # 08:00 in Baku is 04:00 UTC
+    await chats.set_digest(db, chat_id=1, at="08:00", now=at(0))
+    first = await publish(db, 1, created_at=at(1))
+    second = await publish(db, 1, created_at=at(2))
+    assert (await states(db)) == {"digest": 2}
+
+    lists = FakeLists()
+    assert await run(db, lists, at(3, 59)) == 0
+    assert await run(db, lists, at(4, 0)) == 1
+    assert await run(db, lists, at(4, 1)) == 0  # the same slot: nothing twice
+
+    assert len(lists.sent) == 1
+    chat, thread, heading, items, tz = lists.sent[0]
+    assert (chat, thread, items, tz) == (1, 0, [first, second], "Asia/Baku")
+    assert "2" in heading
+    assert (await states(db)) == {"digested": 2}
+    chat_row = await chats.get_chat(db, chat_id=1)
+    assert chat_row is not None and chat_row.last_digest_at == at(4, 0)
+
+
+async def test_turning_the_digest_off_sends_waiting_items_normally(db: Database) -> None:
+    await add_readers(db, 1, 1)
+    await chats.set_digest(db, chat_id=1, at="08:00", now=at(0))
+    await publish(db, 1, created_at=at(1))
+    await chats.set_digest(db, chat_id=1, at=None, now=at(2))
+    assert (await states(db)) == {"queued": 1}
+    lists = FakeLists()
+    assert await run(db, lists, at(9)) == 0 and lists.sent == []

@@ -1,0 +1,201 @@
+"""The dispatcher with a fake send function over a real SQLite outbox: fairness, staleness, quiet hours."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from bot.delivery.dispatcher import Dispatcher
+from bot.delivery.ratelimit import Limiter, Rates
+from bot.models import Article
+from bot.storage import open_database, outbox
+from bot.storage.connection import Database
+from bot.storage.outbox import ClaimedRow
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> AsyncIterator[Database]:
+    database = await open_database(tmp_path / "d.db")
+    await database.write(
+        "INSERT INTO sources (id, name, url, kind, interval, created_at)"
+        " VALUES ('s', 'S', 'http://s', 'feed', 60, 0)"
+    )
+    try:
+        yield database
+    finally:
+        await database.close()
+
+
+async def add_readers(db: Database, first: int, count: int, **settings: str) -> None:
+    columns = "".join(f", {k}" for k in settings)
+    marks = "".join(", ?" for _ in settings)
+    async with db.transaction() as conn:
+        await conn.executemany(
+            f"INSERT INTO chats (id, type, created_at, updated_at{columns})"
+            f" VALUES (?, 'private', 0, 0{marks})",
+            [(i, *settings.values()) for i in range(first, first + count)],
+        )
+        await conn.executemany(
+            "INSERT INTO subscriptions (chat_id, kind, value, created_at) VALUES (?, 'keyword', ?, 0)",
+            [(i, f"tag{first}") for i in range(first, first + count)],
+        )
+
+
+async def publish(db: Database, tag: int, *, created_at: float | None = None) -> int:
+    now = time.time() if created_at is None else created_at
+    n = next(_serial)
+    async with db.transaction() as conn:
+        cursor = await conn.execute(
+            "INSERT INTO articles (source_id, guid, url, title, published_at, fetched_at)"
+            " VALUES ('s', ?, ?, ?, ?, ?)",
+            (f"g{n}", f"https://x/{n}", f"Story tag{tag}", now, now),
+        )
+        article_id = cursor.lastrowid
+        assert article_id is not None
+        await outbox.fan_out(
+            conn, article_id=article_id, priority=0, category="", source="s", text=f"story tag{tag}", now=now
+        )
+    return article_id
+
+
+_serial = itertools.count()
+
+
+class FakeTelegram:
+    def __init__(self, on_send: Callable[[int], None] = lambda n: None) -> None:
+        self.sent: list[tuple[int, int]] = []  # (chat id, article id)
+        self.batches: list[tuple[int, list[int]]] = []
+        self._on_send = on_send
+
+    async def send(self, row: ClaimedRow, article: Article) -> int:
+        self.sent.append((row.chat_id, article.id))
+        self._on_send(len(self.sent))
+        return len(self.sent)
+
+    async def send_batch(self, row: ClaimedRow, items: list[Article]) -> int:
+        self.batches.append((row.chat_id, [a.id for a in items]))
+        return 10_000 + len(self.batches)
+
+
+def dispatcher(db: Database, fake: FakeTelegram, **kwargs: object) -> Dispatcher:
+    limiter = Limiter(Rates(global_per_second=20_000, chat_per_second=1000, group_per_minute=60_000))
+    options: dict[str, object] = {"stale_after": 3600.0, "give_up_after": 3600.0, "window": 100}
+    options.update(kwargs)
+    return Dispatcher(db=db, send=fake.send, send_batch=fake.send_batch, limiter=limiter, **options)  # type: ignore[arg-type]
+
+
+async def run_until(d: Dispatcher, done: Callable[[], bool], timeout: float = 20) -> None:
+    task = asyncio.create_task(d.run())
+    try:
+        for _ in range(int(timeout / 0.01)):
+            if done():
+                break
+            await asyncio.sleep(0.01)
+        else:
+            raise TimeoutError("the dispatcher did not finish")
+    finally:
+        await d.stop()
+        await task
+
+
+async def states(db: Database) -> dict[str, int]:
+    rows = await db.fetchall("SELECT state, COUNT(*) AS n FROM outbox GROUP BY state")
+    return {r["state"]: r["n"] for r in rows}
+
+
+async def test_a_small_articles_reader_does_not_wait_behind_a_big_broadcast(db: Database) -> None:
+    await add_readers(db, 1, 3000)  # the big article's readers
+    await add_readers(db, 100_000, 1)  # one reader of a small, later article
+    big = await publish(db, 1)
+    small_article: list[int] = []
+    d: Dispatcher
+
+    def on_send(n: int) -> None:
+        if n == 50:  # the broadcast is well under way when the small item is published
+            asyncio.get_running_loop().create_task(_publish_small())
+
+    async def _publish_small() -> None:
+        small_article.append(await publish(db, 100_000))
+        d.wake()
+
+    fake = FakeTelegram(on_send)
+    d = dispatcher(db, fake)
+    await run_until(d, lambda: len(fake.sent) >= 3001)
+
+    position = next(i for i, (chat, _) in enumerate(fake.sent) if chat == 100_000)
+    assert fake.sent[position][1] == small_article[0]
+    assert position < 400, f"the small item went out only after {position} of 3000 broadcast messages"
+    assert sum(1 for _, article in fake.sent if article == big) == 3000
+
+
+async def test_rows_too_old_go_to_the_digest_or_are_dropped(db: Database) -> None:
+    await add_readers(db, 1, 2)
+    await add_readers(db, 3, 1, digest_time="08:00")
+    await db.write("UPDATE chats SET digest_time = '08:00' WHERE id = 3")
+    old = time.time() - 7200
+    await publish(db, 1, created_at=old)
+    await publish(db, 3, created_at=old)
+    # The digest chat's row was fanned out to 'digest'; put it in the queue as if set before /digest.
+    await db.write("UPDATE outbox SET state = 'queued'")
+
+    fake = FakeTelegram()
+    d = dispatcher(db, fake, stale_after=3600.0)
+    task = asyncio.create_task(d.run())
+    for _ in range(200):
+        if (await states(db)).get("queued", 0) == 0:
+            break
+        await asyncio.sleep(0.01)
+    await d.stop()
+    await task
+
+    assert fake.sent == []
+    rows = await db.fetchall("SELECT chat_id, state FROM outbox ORDER BY chat_id")
+    assert [(r["chat_id"], r["state"]) for r in rows] == [(1, "stale"), (2, "stale"), (3, "digest")]
+
+
+async def test_quiet_hours_hold_items_then_send_them_as_one_list(db: Database) -> None:
+    clock = [datetime(2026, 3, 10, 23, 0, tzinfo=UTC).timestamp()]  # inside 22:00-07:00 UTC
+    await add_readers(db, 1, 1, quiet_start="22:00", quiet_end="07:00", timezone="UTC")
+    await add_readers(db, 2, 1)  # no quiet hours
+    await db.write(
+        "INSERT INTO subscriptions (chat_id, kind, value, created_at) VALUES (1, 'keyword', 'tag2', 0)"
+    )
+    items = [await publish(db, 1, created_at=clock[0]), await publish(db, 2, created_at=clock[0])]
+    items.append(await publish(db, 1, created_at=clock[0]))
+
+    fake = FakeTelegram()
+    d = dispatcher(db, fake, wall_clock=lambda: clock[0], stale_after=86400.0)
+    task = asyncio.create_task(d.run())
+    for _ in range(300):
+        held = await db.fetchall("SELECT id FROM outbox WHERE chat_id = 1 AND last_error = 'quiet'")
+        if len(held) == 3 and fake.sent:
+            break
+        d.wake()  # the fake wall clock stands still, so the dispatcher's own once-a-second look never comes
+        await asyncio.sleep(0.01)
+    else:
+        raise AssertionError("the items were not held")
+    assert fake.sent == [(2, items[1])]  # the reader without quiet hours is not held up
+    assert fake.batches == []
+
+    clock[0] = datetime(2026, 3, 11, 7, 0, 1, tzinfo=UTC).timestamp()  # the quiet hours are over
+    d.wake()
+    for _ in range(300):
+        if fake.batches:
+            break
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.1)
+    await d.stop()
+    await task
+
+    assert fake.sent == [(2, items[1])]
+    assert len(fake.batches) == 1
+    chat, listed = fake.batches[0]
+    assert chat == 1 and sorted(listed) == sorted(items)
+    rows = await db.fetchall("SELECT state, message_id FROM outbox WHERE chat_id = 1")
+    assert {(r["state"], r["message_id"]) for r in rows} == {("sent", 10_001)}
