@@ -55,6 +55,7 @@ class Source:
     consecutive_failures: int
     next_poll_at: float | None
     items_total: int
+    body_hash: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

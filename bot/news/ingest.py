@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import time
 from dataclasses import dataclass
@@ -98,7 +99,11 @@ async def poll_source(
             last_modified=source.last_modified,
             trusted=_trusted(source, source.url),
         )
-        if result.not_modified:
+        body_hash = (
+            None if result.not_modified else hashlib.blake2b(result.content, digest_size=16).hexdigest()
+        )
+        # The same bytes as last time (a site that ignores conditional GET) hold nothing new.
+        if result.not_modified or (source.seeded and body_hash == source.body_hash):
             await sources.record_success(
                 db,
                 source_id=source.id,
@@ -141,6 +146,7 @@ async def poll_source(
         last_modified=result.last_modified,
         now=now,
         next_poll_at=now + source.interval,
+        body_hash=body_hash,
     )
     if stored.new:
         logger.info(

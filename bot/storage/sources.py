@@ -41,7 +41,7 @@ RECORD_SUCCESS = """
 UPDATE sources SET
     last_polled_at = :now, last_success_at = :now, last_error = NULL, consecutive_failures = 0,
     etag = COALESCE(:etag, etag), last_modified = COALESCE(:last_modified, last_modified),
-    next_poll_at = :next_poll_at
+    body_hash = COALESCE(:body_hash, body_hash), next_poll_at = :next_poll_at
 WHERE id = :id
 """
 RECORD_FAILURE = """
@@ -75,6 +75,7 @@ def source_from_row(row: sqlite3.Row) -> Source:
         consecutive_failures=row["consecutive_failures"],
         next_poll_at=row["next_poll_at"],
         items_total=row["items_total"],
+        body_hash=row["body_hash"],
     )
 
 
@@ -157,6 +158,7 @@ async def record_success(
     last_modified: str | None,
     now: float,
     next_poll_at: float,
+    body_hash: str | None = None,
 ) -> None:
     await db.write(
         RECORD_SUCCESS,
@@ -166,6 +168,7 @@ async def record_success(
             "last_modified": last_modified,
             "now": now,
             "next_poll_at": next_poll_at,
+            "body_hash": body_hash,
         },
     )
 

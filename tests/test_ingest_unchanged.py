@@ -1,0 +1,69 @@
+"""A site that ignores conditional GET and serves the same bytes: nothing is parsed or stored again."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from bot.news import ingest
+from bot.news.fetcher import Fetcher
+from bot.storage import open_database, sources
+from bot.storage.connection import Database
+from tests.conftest import FeedItemSpec, FeedServer
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> AsyncIterator[Database]:
+    database = await open_database(tmp_path / "news.db")
+    try:
+        yield database
+    finally:
+        await database.close()
+
+
+async def poll(db: Database, fetcher: Fetcher) -> ingest.PollReport:
+    source = await sources.get_source(db, source_id="site")
+    assert source is not None
+    return await ingest.poll_source(db, fetcher, source, now=time.time(), tz=ZoneInfo("UTC"), max_backoff=60)
+
+
+async def test_same_body_twice_is_not_parsed_again(
+    db: Database, feed_server: FeedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    feed_server.set_rss("/rss.xml", [FeedItemSpec("a", "First", feed_server.url("/a"))])
+    await sources.sync_configured(
+        db,
+        sources=[
+            {"id": "site", "name": "Site", "url": feed_server.url("/rss.xml"), "kind": "feed", "interval": 60}
+        ],
+        now=time.time(),
+    )
+    parsed: list[str] = []
+    real_parse = ingest.parse_source
+
+    def counting_parse(*args: object, **kwargs: object) -> object:
+        parsed.append(str(kwargs["url"]))
+        return real_parse(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ingest, "parse_source", counting_parse)
+
+    async with Fetcher() as fetcher:
+        first = await poll(db, fetcher)
+        again = await poll(db, fetcher)
+        feed_server.set_rss(
+            "/rss.xml",
+            [
+                FeedItemSpec("b", "Second", feed_server.url("/b")),
+                FeedItemSpec("a", "First", feed_server.url("/a")),
+            ],
+        )
+        changed = await poll(db, fetcher)
+
+    assert first.new == 1 and not first.not_modified
+    assert again.not_modified and again.new == 0
+    assert changed.new == 1
+    assert len(parsed) == 2, "the unchanged body was parsed again"
