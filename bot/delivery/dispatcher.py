@@ -20,6 +20,7 @@ import dataclasses
 import heapq
 import itertools
 import logging
+import math
 import random
 import time
 from collections import deque
@@ -56,6 +57,15 @@ _LOST_CHAT = ("chat not found", "chat_id is empty", "user not found", "peer_id_i
 FLUSH_EVERY = 0.05  # seconds: the most sent-but-unrecorded time a crash can double
 FLUSH_SIZE = 200
 MAX_IN_FLIGHT = 100
+
+
+def in_flight_for(global_per_second: float, *, round_trip: float = 0.1) -> int:
+    """Sends to keep in flight to reach a rate over a link with the given round trip.
+
+    More is not free: httpcore scans every pooled connection on each request, so an oversized
+    pool costs CPU on every message. 30/s needs a handful; the 1000/s paid ceiling needs ~100.
+    """
+    return max(4, min(MAX_IN_FLIGHT, math.ceil(global_per_second * round_trip)))
 
 
 @dataclass(slots=True)
@@ -117,7 +127,7 @@ class Dispatcher:
         self._wake = asyncio.Event()
         self._stopping = False
         self._in_flight: set[asyncio.Task[None]] = set()
-        self._slots = asyncio.Semaphore(MAX_IN_FLIGHT)
+        self._slots = asyncio.Semaphore(in_flight_for(1.0 / rates.global_interval))
         self.counters = DispatchCounters()
 
     # --- control ---------------------------------------------------------------------------
@@ -146,6 +156,9 @@ class Dispatcher:
     # --- the loop --------------------------------------------------------------------------
 
     async def _step(self) -> None:
+        # Cleared before looking for work, never just before waiting: a wake-up (a send that
+        # finished, new fan-out) that arrives while this step runs must not be lost.
+        self._wake.clear()
         now = self._clock()
         if self._claimed < self._window // 2:
             await self._refill()
@@ -202,10 +215,11 @@ class Dispatcher:
             heapq.heappush(self._waiting, (ready_at, next(self._seq), chat_id))
 
     async def _idle(self, now: float) -> None:
+        if self._active and self._claimed < self._window // 2:
+            return  # the articles being broadcast have more rows to claim right now
         timeout = 1.0
         if self._waiting:
             timeout = min(timeout, max(self._waiting[0][0] - now, 0.001))
-        self._wake.clear()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), timeout)
 

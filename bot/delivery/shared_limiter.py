@@ -22,18 +22,19 @@ from bot.delivery.ratelimit import Limiter
 
 logger = logging.getLogger(__name__)
 
-# Calls that put a message in a chat; Telegram's limits count these.
+# Calls that put a message in a chat; Telegram's limits count these. Method names are
+# case-insensitive in the Bot API, so they are compared in lower case.
 LIMITED = frozenset(
     {
-        "sendMessage",
-        "sendPhoto",
-        "sendMediaGroup",
-        "sendDocument",
-        "sendVideo",
-        "editMessageText",
-        "editMessageCaption",
-        "copyMessage",
-        "forwardMessage",
+        "sendmessage",
+        "sendphoto",
+        "sendmediagroup",
+        "senddocument",
+        "sendvideo",
+        "editmessagetext",
+        "editmessagecaption",
+        "copymessage",
+        "forwardmessage",
     }
 )
 RESERVED = {"reserved": True}
@@ -62,7 +63,11 @@ class SharedRateLimiter(BaseRateLimiter[dict[str, Any]]):
         rate_limit_args: dict[str, Any] | None,
     ) -> bool | dict[str, Any] | list[dict[str, Any]]:
         chat_id = data.get("chat_id")
-        if endpoint not in LIMITED or rate_limit_args == RESERVED or not isinstance(chat_id, int | str):
+        if (
+            endpoint.lower() not in LIMITED
+            or rate_limit_args == RESERVED
+            or not isinstance(chat_id, int | str)
+        ):
             return await callback(*args, **kwargs)
         key = int(chat_id) if isinstance(chat_id, int) or chat_id.lstrip("-").isdigit() else hash(chat_id)
         private = isinstance(key, int) and key > 0
