@@ -102,7 +102,8 @@ async def run(items: int, readers: int) -> None:
     p90 = ms[int(len(ms) * 0.9) - 1] if ms else float("nan")
     print(f"{len(ms)} items, {readers} readers each")
     median = statistics.median(ms)
-    print(f"feed served -> first reader's message: median {median:.0f} ms, p90 {p90:.0f} ms, max {ms[-1]:.0f} ms")
+    print(f"feed served -> first reader's message: median {median:.0f} ms, p90 {p90:.0f} ms", end="")
+    print(f", max {ms[-1]:.0f} ms")
 
 
 if __name__ == "__main__":
