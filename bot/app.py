@@ -170,6 +170,9 @@ async def open_services(application: NewsApp) -> None:
     assert job_queue is not None, "install python-telegram-bot[job-queue]"
     for source in await sources.list_sources(db):
         ingest.schedule_source(job_queue, source)
+        if source.consecutive_failures:
+            # Admins heard about this failure before the restart; they hear next of its recovery.
+            data.failing_sources.add(source.id)
     data.schedule_source = functools.partial(ingest.schedule_source, job_queue)
     data.unschedule_source = functools.partial(ingest.unschedule_source, job_queue)
     job_queue.run_repeating(maintenance.nudge_dispatcher, interval=5, first=5, name="nudge-dispatcher")

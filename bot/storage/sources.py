@@ -175,9 +175,12 @@ async def record_success(
 
 async def record_failure(db: Database, *, source_id: str, error: str, now: float, next_poll_at: float) -> int:
     """Record a failed poll; return the source's consecutive failure count."""
-    async with db.transaction() as conn, conn.execute(
-        RECORD_FAILURE,
-        {"id": source_id, "error": error[:500], "now": now, "next_poll_at": next_poll_at},
-    ) as cur:
+    async with (
+        db.transaction() as conn,
+        conn.execute(
+            RECORD_FAILURE,
+            {"id": source_id, "error": error[:500], "now": now, "next_poll_at": next_poll_at},
+        ) as cur,
+    ):
         row = await cur.fetchone()
     return 0 if row is None else int(row[0])
