@@ -112,6 +112,9 @@ class Dispatcher:
         self._give_up_after = give_up_after
         # Enough claimed rows for about two seconds of sending at the overall rate.
         self._window = window or max(50, min(4000, int(2 / rates.global_interval)))
+        # Rows waiting for their own chat's turn (a group's next item, 3 s later) do not fill
+        # the window; this bounds how many may wait in memory.
+        self._max_claimed = max(20 * self._window, 5000)
         self._now = wall_clock
         self._clock = clock
         self._chats: dict[int, _ChatQueue] = {}
@@ -160,7 +163,7 @@ class Dispatcher:
         # finished, new fan-out) that arrives while this step runs must not be lost.
         self._wake.clear()
         now = self._clock()
-        if self._claimed < self._window // 2:
+        if self._wants_rows():
             await self._refill()
         self._promote(now)
         if not self._ready:
@@ -187,6 +190,12 @@ class Dispatcher:
         task.add_done_callback(self._in_flight.discard)
         if len(self._outcomes) >= FLUSH_SIZE or now - self._last_flush >= FLUSH_EVERY:
             await self._flush()
+
+    def _wants_rows(self) -> bool:
+        """Claim more while few chats are ready to send: counting rows that merely wait for
+        their chat's limit would let one article's groups, claimed across four articles, starve
+        the overall rate."""
+        return len(self._ready) < self._window // 2 and self._claimed < self._max_claimed
 
     def _promote(self, now: float) -> None:
         while self._waiting and self._waiting[0][0] <= now:
@@ -215,7 +224,7 @@ class Dispatcher:
             heapq.heappush(self._waiting, (ready_at, next(self._seq), chat_id))
 
     async def _idle(self, now: float) -> None:
-        if self._active and self._claimed < self._window // 2:
+        if self._active and self._wants_rows():
             return  # the articles being broadcast have more rows to claim right now
         timeout = 1.0
         if self._waiting:
@@ -241,7 +250,7 @@ class Dispatcher:
             self._active.extendleft(reversed(fresh))
         if not self._active:
             return
-        budget = self._window - self._claimed
+        budget = min(self._window - len(self._ready), self._max_claimed - self._claimed)
         share = max(10, budget // len(self._active))
         for _ in range(len(self._active)):
             if budget <= 0:

@@ -1,20 +1,24 @@
 """Telegram's three send limits, enforced together.
 
 Telegram counts messages in sliding windows: about 30 a second overall, about one a second in
-one private chat, 20 a minute in one group or channel. We space sends evenly at a little under
-each rate ("headroom"), which keeps every sliding window under its limit whatever the jitter on
-the way, and a 429 (our bug, not bad luck) pauses everything for ``retry_after``.
+one private chat, 20 a minute in one group or channel, and a 429 (our bug, not bad luck) pauses
+everything for ``retry_after``.
 
-The overall limit also allows a small burst, the share of the limit the headroom leaves unused:
-with spacing T and burst B, any one-second window holds at most floor(1/T) + B sends, which
-stays within the limit. At 30/s that burst is one (plain spacing); at the paid 1000/s it is 30,
-which spares the dispatcher a timer wake-up per message.
+A chat's sends are spaced evenly at a little under its rate ("headroom"). The overall limit is
+kept the way Telegram counts it: at most ``floor(limit * headroom)`` sends in any one second,
+from a log of the last second's sends, with a minimum gap of half the even spacing so sends
+still spread out. Plain even spacing lost every millisecond the event loop was late (a database
+write, a timer firing late) and reached only ~94% of the limit; the log lets a late send be
+made up within the same second, without ever exceeding the window.
 """
 
 from __future__ import annotations
 
 import math
+from collections import deque
 from dataclasses import dataclass
+
+WINDOW = 1.0  # seconds: Telegram's overall limit is counted per second
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,9 +33,9 @@ class Rates:
         return 1.0 / (self.global_per_second * self.headroom)
 
     @property
-    def global_burst(self) -> int:
-        limit = self.global_per_second
-        return max(1, math.floor(limit - math.floor(limit * self.headroom)))
+    def global_per_window(self) -> int:
+        """Sends allowed in any one-second window."""
+        return max(1, math.floor(self.global_per_second * self.headroom))
 
     @property
     def private_interval(self) -> float:
@@ -47,7 +51,8 @@ class Limiter:
 
     def __init__(self, rates: Rates) -> None:
         self.rates = rates
-        self._global_next = 0.0
+        self._recent: deque[float] = deque(maxlen=rates.global_per_window)  # newest last
+        self._min_gap = rates.global_interval / 2
         self._chat_next: dict[int, float] = {}
         self._paused_until = 0.0
 
@@ -55,13 +60,17 @@ class Limiter:
         return max(self._chat_next.get(chat_id, 0.0), self._paused_until)
 
     def global_ready_at(self) -> float:
-        # GCRA: a send conforms while it is at most (burst - 1) intervals ahead of the schedule.
-        tolerance = (self.rates.global_burst - 1) * self.rates.global_interval
-        return max(self._global_next - tolerance, self._paused_until)
+        if not self._recent:
+            return self._paused_until
+        ready = self._recent[-1] + self._min_gap
+        if len(self._recent) == self._recent.maxlen:
+            # The window is full: the next send may go one second after the oldest in it.
+            ready = max(ready, self._recent[0] + WINDOW)
+        return max(ready, self._paused_until)
 
     def take(self, chat_id: int, *, private: bool, now: float) -> None:
         """Reserve the slots one send uses: the overall one now and the chat's next one."""
-        self._global_next = max(self._global_next, now) + self.rates.global_interval
+        self._recent.append(now)
         interval = self.rates.private_interval if private else self.rates.group_interval
         self._chat_next[chat_id] = max(self._chat_next.get(chat_id, 0.0), now) + interval
 
