@@ -71,6 +71,14 @@ async def remove_source(update: Update, context: NewsContext) -> None:
     if (source_id := _one_id(context)) is None:
         await message.reply_html(usage(REMOVE_USAGE))
         return
+    known = await sources.get_source(context.db, source_id=source_id)
+    if known is not None and known.origin == "config":
+        # The config file would bring it back at the next start; say where it really lives.
+        await message.reply_html(
+            f"<code>{escape(source_id)}</code> comes from the config file: remove it there and restart,"
+            f" or stop it now with /source_pause {escape(source_id)}"
+        )
+        return
     if context.bot_data.unschedule_source is not None:
         context.bot_data.unschedule_source(source_id)
     if await sources.remove_source(context.db, source_id=source_id):

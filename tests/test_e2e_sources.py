@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any
 
 from bot.config import Settings, SourceSettings
 from bot.emulator import EmulatorClient
+from bot.news.models import FeedItem
+from bot.storage import articles, open_database, sources
 from tests.conftest import FeedItemSpec, FeedServer
 from tests.test_e2e_first_push import READER, _subscribed_reader, _wait_for_poll
 
@@ -110,8 +113,43 @@ async def test_source_commands(
     assert feed_server.hits["/rss.xml"] == polls
     assert (await _ask(control, ADMIN, "/source_resume site", 9))["text"] == "Resumed site."
     await _wait_for_poll(feed_server, "/rss.xml", polls + 1)
-    assert (await _ask(control, ADMIN, "/source_remove site", 10))["text"] == "Removed site and its articles."
-    assert (await _ask(control, ADMIN, "/sources", 11))["text"].startswith("No sources yet.")
+    kept = (await _ask(control, ADMIN, "/source_remove site", 10))["text"]
+    assert kept.startswith("site comes from the config file: remove it there and restart")
+    assert "Test <Site>" in (await _ask(control, ADMIN, "/sources", 11))["text"]
 
     assert await control.messages(STRANGER) == []
     await asyncio.sleep(0)
+
+
+async def test_source_added_by_an_admin_is_removed_with_its_articles(
+    control: EmulatorClient,
+    make_settings: Callable[..., Settings],
+    start_bot: Callable[[Settings], Awaitable[Any]],
+) -> None:
+    settings = make_settings(admins=(ADMIN,))
+    db = await open_database(settings.bot.db)
+    await sources.add_source(
+        db,
+        source_id="wire",
+        name="Wire",
+        url="https://news.example/rss",
+        kind="feed",
+        interval=3600,
+        options={},
+        now=time.time(),
+    )
+    await articles.store_items(
+        db,
+        source_id="wire",
+        items=[FeedItem(guid="g", url="https://news.example/1", title="Old")],
+        default_category=None,
+        breaking=False,
+        push=False,
+        now=time.time(),
+    )
+    await db.close()
+    await start_bot(settings)
+
+    assert (await _ask(control, ADMIN, "/source_remove wire", 1))["text"] == "Removed wire and its articles."
+    assert (await _ask(control, ADMIN, "/sources", 2))["text"].startswith("No sources yet.")
+    assert (await _ask(control, ADMIN, "/latest", 3))["text"].startswith("No news yet")
