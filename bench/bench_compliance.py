@@ -1,4 +1,3 @@
-# ruff: noqa: E402 - imports follow the path fix
 """Compliance with Telegram's limits: a broadcast against the emulator enforcing them.
 
     python bench/bench_compliance.py [--chats 5000] [--articles 4] [--groups 0.1]
@@ -15,37 +14,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import socket
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("PTB_TIMEDELTA", "1")
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from telegram.ext import ExtBot
+# common.py puts the project root on sys.path, so it comes before the bot imports.
+from common import emulator_process, make_bot, seed_broadcast, wait_until_up
 
 from bot.config import DeliverySettings
-from bot.delivery.aiohttp_request import AiohttpRequest
-from bot.delivery.dispatcher import Dispatcher, in_flight_for
+from bot.delivery.dispatcher import Dispatcher
 from bot.delivery.ratelimit import Limiter, Rates
 from bot.delivery.sender import make_sender
-from bot.delivery.shared_limiter import SharedRateLimiter
 from bot.emulator import EmulatorClient
-from bot.storage import open_database, outbox
+from bot.storage import open_database
 
-TOKEN = "123456:BENCH-token-not-real"
 LIMIT = DeliverySettings()  # Telegram's figures: 30/s, 1/s, 20/min
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def chat_ids(chats: int, group_share: float) -> list[tuple[int, str]]:
@@ -58,12 +41,7 @@ def chat_ids(chats: int, group_share: float) -> list[tuple[int, str]]:
 async def run(port: int, chats: int, articles: int, group_share: float) -> None:
     targets = chat_ids(chats, group_share)
     async with EmulatorClient(f"http://127.0.0.1:{port}/control") as control:
-        for _ in range(100):
-            try:
-                await control.health()
-                break
-            except Exception:
-                await asyncio.sleep(0.1)
+        await wait_until_up(control)
         await control.set_limits(
             global_per_second=LIMIT.global_per_second,
             chat_per_second=LIMIT.chat_per_second,
@@ -73,46 +51,12 @@ async def run(port: int, chats: int, articles: int, group_share: float) -> None:
             await control.add_chat(chat_id, kind, title=None if kind == "private" else f"Group {chat_id}")
         with tempfile.TemporaryDirectory() as folder:
             db = await open_database(Path(folder) / "bench.db")
-            now = time.time()
-            async with db.transaction() as conn:
-                await conn.execute(
-                    "INSERT INTO sources (id, name, url, kind, interval, created_at)"
-                    " VALUES ('wire', 'Wire', 'http://127.0.0.1:9/', 'feed', 60, 0)"
-                )
-                await conn.executemany(
-                    "INSERT INTO chats (id, type, created_at, updated_at) VALUES (?, ?, 0, 0)", targets
-                )
-                await conn.executemany(
-                    "INSERT INTO subscriptions (chat_id, kind, created_at) VALUES (?, 'all', 0)",
-                    ((chat_id,) for chat_id, _ in targets),
-                )
-                for n in range(articles):
-                    cursor = await conn.execute(
-                        "INSERT INTO articles (source_id, guid, url, title, lead, published_at, fetched_at)"
-                        " VALUES ('wire', ?, ?, ?, 'A lead.', ?, ?)",
-                        (f"g{n}", f"https://news.example/{n}", f"Story {n}", now, now),
-                    )
-                    assert cursor.lastrowid is not None
-                    await outbox.fan_out(
-                        conn,
-                        article_id=cursor.lastrowid,
-                        priority=0,
-                        category="",
-                        source="wire",
-                        text="",
-                        now=now,
-                    )
-            total = int(await db.scalar("SELECT COUNT(*) FROM outbox"))
+            total = await seed_broadcast(db, targets, articles, time.time())
             rates = Rates(
                 LIMIT.global_per_second, LIMIT.chat_per_second, LIMIT.group_per_minute, LIMIT.headroom
             )
             limiter = Limiter(rates)
-            bot: ExtBot[None] = ExtBot(
-                TOKEN,
-                base_url=f"http://127.0.0.1:{port}/bot",
-                rate_limiter=SharedRateLimiter(limiter),
-                request=AiohttpRequest(connection_pool_size=in_flight_for(LIMIT.global_per_second) + 16),
-            )
+            bot = make_bot(port, limiter)
             await bot.initialize()
             dispatcher = Dispatcher(
                 db=db,
@@ -158,15 +102,8 @@ def main() -> None:
     parser.add_argument("--articles", type=int, default=4)
     parser.add_argument("--groups", type=float, default=0.1, help="share of chats that are groups")
     args = parser.parse_args()
-    port = free_port()
-    emulator = subprocess.Popen(
-        [sys.executable, "-m", "bot.emulator", "--port", str(port)], cwd=ROOT, stdout=subprocess.DEVNULL
-    )
-    try:
+    with emulator_process(limits=True) as port:
         asyncio.run(run(port, args.chats, args.articles, args.groups))
-    finally:
-        emulator.terminate()
-        emulator.wait(10)
 
 
 if __name__ == "__main__":
