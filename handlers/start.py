@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import time
-
 from telegram import Update
 
 from bot.context import NewsContext
 from bot.render.help import help_text, welcome_text
-from bot.storage import chats
+from handlers.common import remember
 
 
 async def start(update: Update, context: NewsContext) -> None:
@@ -17,16 +15,7 @@ async def start(update: Update, context: NewsContext) -> None:
     if message is None or chat is None:
         return
     user = update.effective_user
-    await chats.remember_chat(
-        context.db,
-        chat_id=chat.id,
-        chat_type=chat.type,  # type: ignore[arg-type]
-        title=chat.title or chat.full_name,
-        username=chat.username,
-        language=user.language_code if user else None,
-        now=time.time(),
-        reactivate=True,
-    )
+    await remember(update, context, reactivate=True)
     _ = context.translate(user.language_code if user else None)
     await message.reply_html(welcome_text(_, is_admin=context.is_admin(user.id if user else None)))
 
