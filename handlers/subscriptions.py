@@ -72,8 +72,13 @@ async def unsubscribe(update: Update, context: NewsContext) -> None:
         await message.reply_text(_(NOT_ADMIN))
         return
     args = context.args or []
+    if not args:
+        # Like /subscribe, no argument offers the choices: each subscription, or all of them.
+        text, markup = await _reply_list(context, chat.id, thread_of(message))
+        await message.reply_text(text, reply_markup=markup)
+        return
     try:
-        wanted = parse_wanted(args) if args else None
+        wanted = parse_wanted(args)
     except UsageError as exc:
         usage = USAGE.replace("/subscribe", "/unsubscribe")
         await message.reply_html(_("Usage:") + f" <code>{escape(usage)}</code>\n" + escape(str(exc)))
@@ -82,14 +87,12 @@ async def unsubscribe(update: Update, context: NewsContext) -> None:
         context.db,
         chat_id=chat.id,
         thread_id=thread_of(message),
-        kind=wanted.kind if wanted else None,
-        value=wanted.value if wanted else "",
-        exclude=wanted.exclude if wanted else False,
+        kind=wanted.kind,
+        value=wanted.value,
+        exclude=wanted.exclude,
     )
     if not removed:
         await message.reply_text(_("There was no such subscription."))
-    elif wanted is None:
-        await message.reply_text(_("Unsubscribed from everything. /subscribe brings the news back."))
     else:
         await message.reply_html(_("Unsubscribed: {what}.").format(what=escape(_describe(wanted))))
 
@@ -103,7 +106,7 @@ async def _reply_list(
     if not subs:
         return _("No subscriptions here. /subscribe to choose some."), None
     lines = [_("Subscriptions here:")] + [f"• {s.describe()}" for s in subs]
-    return "\n".join(lines), keyboards.remove_buttons(subs)
+    return "\n".join(lines), keyboards.remove_buttons(subs, stop_all=_("✖ Stop all news here"))
 
 
 async def mysubs(update: Update, context: NewsContext) -> None:
@@ -156,6 +159,12 @@ async def on_button(update: Update, context: NewsContext) -> None:
             await message.reply_text(_("Subscribed: {what}. New items will arrive here.").format(what=what))
         return
     # callbacks.REMOVE
+    if action.arg == callbacks.ALL:
+        await subscriptions.unsubscribe(context.db, chat_id=chat.id, thread_id=thread_id)
+        await query.answer(_("Unsubscribed from everything."))
+        text, markup = await _reply_list(context, chat.id, thread_id)
+        await message.edit_text(text, reply_markup=markup)
+        return
     try:
         subscription_id = int(action.arg)
     except ValueError:

@@ -350,3 +350,22 @@ async def test_group_members_cannot_change_settings(app: NewsApp, control: Emula
     assert "Only the group's administrators" in refused["text"]
     accepted = await command(control, GROUP, "/digest 08:00", user=ADMIN)
     assert "08:00" in accepted["text"]
+
+
+async def test_unsubscribe_without_arguments_offers_each_subscription_and_stopping_all(
+    app: NewsApp, control: EmulatorClient
+) -> None:
+    await command(control, READER, "/start")
+    await command(control, READER, "/subscribe category Sport")
+    await command(control, READER, "/subscribe keyword Baku")
+    offer = await command(control, READER, "/unsubscribe")
+    assert "category: Sport" in offer["text"] and "keyword: Baku" in offer["text"]
+
+    stop_all = buttons(offer)["✖ Stop all news here"]
+    await wait_answered(control, await control.press_button(READER, READER, offer["message_id"], stop_all))
+    edited = await wait_edited(control, READER, offer["message_id"])
+    assert edited["text"].startswith("No subscriptions here.")
+
+    await publish(app, "Derby in Baku", category="Sport")
+    await asyncio.sleep(1.5)
+    assert await news(control, READER, "Derby in Baku") == []

@@ -12,7 +12,8 @@ LIMIT = 64  # bytes; Telegram answers BUTTON_DATA_INVALID above it
 
 # What each prefix means; handlers route on these.
 SUBSCRIBE = "sub"  # arg: "all", "category:NAME" or "source:ID"
-REMOVE = "unsub"  # arg: the subscription's id
+REMOVE = "unsub"  # arg: the subscription's id, or ALL for every subscription of the chat (topic)
+ALL = "*"
 PREFIXES = frozenset({SUBSCRIBE, REMOVE})
 
 

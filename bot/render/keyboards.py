@@ -32,8 +32,11 @@ def subscribe_menu(
     return InlineKeyboardMarkup(rows)
 
 
-def remove_buttons(subs: Sequence[Subscription]) -> InlineKeyboardMarkup | None:
-    """One ✖ button per subscription; None when there is nothing to remove."""
+def remove_buttons(
+    subs: Sequence[Subscription], *, stop_all: str | None = None
+) -> InlineKeyboardMarkup | None:
+    """One ✖ button per subscription, and a last one that removes them all when ``stop_all``
+    labels it; None when there is nothing to remove."""
     if not subs:
         return None
     rows = [
@@ -45,4 +48,8 @@ def remove_buttons(subs: Sequence[Subscription]) -> InlineKeyboardMarkup | None:
         ]
         for s in subs[:MAX_CHOICES]
     ]
+    if stop_all and len(subs) > 1:
+        rows.append(
+            [InlineKeyboardButton(stop_all, callback_data=callbacks.encode(callbacks.REMOVE, callbacks.ALL))]
+        )
     return InlineKeyboardMarkup(rows)
