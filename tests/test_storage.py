@@ -180,3 +180,13 @@ async def test_migrating_a_group_moves_its_subscriptions_and_queue(db: Database)
     assert (await chats.get_chat(db, chat_id=-5)).status == "migrated"  # type: ignore[union-attr]
     assert [s.chat_id for s in await subscriptions.list_for_chat(db, chat_id=-1005)] == [-1005]
     assert await db.scalar("SELECT chat_id FROM outbox") == -1005
+
+
+async def test_same_url_twice_in_one_poll_is_one_article(db: Database) -> None:
+    await reader(db, 1, ("all", "", False))
+    twins = [item(1, url="http://site/news/twin"), item(2, "Twin again", url="http://site/news/twin")]
+    result = await articles.store_items(
+        db, source_id="site", items=twins, default_category=None, breaking=False, push=True, now=NOW
+    )
+    assert len(result.new) == 1
+    assert await db.scalar("SELECT COUNT(*) FROM outbox") == 1
