@@ -5,28 +5,23 @@ from __future__ import annotations
 import logging
 
 
-class RedactFilter(logging.Filter):
-    """Replace secrets in rendered log messages; the last line of defence for the bot token."""
+class RedactingFormatter(logging.Formatter):
+    """Formats records, tracebacks included, then replaces secrets: the last line of defence."""
 
-    def __init__(self, *secrets: str) -> None:
-        super().__init__()
+    def __init__(self, fmt: str, *secrets: str) -> None:
+        super().__init__(fmt)
         self._secrets = [s for s in secrets if s]
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        if not self._secrets:
-            return True
-        message = record.getMessage()
-        if any(s in message for s in self._secrets):
-            for secret in self._secrets:
-                message = message.replace(secret, "<redacted>")
-            record.msg, record.args = message, None
-        return True
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        for secret in self._secrets:
+            text = text.replace(secret, "<redacted>")
+        return text
 
 
 def setup_logging(level: str = "INFO", *, secrets: tuple[str, ...] = ()) -> None:
     handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    handler.addFilter(RedactFilter(*secrets))
+    handler.setFormatter(RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s", *secrets))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

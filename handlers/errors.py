@@ -21,6 +21,8 @@ async def on_error(update: object, context: NewsContext) -> None:
     if error is None or not context.bot_data.settings or not context.settings.bot.admins:
         return
     trace = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+    # The token must never leave in a message, whatever an exception chose to quote.
+    trace = trace.replace(context.settings.bot.token.get(), "<redacted>")
     text = f"<b>newsbot error</b>\n<pre>{html.escape(trace[-REPORT_LIMIT:])}</pre>"
     for admin in context.settings.bot.admins:
         try:

@@ -117,4 +117,6 @@ class AiohttpRequest(BaseRequest):
         except (TimeoutError, asyncio.TimeoutError) as exc:  # noqa: UP041 - aiohttp raises either
             raise TimedOut from exc
         except aiohttp.ClientError as exc:
-            raise NetworkError(f"aiohttp.{type(exc).__name__}: {exc}") from exc
+            # The URL holds the bot token; some aiohttp errors quote it whole.
+            reason = str(exc).replace(url, "<Bot API URL>")
+            raise NetworkError(f"aiohttp.{type(exc).__name__}: {reason}") from exc
