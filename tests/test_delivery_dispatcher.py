@@ -199,3 +199,15 @@ async def test_quiet_hours_hold_items_then_send_them_as_one_list(db: Database) -
     assert chat == 1 and sorted(listed) == sorted(items)
     rows = await db.fetchall("SELECT state, message_id FROM outbox WHERE chat_id = 1")
     assert {(r["state"], r["message_id"]) for r in rows} == {("sent", 10_001)}
+
+
+async def test_a_small_article_cache_never_fails_a_row(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("bot.delivery.dispatcher.ARTICLE_CACHE", 1)  # every other lookup evicts
+    await add_readers(db, 1, 40)
+    first, second = await publish(db, 1), await publish(db, 1)
+    fake = FakeTelegram()
+    d = dispatcher(db, fake)
+    await run_until(d, lambda: len(fake.sent) >= 80)
+
+    assert sorted(article for _, article in fake.sent) == [first] * 40 + [second] * 40
+    assert await states(db) == {"sent": 80}

@@ -57,6 +57,7 @@ _LOST_CHAT = ("chat not found", "chat_id is empty", "user not found", "peer_id_i
 FLUSH_EVERY = 0.05  # seconds: the most sent-but-unrecorded time a crash can double
 FLUSH_SIZE = 200
 MAX_IN_FLIGHT = 100
+ARTICLE_CACHE = 1000
 
 
 def in_flight_for(global_per_second: float, *, round_trip: float = 0.1) -> int:
@@ -265,19 +266,21 @@ class Dispatcher:
                 await self._accept(article_id, rows, now_wall)
 
     async def _article(self, article_id: int) -> Article | None:
+        """The article a row sends, cached while its broadcast runs."""
+        if article_id in self._articles:
+            return self._articles[article_id]
+        if len(self._articles) >= ARTICLE_CACHE:
+            # A long-running bot sees thousands of articles; a cache miss costs one query.
+            self._articles.clear()
         article = await articles.get_article(self._db, article_id=article_id)
         if article is not None:
             self._articles[article_id] = article
         return article
 
     async def _accept(self, article_id: int, rows: list[ClaimedRow], now_wall: float) -> None:
-        article = self._articles.get(article_id)
-        if article is None:
-            article = await articles.get_article(self._db, article_id=article_id)
-            if article is None:  # pruned between fan-out and claim: nothing to send
-                self._outcomes.stale.extend(("stale", r.id) for r in rows)
-                return
-            self._articles[article_id] = article
+        if await self._article(article_id) is None:  # pruned between fan-out and claim
+            self._outcomes.stale.extend(("stale", r.id) for r in rows)
+            return
         for row in rows:
             if now_wall - row.created_at > self._stale_after:
                 # Too old to push as news; a chat with a digest still gets it listed there.
@@ -307,15 +310,16 @@ class Dispatcher:
     async def _deliver(self, row: ClaimedRow, chat_id: int) -> None:
         batch = self._batches.pop(row.id, None)
         try:
+            article = await self._article(row.article_id)
+            if article is None:  # pruned while the row waited for its turn
+                self._outcomes.stale.append(("stale", row.id))
+                self._finish(row, chat_id)
+                return
             if batch is not None and self._send_batch is not None:
-                listed = [
-                    self._articles.get(r.article_id) or await self._article(r.article_id) for r in batch
-                ]
-                message_id = await self._send_batch(
-                    row, [a for a in [self._articles[row.article_id], *listed] if a is not None]
-                )
+                listed = [await self._article(r.article_id) for r in batch]
+                message_id = await self._send_batch(row, [a for a in [article, *listed] if a is not None])
             else:
-                message_id = await self._send(row, self._articles[row.article_id])
+                message_id = await self._send(row, article)
         except RetryAfter as exc:
             self._on_flood(row, chat_id, exc.retry_after)
         except ChatMigrated as exc:
