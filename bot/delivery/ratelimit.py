@@ -19,6 +19,7 @@ from collections import deque
 from dataclasses import dataclass
 
 WINDOW = 1.0  # seconds: Telegram's overall limit is counted per second
+CHAT_TABLE = 10_000  # chats whose next slot is remembered before idle ones are dropped
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +72,8 @@ class Limiter:
     def take(self, chat_id: int, *, private: bool, now: float) -> None:
         """Reserve the slots one send uses: the overall one now and the chat's next one."""
         self._recent.append(now)
+        if len(self._chat_next) >= CHAT_TABLE:
+            self._forget_idle(now)
         interval = self.rates.private_interval if private else self.rates.group_interval
         self._chat_next[chat_id] = max(self._chat_next.get(chat_id, 0.0), now) + interval
 
@@ -81,7 +84,10 @@ class Limiter:
         """Stop all sending until a time: Telegram said we went too fast."""
         self._paused_until = max(self._paused_until, until)
 
-    def forget_idle(self, now: float) -> None:
-        """Drop chats whose next slot has passed, so a million-chat broadcast does not stay in memory."""
-        if len(self._chat_next) > 10_000:
-            self._chat_next = {k: v for k, v in self._chat_next.items() if v > now}
+    def _forget_idle(self, now: float) -> None:
+        """Drop chats whose next slot has passed, so a million-chat broadcast does not stay in memory.
+
+        Run from ``take`` once the table passes a size: at most a few seconds' worth of chats
+        survive each pass, so the cost per send stays constant.
+        """
+        self._chat_next = {k: v for k, v in self._chat_next.items() if v > now}
