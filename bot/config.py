@@ -79,12 +79,10 @@ class DeliverySettings:
     paid_per_second: float = 1000.0
     # Pace a little under the limits: requests reach Telegram with jitter, and a 429 is our bug.
     headroom: float = 0.97
-    batch_size: int = 200
     # An instant item older than this is news no more: it goes to the digest or is dropped.
     stale_after: float = 6 * 3600.0
     # Network errors and 5xx are retried with backoff for this long, then recorded as failed.
     give_up_after: float = 3600.0
-    digest_max_items: int = 30
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,7 +229,7 @@ def _delivery(raw: dict[str, Any]) -> DeliverySettings:
         "stale_after": 60.0,
         "give_up_after": 1.0,
     }
-    _check_keys("delivery", raw, {*floats, "paid_broadcast", "headroom", "batch_size", "digest_max_items"})
+    _check_keys("delivery", raw, {*floats, "paid_broadcast", "headroom"})
     values: dict[str, Any] = {}
     for key, minimum in floats.items():
         if key in raw:
@@ -244,9 +242,6 @@ def _delivery(raw: dict[str, Any]) -> DeliverySettings:
             raise ConfigError("delivery.headroom", "must be at most 1")
     if "paid_broadcast" in raw:
         values["paid_broadcast"] = _flag("delivery.paid_broadcast", raw["paid_broadcast"])
-    for key in ("batch_size", "digest_max_items"):
-        if key in raw:
-            values[key] = int(_number(f"delivery.{key}", raw[key], minimum=1, integer=True))
     return DeliverySettings(**{**{f: getattr(d, f) for f in d.__dataclass_fields__}, **values})
 
 

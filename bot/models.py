@@ -94,20 +94,6 @@ class Subscription:
 
 
 @dataclass(frozen=True, slots=True)
-class Delivery:
-    """One outbox row claimed for sending, with what the message needs."""
-
-    id: int
-    chat_id: int
-    chat_type: ChatType
-    thread_id: int
-    article: Article
-    attempts: int
-    created_at: float
-    priority: int
-
-
-@dataclass(frozen=True, slots=True)
 class OutboxStats:
     queued: int
     sending: int

@@ -38,11 +38,6 @@ class PollReport:
     not_modified: bool = False
     error: str | None = None
     failures: int = 0
-    recovered: bool = False
-
-    @property
-    def started_failing(self) -> bool:
-        return self.error is not None and self.failures == 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +86,6 @@ async def poll_source(
     max_backoff: float,
 ) -> PollReport:
     """Poll one source once. Never raises for the web's failures: they are recorded on the source."""
-    was_failing = source.consecutive_failures > 0
     try:
         result = await fetcher.fetch(
             source.url,
@@ -112,7 +106,7 @@ async def poll_source(
                 now=now,
                 next_poll_at=now + source.interval,
             )
-            return PollReport(source.id, not_modified=True, recovered=was_failing)
+            return PollReport(source.id, not_modified=True)
         # Parsing a large feed is CPU work; keep the event loop (and Telegram updates) responsive.
         parsed = await asyncio.to_thread(
             parse_source, source, result.content, url=result.url, content_type=result.content_type, tz=tz
@@ -161,7 +155,6 @@ async def poll_source(
         new=len(stored.new),
         updated=len(stored.updated),
         queued=stored.queued,
-        recovered=was_failing,
     )
 
 

@@ -55,7 +55,3 @@ def decode(data: str | None) -> Callback:
         raise CallbackDataError(f"unknown prefix {prefix!r}")
     return Callback(prefix, arg)
 
-
-def pattern(prefix: str) -> str:
-    """A CallbackQueryHandler pattern that matches one prefix."""
-    return f"^{prefix}:"

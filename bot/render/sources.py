@@ -9,7 +9,6 @@ from zoneinfo import ZoneInfo
 from bot.models import Source
 from bot.render.html import escape
 
-SOURCES_USAGE = "/sources"
 ADD_USAGE = "/source_add URL [name]"
 REMOVE_USAGE = "/source_remove ID"
 PAUSE_USAGE = "/source_pause ID"
