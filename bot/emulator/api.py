@@ -401,6 +401,19 @@ def _photo_sizes(emulator: Emulator, source: str | None) -> list[JSON]:
 # --- sending and editing ------------------------------------------------------------------------
 
 
+def _admit_send(
+    emulator: Emulator, chat: Chat, params: JSON, arrived: float
+) -> tuple[JSON | None, int | None, int | None]:
+    """Check what every new message shares (markup, topic, reply, rate) and count the send."""
+    markup = _markup(params)
+    thread = _thread(chat, params)
+    reply_to = _reply_to(chat, params)
+    emulator.check_rate(chat.id, arrived)
+    emulator.record_send(chat.id, arrived)
+    emulator.sent += 1
+    return markup, thread, reply_to
+
+
 @_method("sendMessage", send=True)
 async def send_message(emulator: Emulator, params: JSON) -> JSON:
     """Send a text message."""
@@ -414,12 +427,7 @@ async def send_message(emulator: Emulator, params: JSON) -> JSON:
     )
     if not plain.strip():
         raise ApiError(400, "Bad Request: message text is empty")
-    markup = _markup(params)
-    thread = _thread(chat, params)
-    reply_to = _reply_to(chat, params)
-    emulator.check_rate(chat.id, arrived)
-    emulator.record_send(chat.id, arrived)
-    emulator.sent += 1
+    markup, thread, reply_to = _admit_send(emulator, chat, params, arrived)
     message = emulator.new_message(
         chat,
         from_bot=True,
@@ -461,12 +469,7 @@ async def send_photo(emulator: Emulator, params: JSON) -> JSON:
         CAPTION_LIMIT,
         "Bad Request: message caption is too long",
     )
-    markup = _markup(params)
-    thread = _thread(chat, params)
-    reply_to = _reply_to(chat, params)
-    emulator.check_rate(chat.id, arrived)
-    emulator.record_send(chat.id, arrived)
-    emulator.sent += 1
+    markup, thread, reply_to = _admit_send(emulator, chat, params, arrived)
     message = emulator.new_message(
         chat,
         from_bot=True,
