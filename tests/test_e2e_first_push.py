@@ -150,3 +150,24 @@ async def test_markup_in_feed_title_arrives_escaped(
     assert "Fish & chips" in message["text"]
     rejected = [c for c in await control.transcript() if c["status"] == 400]
     assert rejected == []
+
+
+async def test_paid_broadcast_is_asked_for_only_when_the_operator_turns_it_on(
+    feed_server: FeedServer,
+    control: EmulatorClient,
+    make_settings: Callable[..., Settings],
+    start_bot: Callable[[Settings], Awaitable[Any]],
+    source: SourceSettings,
+) -> None:
+    feed_server.set_rss("/rss.xml", [_item(1, feed_server)])
+    await start_bot(make_settings(source, paid_broadcast=True))
+    await _subscribed_reader(control)
+    await _wait_for_poll(feed_server, "/rss.xml", 2)
+    feed_server.set_rss("/rss.xml", [_item(2, feed_server), _item(1, feed_server)])
+    await control.wait_for_messages(READER, 3, timeout=10)
+
+    sends = [c for c in await control.transcript() if c["method"].lower() == "sendmessage"]
+    news = [c for c in sends if "Story number 2" in c["params"]["text"]]
+    replies = [c for c in sends if "Story number" not in c["params"]["text"]]
+    assert [str(c["params"].get("allow_paid_broadcast")).lower() for c in news] == ["true"]  # form-encoded
+    assert all("allow_paid_broadcast" not in c["params"] for c in replies)
