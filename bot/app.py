@@ -29,6 +29,7 @@ from telegram.ext import (
 from telegram.ext.filters import UpdateType
 
 from bot.budget import CommandBudget
+from bot.channels import make_channel_sender, options_of
 from bot.config import Settings
 from bot.context import BotData, NewsContext
 from bot.delivery.aiohttp_request import AiohttpRequest
@@ -37,14 +38,17 @@ from bot.delivery.ratelimit import Limiter, Rates
 from bot.delivery.sender import make_batch_sender, make_list_sender, make_sender
 from bot.delivery.shared_limiter import SharedRateLimiter
 from bot.news.fetcher import Fetcher
-from bot.render.callbacks import REMOVE, SUBSCRIBE
+from bot.render.callbacks import REMOVE, REVIEW, SUBSCRIBE
 from bot.render.help import READER_COMMANDS
 from bot.reports import ErrorReports
+from bot.storage import channels as channel_store
 from bot.storage import open_database, sources
-from handlers import admin, gates, membership, reading, start, subscriptions
+from handlers import admin, gates, membership, moderation, reading, start, subscriptions
+from handlers import channels as channel_admin
 from handlers import settings as chat_settings
 from handlers import sources as source_admin
 from handlers.errors import on_error, report_held
+from jobs import channels as channel_jobs
 from jobs import digest, ingest, maintenance
 
 logger = logging.getLogger(__name__)
@@ -98,6 +102,9 @@ def register_handlers(application: NewsApp) -> None:
     # channel). Edited messages are not commands: editing "/subscribe all" must not resubscribe.
     posts = UpdateType.MESSAGE | UpdateType.CHANNEL_POST
     commands = filters.COMMAND & posts
+    # A banned user's commands, replies and presses stop here, before they spend anything.
+    application.add_handler(MessageHandler(filters.ALL, gates.drop_banned), group=-3)
+    application.add_handler(CallbackQueryHandler(gates.drop_banned), group=-3)
     application.add_handler(MessageHandler(commands, gates.command_budget), group=-2)
     application.add_handler(CallbackQueryHandler(gates.command_budget), group=-2)
     application.add_handler(MessageHandler(commands, gates.remember_chat), group=-1)
@@ -124,6 +131,33 @@ def register_handlers(application: NewsApp) -> None:
     command("source_pause", source_admin.pause_source)
     command("source_resume", source_admin.resume_source)
     application.add_handler(ChatMemberHandler(membership.my_chat_member, ChatMemberHandler.MY_CHAT_MEMBER))
+    # Staff: roles, bans, audit, review, takedown, channels. Each checks the role itself.
+    for name, callback in (
+        ("admins", moderation.admins),
+        ("promote", moderation.promote),
+        ("demote", moderation.demote),
+        ("audit", moderation.audit),
+        ("ban", moderation.ban),
+        ("unban", moderation.unban),
+        ("banned", moderation.banned),
+        ("queue", moderation.queue),
+        ("approve", moderation.approve),
+        ("reject", moderation.reject),
+        ("blocklist", moderation.blocklist),
+        ("takedown", moderation.takedown),
+        ("channel_add", channel_admin.channel_add),
+        ("channel_remove", channel_admin.channel_remove),
+        ("channels", channel_admin.list_channels),
+    ):
+        command(name, callback)
+    application.add_handler(CallbackQueryHandler(moderation.on_review_button, pattern=f"^{REVIEW}:"))
+    application.add_handler(
+        MessageHandler(filters.REPLY & filters.TEXT & ~filters.COMMAND, moderation.on_edit_reply)
+    )
+    # A second group: the bot's rights in a channel matter to posting as well as to membership.
+    application.add_handler(
+        ChatMemberHandler(channel_admin.channel_membership, ChatMemberHandler.MY_CHAT_MEMBER), group=1
+    )
     # Keep last in group 0: a button no handler above claims (forged, or from an older
     # version) is still answered, so the reader's client stops spinning.
     application.add_handler(CallbackQueryHandler(subscriptions.on_stale_button))
@@ -158,6 +192,9 @@ async def open_services(application: NewsApp) -> None:
         ],
         now=time.time(),
     )
+    await channel_store.sync_configured(
+        db, channels=[(c.chat, options_of(c)) for c in settings.channels], now=time.time()
+    )
     delivery = settings.delivery
     rate_limiter = application.bot.rate_limiter
     assert isinstance(rate_limiter, SharedRateLimiter)
@@ -168,6 +205,7 @@ async def open_services(application: NewsApp) -> None:
             default_tz=settings.bot.timezone,
             default_language=settings.bot.language,
             paid_broadcast=delivery.paid_broadcast,
+            send_channel=make_channel_sender(application.bot, db),
         ),
         limiter=rate_limiter.limiter,
         stale_after=delivery.stale_after,
@@ -192,6 +230,7 @@ async def open_services(application: NewsApp) -> None:
     data.schedule_source = functools.partial(ingest.schedule_source, job_queue)
     data.unschedule_source = functools.partial(ingest.unschedule_source, job_queue)
     job_queue.run_repeating(maintenance.nudge_dispatcher, interval=5, first=5, name="nudge-dispatcher")
+    job_queue.run_repeating(channel_jobs.tick, interval=channel_jobs.TICK, first=1, name="channels")
     job_queue.run_repeating(digest.send_digests, interval=60, first=10, name="digests")
     job_queue.run_repeating(maintenance.prune_articles, interval=3600, first=60, name="prune-articles")
     job_queue.run_repeating(report_held, interval=60, first=60, name="error-reports")

@@ -58,6 +58,8 @@ class BotSettings:
     timezone: str = "UTC"
     language: str = "en"
     log_level: str = "INFO"
+    # Where held items go as cards for moderators (a group id); None: the owners' private chats.
+    review_chat: int | None = None
 
     @property
     def tz(self) -> ZoneInfo:
@@ -117,12 +119,30 @@ class SourceSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class ChannelSettings:
+    """A channel the bot posts to on its own ([[channels]])."""
+
+    chat: str  # '@username' or the numeric id, as written
+    review: bool = False
+    categories: tuple[str, ...] = ()
+    sources: tuple[str, ...] = ()
+    keywords: tuple[str, ...] = ()
+    exclude_keywords: tuple[str, ...] = ()
+    min_interval: float = 300.0
+    silent_hours: tuple[str, str] | None = None  # ("HH:MM", "HH:MM") in ``timezone``
+    timezone: str | None = None
+    footer: str = ""  # HTML, checked at load
+    hashtags: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     bot: BotSettings = field(default_factory=BotSettings)
     delivery: DeliverySettings = field(default_factory=DeliverySettings)
     ingest: IngestSettings = field(default_factory=IngestSettings)
     commands: CommandSettings = field(default_factory=CommandSettings)
     sources: tuple[SourceSettings, ...] = ()
+    channels: tuple[ChannelSettings, ...] = ()
 
     def require_token(self) -> None:
         """Stop start-up unless a token is configured."""
@@ -199,7 +219,9 @@ def _table(key: str, value: Any) -> dict[str, Any]:
 
 
 def _bot(raw: dict[str, Any], env: Mapping[str, str]) -> BotSettings:
-    _check_keys("bot", raw, {"token", "api_url", "db", "admins", "timezone", "language", "log_level"})
+    _check_keys(
+        "bot", raw, {"token", "api_url", "db", "admins", "timezone", "language", "log_level", "review_chat"}
+    )
     # The environment wins over the file.
     merged = dict(raw)
     for env_key, key in (
@@ -225,7 +247,16 @@ def _bot(raw: dict[str, Any], env: Mapping[str, str]) -> BotSettings:
         timezone=_timezone("bot.timezone", merged.get("timezone", "UTC")),
         language=_string("bot.language", merged.get("language", "en")),
         log_level=log_level,
+        review_chat=_review_chat(merged.get("review_chat")),
     )
+
+
+def _review_chat(value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError("bot.review_chat", "must be a numeric chat id")
+    return value
 
 
 def _delivery(raw: dict[str, Any]) -> DeliverySettings:
@@ -323,9 +354,84 @@ def _source(index: int, raw: Any) -> SourceSettings:
     )
 
 
+_CHANNEL_REF = re.compile(r"^(@[A-Za-z][A-Za-z0-9_]{3,31}|-?\d{1,20})$")
+_HHMM = r"([01]\d|2[0-3]):[0-5]\d"
+_SILENT = re.compile(rf"^({_HHMM})-({_HHMM})$")
+
+
+def _strings(key: str, value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list):
+        raise ConfigError(key, "must be a list of strings")
+    return tuple(_string(f"{key}[{i}]", v) for i, v in enumerate(value))
+
+
+def parse_channel_options(where: str, table: Mapping[str, Any]) -> ChannelSettings:
+    """One channel's options, from [[channels]] or /channel_add; errors name the key."""
+    _check_keys(
+        where,
+        table,
+        {
+            "chat", "review", "categories", "sources", "keywords", "exclude_keywords",
+            "min_interval", "silent_hours", "timezone", "footer", "hashtags",
+        },
+    )
+    if "chat" not in table:
+        raise ConfigError(f"{where}.chat", "is required")
+    chat = _string(f"{where}.chat", table["chat"]).strip()
+    if not _CHANNEL_REF.match(chat):
+        raise ConfigError(f"{where}.chat", "must be @username or a numeric chat id")
+    silent: tuple[str, str] | None = None
+    if "silent_hours" in table:
+        text = _string(f"{where}.silent_hours", table["silent_hours"]).strip()
+        found = _SILENT.match(text)
+        if found is None:
+            raise ConfigError(f"{where}.silent_hours", 'must be "HH:MM-HH:MM"')
+        start, end = text.split("-")
+        if start == end:
+            raise ConfigError(f"{where}.silent_hours", "must not start and end at the same time")
+        silent = (start, end)
+    footer = _string(f"{where}.footer", table.get("footer", ""), empty=True)
+    if footer:
+        # Deferred import: the renderer is plain Python, but config must stay importable alone.
+        from bot.render.channels import footer_problem
+
+        if problem := footer_problem(footer):
+            raise ConfigError(f"{where}.footer", problem)
+    tz = table.get("timezone")
+    return ChannelSettings(
+        chat=chat,
+        review=_flag(f"{where}.review", table.get("review", False)),
+        categories=_strings(f"{where}.categories", table.get("categories", [])),
+        sources=_strings(f"{where}.sources", table.get("sources", [])),
+        keywords=_strings(f"{where}.keywords", table.get("keywords", [])),
+        exclude_keywords=_strings(f"{where}.exclude_keywords", table.get("exclude_keywords", [])),
+        min_interval=_number(f"{where}.min_interval", table.get("min_interval", 300), minimum=0),
+        silent_hours=silent,
+        timezone=None if tz is None else _timezone(f"{where}.timezone", tz),
+        footer=footer,
+        hashtags=_flag(f"{where}.hashtags", table.get("hashtags", False)),
+    )
+
+
+def _channels(raw: Any) -> tuple[ChannelSettings, ...]:
+    if not isinstance(raw, list):
+        raise ConfigError("channels", "must be an array of tables ([[channels]])")
+    channels = tuple(
+        parse_channel_options(f"channels[{i}]", _table(f"channels[{i}]", c)) for i, c in enumerate(raw)
+    )
+    seen: set[str] = set()
+    for i, channel in enumerate(channels):
+        if channel.chat.lower() in seen:
+            raise ConfigError(f"channels[{i}].chat", f"duplicate channel {channel.chat!r}")
+        seen.add(channel.chat.lower())
+    return channels
+
+
 def parse_settings(raw: Mapping[str, Any], env: Mapping[str, str]) -> Settings:
     """Build settings from an already-decoded TOML document and an environment."""
-    _check_keys("", raw, {"bot", "delivery", "ingest", "commands", "sources"})
+    _check_keys("", raw, {"bot", "delivery", "ingest", "commands", "sources", "channels"})
     sources_raw = raw.get("sources", [])
     if not isinstance(sources_raw, list):
         raise ConfigError("sources", "must be an array of tables ([[sources]])")
@@ -341,6 +447,7 @@ def parse_settings(raw: Mapping[str, Any], env: Mapping[str, str]) -> Settings:
         ingest=_ingest(_table("ingest", raw.get("ingest", {}))),
         commands=_commands(_table("commands", raw.get("commands", {}))),
         sources=sources,
+        channels=_channels(raw.get("channels", [])),
     )
 
 

@@ -34,6 +34,8 @@ class BotData:
         # Set by the composition root, so handlers can (un)schedule polling without importing jobs.
         self.schedule_source: Callable[[Source], None] | None = None
         self.unschedule_source: Callable[[str], None] | None = None
+        # Channels whose @username could not be resolved yet, and when to ask again.
+        self.channel_retry_at: dict[int, float] = {}
         # Guards against floods and noisy faults; sized from the settings by the composition root.
         self.command_budget = CommandBudget(per_minute=20)
         self.error_reports = ErrorReports()

@@ -11,7 +11,7 @@ from telegram.error import BadRequest, Forbidden
 from bot.context import NewsContext
 from bot.i18n import Translate
 from bot.render.html import code, escape
-from bot.storage import chats
+from bot.storage import chats, moderation
 
 MAX_ARGS_CHARS = 512  # no command of ours needs more; longer arguments get the usage line
 _ADMINS = {ChatMemberStatus.OWNER, ChatMemberStatus.ADMINISTRATOR}
@@ -97,3 +97,21 @@ async def remember(update: Update, context: NewsContext, *, reactivate: bool = F
         now=time.time(),
         reactivate=reactivate,
     )
+
+
+async def role_of(context: NewsContext, user_id: int | None) -> moderation.Role | None:
+    """The sender's staff role, read from the database on every call."""
+    if user_id is None:
+        return None
+    return await moderation.role_of(context.db, user_id=user_id, owners=context.settings.bot.admins)
+
+
+async def staff_message(update: Update, context: NewsContext, need: moderation.Role) -> Message | None:
+    """The message to answer when its sender holds ``need`` or higher; None (and silence) otherwise."""
+    message, user = update.effective_message, update.effective_user
+    if message is None or user is None:
+        return None
+    role = await role_of(context, user.id)
+    if role is None or moderation.RANK[role] < moderation.RANK[need]:
+        return None
+    return message

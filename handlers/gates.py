@@ -11,6 +11,7 @@ from telegram.ext import ApplicationHandlerStop
 
 from bot.budget import Verdict
 from bot.context import NewsContext
+from bot.storage import moderation
 from handlers.common import remember, translate_for
 
 logger = logging.getLogger(__name__)
@@ -51,3 +52,16 @@ async def command_budget(update: Update, context: NewsContext) -> None:
 async def remember_chat(update: Update, context: NewsContext) -> None:
     """Record the chat a command came from, so fan-out and /stats know it."""
     await remember(update, context)
+
+
+async def drop_banned(update: Update, context: NewsContext) -> None:
+    """A banned user's commands, replies and button presses end here, unanswered."""
+    user = update.effective_user
+    if user is None or user.id in context.settings.bot.admins:
+        return
+    if not await moderation.is_banned(context.db, user_id=user.id):
+        return
+    if update.callback_query is not None:
+        # Answered with nothing, or the client spins; the press itself has no effect.
+        await update.callback_query.answer()
+    raise ApplicationHandlerStop

@@ -20,14 +20,12 @@ from bot.render.sources import (
     usage,
 )
 from bot.storage import sources
+from handlers.common import staff_message
 
 
-def _admin_message(update: Update, context: NewsContext) -> Message | None:
+async def _admin_message(update: Update, context: NewsContext) -> Message | None:
     """The message to answer, or None when the sender is not an admin (who hears nothing)."""
-    message, user = update.effective_message, update.effective_user
-    if message is None or user is None or not context.is_admin(user.id):
-        return None
-    return message
+    return await staff_message(update, context, "admin")
 
 
 MAX_ID = 64
@@ -52,14 +50,14 @@ async def _no_such_source(message: Message, context: NewsContext, source_id: str
 
 
 async def list_sources(update: Update, context: NewsContext) -> None:
-    if (message := _admin_message(update, context)) is None:
+    if (message := await _admin_message(update, context)) is None:
         return
     for text in sources_text(await sources.list_sources(context.db), context.settings.bot.tz):
         await message.reply_html(text)
 
 
 async def add_source(update: Update, context: NewsContext) -> None:
-    if (message := _admin_message(update, context)) is None:
+    if (message := await _admin_message(update, context)) is None:
         return
     args = context.args or []
     if not args or sum(len(a) for a in args) > MAX_ADD_CHARS or not all(a.isprintable() for a in args):
@@ -83,7 +81,7 @@ async def add_source(update: Update, context: NewsContext) -> None:
 
 
 async def remove_source(update: Update, context: NewsContext) -> None:
-    if (message := _admin_message(update, context)) is None:
+    if (message := await _admin_message(update, context)) is None:
         return
     if (source_id := _one_id(context)) is None:
         await message.reply_html(usage(REMOVE_USAGE))
@@ -105,7 +103,7 @@ async def remove_source(update: Update, context: NewsContext) -> None:
 
 
 async def _set_paused(update: Update, context: NewsContext, *, paused: bool) -> None:
-    if (message := _admin_message(update, context)) is None:
+    if (message := await _admin_message(update, context)) is None:
         return
     if (source_id := _one_id(context)) is None:
         await message.reply_html(usage(PAUSE_USAGE if paused else RESUME_USAGE))

@@ -286,7 +286,7 @@ class Dispatcher:
                 # Too old to push as news; a chat with a digest still gets it listed there.
                 self._outcomes.stale.append(("digest" if row.digest_time else "stale", row.id))
                 continue
-            if row.quiet_start and row.quiet_end:
+            if row.kind == "push" and row.quiet_start and row.quiet_end:
                 zone = ZoneInfo(row.timezone or self._default_tz)
                 moment = datetime.fromtimestamp(now_wall, UTC)
                 ends = quiet_until(moment, row.quiet_start, row.quiet_end, zone)

@@ -22,15 +22,26 @@ SEND_MESSAGE = "sendmessage"
 
 
 def make_sender(
-    bot: ExtBot[Any], *, default_tz: str, default_language: str, paid_broadcast: bool = False
+    bot: ExtBot[Any],
+    *,
+    default_tz: str,
+    default_language: str,
+    paid_broadcast: bool = False,
+    send_channel: SendFunc | None = None,
 ) -> SendFunc:
-    """A send function for the dispatcher: renders once per (article, timezone, language)."""
+    """A send function for the dispatcher: renders once per (article, timezone, language).
+
+    Channel posts (``row.kind == 'channel'``) go to ``send_channel``, which renders the
+    publisher's format; everything else about them (limits, retries, outcomes) is the same.
+    """
 
     @lru_cache(maxsize=2048)
     def render(article: Article, tz: str, language: str) -> str:
         return article_message(article, tz=ZoneInfo(tz), translate=translator(language))
 
     async def send(row: ClaimedRow, article: Article) -> int:
+        if row.kind == "channel" and send_channel is not None:
+            return await send_channel(row, article)
         params: dict[str, Any] = {
             "chat_id": row.chat_id,
             "text": render(article, row.timezone or default_tz, row.language or default_language),

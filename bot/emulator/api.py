@@ -78,6 +78,9 @@ _RESTRICTED_FLAGS = (
 )
 
 
+DELETE_WINDOW = 48 * 3600
+
+
 def _method(name: str, *, send: bool = False) -> Callable[[Handler], Handler]:
     """Register a Bot API method under its case-insensitive name."""
 
@@ -368,7 +371,7 @@ def message_dict(emulator: Emulator, chat: Chat, message: StoredMessage, *, nest
     return result
 
 
-def member_dict(user: JSON, status: str, chat_type: str = "supergroup") -> JSON:
+def member_dict(user: JSON, status: str, chat_type: str = "supergroup", *, can_post: bool = True) -> JSON:
     """Build a ChatMember object of the given status that PTB's ChatMember.de_json accepts."""
     member: JSON = {"user": user, "status": status}
     if status == "creator":
@@ -377,7 +380,7 @@ def member_dict(user: JSON, status: str, chat_type: str = "supergroup") -> JSON:
         member.update({"can_be_edited": False, "is_anonymous": False})
         member.update(dict.fromkeys(_ADMIN_RIGHTS, True))
         if chat_type == "channel":
-            member.update({"can_post_messages": True, "can_edit_messages": True})
+            member.update({"can_post_messages": can_post, "can_edit_messages": can_post})
     elif status == "kicked":
         member["until_date"] = 0
     elif status == "restricted":
@@ -575,6 +578,11 @@ async def delete_message(emulator: Emulator, params: JSON) -> bool:
     """Mark a message deleted (kept for tests to inspect)."""
     chat = _chat(emulator, params)
     message = _message(chat, params, "Bad Request: message to delete not found")
+    if message.deleted:
+        raise ApiError(400, "Bad Request: message to delete not found")
+    if time.time() - message.date > DELETE_WINDOW:
+        # Telegram lets a bot delete a message for 48 hours after it was sent.
+        raise ApiError(400, "Bad Request: message can't be deleted for everyone")
     message.deleted = True
     emulator.deletes += 1
     return True
@@ -633,8 +641,8 @@ async def get_chat(emulator: Emulator, params: JSON) -> JSON:
 
 def _member(emulator: Emulator, chat: Chat, user_id: int) -> JSON:
     if user_id == emulator.bot_id:
-        status = "member" if chat.type == "private" else "administrator"
-        return member_dict(emulator.bot_user(), status, chat.type)
+        status = "member" if chat.type == "private" else (chat.bot_status or "administrator")
+        return member_dict(emulator.bot_user(), status, chat.type, can_post=chat.bot_can_post)
     if chat.type == "private" and user_id != chat.id:
         raise ApiError(400, "Bad Request: user not found")
     user = emulator.ensure_user(user_id)

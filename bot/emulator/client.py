@@ -139,9 +139,19 @@ class EmulatorClient:
         return str((await self._call("POST", "updates/callback", json=body))["callback_query_id"])
 
     async def chat_member_update(
-        self, chat_id: int, user_id: int, old_status: str, new_status: str, *, chat_type: str | None = None
+        self,
+        chat_id: int,
+        user_id: int,
+        old_status: str,
+        new_status: str,
+        *,
+        chat_type: str | None = None,
+        can_post: bool | None = None,
     ) -> int:
-        """Queue a my_chat_member update (private "kicked" means the user blocked the bot)."""
+        """Queue a my_chat_member update (private "kicked" means the user blocked the bot).
+
+        In a channel, ``can_post=False`` with "administrator" takes away the right to post.
+        """
         body = self._drop_none(
             {
                 "chat_id": chat_id,
@@ -149,9 +159,15 @@ class EmulatorClient:
                 "old_status": old_status,
                 "new_status": new_status,
                 "chat_type": chat_type,
+                "can_post": can_post,
             }
         )
         return int((await self._call("POST", "updates/my_chat_member", json=body))["update_id"])
+
+    async def backdate(self, chat_id: int, seconds: int, message_id: int | None = None) -> int:
+        """Age a chat's messages (or one) by ``seconds``; return how many changed."""
+        body = self._drop_none({"chat_id": chat_id, "seconds": seconds, "message_id": message_id})
+        return int((await self._call("POST", "messages/backdate", json=body))["changed"])
 
     async def inject_update(self, update: dict[str, Any]) -> int:
         """Queue a raw update; return the update_id assigned."""

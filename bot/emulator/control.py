@@ -9,7 +9,14 @@ from bot.emulator.api import member_dict, message_dict
 from bot.emulator.entities import utf16_len
 from bot.emulator.state import JSON, CallbackRecord, Chat, Emulator
 
-__all__ = ["ControlError", "inject_callback", "inject_chat_member", "inject_message", "inject_raw"]
+__all__ = [
+    "ControlError",
+    "backdate",
+    "inject_callback",
+    "inject_chat_member",
+    "inject_message",
+    "inject_raw",
+]
 
 
 class ControlError(Exception):
@@ -173,6 +180,9 @@ def inject_callback(emulator: Emulator, body: JSON) -> JSON:
     return {"update_id": update_id, "callback_query_id": query_id}
 
 
+_GONE_OR_MUTED = ("kicked", "left", "no_rights")
+
+
 def inject_chat_member(emulator: Emulator, body: JSON) -> JSON:
     """Queue a my_chat_member update and apply it: kicked blocks sends, member restores them."""
     chat_id = _int(body, "chat_id")
@@ -181,10 +191,11 @@ def inject_chat_member(emulator: Emulator, body: JSON) -> JSON:
     user = emulator.ensure_user(user_id, first_name=body.get("first_name"))
     old_status = str(body.get("old_status") or "member")
     new_status = str(body.get("new_status") or "member")
+    can_post = body.get("can_post") is not False
     bot = emulator.bot_user()
     try:
-        old_member = member_dict(bot, old_status, chat.type)
-        new_member = member_dict(bot, new_status, chat.type)
+        old_member = member_dict(bot, old_status, chat.type, can_post=chat.bot_can_post)
+        new_member = member_dict(bot, new_status, chat.type, can_post=can_post)
     except ValueError as exc:
         raise ControlError(400, str(exc)) from None
     if chat.type == "private":
@@ -194,8 +205,15 @@ def inject_chat_member(emulator: Emulator, body: JSON) -> JSON:
             chat.fault = None
     elif new_status in ("kicked", "left"):
         chat.fault = new_status
-    elif new_status in ("member", "administrator", "creator") and chat.fault in ("kicked", "left"):
+    elif new_status in ("member", "administrator", "creator") and chat.fault in _GONE_OR_MUTED:
         chat.fault = None
+    if chat.type != "private":
+        chat.bot_status, chat.bot_can_post = new_status, can_post
+        # In a channel only an administrator with "Post messages" may post.
+        if chat.type == "channel" and chat.fault is None and not (
+            new_status == "creator" or (new_status == "administrator" and can_post)
+        ):
+            chat.fault = "no_rights"
     update_id = emulator.push_update(
         {
             "my_chat_member": {
@@ -208,6 +226,22 @@ def inject_chat_member(emulator: Emulator, body: JSON) -> JSON:
         }
     )
     return {"update_id": update_id}
+
+
+def backdate(emulator: Emulator, body: JSON) -> JSON:
+    """Make a chat's bot messages (or one of them) older by ``seconds``: the 48-hour delete rule."""
+    chat_id = _int(body, "chat_id")
+    seconds = _int(body, "seconds")
+    chat = emulator.chats.get(chat_id)
+    if chat is None:
+        raise ControlError(404, "chat not found")
+    wanted = _optional_int(body, "message_id")
+    changed = 0
+    for message in chat.messages.values():
+        if wanted is None or message.message_id == wanted:
+            message.date -= seconds
+            changed += 1
+    return {"changed": changed}
 
 
 def _learn_chat(emulator: Emulator, chat: Any) -> None:

@@ -27,13 +27,18 @@ Control API (JSON in and out; errors are ``{"ok": false, "error": "..."}`` with 
         ``{update_id, callback_query_id}``; ``data`` must be one of the message's buttons unless
         ``force`` is true.
     ``POST /control/updates/my_chat_member`` ``{chat_id, user_id?, old_status, new_status,
-        chat_type?}`` -> ``{update_id}``; private ``kicked`` blocks the chat (sends answer 403),
-        ``member`` unblocks it; in groups ``kicked``/``left`` make sends answer 403.
+        chat_type?, can_post?}`` -> ``{update_id}``; private ``kicked`` blocks the chat (sends
+        answer 403), ``member`` unblocks it; in groups ``kicked``/``left`` make sends answer 403.
+        In a channel anything but ``administrator`` with ``can_post`` (default true) or
+        ``creator`` makes sends answer 400 "need administrator rights in the channel chat", and
+        getChatMember reports the bot's status and right as set here.
     ``POST /control/updates`` a raw update dict -> ``{update_id}`` (chats it names become known)
     ``GET  /control/messages?chat_id=&since=`` -> messages the bot delivered after message seq
         ``since``: ``[{seq, chat_id, message_id, message_thread_id, kind: text|photo, text (plain,
         or the caption), html (as sent), entities, reply_markup, reply_to_message_id, date, t
         (time.time()), edited (count), deleted, method}, ...]``
+    ``POST /control/messages/backdate`` ``{chat_id, seconds, message_id?}`` -> ``{changed}``
+        ages a chat's messages (or one); deleteMessage refuses messages older than 48 hours.
     ``GET  /control/transcript?since=N`` -> every Bot API call after seq N: ``[{seq, t, method,
         params (decoded), status, ok, description?}, ...]`` (the last 200,000 are kept)
     ``GET  /control/callbacks`` -> ``[{id, chat_id, message_id, user_id, data, t, answered,
@@ -80,7 +85,14 @@ from typing import Any
 from aiohttp import web
 
 from bot.emulator.api import dispatch
-from bot.emulator.control import ControlError, inject_callback, inject_chat_member, inject_message, inject_raw
+from bot.emulator.control import (
+    ControlError,
+    backdate,
+    inject_callback,
+    inject_chat_member,
+    inject_message,
+    inject_raw,
+)
 from bot.emulator.state import JSON, Emulator
 
 __all__ = ["EMULATOR_KEY", "RunningEmulator", "create_app", "serve"]
@@ -236,6 +248,10 @@ async def _add_chat(request: web.Request) -> web.Response:
     return _respond(200, chat.to_control())
 
 
+async def _backdate(request: web.Request) -> web.Response:
+    return _respond(200, backdate(request.app[EMULATOR_KEY], await _body(request)))
+
+
 async def _list_chats(request: web.Request) -> web.Response:
     return _respond(200, [c.to_control() for c in request.app[EMULATOR_KEY].chats.values()])
 
@@ -348,6 +364,7 @@ def create_app(emulator: Emulator) -> web.Application:
     app.router.add_post("/control/updates/my_chat_member", _inject_chat_member)
     app.router.add_post("/control/updates", _inject_raw)
     app.router.add_get("/control/messages", _messages)
+    app.router.add_post("/control/messages/backdate", _backdate)
     app.router.add_get("/control/transcript", _transcript)
     app.router.add_get("/control/callbacks", _callbacks)
     app.router.add_get("/control/stats", _stats)

@@ -118,6 +118,9 @@ class Chat:
     next_message_id: int = 1
     fault: str | None = None
     migrate_to: int | None = None
+    # The bot's own membership as the last my_chat_member set it; None: an administrator.
+    bot_status: str | None = None
+    bot_can_post: bool = True  # a channel administrator's "Post messages" right
 
     def to_dict(self) -> JSON:
         """Return the Bot API Chat object."""

@@ -17,7 +17,10 @@ MAX_ID = 2**63 - 1  # SQLite's largest integer; a bigger "id" is forged
 SUBSCRIBE = "sub"  # arg: "all", "category:NAME" or "source:ID"
 REMOVE = "unsub"  # arg: the subscription's id, or ALL for every subscription of the chat (topic)
 ALL = "*"
-PREFIXES = frozenset({SUBSCRIBE, REMOVE})
+REVIEW = "rv"  # arg: "a:ID" approve, "r:ID" reject, "e:ID" edit a review card
+BROADCAST = "bc"  # arg: "send" or "cancel"
+PREFIXES = frozenset({SUBSCRIBE, REMOVE, REVIEW, BROADCAST})
+REVIEW_ACTIONS = {"a": "approve", "r": "reject", "e": "edit"}
 _SUBSCRIBE_KINDS = frozenset({"category", "source"})
 
 
@@ -95,3 +98,17 @@ def removal_target(callback: Callback) -> int | None:
     if not 1 <= value <= MAX_ID:
         raise CallbackDataError("subscription id out of range")
     return value
+
+
+def review_action(callback: Callback) -> tuple[str, int]:
+    """The (action, review id) a review card's button names."""
+    if callback.prefix != REVIEW:
+        raise CallbackDataError("not a review button")
+    action, sep, number = callback.arg.partition(":")
+    digits = number.isascii() and number.isdigit() and len(number) <= 19
+    if not sep or action not in REVIEW_ACTIONS or not digits:
+        raise CallbackDataError("malformed review button")
+    value = int(number)
+    if not 1 <= value <= MAX_ID:
+        raise CallbackDataError("review id out of range")
+    return REVIEW_ACTIONS[action], value

@@ -7,9 +7,11 @@ import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import aiosqlite
+
 from bot.models import Article, from_epoch
 from bot.news.models import FeedItem
-from bot.storage import outbox
+from bot.storage import moderation, outbox
 from bot.storage.connection import Database
 from bot.text import fold
 
@@ -81,8 +83,12 @@ SELECT a.*, s.name AS source_name FROM articles a JOIN sources s ON s.id = a.sou
 """
 SELECT_LATEST = """
 SELECT a.*, s.name AS source_name FROM articles a JOIN sources s ON s.id = a.source_id
+WHERE a.hidden = 0
 ORDER BY a.published_at DESC, a.id DESC LIMIT ?
 """
+SELECT_FOR_FANOUT = "SELECT title, lead, category, source_id, breaking FROM articles WHERE id = ?"
+# A taken-down story leaves /latest, search and related reads: they all filter on hidden = 0.
+HIDE_ARTICLE = "UPDATE articles SET hidden = 1 WHERE id = ?"
 PRUNE_OLDER = "DELETE FROM articles WHERE published_at < ? AND fetched_at < ?"
 
 
@@ -173,6 +179,7 @@ async def store_items(
     new: list[int] = []
     updated: list[int] = []
     queued = 0
+    blocklist: list[str] | None = None
     guids = json.dumps([item.guid for item in items])
     urls = json.dumps([item.url for item in items])
     async with db.transaction() as conn:
@@ -226,7 +233,13 @@ async def store_items(
             article_id = cursor.lastrowid
             assert article_id is not None
             new.append(article_id)
-            if push:
+            if push and blocklist is None:
+                blocklist = await moderation.blocklist_words(conn)
+            held = push and moderation.blocked_by(blocklist or [], f"{item.title}\n{item.lead}")
+            if held:
+                # A moderator decides; approving the card runs this same fan-out then.
+                await moderation.hold_push(conn, article_id=article_id, reason=f"blocklist: {held}", now=now)
+            elif push:
                 queued += await outbox.fan_out(
                     conn,
                     article_id=article_id,
@@ -238,6 +251,29 @@ async def store_items(
                 )
         await conn.execute(MARK_SEEDED, {"added": len(new), "id": source_id})
     return StoreResult(tuple(new), tuple(updated), queued)
+
+
+async def fan_out_article(conn: aiosqlite.Connection, *, article_id: int, now: float) -> int:
+    """Queue a stored article for its readers now (a held push a moderator approved)."""
+    async with conn.execute(SELECT_FOR_FANOUT, (article_id,)) as cur:
+        row = await cur.fetchone()
+    if row is None:
+        return 0
+    return await outbox.fan_out(
+        conn,
+        article_id=article_id,
+        priority=1 if row["breaking"] else 0,
+        category=fold(row["category"] or ""),
+        source=row["source_id"],
+        text=fold(f"{row['title']}\n{row['lead']}"),
+        now=now,
+    )
+
+
+async def hide(conn: aiosqlite.Connection, *, article_id: int) -> bool:
+    """Hide a story from every reading query (a takedown), inside the caller's transaction."""
+    cursor = await conn.execute(HIDE_ARTICLE, (article_id,))
+    return bool(cursor.rowcount)
 
 
 async def get_article(db: Database, *, article_id: int) -> Article | None:

@@ -30,6 +30,7 @@ FROM subscriptions AS s
 JOIN chats AS c ON c.id = s.chat_id
 WHERE s.exclude = 0
   AND c.status = 'active'
+  AND s.chat_id NOT IN (SELECT user_id FROM bans)
   AND (s.kind = 'all'
        OR (s.kind = 'category' AND s.value = :category)
        OR (s.kind = 'source' AND s.value = :source)
@@ -54,7 +55,7 @@ LIMIT :limit
 CLAIM_SELECT = """
 SELECT o.id, o.article_id, o.chat_id, c.type AS chat_type, o.thread_id, o.attempts, o.created_at,
        o.priority, c.timezone, c.language, c.digest_time, c.quiet_start, c.quiet_end,
-       o.last_error IS 'quiet' AS held
+       o.last_error IS 'quiet' AS held, o.kind, o.silent
 FROM outbox AS o JOIN chats AS c ON c.id = o.chat_id
 WHERE o.state = 'queued' AND o.article_id = :article_id AND o.next_attempt_at <= :now
 ORDER BY o.id
@@ -63,7 +64,8 @@ LIMIT :limit
 # Rows held through a chat's quiet hours go out together as one list when the hours end.
 CLAIM_HELD_SELECT = """
 SELECT o.id, o.article_id, o.chat_id, c.type AS chat_type, o.thread_id, o.attempts, o.created_at,
-       o.priority, c.timezone, c.language, c.digest_time, c.quiet_start, c.quiet_end, 1 AS held
+       o.priority, c.timezone, c.language, c.digest_time, c.quiet_start, c.quiet_end, 1 AS held,
+       o.kind, o.silent
 FROM outbox AS o JOIN chats AS c ON c.id = o.chat_id
 WHERE o.chat_id = :chat_id AND o.state = 'queued' AND o.last_error = 'quiet' AND o.next_attempt_at <= :now
 ORDER BY o.id
@@ -118,6 +120,8 @@ class ClaimedRow:
     quiet_start: str | None = None
     quiet_end: str | None = None
     held: bool = False  # held through quiet hours; goes out in one list with the chat's others
+    kind: str = "push"  # 'channel': a channel post, rendered and paced by bot.channels
+    silent: bool = False  # sent with disable_notification
 
 
 @dataclass(slots=True)
@@ -197,6 +201,7 @@ async def claim(db: Database, *, article_id: int, limit: int, now: float) -> lis
 def _claimed(row: sqlite3.Row) -> ClaimedRow:
     values = dict(row)
     values["held"] = bool(values["held"])
+    values["silent"] = bool(values["silent"])
     return ClaimedRow(**values)
 
 

@@ -1,0 +1,158 @@
+"""Admin commands for the channels the bot posts to, and noticing its rights there change."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from telegram import Chat, ChatMember, Update
+from telegram.error import BadRequest, Forbidden
+
+from bot.channels import can_post, options_of, parse_add_command
+from bot.context import NewsContext
+from bot.errors import ConfigError
+from bot.render.html import escape
+from bot.render.moderation import channels_text
+from bot.staff import notify_admins
+from bot.storage import channels as channel_store
+from bot.storage import chats
+from handlers.common import staff_message
+
+logger = logging.getLogger(__name__)
+
+ADD_USAGE = (
+    "Usage: <code>/channel_add @name [review=yes] [min_interval=SECONDS] [categories=a,b] [sources=a,b] "
+    "[keywords=a,b] [exclude_keywords=a,b] [silent_hours=23:00-07:00] [timezone=Area/City] "
+    '[hashtags=yes] [footer="HTML"]</code>'
+)
+
+
+async def channel_add(update: Update, context: NewsContext) -> None:
+    if (message := await staff_message(update, context, "admin")) is None:
+        return
+    user = update.effective_user
+    assert user is not None
+    text = (message.text or "").split(maxsplit=1)
+    if len(text) < 2 or len(text[1]) > 1500:
+        await message.reply_html(ADD_USAGE)
+        return
+    try:
+        settings = parse_add_command(text[1])
+    except ConfigError as exc:
+        await message.reply_html(f"{escape(str(exc))}\n{ADD_USAGE}")
+        return
+    ref = settings.chat
+    try:
+        chat = await context.bot.get_chat(ref)
+        member = await context.bot.get_chat_member(chat.id, context.bot.id)
+    except (BadRequest, Forbidden) as exc:
+        await message.reply_html(
+            f"I cannot see {escape(ref)}: {escape(str(exc))}. Add me as an administrator first."
+        )
+        return
+    if chat.type == Chat.PRIVATE:
+        await message.reply_text("That is a private chat, not a channel.")
+        return
+    if not can_post(member, chat.type):
+        await message.reply_html(
+            f"I need the right to post messages in {escape(ref)}. Make me an administrator with it."
+        )
+        return
+    now = time.time()
+    await chats.remember_chat(
+        context.db,
+        chat_id=chat.id,
+        chat_type=chat.type,  # type: ignore[arg-type]
+        title=chat.title,
+        username=chat.username,
+        language=None,
+        now=now,
+        reactivate=True,
+    )
+    await channel_store.add(
+        context.db,
+        ref=ref,
+        chat_id=chat.id,
+        title=chat.title,
+        options=options_of(settings),
+        actor=user.id,
+        now=now,
+    )
+    await message.reply_html(f"Posting to {escape(chat.title or ref)} ({escape(ref)}) from now on.")
+
+
+async def channel_remove(update: Update, context: NewsContext) -> None:
+    if (message := await staff_message(update, context, "admin")) is None:
+        return
+    user = update.effective_user
+    assert user is not None
+    args = context.args or []
+    if len(args) != 1:
+        await message.reply_html("Usage: <code>/channel_remove @name</code>")
+        return
+    wanted = args[0].lower()
+    for channel in await channel_store.list_channels(context.db):
+        if wanted in (channel.ref.lower(), str(channel.chat_id)):
+            if channel.origin == "config":
+                await message.reply_text(f"{channel.ref} comes from the config file; remove it there.")
+                return
+            await channel_store.remove(context.db, channel=channel, actor=user.id, now=time.time())
+            await message.reply_html(f"No longer posting to {escape(channel.ref)}.")
+            return
+    await message.reply_html(f"No channel {escape(args[0][:64])}. See /channels")
+
+
+async def list_channels(update: Update, context: NewsContext) -> None:
+    if (message := await staff_message(update, context, "admin")) is None:
+        return
+    await message.reply_html(
+        channels_text(await channel_store.list_channels(context.db), context.settings.bot.tz)
+    )
+
+
+async def channel_membership(update: Update, context: NewsContext) -> None:
+    """The bot joined, left or lost its rights in a channel: pause or resume, telling admins once."""
+    change = update.my_chat_member
+    if change is None or change.chat.type == Chat.PRIVATE:
+        return
+    chat = change.chat
+    known = [
+        c
+        for c in await channel_store.list_channels(context.db)
+        if c.chat_id == chat.id or (chat.username and c.ref.lower() == f"@{chat.username.lower()}")
+    ]
+    name = escape(chat.title or str(chat.id))
+    if not known:
+        if chat.type == Chat.CHANNEL and change.new_chat_member.status == ChatMember.ADMINISTRATOR:
+            hint = f"@{chat.username}" if chat.username else str(chat.id)
+            await notify_admins(
+                context.bot,
+                context.db,
+                context.settings.bot.admins,
+                f"📣 I was made an administrator of the channel {name}. "
+                f"To post there: <code>/channel_add {escape(hint)}</code>",
+            )
+        return
+    for channel in known:
+        if channel.chat_id is None:
+            await channel_store.set_chat(context.db, channel_id=channel.id, chat_id=chat.id, title=chat.title)
+    if can_post(change.new_chat_member, chat.type):
+        if await channel_store.set_state(context.db, chat_id=chat.id, state="active", reason=None):
+            await notify_admins(
+                context.bot,
+                context.db,
+                context.settings.bot.admins,
+                f"✅ I can post in {name} again; posting resumes.",
+            )
+        return
+    status = change.new_chat_member.status
+    reason = (
+        "removed from the channel" if status in (ChatMember.LEFT, ChatMember.BANNED) else "no right to post"
+    )
+    if await channel_store.set_state(context.db, chat_id=chat.id, state="paused", reason=reason):
+        await notify_admins(
+            context.bot,
+            context.db,
+            context.settings.bot.admins,
+            f"⏸ Posting to {name} stopped: {escape(reason)}. Its stories wait until I may post again.",
+        )
