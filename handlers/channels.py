@@ -39,7 +39,8 @@ async def channel_add(update: Update, context: NewsContext) -> None:
     try:
         settings = parse_add_command(text[1])
     except ConfigError as exc:
-        await message.reply_html(f"{escape(str(exc))}\n{ADD_USAGE}")
+        key = exc.key.removeprefix("channel.")
+        await message.reply_html(f"{escape(key)}: {escape(exc.problem)}\n{ADD_USAGE}")
         return
     ref = settings.chat
     try:
@@ -123,7 +124,7 @@ async def channel_membership(update: Update, context: NewsContext) -> None:
     ]
     name = escape(chat.title or str(chat.id))
     if not known:
-        if chat.type == Chat.CHANNEL and change.new_chat_member.status == ChatMember.ADMINISTRATOR:
+        if chat.type == Chat.CHANNEL and can_post(change.new_chat_member, chat.type):
             hint = f"@{chat.username}" if chat.username else str(chat.id)
             await notify_admins(
                 context.bot,

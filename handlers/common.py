@@ -112,6 +112,10 @@ async def staff_message(update: Update, context: NewsContext, need: moderation.R
     if message is None or user is None:
         return None
     role = await role_of(context, user.id)
-    if role is None or moderation.RANK[role] < moderation.RANK[need]:
+    if role is None:
+        return None  # not staff: the command does not exist for them
+    if moderation.RANK[role] < moderation.RANK[need]:
+        # Staff learn why nothing happened; only people outside the staff get silence.
+        await message.reply_text(f"Only {need}s and above can do that; you are a {role}.")
         return None
     return message

@@ -379,6 +379,8 @@ async def takedown(update: Update, context: NewsContext) -> None:
         if not await channel_store.sending_left(context.db, article_id=article_id):
             break
         await asyncio.sleep(0.1)
+    # A post whose row was cancelled settles as failed; one that went out, as posted (deleted below).
+    await channel_store.settle(context.db)
     deleted = too_old = failed = 0
     for sent in await channel_store.sent_messages(context.db, article_id=article_id):
         if sent.sent_at is not None and time.time() - sent.sent_at > DELETE_WINDOW:

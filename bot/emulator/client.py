@@ -106,6 +106,7 @@ class EmulatorClient:
         first_name: str | None = None,
         language_code: str | None = None,
         signed: bool | None = None,
+        reply_to_message_id: int | None = None,
     ) -> int:
         """Queue a reader's message (a command when it starts with "/"); return its update_id.
 
@@ -121,6 +122,7 @@ class EmulatorClient:
                 "first_name": first_name,
                 "language_code": language_code,
                 "signed": signed,
+                "reply_to_message_id": reply_to_message_id,
             }
         )
         return int((await self._call("POST", "updates/message", json=body))["update_id"])

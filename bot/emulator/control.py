@@ -99,6 +99,9 @@ def inject_message(emulator: Emulator, body: JSON) -> JSON:
     )
     if chat.type == "private" and chat.fault == "blocked":
         _unblock(emulator, chat, user)
+    reply_to = _optional_int(body, "reply_to_message_id")
+    if reply_to is not None and reply_to not in chat.messages:
+        raise ControlError(404, "no such message to reply to in this chat")
     thread = _optional_int(body, "message_thread_id")
     if thread is not None and chat.is_forum:
         chat.topics.setdefault(thread, f"Topic {thread}")
@@ -113,6 +116,7 @@ def inject_message(emulator: Emulator, body: JSON) -> JSON:
         entities=_command_entities(text),
         message_thread_id=thread,
         user_id=user_id,
+        reply_to_message_id=reply_to,
     )
     update_id = emulator.push_update({"message": message_dict(emulator, chat, message)})
     return {"update_id": update_id, "message_id": message.message_id}

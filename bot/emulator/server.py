@@ -23,6 +23,7 @@ Control API (JSON in and out; errors are ``{"ok": false, "error": "..."}`` with 
         In a channel it is a ``channel_post`` sent as the channel (``sender_chat``); with
         ``signed: true`` it also carries ``author_signature`` and ``from`` (the author ``user_id``),
         as a channel that shows its authors' profiles sends it.
+        ``reply_to_message_id`` makes the message a reply (to the bot's prompt, say).
     ``POST /control/updates/callback`` ``{chat_id, user_id?, message_id, data, force?}`` ->
         ``{update_id, callback_query_id}``; ``data`` must be one of the message's buttons unless
         ``force`` is true.

@@ -120,7 +120,7 @@ UPDATE outbox SET state = 'stale', last_error = 'taken down'
 WHERE article_id = ? AND state IN ('queued', 'digest')
 """
 CANCEL_POSTS = """
-UPDATE channel_posts SET state = 'cancelled' WHERE article_id = ? AND state IN ('waiting', 'review', 'queued')
+UPDATE channel_posts SET state = 'cancelled' WHERE article_id = ? AND state IN ('waiting', 'review')
 """
 WITHDRAW_REVIEWS = "UPDATE reviews SET state = 'withdrawn' WHERE article_id = ? AND state = 'pending'"
 SENDING_LEFT = "SELECT COUNT(*) FROM outbox WHERE article_id = ? AND state = 'sending'"

@@ -1,0 +1,171 @@
+"""End to end: staff roles, bans, the audit log, the review queue, the blocklist and takedowns."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from typing import Any
+
+from bot.config import Settings, SourceSettings
+from bot.emulator import EmulatorClient
+from bot.storage import open_database
+from tests.conftest import FeedItemSpec, FeedServer
+from tests.test_e2e_first_push import _subscribed_reader, _wait_for_poll
+
+OWNER = 9001
+MODERATOR = 9002
+STRANGER = 9003
+READER = 5001
+REVIEW_CHAT = -100777
+
+
+async def _said(control: EmulatorClient, chat: int, text: str, *, user: int | None = None) -> str:
+    """Send a command and return the bot's next message in that chat."""
+    before = len(await control.messages(chat))
+    await control.send_text(chat, user or chat, text)
+    return str((await control.wait_for_messages(chat, before + 1, timeout=10))[before]["text"])
+
+
+async def _quiet_for(control: EmulatorClient, chat: int, text: str, *, user: int | None = None) -> None:
+    """Send a command and check the bot stays silent (after a later command of the owner is answered)."""
+    before = len(await control.messages(chat))
+    await control.send_text(chat, user or chat, text)
+    await _said(control, OWNER, "/admins")  # handled after the command above: updates are in order
+    await asyncio.sleep(0.2)
+    assert len(await control.messages(chat)) == before, text
+
+
+def _story(n: int, feed_server: FeedServer, title: str | None = None) -> FeedItemSpec:
+    return FeedItemSpec(
+        f"s{n}", title or f"Story number {n}", feed_server.url(f"/news/{n}"), description=f"Lead {n}."
+    )
+
+
+async def _start(
+    feed_server: FeedServer,
+    control: EmulatorClient,
+    make_settings: Callable[..., Settings],
+    start_bot: Callable[[Settings], Awaitable[Any]],
+    **bot: Any,
+) -> Settings:
+    source = SourceSettings(id="site", name="Test Site", url=feed_server.url("/rss.xml"), interval=1)
+    feed_server.set_rss("/rss.xml", [])
+    settings = make_settings(source, admins=(OWNER,))
+    settings = replace(
+        settings, bot=replace(settings.bot, **bot), ingest=replace(settings.ingest, fetch_articles=False)
+    )
+    await start_bot(settings)
+    for user in (OWNER, MODERATOR, STRANGER):
+        await control.send_text(user, user, "/start")
+        await control.wait_for_messages(user, 1, timeout=10)
+    await _wait_for_poll(feed_server, "/rss.xml", 1)
+    return settings
+
+
+async def test_roles_a_moderator_is_refused_admin_commands_and_the_audit_records_everything(
+    feed_server: FeedServer,
+    control: EmulatorClient,
+    make_settings: Callable[..., Settings],
+    start_bot: Callable[[Settings], Awaitable[Any]],
+) -> None:
+    await _start(feed_server, control, make_settings, start_bot)
+    assert await _said(control, OWNER, f"/promote {MODERATOR} moderator") == f"{MODERATOR} is now moderator."
+    # A moderator may not make people staff, nor manage sources or channels.
+    refusal = await _said(control, MODERATOR, f"/promote {STRANGER} moderator")
+    assert refusal == "Only admins and above can do that; you are a moderator."
+    assert (await _said(control, MODERATOR, "/source_remove site")).startswith("Only admins")
+    assert (await _said(control, MODERATOR, "/channel_add @news")).startswith("Only admins")
+    assert "moderator" in await _said(control, OWNER, "/admins")
+    assert STRANGER not in {int(w) for w in (await _said(control, OWNER, "/admins")).split() if w.isdigit()}
+    # An admin can appoint moderators but not admins; only owners make admins.
+    assert await _said(control, OWNER, f"/promote {MODERATOR} admin") == f"{MODERATOR} is now admin."
+    assert await _said(control, MODERATOR, f"/promote {STRANGER} admin") == "Only owners can make admins."
+    assert (
+        await _said(control, MODERATOR, f"/promote {STRANGER} moderator") == f"{STRANGER} is now moderator."
+    )
+    assert await _said(control, MODERATOR, f"/demote {STRANGER}") == f"{STRANGER} is no longer moderator."
+    assert await _said(control, MODERATOR, f"/demote {OWNER}") == "You cannot change that person's role."
+    # Roles are read on every call: the demoted admin loses the commands at once.
+    assert await _said(control, OWNER, f"/demote {MODERATOR}") == f"{MODERATOR} is no longer admin."
+    await _quiet_for(control, MODERATOR, "/admins")
+
+    audit = await _said(control, OWNER, "/audit 10")
+    lines = audit.split("\n")[1:]
+    assert [line.split(" ")[5] + " " + line.split(" ")[6] for line in lines] == [
+        f"demote {MODERATOR}",
+        f"demote {STRANGER}",
+        f"promote {STRANGER}",
+        f"promote {MODERATOR}",
+        f"promote {MODERATOR}",
+    ]
+
+
+async def test_non_staff_get_no_effect_and_no_reply_from_any_staff_command(
+    feed_server: FeedServer,
+    control: EmulatorClient,
+    make_settings: Callable[..., Settings],
+    start_bot: Callable[[Settings], Awaitable[Any]],
+) -> None:
+    settings = await _start(feed_server, control, make_settings, start_bot)
+    for command in (
+        "/admins",
+        f"/promote {STRANGER} admin",
+        f"/demote {OWNER}",
+        "/audit",
+        f"/ban {OWNER}",
+        f"/unban {STRANGER}",
+        "/banned",
+        "/queue",
+        "/approve 1",
+        "/reject 1",
+        "/blocklist add war",
+        "/takedown 1",
+        "/channels",
+        "/channel_add @news",
+        "/channel_remove @news",
+        "/stats",
+        "/sources",
+        "/source_remove site",
+    ):
+        await _quiet_for(control, STRANGER, command)
+    db = await open_database(settings.bot.db)
+    try:
+        assert await db.scalar("SELECT COUNT(*) FROM staff") == 0
+        assert await db.scalar("SELECT COUNT(*) FROM bans") == 0
+        assert await db.scalar("SELECT COUNT(*) FROM blocklist") == 0
+        assert await db.scalar("SELECT COUNT(*) FROM audit") == 0
+        assert await db.scalar("SELECT COUNT(*) FROM sources") == 1
+    finally:
+        await db.close()
+
+
+async def test_ban_stops_commands_and_deliveries_and_unban_resumes_them(
+    feed_server: FeedServer,
+    control: EmulatorClient,
+    make_settings: Callable[..., Settings],
+    start_bot: Callable[[Settings], Awaitable[Any]],
+) -> None:
+    await _start(feed_server, control, make_settings, start_bot)
+    await _subscribed_reader(control, READER)
+    assert await _said(control, OWNER, f"/promote {MODERATOR} moderator") == f"{MODERATOR} is now moderator."
+    assert (await _said(control, MODERATOR, f"/ban {READER} spam")).startswith(f"Banned {READER}")
+    assert f"{READER}" in await _said(control, MODERATOR, "/banned")
+    # Staff cannot be banned by a lower or equal rank.
+    assert await _said(control, MODERATOR, f"/ban {OWNER}") == "You cannot ban staff of your rank or above."
+
+    feed_server.set_rss("/rss.xml", [_story(1, feed_server)])
+    await _wait_for_poll(feed_server, "/rss.xml", feed_server.hits["/rss.xml"] + 3)
+    await _quiet_for(control, READER, "/mysubs")
+    assert not [m for m in await control.messages(READER) if "Story number 1" in m["text"]]
+
+    assert await _said(control, MODERATOR, f"/unban {READER}") == f"Unbanned {READER}."
+    feed_server.set_rss("/rss.xml", [_story(2, feed_server), _story(1, feed_server)])
+    before = len(await control.messages(READER))
+    await control.wait_for_messages(READER, before + 1, timeout=10)
+    news = [m["text"].split("\n")[0] for m in await control.messages(READER) if "Story number" in m["text"]]
+    assert news == ["Story number 2"]
+    assert "help" in (await _said(control, READER, "/help")).lower()
+
+    audit = await _said(control, OWNER, "/audit 3")
+    assert [line.split(" ")[5] for line in audit.split("\n")[1:]] == ["unban", "ban", "promote"]
