@@ -38,7 +38,7 @@ from bot.delivery.ratelimit import Limiter, Rates
 from bot.delivery.sender import make_batch_sender, make_list_sender, make_sender
 from bot.delivery.shared_limiter import SharedRateLimiter
 from bot.news.fetcher import Fetcher
-from bot.render.callbacks import REMOVE, REVIEW, SUBSCRIBE
+from bot.render.callbacks import BROADCAST, REMOVE, REVIEW, SUBSCRIBE
 from bot.render.help import READER_COMMANDS
 from bot.reports import ErrorReports
 from bot.storage import channels as channel_store
@@ -145,12 +145,14 @@ def register_handlers(application: NewsApp) -> None:
         ("reject", moderation.reject),
         ("blocklist", moderation.blocklist),
         ("takedown", moderation.takedown),
+        ("broadcast", moderation.broadcast),
         ("channel_add", channel_admin.channel_add),
         ("channel_remove", channel_admin.channel_remove),
         ("channels", channel_admin.list_channels),
     ):
         command(name, callback)
     application.add_handler(CallbackQueryHandler(moderation.on_review_button, pattern=f"^{REVIEW}:"))
+    application.add_handler(CallbackQueryHandler(moderation.on_broadcast_button, pattern=f"^{BROADCAST}:"))
     application.add_handler(
         MessageHandler(filters.REPLY & filters.TEXT & ~filters.COMMAND, moderation.on_edit_reply)
     )

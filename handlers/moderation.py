@@ -10,7 +10,14 @@ import asyncio
 import logging
 import time
 
-from telegram import ForceReply, Message, MessageOriginUser, Update
+from telegram import (
+    ForceReply,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Message,
+    MessageOriginUser,
+    Update,
+)
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, TelegramError
 
@@ -26,7 +33,7 @@ from bot.render.moderation import (
     review_keyboard,
     staff_text,
 )
-from bot.storage import articles, moderation
+from bot.storage import articles, broadcasts, moderation
 from bot.storage import channels as channel_store
 from handlers.common import role_of, staff_message
 
@@ -408,3 +415,76 @@ async def takedown(update: Update, context: NewsContext) -> None:
         now=time.time(),
     )
     await message.reply_text(f"Article {article_id} taken down: {summary}.")
+
+
+# --- broadcast -----------------------------------------------------------------------------
+
+BROADCAST_LIMIT = 3500  # room for Telegram's 4096 once the admin's formatting is added
+
+
+async def broadcast(update: Update, context: NewsContext) -> None:
+    """/broadcast TEXT, or in reply to a message: shown back with Send to N chats / Cancel."""
+    if (message := await staff_message(update, context, "admin")) is None:
+        return
+    replied = message.reply_to_message
+    if replied is not None and replied.text:
+        html = replied.text_html  # Telegram's own entities, so the admin's formatting survives
+    else:
+        parts = (message.text or "").split(maxsplit=1)
+        html = escape(parts[1].strip()) if len(parts) == 2 else ""
+    if not html or len(html) > BROADCAST_LIMIT:
+        await message.reply_html(
+            "Usage: <code>/broadcast TEXT</code>, or in reply to a message "
+            f"(at most {BROADCAST_LIMIT} characters)"
+        )
+        return
+    draft_id = await broadcasts.draft(context.db, html=html, now=time.time())
+    chats_count = await broadcasts.count_targets(context.db)
+    keyboard = InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton(
+                    f"📣 Send to {chats_count} chats",
+                    callback_data=callbacks.encode(callbacks.BROADCAST, f"send:{draft_id}"),
+                ),
+                InlineKeyboardButton(
+                    "Cancel", callback_data=callbacks.encode(callbacks.BROADCAST, f"cancel:{draft_id}")
+                ),
+            ]
+        ]
+    )
+    await message.reply_html(html, reply_markup=keyboard)
+
+
+async def on_broadcast_button(update: Update, context: NewsContext) -> None:
+    """Send or cancel a broadcast draft, once; only admins' presses count."""
+    query = update.callback_query
+    if query is None:
+        return
+    role = await role_of(context, query.from_user.id)
+    if role is None or moderation.RANK[role] < moderation.RANK["admin"]:
+        await query.answer()
+        return
+    try:
+        action, draft_id = callbacks.broadcast_action(callbacks.decode(query.data))
+    except callbacks.CallbackDataError:
+        await query.answer()
+        return
+    now = time.time()
+    if action == "send":
+        queued = await broadcasts.send(context.db, draft_id=draft_id, actor=query.from_user.id, now=now)
+        if queued is None:
+            await query.answer("This broadcast was already sent or cancelled.")
+            return
+        context.dispatcher.wake()
+        note = f"📣 Queued for {queued} chats by {_display(update)}."
+    else:
+        if not await broadcasts.cancel(context.db, draft_id=draft_id, actor=query.from_user.id, now=now):
+            await query.answer("This broadcast was already sent or cancelled.")
+            return
+        note = f"Cancelled by {_display(update)}."
+    await query.answer(note)
+    if isinstance(query.message, Message) and query.message.text_html is not None:
+        await query.message.edit_text(
+            f"{query.message.text_html}\n\n<i>{escape(note)}</i>", parse_mode=ParseMode.HTML
+        )

@@ -135,7 +135,7 @@ async def test_non_staff_get_no_effect_and_no_reply_from_any_staff_command(
         assert await db.scalar("SELECT COUNT(*) FROM bans") == 0
         assert await db.scalar("SELECT COUNT(*) FROM blocklist") == 0
         assert await db.scalar("SELECT COUNT(*) FROM audit") == 0
-        assert await db.scalar("SELECT COUNT(*) FROM sources") == 1
+        assert await db.scalar("SELECT COUNT(*) FROM sources WHERE id = 'site'") == 1
     finally:
         await db.close()
 
@@ -169,3 +169,41 @@ async def test_ban_stops_commands_and_deliveries_and_unban_resumes_them(
 
     audit = await _said(control, OWNER, "/audit 3")
     assert [line.split(" ")[5] for line in audit.split("\n")[1:]] == ["unban", "ban", "promote"]
+
+
+async def test_broadcast_is_confirmed_then_queued_once_and_cancel_sends_nothing(
+    feed_server: FeedServer,
+    control: EmulatorClient,
+    make_settings: Callable[..., Settings],
+    start_bot: Callable[[Settings], Awaitable[Any]],
+) -> None:
+    await _start(feed_server, control, make_settings, start_bot)
+    await _subscribed_reader(control, READER)
+    await _said(control, OWNER, f"/promote {MODERATOR} moderator")
+    assert (await _said(control, MODERATOR, "/broadcast hi")).startswith("Only admins")
+
+    preview = await _said(control, OWNER, "/broadcast Maintenance <tonight> at 22:00")
+    assert preview == "Maintenance <tonight> at 22:00"
+    message = (await control.messages(OWNER))[-1]
+    buttons = [b for row in message["reply_markup"]["inline_keyboard"] for b in row]
+    # Owner, moderator, stranger and reader have started the bot: four chats.
+    assert [b["text"] for b in buttons] == ["📣 Send to 4 chats", "Cancel"]
+    await control.press_button(OWNER, STRANGER, message["message_id"], buttons[0]["callback_data"])
+    await control.press_button(OWNER, OWNER, message["message_id"], buttons[0]["callback_data"])
+    await control.press_button(OWNER, OWNER, message["message_id"], buttons[0]["callback_data"])
+    got = (await control.wait_for_messages(READER, 3, timeout=10))[2]
+    assert got["text"] == "Maintenance <tonight> at 22:00"
+    await control.wait_for_messages(STRANGER, 2, timeout=10)
+    await asyncio.sleep(1)
+    assert len(await control.messages(READER)) == 3  # the second press queued nothing
+    edited = next(m for m in await control.messages(OWNER) if m["message_id"] == message["message_id"])
+    assert edited["text"].endswith("📣 Queued for 4 chats by User 9001.")
+
+    await _said(control, OWNER, "/broadcast Never mind")
+    draft = (await control.messages(OWNER))[-1]
+    cancel = draft["reply_markup"]["inline_keyboard"][0][1]["callback_data"]
+    await control.press_button(OWNER, OWNER, draft["message_id"], cancel)
+    await asyncio.sleep(1.5)
+    assert not [m for m in await control.messages(READER) if m["text"] == "Never mind"]
+    audit = await _said(control, OWNER, "/audit 2")
+    assert [line.split(" ")[5] for line in audit.split("\n")[1:]] == ["broadcast", "broadcast"]

@@ -42,9 +42,11 @@ def make_sender(
     async def send(row: ClaimedRow, article: Article) -> int:
         if row.kind == "channel" and send_channel is not None:
             return await send_channel(row, article)
+        # A broadcast's body is the admin's own HTML, produced by Telegram from their message.
+        text = (article.body or "") if row.kind == "broadcast" else None
         params: dict[str, Any] = {
             "chat_id": row.chat_id,
-            "text": render(article, row.timezone or default_tz, row.language or default_language),
+            "text": text or render(article, row.timezone or default_tz, row.language or default_language),
             "parse_mode": ParseMode.HTML,
             "link_preview_options": {"is_disabled": not article.image_url},
         }

@@ -112,3 +112,14 @@ def review_action(callback: Callback) -> tuple[str, int]:
     if not 1 <= value <= MAX_ID:
         raise CallbackDataError("review id out of range")
     return REVIEW_ACTIONS[action], value
+
+
+def broadcast_action(callback: Callback) -> tuple[str, int]:
+    """The ("send" | "cancel", draft id) a broadcast confirmation button names."""
+    if callback.prefix != BROADCAST:
+        raise CallbackDataError("not a broadcast button")
+    action, sep, number = callback.arg.partition(":")
+    digits = number.isascii() and number.isdigit() and len(number) <= 19
+    if not sep or action not in ("send", "cancel") or not digits or not 1 <= int(number) <= MAX_ID:
+        raise CallbackDataError("malformed broadcast button")
+    return action, int(number)

@@ -32,8 +32,9 @@ INSERT INTO sources (id, name, url, kind, interval, category, breaking, origin, 
 VALUES (:id, :name, :url, :kind, :interval, NULL, 0, 'admin', :options, :now)
 ON CONFLICT (id) DO NOTHING
 """
-SELECT_ALL = "SELECT * FROM sources ORDER BY id"
-SELECT_ONE = "SELECT * FROM sources WHERE id = ?"
+# Sources whose id starts with '_' are reserved (broadcasts): never listed, polled or removed.
+SELECT_ALL = "SELECT * FROM sources WHERE substr(id, 1, 1) != '_' ORDER BY id"
+SELECT_ONE = "SELECT * FROM sources WHERE id = ? AND substr(id, 1, 1) != '_'"
 SELECT_BY_URL = "SELECT * FROM sources WHERE url = ?"
 DELETE_ONE = "DELETE FROM sources WHERE id = ?"
 SET_PAUSED = "UPDATE sources SET paused = :paused WHERE id = :id"

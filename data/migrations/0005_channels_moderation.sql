@@ -95,9 +95,15 @@ CREATE TABLE reviews (
 CREATE INDEX reviews_state ON reviews (state, id);
 CREATE INDEX reviews_prompt ON reviews (prompt_message_id) WHERE prompt_message_id IS NOT NULL;
 
+-- An admin's /broadcast is stored as a hidden article of this reserved source, so it travels
+-- through the outbox like any item (limits, retries, crash safety). Source ids from the config
+-- cannot start with '_', and listings leave '_' sources out: it is never polled nor shown.
+INSERT INTO sources (id, name, url, kind, interval, origin, paused, seeded, created_at)
+VALUES ('_broadcast', 'Broadcasts', 'about:broadcast', 'feed', 86400, 'admin', 1, 1, 0);
+
 -- A taken-down story is hidden from /latest, search and related reads.
 ALTER TABLE articles ADD COLUMN hidden INTEGER NOT NULL DEFAULT 0 CHECK (hidden IN (0, 1));
 -- What an outbox row carries: a reader's push or a channel post (rendered differently).
-ALTER TABLE outbox ADD COLUMN kind TEXT NOT NULL DEFAULT 'push' CHECK (kind IN ('push', 'channel'));
+ALTER TABLE outbox ADD COLUMN kind TEXT NOT NULL DEFAULT 'push' CHECK (kind IN ('push', 'channel', 'broadcast'));
 -- Sent with disable_notification (a channel's silent hours).
 ALTER TABLE outbox ADD COLUMN silent INTEGER NOT NULL DEFAULT 0 CHECK (silent IN (0, 1));
