@@ -207,3 +207,27 @@ async def test_broadcast_is_confirmed_then_queued_once_and_cancel_sends_nothing(
     assert not [m for m in await control.messages(READER) if m["text"] == "Never mind"]
     audit = await _said(control, OWNER, "/audit 2")
     assert [line.split(" ")[5] for line in audit.split("\n")[1:]] == ["broadcast", "broadcast"]
+
+
+async def test_stats_adds_chats_subscriptions_queues_and_a_chart_photo(
+    feed_server: FeedServer,
+    control: EmulatorClient,
+    make_settings: Callable[..., Settings],
+    start_bot: Callable[[Settings], Awaitable[Any]],
+) -> None:
+    await _start(feed_server, control, make_settings, start_bot)
+    await _subscribed_reader(control, READER)
+    await control.send_text(READER, READER, "/subscribe not keyword football")
+    feed_server.set_rss("/rss.xml", [_story(1, feed_server)])
+    await control.wait_for_messages(READER, 4, timeout=10)
+
+    before = len(await control.messages(OWNER))
+    await control.send_text(OWNER, OWNER, "/stats")
+    text, photo = (await control.wait_for_messages(OWNER, before + 2, timeout=20))[before:]
+    assert "Chats by kind\nprivate 4" in text["text"]
+    assert "Subscriptions by kind\nall 1, not keyword 1" in text["text"]
+    assert "Last 24 hours\nsent 1, failed 0" in text["text"]
+    assert "Queues\nchannel posts waiting 0, review cards pending 0" in text["text"]
+    assert photo["kind"] == "photo" and photo["text"] == "Deliveries per hour, last 24 hours"
+    upload = [c for c in await control.transcript() if c["method"] == "sendPhoto"][-1]
+    assert upload["status"] == 200

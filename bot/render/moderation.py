@@ -12,6 +12,7 @@ from bot.models import Article
 from bot.render import callbacks
 from bot.render.articles import TITLE_LIMIT, label
 from bot.render.html import bold, code, escape, fit, italic, link, strip_controls
+from bot.storage.activity import HourCounts
 from bot.storage.channels import Channel
 from bot.storage.moderation import AuditEntry, Ban, Review, StaffMember
 from bot.text import shorten
@@ -146,3 +147,30 @@ def channels_text(items: Sequence[Channel], tz: ZoneInfo) -> str:
         )
     text = "\n".join(lines)
     return fit(text, text)
+
+
+def activity_text(
+    chats_by_type: dict[str, int],
+    subscriptions_by_kind: dict[str, int],
+    hours: Sequence[HourCounts],
+    *,
+    channel_queue: int,
+    review_queue: int,
+) -> str:
+    """The part of /stats about readers, subscriptions, the last day and the queues."""
+    chats_line = ", ".join(f"{kind} {n}" for kind, n in sorted(chats_by_type.items())) or "none"
+    subs_line = ", ".join(f"{kind} {n}" for kind, n in sorted(subscriptions_by_kind.items())) or "none"
+    sent = sum(h.sent for h in hours)
+    failed = sum(h.failed for h in hours)
+    busiest = max(hours, key=lambda h: h.sent + h.failed + h.other, default=None)
+    lines = [
+        bold("Chats by kind") + f"\n{escape(chats_line)}",
+        bold("Subscriptions by kind") + f"\n{escape(subs_line)}",
+        bold("Last 24 hours") + f"\nsent {sent}, failed {failed}",
+    ]
+    if busiest is not None and busiest.sent + busiest.failed + busiest.other:
+        lines[-1] += f"; busiest hour {busiest.sent} sent, {busiest.failed} failed"
+    lines.append(
+        bold("Queues") + f"\nchannel posts waiting {channel_queue}, review cards pending {review_queue}"
+    )
+    return "\n\n".join(lines)

@@ -1,0 +1,56 @@
+"""Figures for /stats: chats and subscriptions by kind, deliveries per hour by outcome."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.storage.connection import Database
+
+CHATS_BY_TYPE = "SELECT type, COUNT(*) AS n FROM chats WHERE status = 'active' GROUP BY type"
+SUBSCRIPTIONS_BY_KIND = """
+SELECT kind, exclude, COUNT(*) AS n FROM subscriptions GROUP BY kind, exclude ORDER BY kind, exclude
+"""
+# Outcomes by the hour they happened: a sent row by when it was sent, any other by when queued.
+DELIVERIES_BY_HOUR = """
+SELECT CAST(COALESCE(sent_at, created_at) / 3600 AS INTEGER) AS hour,
+       SUM(state IN ('sent', 'digested')) AS sent,
+       SUM(state = 'failed') AS failed,
+       SUM(state IN ('blocked', 'stale')) AS other
+FROM outbox
+WHERE COALESCE(sent_at, created_at) >= :since AND state NOT IN ('queued', 'sending', 'digest')
+GROUP BY hour
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class HourCounts:
+    hour: int  # unix seconds // 3600
+    sent: int
+    failed: int
+    other: int  # blocked chats and items too stale to send
+
+
+async def chats_by_type(db: Database) -> dict[str, int]:
+    return {r["type"]: r["n"] for r in await db.fetchall(CHATS_BY_TYPE)}
+
+
+async def subscriptions_by_kind(db: Database) -> dict[str, int]:
+    """Counts keyed like 'keyword' or 'not keyword'."""
+    return {
+        ("not " if r["exclude"] else "") + r["kind"]: r["n"] for r in await db.fetchall(SUBSCRIPTIONS_BY_KIND)
+    }
+
+
+async def deliveries_by_hour(db: Database, *, now: float, hours: int = 24) -> list[HourCounts]:
+    """One entry per hour of the last ``hours``, oldest first, zeros included."""
+    first = int(now // 3600) - hours + 1
+    rows = {r["hour"]: r for r in await db.fetchall(DELIVERIES_BY_HOUR, {"since": first * 3600})}
+    out = []
+    for hour in range(first, first + hours):
+        r = rows.get(hour)
+        out.append(
+            HourCounts(hour, int(r["sent"]), int(r["failed"]), int(r["other"]))
+            if r
+            else HourCounts(hour, 0, 0, 0)
+        )
+    return out
