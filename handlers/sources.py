@@ -19,13 +19,22 @@ from bot.render.sources import (
     sources_text,
     usage,
 )
-from bot.storage import sources
+from bot.storage import moderation, sources
 from handlers.common import staff_message
 
 
 async def _admin_message(update: Update, context: NewsContext) -> Message | None:
     """The message to answer, or None when the sender is not an admin (who hears nothing)."""
     return await staff_message(update, context, "admin")
+
+
+async def _audit(update: Update, context: NewsContext, action: str, target: str, details: str = "") -> None:
+    """Every admin action lands in the audit log."""
+    user = update.effective_user
+    if user is not None:
+        await moderation.record(
+            context.db, actor=user.id, action=action, target=target, details=details, now=time.time()
+        )
 
 
 MAX_ID = 64
@@ -77,6 +86,7 @@ async def add_source(update: Update, context: NewsContext) -> None:
         return
     if context.bot_data.schedule_source is not None:
         context.bot_data.schedule_source(outcome.source)
+    await _audit(update, context, "source add", outcome.source.id, outcome.source.url)
     await message.reply_html("Added:\n" + source_line(outcome.source, context.settings.bot.tz))
 
 
@@ -97,6 +107,7 @@ async def remove_source(update: Update, context: NewsContext) -> None:
     if context.bot_data.unschedule_source is not None:
         context.bot_data.unschedule_source(source_id)
     if await sources.remove_source(context.db, source_id=source_id):
+        await _audit(update, context, "source remove", source_id)
         await message.reply_html(f"Removed <code>{escape(source_id)}</code> and its articles.")
     else:
         await _no_such_source(message, context, source_id)
@@ -111,6 +122,7 @@ async def _set_paused(update: Update, context: NewsContext, *, paused: bool) -> 
     if not await sources.set_paused(context.db, source_id=source_id, paused=paused):
         await _no_such_source(message, context, source_id)
         return
+    await _audit(update, context, "source pause" if paused else "source resume", source_id)
     word = "Paused" if paused else "Resumed"
     await message.reply_html(f"{word} <code>{escape(source_id)}</code>.")
 

@@ -99,6 +99,8 @@ async def test_roles_a_moderator_is_refused_admin_commands_and_the_audit_records
         f"promote {MODERATOR}",
         f"promote {MODERATOR}",
     ]
+    assert await _said(control, OWNER, "/source_pause site") == "Paused site."
+    assert (await _said(control, OWNER, "/audit 1")).split("\n")[1].endswith(f"· {OWNER} source pause site")
 
 
 async def test_non_staff_get_no_effect_and_no_reply_from_any_staff_command(
