@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.app import NewsApp, build_application, running
-from bot.config import BotSettings, Secret, Settings, SourceSettings
+from bot.config import BotSettings, ChannelSettings, Secret, Settings, SourceSettings
 from bot.demo_site import DemoSite, start_site
 from bot.emulator import Emulator, EmulatorClient, RunningEmulator
 from bot.logs import setup_logging
@@ -39,6 +39,17 @@ READERS = (
     Reader(1003, 1003, "Nigar", ("/start", "/subscribe all", "/subscribe not category Sport")),
     Reader(-2001, 1004, "Baku Commuters (group)", ("/subscribe keyword Baku",), chat_type="group"),
 )
+OWNER = 1001
+MODERATOR = 1005  # Elvin, on the news desk
+CHANNEL = -1005001
+DESK = -3001  # the review chat: held items arrive here as cards
+# What the owner sets up: a moderator, and a blocklist phrase that holds one story for review.
+STAFF_COMMANDS = (f"/promote {MODERATOR} moderator", "/blocklist add water level")
+NAMES = {
+    **{r.chat_id: r.name for r in READERS},
+    CHANNEL: "the @caspianledger channel",
+    DESK: "the news desk (review chat)",
+}
 
 
 async def run_demo(*, seconds: float = 45.0, keep_running: bool = False) -> int:
@@ -58,13 +69,24 @@ async def run_demo(*, seconds: float = 45.0, keep_running: bool = False) -> int:
                     await control.add_chat(
                         reader.chat_id, "group", title=reader.name, admins=[reader.user_id]
                     )
+            await control.add_chat(CHANNEL, "channel", title="Caspian Ledger", username="caspianledger")
+            await control.add_chat(DESK, "supergroup", title="News desk", admins=[OWNER, MODERATOR])
             settings = Settings(
                 bot=BotSettings(
                     token=Secret(DEMO_TOKEN),
                     api_url=f"http://127.0.0.1:{api.port}",
                     db=Path(tmp) / "newsbot.db",
-                    admins=frozenset({1001}),
+                    admins=frozenset({OWNER}),
                     timezone=site.timezone,
+                    review_chat=DESK,
+                ),
+                channels=(
+                    ChannelSettings(
+                        chat="@caspianledger",
+                        min_interval=3,
+                        hashtags=True,
+                        footer='<a href="https://t.me/caspianledger">Subscribe to Caspian Ledger</a>',
+                    ),
                 ),
                 sources=(
                     SourceSettings(id="ledger", name=site.name, url=f"{site.base_url}/rss.xml", interval=2),
@@ -86,6 +108,10 @@ async def run_demo(*, seconds: float = 45.0, keep_running: bool = False) -> int:
                             first_name=reader.name,
                         )
                         await asyncio.sleep(0.3)
+                for command in STAFF_COMMANDS:
+                    say(f"the owner sends {command}")
+                    await control.send_text(OWNER, OWNER, command)
+                    await asyncio.sleep(0.3)
                 say(f"{len(site.published())} stories already on the site (backlog: stored, not pushed)")
                 await _watch(control, site, say, until=started + seconds, forever=keep_running)
                 stats = await control.stats()
@@ -110,7 +136,6 @@ async def _wait_for_backlog(application: NewsApp, source_id: str, limit: float =
 async def _watch(
     control: EmulatorClient, site: DemoSite, say: Callable[[str], None], *, until: float, forever: bool
 ) -> None:
-    names = {r.chat_id: r.name for r in READERS}
     seen = 0
     announced: set[str] = set()
     while forever or time.monotonic() < until:
@@ -120,10 +145,25 @@ async def _watch(
             announced.add(story.slug)
         messages = await control.messages()
         for message in messages[seen:]:
-            who = names.get(message["chat_id"], str(message["chat_id"]))
+            who = NAMES.get(message["chat_id"], str(message["chat_id"]))
             say(f"  → {who} receives: {_summary(message.get('text') or '')}")
+            approve = _approve_button(message) if message["chat_id"] == DESK else None
+            if approve is not None:
+                say("  ✅ Elvin (moderator) presses Approve")
+                await control.press_button(DESK, MODERATOR, message["message_id"], approve)
         seen = len(messages)
         await asyncio.sleep(0.25)
+
+
+def _approve_button(message: dict[str, object]) -> str | None:
+    """The Approve button's data on a review card, if the message is one."""
+    markup = message.get("reply_markup")
+    rows = markup.get("inline_keyboard", []) if isinstance(markup, dict) else []
+    for row in rows:
+        for button in row:
+            if "Approve" in str(button.get("text")):
+                return str(button.get("callback_data"))
+    return None
 
 
 def _summary(text: str) -> str:
