@@ -286,7 +286,6 @@ async def _on_button(update: Update, context: NewsContext, _: Translate, answer:
     await _edit(message, text, markup)
 
 
-
 async def on_stale_button(update: Update, context: NewsContext) -> None:
     """Any button data no handler claims (forged, or from an older version): answer it anyway."""
     query = update.callback_query
