@@ -163,6 +163,7 @@ READER_COMMANDS = [
     "/quiet",
     "/subscribe",
     "/subscribe keyword",
+    "/mysubs",  # lists what the line above may have stored: escaped, whatever it holds
     "/subscribe category",
     "/subscribe source",
     "/unsubscribe",
