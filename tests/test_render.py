@@ -6,10 +6,11 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from bot.i18n import translator
-from bot.models import Article
+from bot.models import Article, Source
 from bot.render.articles import article_message
 from bot.render.html import MESSAGE_LIMIT, clip, fit, link, utf16_len
 from bot.render.lists import item_list
+from bot.render.sources import failing_text, source_line, sources_text
 
 
 def article(**kwargs: object) -> Article:
@@ -123,3 +124,33 @@ def test_links_are_never_made_from_odd_addresses() -> None:
     assert "href" not in link("x", "https://[oops")
     assert "href" not in link("x", "java\x00script:alert(1)")
     assert link("x", "https://e.org/\u202e") == '<a href="https://e.org/">x</a>'
+
+
+def test_admin_texts_from_web_data_are_escaped_and_capped() -> None:
+    evil = Source(
+        id="evil",
+        name="<b>Evil</b>\u202e" + "n" * 5000,
+        url="https://e.org/" + "u" * 5000,
+        kind="feed",
+        interval=60,
+        category=None,
+        breaking=False,
+        origin="admin",
+        options={},
+        paused=False,
+        seeded=True,
+        etag=None,
+        last_modified=None,
+        last_polled_at=None,
+        last_success_at=None,
+        last_error="<script>\x00" + "e" * 5000,
+        consecutive_failures=3,
+        next_poll_at=None,
+        items_total=0,
+    )
+    for text in [failing_text(evil, evil.last_error or ""), source_line(evil, ZoneInfo("UTC"))]:
+        assert (
+            "<script>" not in text and "<b>Evil" not in text and "\u202e" not in text and "\x00" not in text
+        )
+        assert utf16_len(text) < 2000
+    assert all(utf16_len(m) <= MESSAGE_LIMIT for m in sources_text([evil] * 40, ZoneInfo("UTC")))
