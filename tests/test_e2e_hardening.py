@@ -312,3 +312,20 @@ async def test_flooding_user_gets_one_notice_and_another_users_help_is_answered_
     await asyncio.sleep(1.0)
     assert len(await control.messages(READER)) == 4  # three answers and one notice; then silence
     assert not await news(control, READER, "newsbot error")
+
+
+async def test_a_button_flood_spends_the_same_budget_and_every_press_is_answered(
+    make_settings: Callable[..., Settings],
+    start_bot: Callable[[Settings], Awaitable[NewsApp]],
+    source: SourceSettings,
+    control: EmulatorClient,
+) -> None:
+    settings = make_settings(source)
+    await start_bot(replace(settings, commands=CommandSettings(per_minute=3)))
+    menu = await command(control, READER, "/subscribe")  # one of the three
+    presses = [await control.press_button(READER, READER, menu["message_id"], "sub:all") for _ in range(6)]
+    answers = [(await wait_answered(control, p))["answer_text"] for p in presses]
+    # Two presses within budget (they may run side by side, so either may be the first).
+    assert sorted(answers[:2]) == ["Subscribed: all news.", "You already have this subscription: all news."]
+    assert "faster than I can answer" in answers[2]
+    assert answers[3:] == [None, None, None]  # answered, silently
