@@ -28,7 +28,7 @@ from bot.subscribing import (
     resolve,
 )
 from bot.text import fold
-from handlers.common import MAX_ARGS_CHARS, may_configure, thread_of, translate_for
+from handlers.common import may_configure, thread_of, translate_for
 
 logger = logging.getLogger(__name__)
 
@@ -247,7 +247,7 @@ async def _on_button(update: Update, context: NewsContext, _: Translate, answer:
     if chat is None or message is None:
         await answer(_(GONE))  # too old for Telegram to show us; nothing to edit
         return
-    if len(query.data or "") > MAX_ARGS_CHARS or not await may_configure(update, context):
+    if not await may_configure(update, context):
         await answer(_(NOT_ADMIN), alert=True)
         return
     thread_id = thread_of(message)

@@ -112,6 +112,20 @@ async def test_pushed_item_and_latest_name_the_source_and_a_time_in_the_chats_zo
     assert "Test Site" in latest["text"] and "+04" in latest["text"]
 
 
+async def test_control_characters_in_stored_titles_never_reach_the_reader(
+    app: NewsApp, control: EmulatorClient
+) -> None:
+    await command(control, READER, "/subscribe all")
+    await publish(
+        app, "Rates\x00 rise\x1b[2J \u202eeert\u202c today", lead="Bell\x07 and\u2066 isolate\u2069"
+    )
+    [item] = await wait_news(control, READER, "Rates")
+    assert item["text"].startswith("Rates rise[2J eert today\n")
+    assert "Bell and isolate" in item["text"]
+    latest = await command(control, READER, "/latest 1")
+    assert "Rates rise[2J eert today" in latest["text"]
+
+
 # --- 3. channels ----------------------------------------------------------------------------------
 
 
