@@ -155,6 +155,38 @@ async def test_signed_channel_post_is_checked_against_the_channels_administrator
     assert {int(c["params"]["user_id"]) for c in checks} == {STRANGER, CHANNEL_ADMIN}
 
 
+def _group_post(
+    chat: dict[str, Any], sender_chat: dict[str, Any], text: str, message_id: int
+) -> dict[str, Any]:
+    """A group message sent as a chat: by an anonymous administrator, or as a channel."""
+    anonymous_bot = {"id": 1087968824, "is_bot": True, "first_name": "Group", "username": "GroupAnonymousBot"}
+    return {
+        "message": {
+            "message_id": message_id,
+            "date": 0,
+            "chat": chat,
+            "from": anonymous_bot,
+            "sender_chat": sender_chat,
+            "text": text,
+            "entities": [{"type": "bot_command", "offset": 0, "length": len(text.split()[0])}],
+        }
+    }
+
+
+async def test_group_message_sent_as_the_group_counts_as_an_admins_but_as_another_chat_does_not(
+    app: NewsApp, control: EmulatorClient
+) -> None:
+    group = {"id": -1006001, "type": "supergroup", "title": "Readers"}
+    other_channel = {"id": -1006002, "type": "channel", "title": "Someone's channel"}
+    await control.add_chat(group["id"], "supergroup", title="Readers", admins=[CHANNEL_ADMIN])
+    await control.inject_update(_group_post(group, other_channel, "/subscribe all", 9001))
+    [refused] = await replies(control, group["id"], 1)
+    assert "Only the group's administrators" in refused["text"]
+    await control.inject_update(_group_post(group, group, "/subscribe all", 9002))
+    accepted = (await replies(control, group["id"], 2))[1]
+    assert "Subscribed: all news" in accepted["text"]
+
+
 # --- 4. hostile input -----------------------------------------------------------------------------
 
 HOSTILE = [
