@@ -8,7 +8,6 @@ repeats every second costs the admins two messages, not thousands.
 
 from __future__ import annotations
 
-import html
 import logging
 import time
 import traceback
@@ -77,7 +76,8 @@ async def on_error(update: object, context: NewsContext) -> None:
         return
     reports = context.bot_data.error_reports
     key = fault_key(error)
-    summary = _redact(clip(f"{type(error).__name__}: {error}", 300), context)
+    # Redact before cutting: a cut through the token would leave half of it unrecognised.
+    summary = clip(_redact(f"{type(error).__name__}: {error}", context), 300)
     # Counted before anything is sent: a reply waits for its chat's pace, and the count must not.
     report_now = reports.record(key, summary, time.monotonic())
     await _tell_reader(update, context)
@@ -89,7 +89,7 @@ async def on_error(update: object, context: NewsContext) -> None:
     trace = "".join(traceback.format_exception(type(error), error, error.__traceback__))
     trace = _redact(trace, context)
     text = (
-        f"<b>newsbot error</b>\n<pre>{html.escape(trace[-REPORT_LIMIT:])}</pre>\n"
+        f"<b>newsbot error</b>\n<pre>{escape(trace[-REPORT_LIMIT:])}</pre>\n"
         f"<i>Repeats within {_duration(reports.window)} are counted and reported once.</i>"
     )
     await _tell_admins(context, text)

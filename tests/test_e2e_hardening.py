@@ -14,7 +14,7 @@ from bot.app import NewsApp
 from bot.config import CommandSettings, Settings, SourceSettings
 from bot.emulator import EmulatorClient
 from bot.storage import articles
-from tests.conftest import FeedServer
+from tests.conftest import TOKEN, FeedServer
 from tests.test_e2e_delivery import command, news, publish, wait_answered, wait_news
 
 READER, OTHER = 5101, 5102
@@ -317,7 +317,7 @@ async def test_a_real_fault_reaches_the_admins_once_with_a_count(
     admin_seen = len(await control.messages(ADMIN))
 
     async def broken(*args: object, **kwargs: object) -> list[object]:
-        raise RuntimeError("disk on fire")
+        raise RuntimeError(f"disk on fire https://api.telegram.org/bot{TOKEN}/x")
 
     monkeypatch.setattr(articles, "latest", broken)
     for _ in range(4):
@@ -333,7 +333,11 @@ async def test_a_real_fault_reaches_the_admins_once_with_a_count(
     [job] = app.job_queue.get_jobs_by_name("error-reports")
     await job.run(app)
     [summary] = (await control.wait_for_messages(ADMIN, admin_seen + 2, timeout=10))[admin_seen + 1 :]
-    assert "RuntimeError: disk on fire — 3 more times" in summary["text"]
+    assert (
+        "RuntimeError: disk on fire https://api.telegram.org/bot<redacted>/x — 3 more times"
+        in summary["text"]
+    )
+    assert TOKEN not in reports[0]["text"] and TOKEN not in summary["text"]
 
 
 # --- 5. one user's flood --------------------------------------------------------------------------
