@@ -8,7 +8,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
-from telegram import InlineKeyboardMarkup, Message, Update
+from telegram import Chat, InlineKeyboardMarkup, Message, Update
 from telegram.error import BadRequest
 
 from bot.context import NewsContext
@@ -34,6 +34,12 @@ logger = logging.getLogger(__name__)
 
 CATEGORY_WINDOW = 14 * 86400  # categories offered on the menu: those seen in two weeks
 NOT_ADMIN = "Only the group's administrators can change its subscriptions."
+NOT_CHANNEL_ADMIN = "Only the channel's administrators can change its subscriptions."
+
+
+def _not_admin(update: Update) -> str:
+    channel = update.effective_chat is not None and update.effective_chat.type == Chat.CHANNEL
+    return NOT_CHANNEL_ADMIN if channel else NOT_ADMIN
 UNSUBSCRIBE_USAGE = USAGE.replace("/subscribe", "/unsubscribe")
 GONE = "This button no longer works."
 
@@ -110,7 +116,7 @@ async def subscribe(update: Update, context: NewsContext) -> None:
         return
     _ = translate_for(update, context)
     if not await may_configure(update, context):
-        await message.reply_text(_(NOT_ADMIN))
+        await message.reply_text(_(_not_admin(update)))
         return
     if not context.args:
         categories = await subscriptions.recent_categories(context.db, since=time.time() - CATEGORY_WINDOW)
@@ -144,7 +150,7 @@ async def unsubscribe(update: Update, context: NewsContext) -> None:
         return
     _ = translate_for(update, context)
     if not await may_configure(update, context):
-        await message.reply_text(_(NOT_ADMIN))
+        await message.reply_text(_(_not_admin(update)))
         return
     args = context.args or []
     thread_id = thread_of(message)
@@ -248,7 +254,7 @@ async def _on_button(update: Update, context: NewsContext, _: Translate, answer:
         await answer(_(GONE))  # too old for Telegram to show us; nothing to edit
         return
     if not await may_configure(update, context):
-        await answer(_(NOT_ADMIN), alert=True)
+        await answer(_(_not_admin(update)), alert=True)
         return
     thread_id = thread_of(message)
     if action.prefix == callbacks.SUBSCRIBE:

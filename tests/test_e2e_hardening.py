@@ -147,7 +147,7 @@ async def test_signed_channel_post_is_checked_against_the_channels_administrator
     await control.add_chat(CHANNEL, "channel", title="News Channel", admins=[CHANNEL_ADMIN])
     await control.send_text(CHANNEL, STRANGER, "/subscribe all", chat_type="channel", signed=True)
     refused = (await replies(control, CHANNEL, 1))[0]
-    assert "Only the group's administrators" in refused["text"]
+    assert "Only the channel's administrators" in refused["text"]
     await control.send_text(CHANNEL, CHANNEL_ADMIN, "/subscribe all", chat_type="channel", signed=True)
     accepted = (await replies(control, CHANNEL, 2))[1]
     assert "Subscribed: all news" in accepted["text"]
