@@ -40,6 +40,8 @@ NOT_CHANNEL_ADMIN = "Only the channel's administrators can change its subscripti
 def _not_admin(update: Update) -> str:
     channel = update.effective_chat is not None and update.effective_chat.type == Chat.CHANNEL
     return NOT_CHANNEL_ADMIN if channel else NOT_ADMIN
+
+
 UNSUBSCRIBE_USAGE = USAGE.replace("/subscribe", "/unsubscribe")
 GONE = "This button no longer works."
 
