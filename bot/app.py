@@ -76,6 +76,8 @@ def build_application(settings: Settings) -> NewsApp:
                 parse_mode=ParseMode.HTML,
                 link_preview_options=LinkPreviewOptions(is_disabled=True),
                 tzinfo=settings.bot.tz,
+                # A reader may delete a command before its answer goes: answer anyway, not fail.
+                allow_sending_without_reply=True,
             )
         )
         # Commands of different chats may run side by side; storage serialises its own writes.

@@ -62,9 +62,7 @@ class CommandBudget:
 
     def _forget_full(self, now: float) -> None:
         """Drop buckets that have refilled completely: forgetting them changes nothing."""
-        full = [
-            k for k, b in self._buckets.items() if b.tokens + (now - b.at) * self.rate >= self.capacity
-        ]
+        full = [k for k, b in self._buckets.items() if b.tokens + (now - b.at) * self.rate >= self.capacity]
         for key in full:
             del self._buckets[key]
         if len(self._buckets) >= MAX_TRACKED:

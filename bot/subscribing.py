@@ -30,7 +30,7 @@ class UsageError(ValueError):
 
 
 class NothingLeft(UsageError):
-    """"not all": excluding everything would leave nothing to receive."""
+    """Excluding everything ("not all") would leave nothing to receive."""
 
 
 class UnknownChoice(UsageError):

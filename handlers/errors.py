@@ -8,11 +8,11 @@ repeats every second costs the admins two messages, not thousands.
 
 from __future__ import annotations
 
-import html
 import logging
 import time
 import traceback
 
+from telegram import Update
 from telegram.error import BadRequest, Forbidden, TelegramError
 
 from bot.context import NewsContext
@@ -53,28 +53,50 @@ async def _tell_admins(context: NewsContext, text: str) -> None:
             logger.warning("Could not report the error to admin %d", admin)
 
 
+async def _tell_reader(update: object, context: NewsContext) -> None:
+    """A reader whose command hit a fault hears so (buttons are answered by their handler)."""
+    if not isinstance(update, Update):
+        return
+    message = update.message or update.channel_post
+    if message is None:
+        return
+    try:
+        await message.reply_text(context.translate()("Something went wrong. Please try again later."))
+    except TelegramError:
+        logger.warning("Could not tell chat %d about the fault", message.chat_id)
+
+
 async def on_error(update: object, context: NewsContext) -> None:
     error = context.error
     if error is not None and _benign(error):
         logger.info("Ignored Telegram answer while handling an update: %s", error)
         return
     logger.error("Unhandled error while handling %r", update, exc_info=error)
-    if error is None or context.bot_data.settings is None or not context.settings.bot.admins:
+    if error is None or context.bot_data.settings is None:
         return
     reports = context.bot_data.error_reports
     key = fault_key(error)
-    summary = _redact(clip(f"{type(error).__name__}: {error}", 300), context)
-    if not reports.record(key, summary, time.monotonic()):
+    # Redact before cutting: a cut through the token would leave half of it unrecognised.
+    summary = clip(_redact(f"{type(error).__name__}: {error}", context), 300)
+    # Counted before anything is sent: a reply waits for its chat's pace, and the count must not.
+    report_now = reports.record(key, summary, time.monotonic())
+    await _tell_reader(update, context)
+    if not context.settings.bot.admins:
+        return
+    if not report_now:
         logger.info("Fault %s counted, not reported again within the window", key)
         return
     trace = "".join(traceback.format_exception(type(error), error, error.__traceback__))
     trace = _redact(trace, context)
-    minutes = max(round(reports.window / 60), 1)
     text = (
-        f"<b>newsbot error</b>\n<pre>{html.escape(trace[-REPORT_LIMIT:])}</pre>\n"
-        f"<i>Repeats within {minutes} min are counted and reported once.</i>"
+        f"<b>newsbot error</b>\n<pre>{escape(trace[-REPORT_LIMIT:])}</pre>\n"
+        f"<i>Repeats within {_duration(reports.window)} are counted and reported once.</i>"
     )
     await _tell_admins(context, text)
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds / 60:g} min" if seconds >= 60 else f"{seconds:g} s"
 
 
 async def report_held(context: NewsContext) -> None:

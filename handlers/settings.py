@@ -7,7 +7,7 @@ import time
 from functools import lru_cache
 from zoneinfo import available_timezones
 
-from telegram import Update
+from telegram import Chat, Update
 
 from bot.context import NewsContext
 from bot.delivery.schedule import ScheduleError, parse_hhmm, parse_range, parse_timezone
@@ -18,6 +18,7 @@ DIGEST_USAGE = "/digest HH:MM | /digest off"
 QUIET_USAGE = "/quiet HH:MM-HH:MM | /quiet off"
 TIMEZONE_USAGE = "/timezone Area/City (for example Europe/Istanbul)"
 NOT_ADMIN = "Only the group's administrators can change its settings."
+NOT_CHANNEL_ADMIN = "Only the channel's administrators can change its settings."
 MAX_ARG = 64  # the longest IANA zone name is about 32 characters; a time range 11
 
 
@@ -44,7 +45,8 @@ async def _allowed(update: Update, context: NewsContext) -> bool:
     if message is None or update.effective_chat is None:
         return False
     if not await may_configure(update, context):
-        await message.reply_text(context.translate()(NOT_ADMIN))
+        channel = update.effective_chat.type == Chat.CHANNEL
+        await message.reply_text(context.translate()(NOT_CHANNEL_ADMIN if channel else NOT_ADMIN))
         return False
     return True
 

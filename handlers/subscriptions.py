@@ -8,7 +8,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
-from telegram import InlineKeyboardMarkup, Message, Update
+from telegram import Chat, InlineKeyboardMarkup, Message, Update
 from telegram.error import BadRequest
 
 from bot.context import NewsContext
@@ -28,12 +28,20 @@ from bot.subscribing import (
     resolve,
 )
 from bot.text import fold
-from handlers.common import MAX_ARGS_CHARS, may_configure, thread_of, translate_for
+from handlers.common import may_configure, thread_of, translate_for
 
 logger = logging.getLogger(__name__)
 
 CATEGORY_WINDOW = 14 * 86400  # categories offered on the menu: those seen in two weeks
 NOT_ADMIN = "Only the group's administrators can change its subscriptions."
+NOT_CHANNEL_ADMIN = "Only the channel's administrators can change its subscriptions."
+
+
+def _not_admin(update: Update) -> str:
+    channel = update.effective_chat is not None and update.effective_chat.type == Chat.CHANNEL
+    return NOT_CHANNEL_ADMIN if channel else NOT_ADMIN
+
+
 UNSUBSCRIBE_USAGE = USAGE.replace("/subscribe", "/unsubscribe")
 GONE = "This button no longer works."
 
@@ -110,7 +118,7 @@ async def subscribe(update: Update, context: NewsContext) -> None:
         return
     _ = translate_for(update, context)
     if not await may_configure(update, context):
-        await message.reply_text(_(NOT_ADMIN))
+        await message.reply_text(_(_not_admin(update)))
         return
     if not context.args:
         categories = await subscriptions.recent_categories(context.db, since=time.time() - CATEGORY_WINDOW)
@@ -144,7 +152,7 @@ async def unsubscribe(update: Update, context: NewsContext) -> None:
         return
     _ = translate_for(update, context)
     if not await may_configure(update, context):
-        await message.reply_text(_(NOT_ADMIN))
+        await message.reply_text(_(_not_admin(update)))
         return
     args = context.args or []
     thread_id = thread_of(message)
@@ -247,8 +255,8 @@ async def _on_button(update: Update, context: NewsContext, _: Translate, answer:
     if chat is None or message is None:
         await answer(_(GONE))  # too old for Telegram to show us; nothing to edit
         return
-    if len(query.data or "") > MAX_ARGS_CHARS or not await may_configure(update, context):
-        await answer(_(NOT_ADMIN), alert=True)
+    if not await may_configure(update, context):
+        await answer(_(_not_admin(update)), alert=True)
         return
     thread_id = thread_of(message)
     if action.prefix == callbacks.SUBSCRIBE:
@@ -284,7 +292,6 @@ async def _on_button(update: Update, context: NewsContext, _: Translate, answer:
         await answer(_("Removed: {what}.").format(what=sub.describe()))
     text, markup = await _reply_list(context, chat.id, thread_id, _)
     await _edit(message, text, markup)
-
 
 
 async def on_stale_button(update: Update, context: NewsContext) -> None:

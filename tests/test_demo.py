@@ -41,3 +41,5 @@ def test_demo_pushes_new_stories_and_not_the_backlog() -> None:
     assert any(
         "the @caspianledger channel receives: ENVIRONMENT  [Caspian water level" in line for line in lines
     )
+    assert "[]" not in result.stdout, "a message's second line is shown, never empty brackets"
+    assert all("[Caspian Ledger · " in line and " +04]" in line for line in water), water

@@ -54,3 +54,13 @@ def sources_text(all_sources: Sequence[Source], tz: ZoneInfo) -> list[str]:
 
 def usage(line: str) -> str:
     return f"Usage: <code>{escape(line)}</code>"
+
+
+def failing_text(source: Source, error: str) -> str:
+    """The admins' alert when a source starts failing; the error is web text, so capped and escaped."""
+    name = escape(label(source.name))
+    return f"⚠️ Source <b>{name}</b> ({escape(source.id)}) is failing: {escape(label(error, MAX_ERROR * 5))}"
+
+
+def recovered_text(source: Source) -> str:
+    return f"✅ Source <b>{escape(label(source.name))}</b> ({escape(source.id)}) has recovered."
