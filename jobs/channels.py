@@ -27,7 +27,14 @@ async def tick(context: NewsContext) -> None:
     """One pass over every channel; each step survives the others failing."""
     db = context.db
     now = time.time()
-    await channel_store.settle(db)
+    for ref in await channel_store.settle(db):
+        await notify_admins(
+            context.bot,
+            context.db,
+            context.settings.bot.admins,
+            f"⏸ Telegram refused my post in {escape(ref)}: I may not post there. "
+            "Posting stopped; the story waits until I may post again.",
+        )
     words = [w for w, _ in await moderation.blocklist(db)]
     released = False
     for channel in await channel_store.list_channels(db):

@@ -431,3 +431,22 @@ async def test_takedown_deletes_posts_and_recent_pushes_and_cancels_queued_rows(
         assert await db.scalar("SELECT hidden FROM articles WHERE id = 1") == 1
     finally:
         await db.close()
+
+
+async def test_a_post_refused_for_rights_waits_and_goes_out_when_rights_return(
+    feed_server: FeedServer,
+    control: EmulatorClient,
+    make_settings: Callable[..., Settings],
+    start_bot: Callable[[Settings], Awaitable[Any]],
+) -> None:
+    await _start(feed_server, control, make_settings, start_bot, ChannelSettings(chat="@dailynews", min_interval=0))
+    await control.set_fault("no_rights", chat_id=CHANNEL)  # rights taken away without a my_chat_member
+    _rss(feed_server, "/rss.xml", [Story(1, "Must not be lost")])
+    note = (await control.wait_for_messages(OWNER, 2, timeout=10))[1]["text"]
+    assert note.startswith("⏸ Telegram refused my post in @dailynews: I may not post there.")
+    assert "@dailynews (config) · ⏸ no right to post" in await _said(control, OWNER, "/channels")
+    await control.chat_member_update(CHANNEL, OWNER, "administrator", "administrator", chat_type="channel")
+    posts = await _posts(control, 1)
+    assert posts[0]["text"].split("\n")[1] == "Must not be lost"
+    await asyncio.sleep(1)
+    assert len(await control.messages(CHANNEL)) == 1

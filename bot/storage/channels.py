@@ -95,6 +95,21 @@ UPDATE channel_posts SET state = 'failed'
 WHERE state = 'queued' AND outbox_id IN (
     SELECT id FROM outbox WHERE kind = 'channel' AND state IN ('failed', 'blocked', 'stale'))
 """
+# A post Telegram refused for want of rights, or because the bot was removed, is not lost: it
+# waits again (its outbox row goes, so it can be queued anew) and the channel pauses.
+LOST_RIGHTS = """
+SELECT p.id AS post_id, p.outbox_id, p.channel_id, ch.ref, o.last_error
+FROM channel_posts p
+JOIN outbox o ON o.id = p.outbox_id
+JOIN channels ch ON ch.id = p.channel_id
+WHERE p.state = 'queued' AND o.kind = 'channel'
+  AND (o.state = 'blocked'
+       OR (o.state = 'failed'
+           AND (lower(o.last_error) LIKE '%rights%' OR lower(o.last_error) LIKE '%not enough%')))
+"""
+REQUEUE_POST = "UPDATE channel_posts SET state = 'waiting', outbox_id = NULL WHERE id = ?"
+DROP_ROW = "DELETE FROM outbox WHERE id = ?"
+PAUSE = "UPDATE channels SET state = 'paused', state_reason = ? WHERE id = ? AND state = 'active'"
 SET_SENT_PARTS = "UPDATE channel_posts SET kind = ?, extra_message_id = ? WHERE outbox_id = ?"
 SELECT_POST_FOR_ROW = """
 SELECT p.title, p.summary, ch.options FROM channel_posts p JOIN channels ch ON ch.id = p.channel_id
@@ -300,11 +315,28 @@ async def release_next(db: Database, *, channel: Channel, silent: bool, now: flo
         return int(row["article_id"])
 
 
-async def settle(db: Database) -> None:
-    """Copy the outcome of sent or failed channel rows onto their posts."""
+async def settle(db: Database) -> list[str]:
+    """Copy the outcome of sent or failed channel rows onto their posts.
+
+    Returns the channels (as configured) this paused because Telegram refused to let the bot post.
+    """
+    paused: list[str] = []
     async with db.transaction() as conn:
         await conn.execute(SETTLE_POSTED)
+        async with conn.execute(LOST_RIGHTS) as cur:
+            lost = await cur.fetchall()
+        for row in lost:
+            await conn.execute(REQUEUE_POST, (row["post_id"],))
+            await conn.execute(DROP_ROW, (row["outbox_id"],))
+            reason = (
+                "no right to post"
+                if row["last_error"] and "right" in row["last_error"].lower()
+                else "removed"
+            )
+            if (await conn.execute(PAUSE, (reason, row["channel_id"]))).rowcount:
+                paused.append(str(row["ref"]))
         await conn.execute(SETTLE_FAILED)
+    return paused
 
 
 async def post_for_row(
