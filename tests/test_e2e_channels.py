@@ -439,7 +439,9 @@ async def test_a_post_refused_for_rights_waits_and_goes_out_when_rights_return(
     make_settings: Callable[..., Settings],
     start_bot: Callable[[Settings], Awaitable[Any]],
 ) -> None:
-    await _start(feed_server, control, make_settings, start_bot, ChannelSettings(chat="@dailynews", min_interval=0))
+    await _start(
+        feed_server, control, make_settings, start_bot, ChannelSettings(chat="@dailynews", min_interval=0)
+    )
     await control.set_fault("no_rights", chat_id=CHANNEL)  # rights taken away without a my_chat_member
     _rss(feed_server, "/rss.xml", [Story(1, "Must not be lost")])
     note = (await control.wait_for_messages(OWNER, 2, timeout=10))[1]["text"]
