@@ -36,6 +36,7 @@ class BotData:
         self.unschedule_source: Callable[[str], None] | None = None
         # Channels whose @username could not be resolved yet, and when to ask again.
         self.channel_retry_at: dict[int, float] = {}
+        self.channel_unreachable_told: set[int] = set()  # admins heard about these once
         # Guards against floods and noisy faults; sized from the settings by the composition root.
         self.command_budget = CommandBudget(per_minute=20)
         self.error_reports = ErrorReports()

@@ -75,6 +75,15 @@ async def _resolve(context: NewsContext, channel: Channel) -> Channel:
         member = await context.bot.get_chat_member(chat.id, context.bot.id)
     except (BadRequest, Forbidden) as exc:
         logger.warning("Channel %s is not reachable yet: %s", channel.ref, exc)
+        if channel.id not in context.bot_data.channel_unreachable_told:
+            context.bot_data.channel_unreachable_told.add(channel.id)
+            await notify_admins(
+                context.bot,
+                context.db,
+                context.settings.bot.admins,
+                f"⏸ I cannot reach the channel {escape(channel.ref)} ({escape(str(exc))}). "
+                "Add me to it as an administrator with the right to post; I will keep trying.",
+            )
         return channel
     await chats.remember_chat(
         context.db,

@@ -452,3 +452,17 @@ async def test_a_post_refused_for_rights_waits_and_goes_out_when_rights_return(
     assert posts[0]["text"].split("\n")[1] == "Must not be lost"
     await asyncio.sleep(1)
     assert len(await control.messages(CHANNEL)) == 1
+
+
+async def test_a_configured_channel_that_cannot_be_reached_is_reported_once(
+    feed_server: FeedServer,
+    control: EmulatorClient,
+    make_settings: Callable[..., Settings],
+    start_bot: Callable[[Settings], Awaitable[Any]],
+) -> None:
+    await _start(feed_server, control, make_settings, start_bot, ChannelSettings(chat="@nosuchchannel"))
+    note = (await control.wait_for_messages(OWNER, 2, timeout=10))[1]["text"]
+    assert note.startswith("⏸ I cannot reach the channel @nosuchchannel (Chat not found).")
+    assert "@nosuchchannel (config) · ⏸ not reachable yet" in await _said(control, OWNER, "/channels")
+    await asyncio.sleep(1.5)
+    assert len(await control.messages(OWNER)) == 3
