@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any
@@ -233,3 +234,42 @@ async def test_stats_adds_chats_subscriptions_queues_and_a_chart_photo(
     assert photo["kind"] == "photo" and photo["text"] == "Deliveries per hour, last 24 hours"
     upload = [c for c in await control.transcript() if c["method"] == "sendPhoto"][-1]
     assert upload["status"] == 200
+
+
+async def test_ban_by_replying_to_a_forwarded_message_names_its_original_sender(
+    feed_server: FeedServer,
+    control: EmulatorClient,
+    make_settings: Callable[..., Settings],
+    start_bot: Callable[[Settings], Awaitable[Any]],
+) -> None:
+    await _start(feed_server, control, make_settings, start_bot)
+    now = int(time.time())
+    owner = {"id": OWNER, "is_bot": False, "first_name": "Owner"}
+    culprit = {"id": READER, "is_bot": False, "first_name": "Spammer"}
+    chat = {"id": OWNER, "type": "private", "first_name": "Owner"}
+    forwarded = {
+        "message_id": 900,
+        "date": now,
+        "chat": chat,
+        "from": owner,
+        "text": "buy now",
+        "forward_origin": {"type": "user", "date": now - 60, "sender_user": culprit},
+    }
+    before = len(await control.messages(OWNER))
+    await control.inject_update(
+        {
+            "message": {
+                "message_id": 901,
+                "date": now,
+                "chat": chat,
+                "from": owner,
+                "text": "/ban spam",
+                "entities": [{"type": "bot_command", "offset": 0, "length": 4}],
+                "reply_to_message": forwarded,
+            }
+        }
+    )
+    reply = (await control.wait_for_messages(OWNER, before + 1, timeout=10))[before]["text"]
+    assert reply.startswith(f"Banned {READER};")
+    banned = await _said(control, OWNER, "/banned")
+    assert f"{READER} by {OWNER}" in banned and banned.endswith("— spam")
