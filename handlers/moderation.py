@@ -252,7 +252,7 @@ async def on_review_button(update: Update, context: NewsContext) -> None:
             await query.answer("This card is already decided.")
             return
         prompt = await query.message.reply_html(
-            EDIT_PROMPT.format(id=review_id), reply_markup=ForceReply(selective=True)
+            EDIT_PROMPT.format(id=review_id), reply_markup=ForceReply()
         )
         await moderation.set_prompt(
             context.db, review_id=review_id, message_id=prompt.message_id, field="title"

@@ -6,7 +6,7 @@ from telegram import Update
 
 from bot.context import NewsContext
 from bot.render.help import help_text, welcome_text
-from handlers.common import remember
+from handlers.common import remember, role_of
 
 
 async def start(update: Update, context: NewsContext) -> None:
@@ -17,7 +17,10 @@ async def start(update: Update, context: NewsContext) -> None:
     user = update.effective_user
     await remember(update, context, reactivate=True)
     _ = context.translate(user.language_code if user else None)
-    await message.reply_html(welcome_text(_, is_admin=context.is_admin(user.id if user else None)))
+    role = await role_of(context, user.id if user else None)
+    await message.reply_html(
+        welcome_text(_, is_admin=role in ("owner", "admin"), is_moderator=role == "moderator")
+    )
 
 
 async def help_command(update: Update, context: NewsContext) -> None:
@@ -25,4 +28,7 @@ async def help_command(update: Update, context: NewsContext) -> None:
     if message is None:
         return
     _ = context.translate(user.language_code if user else None)
-    await message.reply_html(help_text(_, is_admin=context.is_admin(user.id if user else None)))
+    role = await role_of(context, user.id if user else None)
+    await message.reply_html(
+        help_text(_, is_admin=role in ("owner", "admin"), is_moderator=role == "moderator")
+    )

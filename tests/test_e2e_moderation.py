@@ -72,6 +72,9 @@ async def test_roles_a_moderator_is_refused_admin_commands_and_the_audit_records
 ) -> None:
     await _start(feed_server, control, make_settings, start_bot)
     assert await _said(control, OWNER, f"/promote {MODERATOR} moderator") == f"{MODERATOR} is now moderator."
+    moderator_help = await _said(control, MODERATOR, "/help")
+    assert "/takedown" in moderator_help and "/promote" not in moderator_help
+    assert "/takedown" not in await _said(control, STRANGER, "/help")
     # A moderator may not make people staff, nor manage sources or channels.
     refusal = await _said(control, MODERATOR, f"/promote {STRANGER} moderator")
     assert refusal == "Only admins and above can do that; you are a moderator."

@@ -24,24 +24,50 @@ ADMIN_COMMANDS = (
     ("source_remove", "Remove a source and its articles: /source_remove ID"),
     ("source_pause", "Stop polling a source: /source_pause ID"),
     ("source_resume", "Poll a paused source again: /source_resume ID"),
+    ("channels", "Channels the bot posts to"),
+    ("channel_add", "Post to a channel: /channel_add @name [key=value ...]"),
+    ("channel_remove", "Stop posting to a channel: /channel_remove @name"),
+    ("broadcast", "Send a message to every chat: /broadcast TEXT"),
+    ("admins", "Owners, admins and moderators"),
+    ("promote", "Give a role: /promote USER admin|moderator"),
+    ("demote", "Take a role away: /demote USER"),
+    ("audit", "The newest audit entries: /audit [N]"),
+)
+MODERATOR_COMMANDS = (
+    ("queue", "Items held for review"),
+    ("approve", "Approve a held item: /approve ID"),
+    ("reject", "Reject a held item: /reject ID"),
+    ("blocklist", "Hold items with these words: /blocklist add|remove|list WORDS"),
+    ("takedown", "Retract a story everywhere: /takedown ARTICLE_ID [reason]"),
+    ("ban", "Ignore a user and stop their news: /ban USER [reason]"),
+    ("unban", "Lift a ban: /unban USER"),
+    ("banned", "Banned users"),
 )
 
 
-def welcome_text(_: Translate, *, is_admin: bool) -> str:
+def welcome_text(_: Translate, *, is_admin: bool, is_moderator: bool = False) -> str:
     return _(
         "<b>Welcome!</b> I bring you the newest stories as they are published.\n\n"
         "Send /subscribe to choose what you receive (/subscribe all for everything),"
         " or /subscribe category Sport, "
         "/subscribe keyword Baku to narrow it down. /latest shows what is new right now."
-    ) + ("\n\n" + help_text(_, is_admin=is_admin) if is_admin else "")
+    ) + (
+        "\n\n" + help_text(_, is_admin=is_admin, is_moderator=is_moderator)
+        if is_admin or is_moderator
+        else ""
+    )
 
 
-def help_text(_: Translate, *, is_admin: bool) -> str:
+def help_text(_: Translate, *, is_admin: bool, is_moderator: bool = False) -> str:
     lines = [_("<b>Commands</b>")]
     lines += [f"/{name} — {_(description)}" for name, description in READER_COMMANDS]
     lines += ["", _("Subscribe to:"), f"<code>{escape(USAGE)}</code>"]
+    if is_admin or is_moderator:
+        lines += ["", _("<b>Moderation</b>")] + [
+            f"/{name} — {escape(_(description))}" for name, description in MODERATOR_COMMANDS
+        ]
     if is_admin:
         lines += ["", _("<b>Admin</b>")] + [
-            f"/{name} — {_(description)}" for name, description in ADMIN_COMMANDS
+            f"/{name} — {escape(_(description))}" for name, description in ADMIN_COMMANDS
         ]
     return "\n".join(lines)
