@@ -251,9 +251,7 @@ async def on_review_button(update: Update, context: NewsContext) -> None:
         if review is None or review.state != "pending" or not isinstance(query.message, Message):
             await query.answer("This card is already decided.")
             return
-        prompt = await query.message.reply_html(
-            EDIT_PROMPT.format(id=review_id), reply_markup=ForceReply()
-        )
+        prompt = await query.message.reply_html(EDIT_PROMPT.format(id=review_id), reply_markup=ForceReply())
         await moderation.set_prompt(
             context.db, review_id=review_id, message_id=prompt.message_id, field="title"
         )
@@ -376,11 +374,13 @@ async def takedown(update: Update, context: NewsContext) -> None:
     article_id, reason = int(args[0]), " ".join(args[1:])[:300]
     now = time.time()
     done = await channel_store.take_down(
-        context.db, article_id=article_id, actor=user.id, reason=reason, now=now
+        context.db, article_id=article_id, actor=user.id, actor_name=_display(update), reason=reason, now=now
     )
     if done is None:
         await message.reply_text(f"No article {article_id}.")
         return
+    for review_id in done.withdrawn:  # its cards say so, and lose their buttons
+        await refresh_card(context, review_id)
     # Sends already in flight finish and are recorded within a moment; they are deleted too.
     for _ in range(50):
         if not await channel_store.sending_left(context.db, article_id=article_id):

@@ -425,6 +425,26 @@ async def test_takedown_deletes_posts_and_recent_pushes_and_cancels_queued_rows(
     assert (await control.messages(CHANNEL))[0]["deleted"]
     assert [m["deleted"] for m in await control.messages(READER)][2] is True
     assert "Wrong story" not in await _said(control, READER, "/latest")
+
+    # A story still waiting for review is withdrawn: its card says so and loses its buttons.
+    await _said(control, OWNER, "/blocklist add scandal")
+    _rss(feed_server, "/rss.xml", [Story(2, "A scandal"), Story(1, "Wrong story", "Lead.", image=True)])
+
+    async def card_arrived() -> bool:
+        return any(m["text"].startswith("🛡 Review #") for m in await control.messages(OWNER))
+
+    await _until(card_arrived)  # no review chat is configured: cards go to the first owner
+    card = next(m for m in await control.messages(OWNER) if m["text"].startswith("🛡 Review #"))
+    assert card["reply_markup"] is not None
+    assert (await _said(control, 9002, "/takedown 2")).endswith("cancelled 0.")
+
+    async def withdrawn() -> bool:
+        return (
+            "🗑 Taken down by User 9002 (9002)"
+            in next(m for m in await control.messages(OWNER) if m["message_id"] == card["message_id"])["text"]
+        )
+
+    await _until(withdrawn)
     db = await open_database(settings.bot.db)
     try:
         assert await db.scalar("SELECT state FROM outbox WHERE chat_id = ?", (READER + 2,)) == "stale"

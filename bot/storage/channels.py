@@ -137,7 +137,11 @@ WHERE article_id = ? AND state IN ('queued', 'digest')
 CANCEL_POSTS = """
 UPDATE channel_posts SET state = 'cancelled' WHERE article_id = ? AND state IN ('waiting', 'review')
 """
-WITHDRAW_REVIEWS = "UPDATE reviews SET state = 'withdrawn' WHERE article_id = ? AND state = 'pending'"
+PENDING_REVIEWS = "SELECT id FROM reviews WHERE article_id = ? AND state = 'pending'"
+WITHDRAW_REVIEWS = """
+UPDATE reviews SET state = 'withdrawn', decided_by = ?, decided_name = ?, decided_at = ?
+WHERE article_id = ? AND state = 'pending'
+"""
 SENDING_LEFT = "SELECT COUNT(*) FROM outbox WHERE article_id = ? AND state = 'sending'"
 SENT_MESSAGES = """
 SELECT chat_id, message_id, sent_at FROM outbox
@@ -382,11 +386,11 @@ async def queued_total(db: Database) -> int:
 @dataclass(frozen=True, slots=True)
 class Retraction:
     cancelled: int  # queued deliveries and posts that will not go out
-    messages: tuple[SentMessage, ...]  # what is out there, to delete where Telegram allows
+    withdrawn: tuple[int, ...]  # review cards that no longer need a decision
 
 
 async def take_down(
-    db: Database, *, article_id: int, actor: int, reason: str, now: float
+    db: Database, *, article_id: int, actor: int, actor_name: str, reason: str, now: float
 ) -> Retraction | None:
     """Hide a story, cancel everything still queued for it, and list the messages already out."""
     async with db.transaction() as conn:
@@ -394,11 +398,13 @@ async def take_down(
             return None
         cancelled = (await conn.execute(CANCEL_PUSHES, (article_id,))).rowcount
         cancelled += (await conn.execute(CANCEL_POSTS, (article_id,))).rowcount
-        await conn.execute(WITHDRAW_REVIEWS, (article_id,))
+        async with conn.execute(PENDING_REVIEWS, (article_id,)) as cur:
+            withdrawn = tuple(r["id"] for r in await cur.fetchall())
+        await conn.execute(WITHDRAW_REVIEWS, (actor, actor_name, now, article_id))
         await moderation.audit(
             conn, actor=actor, action="takedown", target=f"article {article_id}", details=reason, now=now
         )
-    return Retraction(cancelled, ())
+    return Retraction(cancelled, withdrawn)
 
 
 async def sending_left(db: Database, *, article_id: int) -> int:
