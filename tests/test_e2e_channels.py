@@ -64,6 +64,7 @@ async def _start(
     *channels: ChannelSettings,
     sources: tuple[SourceSettings, ...] = (),
     review_chat: int | None = None,
+    fast_groups: bool = False,
 ) -> Settings:
     await control.add_chat(CHANNEL, "channel", title="Daily News", username="dailynews")
     await control.add_chat(REVIEW_CHAT, "supergroup", title="Desk", admins=[OWNER])
@@ -72,7 +73,11 @@ async def _start(
     )
     for s in sources:
         _rss(feed_server, s.url.removeprefix(feed_server.base_url), [])
-    settings = make_settings(*sources, admins=(OWNER,))
+    # A review desk is a group, paced at 20 messages a minute; tests of its cards lift that.
+    delivery = {"group_per_minute": 600.0} if fast_groups else {}
+    if fast_groups:
+        await control.set_limits(group_per_minute=600)
+    settings = make_settings(*sources, admins=(OWNER,), **delivery)
     settings = replace(
         settings,
         bot=replace(settings.bot, review_chat=review_chat),
@@ -286,7 +291,9 @@ async def test_review_edit_then_approve_posts_the_edited_version_and_reject_post
     start_bot: Callable[[Settings], Awaitable[Any]],
 ) -> None:
     channel = ChannelSettings(chat="@dailynews", min_interval=0, review=True)
-    await _start(feed_server, control, make_settings, start_bot, channel, review_chat=REVIEW_CHAT)
+    await _start(
+        feed_server, control, make_settings, start_bot, channel, review_chat=REVIEW_CHAT, fast_groups=True
+    )
     await _said(control, OWNER, f"/promote {MODERATOR} moderator")
     _rss(feed_server, "/rss.xml", [Story(1, "Needs a look", "Original lead.")])
     card = await _card(control)
@@ -351,7 +358,9 @@ async def test_two_moderators_approving_at_once_decide_once(
     start_bot: Callable[[Settings], Awaitable[Any]],
 ) -> None:
     channel = ChannelSettings(chat="@dailynews", min_interval=0, review=True)
-    settings = await _start(feed_server, control, make_settings, start_bot, channel, review_chat=REVIEW_CHAT)
+    settings = await _start(
+        feed_server, control, make_settings, start_bot, channel, review_chat=REVIEW_CHAT, fast_groups=True
+    )
     await _said(control, OWNER, f"/promote {MODERATOR} moderator")
     await _said(control, OWNER, f"/promote {MODERATOR_2} moderator")
     _rss(feed_server, "/rss.xml", [Story(1, "Contested")])
@@ -385,7 +394,7 @@ async def test_blocklist_holds_a_push_until_a_moderator_approves_it(
     make_settings: Callable[..., Settings],
     start_bot: Callable[[Settings], Awaitable[Any]],
 ) -> None:
-    await _start(feed_server, control, make_settings, start_bot, review_chat=REVIEW_CHAT)
+    await _start(feed_server, control, make_settings, start_bot, review_chat=REVIEW_CHAT, fast_groups=True)
     await _subscribed_reader(control, READER)
     assert await _said(control, OWNER, "/blocklist add Bakı") == "Added “Bakı”."
     assert await _said(control, OWNER, "/blocklist list") == "Blocklist: Bakı"
