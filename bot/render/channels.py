@@ -142,7 +142,10 @@ def channel_post(
 ) -> ChannelPost:
     """Render a story for a channel; ``title``/``summary`` are a moderator's edits, if any."""
     headline = label(title or article.title, TITLE_LIMIT) or "(untitled)"
-    full = shorten(collapse_spaces(strip_controls(summary or article.lead or "")), SUMMARY_LIMIT)
+    # The article's own summary (issue 9) where the reading code stored one, else the lead.
+    stored = getattr(article, "summary", None)
+    automatic = stored if isinstance(stored, str) else ""
+    full = shorten(collapse_spaces(strip_controls(summary or automatic or article.lead or "")), SUMMARY_LIMIT)
     if full == headline:
         full = ""
     photo = (
