@@ -133,7 +133,7 @@ async def _send_cards(context: NewsContext) -> None:
 
 
 async def _apply_edits(context: NewsContext, now: float) -> None:
-    for edit in await channel_store.edits_due(context.db):
+    for edit in await channel_store.edits_due(context.db, now=now):
         article = await articles.get_article(context.db, article_id=edit.article_id)
         if article is not None:
             try:

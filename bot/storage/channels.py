@@ -88,19 +88,20 @@ SETTLE_POSTED = """
 UPDATE channel_posts SET state = 'posted',
     message_id = (SELECT o.message_id FROM outbox o WHERE o.id = channel_posts.outbox_id),
     posted_at = (SELECT o.sent_at FROM outbox o WHERE o.id = channel_posts.outbox_id)
-WHERE state = 'queued' AND outbox_id IN (SELECT id FROM outbox WHERE state = 'sent' AND kind = 'channel')
+WHERE state = 'queued'
+  AND EXISTS (SELECT 1 FROM outbox o WHERE o.id = channel_posts.outbox_id AND o.state = 'sent')
 """
 SETTLE_FAILED = """
 UPDATE channel_posts SET state = 'failed'
-WHERE state = 'queued' AND outbox_id IN (
-    SELECT id FROM outbox WHERE kind = 'channel' AND state IN ('failed', 'blocked', 'stale'))
+WHERE state = 'queued' AND EXISTS (
+    SELECT 1 FROM outbox o WHERE o.id = channel_posts.outbox_id AND o.state IN ('failed', 'blocked', 'stale'))
 """
 # A post Telegram refused for want of rights, or because the bot was removed, is not lost: it
 # waits again (its outbox row goes, so it can be queued anew) and the channel pauses.
 LOST_RIGHTS = """
 SELECT p.id AS post_id, p.outbox_id, p.channel_id, ch.ref, o.last_error
 FROM channel_posts p
-JOIN outbox o ON o.id = p.outbox_id
+CROSS JOIN outbox o ON o.id = p.outbox_id  -- CROSS: start from the few posts in flight, not the outbox
 JOIN channels ch ON ch.id = p.channel_id
 WHERE p.state = 'queued' AND o.kind = 'channel'
   AND (o.state = 'blocked'
@@ -119,7 +120,7 @@ EDITS_DUE = """
 SELECT p.id, p.article_id, p.title, p.summary, p.message_id, p.kind, ch.chat_id, ch.options
 FROM channel_posts p JOIN channels ch ON ch.id = p.channel_id
 JOIN articles a ON a.id = p.article_id
-WHERE p.state = 'posted' AND p.message_id IS NOT NULL AND a.hidden = 0
+WHERE p.state = 'posted' AND p.message_id IS NOT NULL AND a.hidden = 0 AND p.posted_at > :since
   AND (SELECT MAX(changed_at) FROM article_changes c WHERE c.article_id = p.article_id)
       > COALESCE(p.edited_at, p.posted_at)
 LIMIT 20
@@ -357,9 +358,10 @@ async def record_parts(db: Database, *, outbox_id: int, kind: str, extra_message
     await db.write(SET_SENT_PARTS, (kind, extra_message_id, outbox_id))
 
 
-async def edits_due(db: Database) -> list[Edit]:
+async def edits_due(db: Database, *, now: float) -> list[Edit]:
     """Posted stories whose title or lead changed at the source after they were posted or last edited."""
-    rows = await db.fetchall(EDITS_DUE)
+    # Telegram lets a bot edit its messages for 48 hours; older posts are not looked at.
+    rows = await db.fetchall(EDITS_DUE, {"since": now - 48 * 3600})
     return [
         Edit(
             r["id"],

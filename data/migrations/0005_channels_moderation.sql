@@ -72,6 +72,9 @@ CREATE TABLE channel_posts (
 );
 CREATE INDEX channel_posts_state ON channel_posts (channel_id, state, priority, id);
 CREATE INDEX channel_posts_article ON channel_posts (article_id);
+-- The channel job looks at posts in flight every second: few rows, found without a scan.
+CREATE INDEX channel_posts_queued ON channel_posts (outbox_id) WHERE state = 'queued';
+CREATE INDEX channel_posts_posted ON channel_posts (posted_at) WHERE state = 'posted';
 
 -- A card in the review chat: a channel post held for review, or a push the blocklist held.
 CREATE TABLE reviews (
