@@ -75,6 +75,7 @@ CREATE INDEX channel_posts_article ON channel_posts (article_id);
 -- The channel job looks at posts in flight every second: few rows, found without a scan.
 CREATE INDEX channel_posts_queued ON channel_posts (outbox_id) WHERE state = 'queued';
 CREATE INDEX channel_posts_posted ON channel_posts (posted_at) WHERE state = 'posted';
+CREATE INDEX channel_posts_last ON channel_posts (channel_id, posted_at) WHERE state = 'posted';
 
 -- A card in the review chat: a channel post held for review, or a push the blocklist held.
 CREATE TABLE reviews (
