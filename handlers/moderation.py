@@ -251,6 +251,9 @@ async def on_review_button(update: Update, context: NewsContext) -> None:
         if review is None or review.state != "pending" or not isinstance(query.message, Message):
             await query.answer("This card is already decided.")
             return
+        if review.post_id is None:
+            await query.answer("A reader's push goes out as published: approve or reject it.")
+            return
         prompt = await query.message.reply_html(EDIT_PROMPT.format(id=review_id), reply_markup=ForceReply())
         await moderation.set_prompt(
             context.db, review_id=review_id, message_id=prompt.message_id, field="title"

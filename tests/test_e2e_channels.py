@@ -402,6 +402,7 @@ async def test_blocklist_holds_a_push_until_a_moderator_approves_it(
     await control.wait_for_messages(READER, 3, timeout=10)  # "Baku" is another word: not held
     card = await _card(control)
     assert "for readers' pushes · blocklist: bakı" in card["text"]
+    assert [b["text"] for b in card["reply_markup"]["inline_keyboard"][0]] == ["✅ Approve", "❌ Reject"]
     assert [m["text"].split("\n")[0] for m in await control.messages(READER)][2:] == ["News from Baku"]
     assert await _said(control, OWNER, "/approve 1") == "Review #1 approved."
     await control.wait_for_messages(READER, 4, timeout=10)

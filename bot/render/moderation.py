@@ -47,7 +47,12 @@ def review_card(review: Review, article: Article, tz: ZoneInfo) -> str:
         who = escape(review.decided_name or "") + (f" ({review.decided_by})" if review.decided_by else "")
         lines += ["", f"{verdict} by {who} at {escape(when(review.decided_at, tz))}"]
     else:
-        lines += ["", italic("Approve, reject, or edit the headline or summary first.")]
+        hint = (
+            "Approve, reject, or edit the headline or summary first."
+            if review.post_id
+            else "Approve or reject."
+        )
+        lines += ["", italic(hint)]
     text = "\n".join(lines)
     return fit(text, text)
 
@@ -55,21 +60,18 @@ def review_card(review: Review, article: Article, tz: ZoneInfo) -> str:
 def review_keyboard(review: Review) -> InlineKeyboardMarkup | None:
     if review.state != "pending":
         return None
-    return InlineKeyboardMarkup(
-        [
-            [
-                InlineKeyboardButton(
-                    "✅ Approve", callback_data=callbacks.encode(callbacks.REVIEW, f"a:{review.id}")
-                ),
-                InlineKeyboardButton(
-                    "❌ Reject", callback_data=callbacks.encode(callbacks.REVIEW, f"r:{review.id}")
-                ),
-                InlineKeyboardButton(
-                    "✏️ Edit", callback_data=callbacks.encode(callbacks.REVIEW, f"e:{review.id}")
-                ),
-            ]
-        ]
-    )
+    row = [
+        InlineKeyboardButton(
+            "✅ Approve", callback_data=callbacks.encode(callbacks.REVIEW, f"a:{review.id}")
+        ),
+        InlineKeyboardButton("❌ Reject", callback_data=callbacks.encode(callbacks.REVIEW, f"r:{review.id}")),
+    ]
+    if review.post_id is not None:
+        # A channel post can carry a moderator's wording; a reader's push is the story as stored.
+        row.append(
+            InlineKeyboardButton("✏️ Edit", callback_data=callbacks.encode(callbacks.REVIEW, f"e:{review.id}"))
+        )
+    return InlineKeyboardMarkup([row])
 
 
 EDIT_PROMPT = (
