@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.news.feeds import MAX_ITEMS, MAX_LEAD, clean_text, parse_feed, truncate_text
+from bot.news.feeds import MAX_ITEMS, MAX_LEAD, clean_text, html_text, parse_feed, truncate_text
 
 FIXTURES = Path(__file__).parent / "fixtures" / "news"
 CORPUS_FEEDS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus" / "feeds"
@@ -29,24 +29,29 @@ def test_cyrillic_single_byte_feeds_decode_despite_declaration(name: str) -> Non
     assert feed.items[0].lead == "Подробности о событии 0."
 
 
-def test_atom_xml_base_and_normalisation() -> None:
+def test_atom_xml_base_resolves_links_and_keeps_them_verbatim() -> None:
     feed = parse_feed(_fixture("atom_xml_base.xml"), url="https://news.example/feed.atom")
     first, nested = feed.items
-    assert first.url == "https://news.example/section/stories/budget-passes?a=1&b=2"
+    # The link exactly as the publisher wrote it, only resolved against xml:base.
+    assert first.url == "https://news.example/section/stories/budget-passes/?utm_source=rss&b=2&a=1"
     assert first.title == "Budget passes first reading"
     assert first.lead == "The parliament approved the draft & sent it on."
     assert first.guid == "tag:news.example,2024:budget"
     assert first.published == datetime(2024, 7, 26, 16, 55, tzinfo=UTC)
     assert first.author == "Ayla Mammadova"
     assert first.category == "Politics"
-    assert nested.url == "https://other.example/story.html"
+    assert nested.url == "https://other.example/story.html#comments"
 
 
 def test_rss_duplicates_untitled_and_linkless_items() -> None:
     feed = parse_feed(_fixture("rss_dupes.xml"), url="https://ticker.example/rss")
     assert feed.error is None
-    assert [item.guid for item in feed.items] == ["story-1", "https://ticker.example/news/3"]
-    first, untitled = feed.items
+    assert [item.guid for item in feed.items][:2] == ["story-1", "https://ticker.example/news/3?fbclid=abc"]
+    first, untitled, linkless = feed.items
+    assert first.publisher_guid and not untitled.publisher_guid
+    # A title and some text but no link: kept, pointing at the feed's site.
+    assert (linkless.title, linkless.lead) == ("No link, no guid", "Only words here.")
+    assert linkless.url == "https://ticker.example/" and not linkless.own_link
     assert first.title == "First story"
     assert first.image_url == "https://cdn.ticker.example/1.jpg"
     assert first.tags == ("Economy", "Oil")
@@ -62,8 +67,8 @@ def test_json_feed() -> None:
     assert feed.title == "JSON Ticker"
     assert [item.guid for item in feed.items] == ["1", "2"]
     first, second = feed.items
-    assert first.url == "https://json.example/a/1"
-    assert first.title == "Hello & welcome"
+    assert first.url == "https://json.example/a/1/?utm_medium=feed"
+    assert first.title == "Hello &amp; welcome"  # JSON Feed titles are plain text: kept literally
     assert first.author == "Rashad"
     assert first.image_url == "https://json.example/img/1.jpg"
     assert first.published == datetime(2024, 7, 26, 16, 55, tzinfo=UTC)
@@ -90,8 +95,8 @@ def test_non_feeds_report_an_error(content: bytes, fragment: str) -> None:
 
 def test_gzipped_file_and_bom() -> None:
     raw = _fixture("rss_dupes.xml")
-    assert len(parse_feed(gzip.compress(raw), url="https://ticker.example/rss").items) == 2
-    assert len(parse_feed(b"\xef\xbb\xbf" + raw, url="https://ticker.example/rss").items) == 2
+    assert len(parse_feed(gzip.compress(raw), url="https://ticker.example/rss").items) == 3
+    assert len(parse_feed(b"\xef\xbb\xbf" + raw, url="https://ticker.example/rss").items) == 3
 
 
 def test_file_name_as_body_is_not_opened(tmp_path: Path) -> None:
@@ -116,9 +121,11 @@ def test_caps_on_items_and_leads() -> None:
 
 
 def test_text_helpers() -> None:
-    assert clean_text("<p>A <b>bold</b>,  <br/>move &amp; more</p>") == "A bold, move & more"
+    assert html_text("<p>A <b>bold</b>,  <br/>move &amp; more</p>") == "A bold, move & more"
+    assert html_text("<p>one</p><p>two</p>") == "one two"
+    assert html_text("<script>alert(1)</script>ok") == "ok"
     assert clean_text("a < b > c") == "a < b > c"
-    assert clean_text("<script>alert(1)</script>ok") == "ok"
+    assert clean_text("<b>kept</b> &amp;") == "<b>kept</b> &amp;"
     assert truncate_text("one two three four", 10) == "one two…"
 
 
