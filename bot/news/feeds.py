@@ -423,11 +423,12 @@ def _feedparser_item(entry: Mapping[str, Any], base: str, site: str) -> FeedItem
     if not title or (url is None and given is None and not lead):
         # Nothing to show a reader, or nothing to tell this item from the next one.
         return None
+    # dict.get: feedparser's own get() maps "updated" to "published" with a DeprecationWarning.
     published = (
-        _struct_to_datetime(entry.get("published_parsed"))
-        or _struct_to_datetime(entry.get("updated_parsed"))
-        or _written_date(entry.get("published"))
-        or _written_date(entry.get("updated"))
+        _struct_to_datetime(dict.get(entry, "published_parsed"))
+        or _struct_to_datetime(dict.get(entry, "updated_parsed"))
+        or _written_date(dict.get(entry, "published"))
+        or _written_date(dict.get(entry, "updated"))
     )
     terms = _tag_terms(entry.get("tags") or ())
     author = _short(entry.get("author"))
@@ -485,7 +486,9 @@ def _build_items(
 def _replace_bad_char_ref(match: re.Match[bytes]) -> bytes:
     digits = match.group(1) or match.group(2)
     code = int(digits, 16 if match.group(1) else 10)
-    if code > 0x10FFFF or 0xD800 <= code <= 0xDFFF or (code < 0x20 and code not in (0x09, 0x0A, 0x0D)):
+    if code < 0x20 and code not in (0x09, 0x0A, 0x0D):
+        return b""  # a control character: stripped, as in any other text
+    if code > 0x10FFFF or 0xD800 <= code <= 0xDFFF:
         return b"&#xFFFD;"
     return match.group(0)
 
