@@ -302,9 +302,8 @@ def main() -> int:
         f"| {'folder':16} | files | fp entries | nb parsed | nb stored | links nb / fp   | titles nb / fp "
         f"  | dates nb / fp    | authors nb / fp  |"
     )
-    print(
-        f"|{'-' * 18}|------:|-----------:|----------:|----------:|{'-' * 17}|{'-' * 17}|{'-' * 18}|{'-' * 18}|"
-    )
+    rule = "-" * 17
+    print(f"|{'-' * 18}|------:|-----------:|----------:|----------:|{rule}|{rule}|{rule}-|{rule}-|")
     for name, t in sorted(tallies.items()):
         assert t.ours is not None and t.theirs is not None
         print(

@@ -261,7 +261,8 @@ def test_item_whose_building_fails_is_skipped_and_counted(monkeypatch: pytest.Mo
     [
         ("&lt;img " * 50_000, ""),
         ("&lt;script&gt;" * 20_000 + "after", ""),
-        ("&lt;div&gt;" * 10_000 + "deep" + "&lt;/div&gt;" * 10_000, "deep"),
+        ("&lt;div&gt;" * 1_000 + "deep" + "&lt;/div&gt;" * 1_000, "deep"),
+        ("&lt;div&gt;" * 100_000 + "deep", ""),
         ("&lt;!--" * 50_000 + "text", ""),
         ("&lt;a href='" * 50_000, ""),
     ],
@@ -284,6 +285,7 @@ def test_adversarial_sizes_in_text_helpers_complete() -> None:
     assert html_text("<img " * 50_000) == ""
     assert first_image("<img " * 50_000) is None
     assert first_image("<p>x</p>" * 30_000 + '<img src="/a.png">') is None  # beyond the capped input
+    assert first_image("<p>x</p>" * 500 + '<img src="/a.png">') == "/a.png"
     assert clean_text("<" * 500_000, limit=10) == "<" * 9 + "…"
     assert title_from_text("a" * 500_000).endswith("…")
 
