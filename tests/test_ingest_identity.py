@@ -16,6 +16,7 @@ from bot.news.feeds import parse_feed
 from bot.news.fetcher import Fetcher
 from bot.news.ingest import fetch_pages, poll_source
 from bot.news.models import FeedItem
+from bot.render.sources import source_line
 from bot.storage import articles, open_database, sources
 from bot.storage.connection import Database
 from tests.conftest import FeedItemSpec, FeedServer
@@ -127,6 +128,7 @@ async def test_same_link_from_two_sources_is_merged_logged_and_counted(
     assert "merged into article" in caplog.text
     two = await sources.get_source(db, source_id="two")
     assert two is not None and two.items_merged == 1
+    assert "merged into other stories: 1" in source_line(two, UTC_ZONE)  # what /sources shows admins
 
 
 async def test_linkless_items_are_stored_each_under_its_own_guid(db: Database) -> None:
