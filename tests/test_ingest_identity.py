@@ -143,6 +143,8 @@ async def test_linkless_items_are_stored_each_under_its_own_guid(db: Database) -
     ]
     stored = await _store(db, "s", items, now=now, push=False)
     assert (len(stored.new), stored.merged) == (3, 0)
+    # Their url is the site's home page, not an article page to read.
+    assert await articles.pages_due(db, source_id="s", since=0, limit=10) == []
 
 
 async def test_old_item_still_in_the_feed_is_not_pushed_again_after_the_prune(db: Database) -> None:

@@ -75,9 +75,10 @@ INSERT INTO article_changes (article_id, field, old, new, changed_at) VALUES (:i
 SELECT_CHANGES = """
 SELECT field, old, new, changed_at FROM article_changes WHERE article_id = ? ORDER BY changed_at, id
 """
+# An item without a link of its own points at the site's home page: there is no article page to read.
 SELECT_PAGES_DUE = """
 SELECT id, url FROM articles
-WHERE source_id = :source_id AND page_fetched_at IS NULL AND fetched_at >= :since
+WHERE source_id = :source_id AND page_fetched_at IS NULL AND fetched_at >= :since AND own_link = 1
 ORDER BY id DESC LIMIT :limit
 """
 # The page fills what the feed left out; it never overrides what the feed said.
@@ -100,7 +101,9 @@ UPDATE articles SET
 WHERE id = :id
 """
 FIND_EARLIER_WITH_URL = """
-SELECT id FROM articles WHERE id < :id AND (url = :url OR canonical_url = :url) ORDER BY id LIMIT 1
+SELECT id FROM articles
+WHERE id < :id AND (url = :url OR canonical_url = :url OR (url_key = :key AND own_link = 1))
+ORDER BY id LIMIT 1
 """
 RECORD_PAGE_FAILURE = "UPDATE articles SET page_fetched_at = :now, page_error = :error WHERE id = :id"
 DELETE_LINKS = "DELETE FROM article_links WHERE article_id = ?"
@@ -456,7 +459,8 @@ async def store_page(db: Database, *, article_id: int, page: PageFacts, now: flo
         duplicate_of = None
         if page.canonical_url is not None:
             async with conn.execute(
-                FIND_EARLIER_WITH_URL, {"id": article_id, "url": page.canonical_url}
+                FIND_EARLIER_WITH_URL,
+                {"id": article_id, "url": page.canonical_url, "key": url_key(page.canonical_url)},
             ) as cur:
                 row = await cur.fetchone()
             duplicate_of = None if row is None else row["id"]
