@@ -154,7 +154,7 @@ def truth_rss_parser(path: Path) -> list[Truth]:
         found.append(
             Truth(
                 _words(html_text(title)) if isinstance(title, str) else None,
-                item.get("link") if isinstance(item.get("link"), str) else None,
+                item["link"].strip() if isinstance(item.get("link"), str) else None,
                 _iso(item.get("isoDate")),
                 _words(author) if isinstance(author, str) else None,
             )
