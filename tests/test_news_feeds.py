@@ -252,7 +252,7 @@ def test_item_whose_building_fails_is_skipped_and_counted(monkeypatch: pytest.Mo
         url="https://x.example/rss",
     )
     assert [item.title for item in feed.items] == ["Fine"]
-    assert feed.skipped == 1
+    assert feed.skipped == ("https://x.example/1",)
 
 
 @pytest.mark.timeout(30)

@@ -484,22 +484,32 @@ def _dedupe(items: Iterable[FeedItem]) -> tuple[FeedItem, ...]:
     return tuple(kept)
 
 
+def _identity(raw: object) -> str:
+    """What tells an unreadable item apart from the next one: its id, link or title as written."""
+    if isinstance(raw, Mapping):
+        for key in ("id", "link", "url", "title"):
+            value = raw.get(key)
+            if isinstance(value, str | int) and str(value).strip():
+                return sanitize(str(value).strip())[:MAX_GUID]
+    return "sha1:" + hashlib.sha1(repr(raw).encode("utf-8", "replace"), usedforsecurity=False).hexdigest()
+
+
 def _build_items(
     raw_items: Iterable[Any], build: Callable[[Any], FeedItem | None], url: str
-) -> tuple[tuple[FeedItem, ...], int]:
-    """Build each item on its own: one that cannot be read is skipped and counted, never the feed."""
+) -> tuple[tuple[FeedItem, ...], tuple[str, ...]]:
+    """Build each item on its own: one that cannot be read is skipped and reported, never the feed."""
     items: list[FeedItem] = []
-    skipped = 0
+    skipped: list[str] = []
     for raw in raw_items:
         try:
             item = build(raw)
         except Exception:  # one poisoned item must not empty the whole feed
-            skipped += 1
+            skipped.append(_identity(raw))
             logger.warning("Feed %s: skipped an item that could not be read", url, exc_info=True)
             continue
         if item is not None:
             items.append(item)
-    return _dedupe(items), skipped
+    return _dedupe(items), tuple(skipped)
 
 
 def _replace_bad_char_ref(match: re.Match[bytes]) -> bytes:
