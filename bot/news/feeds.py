@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import charset_normalizer
 import feedparser
@@ -183,7 +184,12 @@ def _link(value: object, base: str) -> str | None:
     url = absolute_url(value, base=base)
     if not url.startswith(("http://", "https://")) or len(url) > MAX_URL or sanitize(url) != url:
         return None
-    return url
+    try:
+        parts = urlsplit(url)
+        _ = parts.port  # a malformed port raises here, not later when the link is rendered
+    except ValueError:
+        return None
+    return url if parts.hostname else None
 
 
 def _guid_hash(title: str, published: datetime | None, lead: str) -> str:
