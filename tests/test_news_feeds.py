@@ -370,3 +370,12 @@ def test_malformed_links_are_not_taken_as_links() -> None:
         ("Bad port", "https://site.example/", False),
         ("Bad host", "https://site.example/", False),
     ]
+
+
+def test_json_feed_date_with_non_english_month_parses() -> None:
+    body = (
+        '{"version": "https://jsonfeed.org/version/1.1", "items": [{"id": "1", "url": "https://x.example/1",'
+        ' "title": "T", "date_published": "16 noyabr 2022 12:00 +0400"}]}'
+    )
+    (item,) = parse_feed(body.encode(), url="https://x.example/j").items
+    assert item.published == datetime(2022, 11, 16, 8, 0, tzinfo=UTC)

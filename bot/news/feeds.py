@@ -337,7 +337,7 @@ def _iso_to_datetime(value: object) -> datetime | None:
         try:
             parsed = parsedate_to_datetime(text)  # some JSON feeds carry RFC 822 dates
         except (TypeError, ValueError, IndexError):
-            return None
+            return _written_date(text)  # or a date in the site's language
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     return parsed.astimezone(UTC)
