@@ -40,3 +40,14 @@ def test_unknown_key_stops_before_connecting(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "bot.speed: unknown key" in result.stderr
     assert TOKEN not in result.stderr + result.stdout
+
+
+def test_bad_channel_footer_stops_with_status_2_naming_the_key(tmp_path: Path) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text(
+        f'[bot]\ntoken = "{TOKEN}"\napi_url = "http://127.0.0.1:9"\n'
+        "[[channels]]\nchat = '@news'\n[[channels]]\nchat = '@sport'\nfooter = '<b>Join'\n"
+    )
+    result = run("run", "--config", str(config))
+    assert result.returncode == 2
+    assert "channels[1].footer: <b> is never closed" in result.stderr
