@@ -57,6 +57,16 @@ async def tick(context: NewsContext) -> None:
                     db, channel_id=channel.id, candidates=chosen, cursor=fresh[-1].id, now=now
                 )
             if channel_rules.is_due(channel, settings, now):
+                stale_after = context.settings.delivery.stale_after
+                if dropped := await channel_store.drop_stale(
+                    db, channel_id=channel.id, older_than=now - stale_after
+                ):
+                    logger.warning(
+                        "Channel %s: %d stories waited over %.0f s and were dropped as stale",
+                        channel.ref,
+                        dropped,
+                        stale_after,
+                    )
                 silent = channel_rules.in_silent_hours(settings, now, context.settings.bot.timezone)
                 if await channel_store.release_next(db, channel=channel, silent=silent, now=now) is not None:
                     released = True

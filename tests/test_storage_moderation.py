@@ -6,7 +6,7 @@ import sqlite3
 
 import pytest
 
-from bot.storage import Database, articles, chats, moderation
+from bot.storage import Database, articles, channels, chats, moderation
 from tests.test_storage import NOW, db, item, queued_chats, reader
 
 __all__ = ["db"]  # the fixture, shared with test_storage
@@ -73,3 +73,27 @@ async def test_blocklist_holds_a_push_and_approval_fans_it_out_once(db: Database
     assert won is not None and won.won and lost is not None and not lost.won
     assert lost.review.state == "approved" and lost.review.decided_name == "mod"
     assert await queued_chats(db, stored.new[0]) == {10}
+
+
+async def test_a_channel_drops_stories_that_waited_too_long_and_counts_them(db: Database) -> None:
+    await channels.sync_configured(db, channels=[("@news", {"min_interval": 60})], now=NOW)
+    (channel,) = await channels.list_channels(db)
+    stored = await articles.store_items(
+        db,
+        source_id="site",
+        items=[item(1), item(2)],
+        default_category=None,
+        breaking=False,
+        push=True,
+        now=NOW,
+    )
+    old, fresh = stored.new
+    await channels.enqueue(
+        db, channel_id=channel.id, candidates=[channels.Candidate(old, 0, None)], cursor=old, now=NOW - 7200
+    )
+    await channels.enqueue(
+        db, channel_id=channel.id, candidates=[channels.Candidate(fresh, 0, None)], cursor=fresh, now=NOW
+    )
+    assert await channels.drop_stale(db, channel_id=channel.id, older_than=NOW - 3600) == 1
+    (channel,) = await channels.list_channels(db)
+    assert (channel.queued, channel.stale) == (1, 1)

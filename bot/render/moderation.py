@@ -146,6 +146,7 @@ def channels_text(items: Sequence[Channel], tz: ZoneInfo) -> str:
         lines.append(
             f"{escape(c.ref)} ({c.origin}) · {state} · {', '.join(extras)}\n"
             f"   queue {c.queued}, in review {c.in_review}, last post {escape(when(c.last_posted, tz))}"
+            + (f", dropped as stale {c.stale}" if c.stale else "")
         )
     text = "\n".join(lines)
     return fit(text, text)

@@ -47,6 +47,7 @@ SELECT ch.*,
        (SELECT COUNT(*) FROM channel_posts p
         WHERE p.channel_id = ch.id AND p.state IN ('waiting', 'queued')) AS queued,
        (SELECT COUNT(*) FROM channel_posts p WHERE p.channel_id = ch.id AND p.state = 'review') AS in_review,
+       (SELECT COUNT(*) FROM channel_posts p WHERE p.channel_id = ch.id AND p.state = 'stale') AS stale,
        (SELECT MAX(posted_at) FROM channel_posts p
         WHERE p.channel_id = ch.id AND p.state = 'posted') AS last_posted
 FROM channels ch ORDER BY ch.id
@@ -69,6 +70,10 @@ VALUES (?, ?, ?, ?, ?) ON CONFLICT (channel_id, article_id) DO NOTHING
 SET_CURSOR = "UPDATE channels SET last_article = ? WHERE id = ?"
 IN_FLIGHT = """
 SELECT 1 FROM outbox WHERE chat_id = ? AND thread_id = -1 AND state IN ('queued', 'sending') LIMIT 1
+"""
+# News too old when its turn comes (a channel paused for hours) is dropped, as for readers.
+DROP_STALE = """
+UPDATE channel_posts SET state = 'stale' WHERE channel_id = ? AND state = 'waiting' AND created_at < ?
 """
 NEXT_WAITING = """
 SELECT id, article_id, priority FROM channel_posts
@@ -171,6 +176,7 @@ class Channel:
     queued: int = 0
     in_review: int = 0
     last_posted: float | None = None
+    stale: int = 0  # stories dropped for waiting too long
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,6 +223,7 @@ def _channel(row: aiosqlite.Row) -> Channel:
         queued=row["queued"] if "queued" in keys else 0,
         in_review=row["in_review"] if "in_review" in keys else 0,
         last_posted=row["last_posted"] if "last_posted" in keys else None,
+        stale=row["stale"] if "stale" in keys else 0,
     )
 
 
@@ -291,6 +298,11 @@ async def enqueue(
                     conn, article_id=c.article_id, post_id=cur.lastrowid, reason=c.review_reason, now=now
                 )
         await conn.execute(SET_CURSOR, (cursor, channel_id))
+
+
+async def drop_stale(db: Database, *, channel_id: int, older_than: float) -> int:
+    """Drop waiting posts queued before ``older_than``; return how many (the job logs them)."""
+    return await db.write(DROP_STALE, (channel_id, older_than))
 
 
 async def release_next(db: Database, *, channel: Channel, silent: bool, now: float) -> int | None:

@@ -57,7 +57,7 @@ CREATE TABLE channel_posts (
     channel_id       INTEGER NOT NULL REFERENCES channels (id) ON DELETE CASCADE,
     article_id       INTEGER NOT NULL REFERENCES articles (id) ON DELETE CASCADE,
     state            TEXT    NOT NULL CHECK (state IN
-                         ('waiting', 'review', 'queued', 'posted', 'rejected', 'cancelled', 'failed')),
+                         ('waiting', 'review', 'queued', 'posted', 'rejected', 'cancelled', 'failed', 'stale')),
     priority         INTEGER NOT NULL DEFAULT 0,
     title            TEXT,   -- a moderator's edited headline
     summary          TEXT,   -- a moderator's edited summary
