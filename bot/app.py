@@ -247,6 +247,13 @@ async def open_services(application: NewsApp) -> None:
 async def close_services(application: NewsApp) -> None:
     """Stop the dispatcher (recording what it sent), then close the fetcher and the database."""
     data = application.bot_data
+    side = data.channel_side_task
+    if side is not None and not side.done():
+        # Review cards and post edits are redone from the database at the next start.
+        side.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await side
+    data.channel_side_task = None
     if data.dispatcher is not None:
         await data.dispatcher.stop()
         if data.dispatcher_task is not None:

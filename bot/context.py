@@ -37,6 +37,8 @@ class BotData:
         # Channels whose @username could not be resolved yet, and when to ask again.
         self.channel_retry_at: dict[int, float] = {}
         self.channel_unreachable_told: set[int] = set()  # admins heard about these once
+        # Review cards and post edits, sent beside the channel job (one batch at a time).
+        self.channel_side_task: asyncio.Task[None] | None = None
         # Guards against floods and noisy faults; sized from the settings by the composition root.
         self.command_budget = CommandBudget(per_minute=20)
         self.error_reports = ErrorReports()

@@ -3,6 +3,7 @@ send review cards, and edit posts whose story changed at the source."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 
@@ -74,8 +75,19 @@ async def tick(context: NewsContext) -> None:
             logger.exception("Channel %s: this pass failed", channel.ref)
     if released:
         context.dispatcher.wake()
-    await _send_cards(context)
-    await _apply_edits(context, now)
+    # Cards and edits wait on Telegram's group limits (a review desk is a group): they run beside
+    # the tick, one batch at a time, so posts are released on time whatever the desk's backlog.
+    side = context.bot_data.channel_side_task
+    if side is None or side.done():
+        context.bot_data.channel_side_task = asyncio.create_task(_cards_and_edits(context, now))
+
+
+async def _cards_and_edits(context: NewsContext, now: float) -> None:
+    try:
+        await _send_cards(context)
+        await _apply_edits(context, now)
+    except Exception:  # logged here: nothing awaits this task; the next tick tries again
+        logger.exception("Sending review cards or editing channel posts failed")
 
 
 async def _resolve(context: NewsContext, channel: Channel) -> Channel:
