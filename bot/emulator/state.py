@@ -236,6 +236,7 @@ class Emulator:
         global_per_second: float | None = 30,
         chat_per_second: float | None = 1,
         group_per_minute: float | None = 20,
+        chat_burst: int = 5,
         bot_username: str = "newsbot_demo_bot",
     ) -> None:
         self.bot_username = bot_username
@@ -265,6 +266,7 @@ class Emulator:
             global_per_second=global_per_second,
             chat_per_second=chat_per_second,
             group_per_minute=group_per_minute,
+            chat_burst=chat_burst,
         )
         self._reset_records()
 
@@ -292,15 +294,26 @@ class Emulator:
         global_per_second: float | None = 30,
         chat_per_second: float | None = 1,
         group_per_minute: float | None = 20,
+        chat_burst: int = 5,
     ) -> None:
-        """Replace all three rate limits; None lifts a limit, omitted ones get Telegram's figure."""
+        """Replace the rate limits; None lifts a limit, omitted ones get Telegram's figure.
+
+        A private chat takes ``chat_burst`` messages in ``chat_burst / chat_per_second`` seconds:
+        the same sustained rate, with the short burst Telegram tolerates (a reader's quick
+        commands answered at once), and a 429 for anything faster for longer.
+        """
+        if chat_burst < 1:
+            raise ValueError("chat_burst must be at least 1")
         self._global_limit = None if global_per_second is None else _Window(global_per_second, 1.0)
-        self._chat_limit = None if chat_per_second is None else _Window(chat_per_second, 1.0)
+        self._chat_limit = (
+            None if chat_per_second is None else _Window(chat_burst, chat_burst / chat_per_second)
+        )
         self._group_limit = None if group_per_minute is None else _Window(group_per_minute, 60.0)
         self.limits = {
             "global_per_second": global_per_second,
             "chat_per_second": chat_per_second,
             "group_per_minute": group_per_minute,
+            "chat_burst": chat_burst,
         }
 
     def check_rate(self, chat_id: int, now: float) -> None:
