@@ -30,6 +30,7 @@ from telegram.ext import (
 from bot.config import Settings
 from bot.context import BotData, NewsContext
 from bot.delivery.aiohttp_request import AiohttpRequest
+from bot.delivery.chat_order import PerChatUpdateProcessor
 from bot.delivery.dispatcher import Dispatcher, in_flight_for
 from bot.delivery.ratelimit import Limiter, Rates
 from bot.delivery.sender import make_batch_sender, make_list_sender, make_sender
@@ -71,8 +72,9 @@ def build_application(settings: Settings) -> NewsApp:
                 tzinfo=settings.bot.tz,
             )
         )
-        # Commands of different chats may run side by side; storage serialises its own writes.
-        .concurrent_updates(True)
+        # Commands of different chats run side by side (storage serialises its own writes);
+        # one chat's updates run in the order they came, so its replies come in that order too.
+        .concurrent_updates(PerChatUpdateProcessor())
         .rate_limiter(SharedRateLimiter(limiter))
         # aiohttp instead of PTB's default httpx stack: a third of the CPU per message. The pool
         # holds the dispatcher's sends in flight plus room for replies.

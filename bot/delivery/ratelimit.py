@@ -13,9 +13,10 @@ slow; pacing from answers cannot, by causality, whatever the jitter.
 - Overall: at most ``floor(limit * headroom)`` sends in flight or answered in the last second.
   Sends may leave in small bursts within that window; a short credit (``SMOOTHING`` seconds
   of the limit) keeps a burst from being a whole second's worth at once.
-- One chat: at most ``capacity`` sends in ``period`` seconds (a private chat: ``chat_burst``
-  in ``chat_burst / chat_per_second`` seconds; a group: ``group_per_minute`` in 60 seconds).
-  Command replies use the whole window, so a reader's few quick commands are answered at once.
+- One chat: a private chat is a token bucket (``chat_burst`` tokens, refilled at
+  ``chat_per_second``), a group a sliding window (``group_per_minute`` in 60 seconds). A token
+  counts as spent when its answer came. Command replies may use the whole bucket or window, so
+  a reader's few quick commands are answered at once.
   Broadcasts are also spaced evenly, one chat interval (plus a fixed margin) after the
   chat's previous answer, so they never use up a chat's burst.
 - A 429 holds the chat it was for. Only when several chats are refused close together (the
@@ -62,33 +63,39 @@ class Rates:
     def group_interval(self) -> float:
         return 60.0 / self.group_per_minute + MARGIN
 
-    def chat_window(self, *, private: bool) -> tuple[int, float]:
-        """(capacity, period in seconds) of one chat's sliding window."""
-        if private:
-            burst = max(1, self.chat_burst)
-            return burst, burst / self.chat_per_second + MARGIN
-        capacity = max(1, math.floor(self.group_per_minute))
-        return capacity, 60.0 * capacity / self.group_per_minute + MARGIN
-
 
 @dataclass(slots=True)
 class _Chat:
+    """One chat's recent sends: a sliding window (groups) or a token bucket (private chats)."""
+
     capacity: int
     period: float
     interval: float
+    rate: float = 0.0  # a private chat's bucket refill per second; 0 for a window
     done: deque[float] = field(default_factory=deque)  # answer times, oldest first
-    in_flight: int = 0
+    started: deque[float] = field(default_factory=deque)  # start times of sends in flight
     held_until: float = 0.0
     replies_waiting: int = 0
+    tokens: float = 0.0  # the bucket's level
+    stamp: float = 0.0  # when ``tokens`` was last brought up to date
 
-    def prune(self, now: float) -> None:
-        horizon = now - self.period
-        while self.done and self.done[0] <= horizon:
-            self.done.popleft()
+    @property
+    def in_flight(self) -> int:
+        return len(self.started)
+
+    def refill(self, now: float) -> None:
+        if now > self.stamp:
+            self.tokens = min(float(self.capacity), self.tokens + (now - self.stamp) * self.rate)
+            self.stamp = now
 
     def window_ready_at(self, now: float) -> float:
-        """When one more send fits the chat's window."""
-        self.prune(now)
+        """When one more send fits the chat's window (or bucket)."""
+        horizon = now - self.period  # a window's period is never shorter than its interval
+        while self.done and self.done[0] <= horizon:
+            self.done.popleft()
+        if self.rate:
+            self.refill(now)
+            return now if self.tokens >= 1.0 else now + (1.0 - self.tokens) / self.rate
         over = len(self.done) + self.in_flight - self.capacity + 1
         if over <= 0:
             return now
@@ -96,13 +103,28 @@ class _Chat:
             return NEVER  # only an answer to a send in flight frees the window
         return self.done[over - 1] + self.period
 
+    def begin(self, now: float) -> None:
+        self.started.append(now)
+        if self.rate:
+            self.refill(now)
+            self.tokens -= 1.0
+
+    def end(self, now: float) -> None:
+        started = self.started.popleft() if self.started else now
+        self.done.append(now)
+        if self.rate:
+            # Count the token as spent when the answer came (after Telegram counted it), not
+            # when the send started: take back what the bucket refilled in between.
+            self.refill(now)
+            self.tokens -= max(0.0, now - started) * self.rate
+
     def idle(self, now: float) -> bool:
-        return (
-            not self.in_flight
-            and not self.replies_waiting
-            and self.held_until <= now
-            and (not self.done or self.done[-1] + max(self.period, self.interval) <= now)
-        )
+        if self.in_flight or self.replies_waiting or self.held_until > now:
+            return False
+        if self.rate:
+            self.refill(now)
+            return self.tokens >= self.capacity and (not self.done or self.done[-1] + self.interval <= now)
+        return not self.done or self.done[-1] + self.period <= now
 
 
 class Limiter:
@@ -158,9 +180,16 @@ class Limiter:
     def _chat(self, chat_id: int, private: bool) -> _Chat:
         state = self._chats.get(chat_id)
         if state is None:
-            capacity, period = self.rates.chat_window(private=private)
-            interval = self.rates.private_interval if private else self.rates.group_interval
-            state = self._chats[chat_id] = _Chat(capacity, period, interval)
+            if private:
+                capacity = max(1, self.rates.chat_burst)
+                interval = self.rates.private_interval
+                state = _Chat(capacity, interval, interval, self.rates.chat_per_second)
+                state.tokens = float(capacity)
+            else:
+                capacity = max(1, math.floor(self.rates.group_per_minute))
+                period = 60.0 * capacity / self.rates.group_per_minute + MARGIN
+                state = _Chat(capacity, period, self.rates.group_interval)
+            self._chats[chat_id] = state
         return state
 
     def chat_ready_at(self, chat_id: int, *, now: float, reply: bool = False) -> float:
@@ -183,7 +212,7 @@ class Limiter:
         """A send to a chat starts now (its slots were found free)."""
         if len(self._chats) >= self._table_limit:
             self._forget_idle(now)
-        self._chat(chat_id, private).in_flight += 1
+        self._chat(chat_id, private).begin(now)
         self._in_flight += 1
         self._credit -= 1.0
 
@@ -193,8 +222,7 @@ class Limiter:
         self._done.append(now)
         state = self._chats.get(chat_id)
         if state is not None:
-            state.in_flight = max(0, state.in_flight - 1)
-            state.done.append(now)
+            state.end(now)
 
     def reply_waiting(self, chat_id: int, *, private: bool, delta: int) -> None:
         """Count a command reply waiting for this chat, so broadcasts to it step aside."""

@@ -55,8 +55,8 @@ Control API (JSON in and out; errors are ``{"ok": false, "error": "..."}`` with 
         counters (chats, limits and faults stay)
 
 Limits are sliding windows at request arrival over sends (as above): all chats ``global_per_second``
-per second, a private chat ``chat_burst`` in ``chat_burst / chat_per_second`` seconds (the
-short burst Telegram tolerates at the same sustained rate), a group, supergroup or channel
+per second, a private chat ``chat_per_second`` per second after a burst of ``chat_burst`` (a
+token bucket: the short burst Telegram tolerates), a group, supergroup or channel
 ``group_per_minute`` per minute. A refused send answers 429 with ``retry_after`` = whole seconds
 until the window frees a slot, is not delivered and uses no quota.
 

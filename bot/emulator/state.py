@@ -218,6 +218,32 @@ class _Window:
         return max(1, math.ceil(frees_at - now))
 
 
+class _Bucket:
+    """A token bucket: `capacity` events at once, refilled at `rate` a second."""
+
+    __slots__ = ("capacity", "rate")
+
+    def __init__(self, capacity: int, rate: float) -> None:
+        if capacity < 1 or rate <= 0:
+            raise ValueError("a bucket needs a capacity of at least 1 and a positive rate")
+        self.capacity = capacity
+        self.rate = rate
+
+    def level(self, state: list[float], now: float) -> float:
+        """Tokens at `now`; `state` is [tokens, when] and is brought up to date."""
+        tokens, when = state
+        state[0] = min(float(self.capacity), tokens + max(0.0, now - when) * self.rate)
+        state[1] = max(when, now)
+        return state[0]
+
+    def retry_after(self, state: list[float], now: float) -> int | None:
+        """Return whole seconds until a token is free when the bucket is empty, else None."""
+        tokens = self.level(state, now)
+        if tokens >= 1.0:
+            return None
+        return max(1, math.ceil((1.0 - tokens) / self.rate))
+
+
 def chat_type_for(chat_id: int) -> str:
     """Guess a chat type from its id as Telegram lays ids out."""
     if chat_id > 0:
@@ -259,8 +285,9 @@ class Emulator:
         self._next_file_id = 1
         self._global_hits: deque[float] = deque()
         self._chat_hits: dict[int, deque[float]] = {}
+        self._chat_buckets: dict[int, list[float]] = {}  # private chat -> [tokens, when]
         self._global_limit: _Window | None = None
-        self._chat_limit: _Window | None = None
+        self._chat_limit: _Bucket | None = None
         self._group_limit: _Window | None = None
         self.set_limits(
             global_per_second=global_per_second,
@@ -298,16 +325,14 @@ class Emulator:
     ) -> None:
         """Replace the rate limits; None lifts a limit, omitted ones get Telegram's figure.
 
-        A private chat takes ``chat_burst`` messages in ``chat_burst / chat_per_second`` seconds:
-        the same sustained rate, with the short burst Telegram tolerates (a reader's quick
-        commands answered at once), and a 429 for anything faster for longer.
+        A private chat is a token bucket: ``chat_burst`` messages at once, refilled at
+        ``chat_per_second``; the same sustained rate, with the short burst Telegram tolerates
+        (a reader's quick commands answered at once), and a 429 for anything faster for longer.
         """
         if chat_burst < 1:
             raise ValueError("chat_burst must be at least 1")
         self._global_limit = None if global_per_second is None else _Window(global_per_second, 1.0)
-        self._chat_limit = (
-            None if chat_per_second is None else _Window(chat_burst, chat_burst / chat_per_second)
-        )
+        self._chat_limit = None if chat_per_second is None else _Bucket(chat_burst, chat_per_second)
         self._group_limit = None if group_per_minute is None else _Window(group_per_minute, 60.0)
         self.limits = {
             "global_per_second": global_per_second,
@@ -322,20 +347,29 @@ class Emulator:
             wait = self._global_limit.retry_after(self._global_hits, now)
             if wait is not None:
                 self._flood("global", wait)
-        window = self._chat_limit if chat_id > 0 else self._group_limit
-        if window is not None:
+        if chat_id > 0:
+            state = self._chat_buckets.get(chat_id)
+            if self._chat_limit is not None and state is not None:
+                wait = self._chat_limit.retry_after(state, now)
+                if wait is not None:
+                    self._flood("chat", wait)
+        elif self._group_limit is not None:
             hits = self._chat_hits.get(chat_id)
             if hits is not None:
-                wait = window.retry_after(hits, now)
+                wait = self._group_limit.retry_after(hits, now)
                 if wait is not None:
-                    self._flood("chat" if chat_id > 0 else "group", wait)
+                    self._flood("group", wait)
 
     def record_send(self, chat_id: int, now: float) -> None:
         """Count a successful send against the windows."""
         if self._global_limit is not None:
             self._global_hits.append(now)
-        window = self._chat_limit if chat_id > 0 else self._group_limit
-        if window is not None:
+        if chat_id > 0:
+            if self._chat_limit is not None:
+                state = self._chat_buckets.setdefault(chat_id, [float(self._chat_limit.capacity), now])
+                self._chat_limit.level(state, now)
+                state[0] -= 1.0
+        elif self._group_limit is not None:
             hits = self._chat_hits.get(chat_id)
             if hits is None:
                 hits = self._chat_hits[chat_id] = deque()
@@ -671,4 +705,5 @@ class Emulator:
             chat.messages.clear()
         self._global_hits.clear()
         self._chat_hits.clear()
+        self._chat_buckets.clear()
         self._reset_records()
