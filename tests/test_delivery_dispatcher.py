@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import sqlite3
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -211,3 +213,44 @@ async def test_a_small_article_cache_never_fails_a_row(db: Database, monkeypatch
 
     assert sorted(article for _, article in fake.sent) == [first] * 40 + [second] * 40
     assert await states(db) == {"sent": 80}
+
+
+class SlowTelegram(FakeTelegram):
+    """Sends that take a moment, so some are in flight when the dispatcher fails."""
+
+    async def send(self, row: ClaimedRow, article: Article) -> int:
+        await asyncio.sleep(0.002)
+        return await super().send(row, article)
+
+
+@pytest.mark.parametrize("step", ["record", "claim", "active_articles"])
+async def test_a_dispatcher_restarted_after_a_database_error_sends_each_item_once(
+    db: Database, monkeypatch: pytest.MonkeyPatch, step: str
+) -> None:
+    await add_readers(db, 1, 300)
+    article = await publish(db, 1)
+    real = getattr(outbox, step)
+    failed: list[int] = []
+
+    async def failing_once(*args: object, **kwargs: object) -> object:
+        if not failed and len(fake.sent) >= 50:  # mid-broadcast
+            failed.append(len(fake.sent))
+            raise sqlite3.OperationalError("database is locked")
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(outbox, step, failing_once)
+    fake = SlowTelegram()
+    limiter = Limiter(Rates(global_per_second=250, chat_per_second=1, group_per_minute=20))
+    d = Dispatcher(
+        db=db, send=fake.send, limiter=limiter, stale_after=3600.0, give_up_after=3600.0, window=20
+    )
+    with pytest.raises(sqlite3.OperationalError):
+        await asyncio.wait_for(d.run(), 20)
+    assert 0 < len(fake.sent) < 300, "the failure should come mid-broadcast"
+
+    # What a supervisor does: run the same dispatcher again.
+    await run_until(d, lambda: len(fake.sent) >= 300)
+    await asyncio.sleep(0.05)
+    assert Counter(chat for chat, _ in fake.sent) == {chat: 1 for chat in range(1, 301)}
+    assert {a for _, a in fake.sent} == {article}
+    assert await states(db) == {"sent": 300}
