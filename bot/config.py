@@ -78,7 +78,7 @@ class DeliverySettings:
     paid_broadcast: bool = False
     paid_per_second: float = 1000.0
     # Pace a little under the limits: requests reach Telegram with jitter, and a 429 is our bug.
-    headroom: float = 0.97
+    headroom: float = 0.99
     # An instant item older than this is news no more: it goes to the digest or is dropped.
     stale_after: float = 6 * 3600.0
     # Network errors and 5xx are retried with backoff for this long, then recorded as failed.

@@ -175,7 +175,8 @@ class Dispatcher:
             await self._refill()
         self._promote(now)
         if not self._ready:
-            await self._flush()
+            # Not a flush per idle step: at 30/s that was two transactions per message.
+            await self._flush_if_due()
             await self._idle(now)
             return
         room = self._limiter.global_room(now)
@@ -248,6 +249,8 @@ class Dispatcher:
         timeout = 1.0
         if self._waiting:
             timeout = min(timeout, max(self._waiting[0][0] - now, 0.001))
+        if self._outcomes:  # record them no later than FLUSH_EVERY, even with nothing to send
+            timeout = min(timeout, max(self._last_flush + FLUSH_EVERY - now, 0.001))
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), timeout)
 

@@ -43,7 +43,7 @@ class Rates:
     global_per_second: float
     chat_per_second: float
     group_per_minute: float
-    headroom: float = 0.97
+    headroom: float = 0.99
     chat_burst: int = 5  # sends a private chat takes at once (Telegram: "short bursts tolerated")
 
     @property
