@@ -8,10 +8,11 @@ import sqlite3
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from telegram.error import RetryAfter
 
 from bot.delivery.dispatcher import Dispatcher
 from bot.delivery.ratelimit import Limiter, Rates
@@ -254,3 +255,27 @@ async def test_a_dispatcher_restarted_after_a_database_error_sends_each_item_onc
     assert Counter(chat for chat, _ in fake.sent) == {chat: 1 for chat in range(1, 301)}
     assert {a for _, a in fake.sent} == {article}
     assert await states(db) == {"sent": 300}
+
+
+async def test_a_429_for_one_chat_holds_that_chat_and_not_the_others(db: Database) -> None:
+    await add_readers(db, 1, 20)
+    await publish(db, 1)
+    refused_at: list[float] = []
+    sent_at: dict[int, float] = {}
+
+    class Refusing(FakeTelegram):
+        async def send(self, row: ClaimedRow, article: Article) -> int:
+            if row.chat_id == 1 and not refused_at:
+                refused_at.append(time.monotonic())
+                raise RetryAfter(timedelta(seconds=1))
+            sent_at[row.chat_id] = time.monotonic()
+            return await super().send(row, article)
+
+    fake = Refusing()
+    d = dispatcher(db, fake)
+    await run_until(d, lambda: len(fake.sent) >= 20)
+
+    assert all(sent_at[chat] < refused_at[0] + 0.5 for chat in range(2, 21)), "other chats waited"
+    assert sent_at[1] >= refused_at[0] + 1.0  # the refused chat waited retry_after
+    assert d.counters.flood_waits == 1
+    assert await states(db) == {"sent": 20}
