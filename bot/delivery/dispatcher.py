@@ -147,12 +147,10 @@ class Dispatcher:
         self._wake.set()
 
     async def run(self) -> None:
-        """Send until stopped. Rows a previous process left claimed go back to the queue first.
-
-        ``run`` may be called again on the same dispatcher after it raised (a supervisor
-        restarting it): outcomes the failed run could not record are written first, so a row
-        already sent is never re-queued, and the limiter keeps its memory of recent sends.
-        """
+        """Send until stopped. Rows a previous process left claimed go back to the queue first."""
+        # run() may be called again on the same dispatcher after it raised (a supervisor
+        # restarting it): outcomes the failed run could not record are written first, so a row
+        # already sent is never re-queued, and the limiter keeps its memory of recent sends.
         await self._flush()
         self._forget_claims()
         released = await outbox.release_claims(self._db)

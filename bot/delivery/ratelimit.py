@@ -193,8 +193,7 @@ class Limiter:
         return state
 
     def chat_ready_at(self, chat_id: int, *, now: float, reply: bool = False) -> float:
-        """When the next send to a chat may start: a reply when its window has room, a broadcast
-        also one interval after the chat's previous answer and after any waiting reply."""
+        """When the next send to a chat may start (a broadcast also keeps its even spacing)."""
         state = self._chats.get(chat_id)
         if state is None:
             return self._paused_until
@@ -235,15 +234,10 @@ class Limiter:
     # --- 429 -------------------------------------------------------------------------------
 
     def flood(self, chat_id: int, *, until: float, now: float) -> bool:
-        """Telegram refused a send to this chat: hold the chat, and everything when several
-        chats were refused close together. Returns True when everything is paused.
-
-        A 429 does not say which limit it enforces (chat, group or overall), so the spread of
-        refusals across chats is the only evidence that the bot as a whole went too fast.
-        """
-        state = self._chats.get(chat_id)
-        if state is None:
-            state = self._chat(chat_id, chat_id > 0)
+        """Hold a chat Telegram refused; pause everything (and return True) when chats flood."""
+        # A 429 does not say which limit it enforces (chat, group or overall), so refusals of
+        # several chats close together are the only evidence that the whole bot went too fast.
+        state = self._chat(chat_id, chat_id > 0)
         state.held_until = max(state.held_until, until)
         while self._floods and self._floods[0][0] <= now - FLOOD_MEMORY:
             self._floods.popleft()
@@ -254,7 +248,9 @@ class Limiter:
         return False
 
     def hold_chat(self, chat_id: int, until: float) -> None:
-        self._chat(chat_id, chat_id > 0).held_until = until
+        """Send nothing to a chat until a time."""
+        state = self._chat(chat_id, chat_id > 0)
+        state.held_until = max(state.held_until, until)
 
     def pause(self, until: float) -> None:
         """Stop all sending until a time: Telegram said the whole bot went too fast."""
