@@ -99,3 +99,20 @@ async def test_a_polls_new_items_reach_the_reader_oldest_first(
     received = await wait_news(control, READER, "Story", 3)
     assert [m["text"].split("\n")[0] for m in received] == ["Story 1", "Story 2", "Story 3"]
     assert (await control.stats())["429"] == 0
+
+
+async def test_a_readers_reply_never_waits_behind_another_readers_replies(
+    app: NewsApp, control: EmulatorClient
+) -> None:
+    busy, other = READER, READER + 1
+    await command(control, busy, "/start")
+    await command(control, other, "/start")
+    before = len(await control.messages(busy))
+    for n in range(10):  # more than a private chat's burst: these go out at 1/s
+        await control.send_text(busy, busy, f"/timezone {ZONES[n % len(ZONES)]}", first_name="Busy")
+    reply = await command(control, other, "/timezone Asia/Tokyo")
+
+    assert "Asia/Tokyo" in reply["text"]
+    busy_replies = (await control.wait_for_messages(busy, before + 10, timeout=15))[before:]
+    assert reply["t"] < busy_replies[-1]["t"] - 2.0, "the other reader waited for the busy one"
+    assert (await control.stats())["429"] == 0

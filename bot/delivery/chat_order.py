@@ -16,9 +16,10 @@ from typing import Any
 from telegram import Update
 from telegram.ext import BaseUpdateProcessor
 
-# PTB's semaphore wraps our per-chat wait, so it must be large enough that one chat's queued
-# updates never take every slot from the others.
-MAX_CONCURRENT = 4096
+# PTB's semaphore wraps our per-chat wait, so one chat's queued updates hold slots while they
+# wait: with PTB's usual 256, one reader's flood of commands stalled everyone else. PTB keeps a
+# task per update anyway, so a high bound costs nothing more.
+MAX_CONCURRENT = 65_536
 
 
 @dataclass(slots=True)
