@@ -281,3 +281,29 @@ async def test_a_429_for_one_chat_holds_that_chat_and_not_the_others(db: Databas
     assert sent_at[1] >= refused_at[0] + 1.0  # the refused chat waited retry_after
     assert d.counters.flood_waits == 1
     assert await states(db) == {"sent": 20}
+
+
+async def test_stopping_a_failed_dispatcher_still_records_what_it_sent(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await add_readers(db, 1, 300)
+    await publish(db, 1)
+    real = outbox.record
+    failed: list[int] = []
+
+    async def failing_once(*args: object, **kwargs: object) -> None:
+        if len(failed) < 2 and len(fake.sent) >= 50:  # the step, then the run's last flush
+            failed.append(len(fake.sent))
+            raise sqlite3.OperationalError("database is locked")
+        await real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(outbox, "record", failing_once)
+    fake = SlowTelegram()
+    limiter = Limiter(Rates(global_per_second=250, chat_per_second=1, group_per_minute=20))
+    d = Dispatcher(db=db, send=fake.send, limiter=limiter, stale_after=3600.0, give_up_after=3600.0)
+    with pytest.raises(sqlite3.OperationalError):
+        await asyncio.wait_for(d.run(), 20)
+    await d.stop()  # shut down during the supervisor's back-off, before any restart
+
+    counts = await states(db)
+    assert counts["sent"] == len(fake.sent), "a sent message left unrecorded would be sent again"

@@ -130,6 +130,7 @@ class Dispatcher:
         self._last_flush = 0.0
         self._wake = asyncio.Event()
         self._stopping = False
+        self._running = False
         self._in_flight: set[asyncio.Task[None]] = set()
         self._slots = asyncio.Semaphore(in_flight_for(1.0 / rates.global_interval))
         self.counters = DispatchCounters()
@@ -145,22 +146,33 @@ class Dispatcher:
         """Finish the sends in flight, record them, and hand unsent claimed rows back."""
         self._stopping = True
         self._wake.set()
+        if not self._running and self._outcomes:
+            # Stopped between a failed run and its restart: what was sent must still be
+            # recorded, or the next start re-queues and sends it again.
+            try:
+                await self._flush()
+            except Exception:
+                logger.exception("Could not record %d delivery outcomes at shutdown", len(self._outcomes))
 
     async def run(self) -> None:
         """Send until stopped. Rows a previous process left claimed go back to the queue first."""
         # run() may be called again on the same dispatcher after it raised (a supervisor
         # restarting it): outcomes the failed run could not record are written first, so a row
         # already sent is never re-queued, and the limiter keeps its memory of recent sends.
-        await self._flush()
-        self._forget_claims()
-        released = await outbox.release_claims(self._db)
-        if released:
-            logger.info("Re-queued %d deliveries claimed before a restart", released)
+        self._running = True
         try:
-            while not self._stopping:
-                await self._step()
+            await self._flush()
+            self._forget_claims()
+            released = await outbox.release_claims(self._db)
+            if released:
+                logger.info("Re-queued %d deliveries claimed before a restart", released)
+            try:
+                while not self._stopping:
+                    await self._step()
+            finally:
+                await self._drain()
         finally:
-            await self._drain()
+            self._running = False
 
     # --- the loop --------------------------------------------------------------------------
 
