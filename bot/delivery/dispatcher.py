@@ -357,10 +357,8 @@ class Dispatcher:
             try:
                 article = await self._article(row.article_id)
                 if article is None:  # pruned while the row waited for its turn
-                    self._outcomes.stale.append(("stale", row.id))
-                    self._finish(row, chat_id)
-                    return
-                if batch is not None and self._send_batch is not None:
+                    message_id = None
+                elif batch is not None and self._send_batch is not None:
                     listed = [await self._article(r.article_id) for r in batch]
                     message_id = await self._send_batch(row, [a for a in [article, *listed] if a is not None])
                 else:
@@ -368,6 +366,10 @@ class Dispatcher:
             finally:
                 # Before any outcome reschedules the chat: its next send is paced from now.
                 self._limiter.end(chat_id, now=self._clock())
+            if message_id is None:
+                self._outcomes.stale.append(("stale", row.id))
+                self._finish(row, chat_id)
+                return
         except RetryAfter as exc:
             self._on_flood(row, chat_id, exc.retry_after)
         except ChatMigrated as exc:
