@@ -60,7 +60,13 @@ def build_application(settings: Settings) -> NewsApp:
     delivery = settings.delivery
     global_rate = delivery.paid_per_second if delivery.paid_broadcast else delivery.global_per_second
     limiter = Limiter(
-        Rates(global_rate, delivery.chat_per_second, delivery.group_per_minute, delivery.headroom)
+        Rates(
+            global_rate,
+            delivery.chat_per_second,
+            delivery.group_per_minute,
+            delivery.headroom,
+            chat_burst=delivery.chat_burst,
+        )
     )
     application: NewsApp = (
         ApplicationBuilder()

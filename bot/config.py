@@ -79,6 +79,8 @@ class DeliverySettings:
     paid_per_second: float = 1000.0
     # Pace a little under the limits: requests reach Telegram with jitter, and a 429 is our bug.
     headroom: float = 0.99
+    # Messages a private chat takes at once (Telegram tolerates short bursts): command replies.
+    chat_burst: int = 5
     # An instant item older than this is news no more: it goes to the digest or is dropped.
     stale_after: float = 6 * 3600.0
     # Network errors and 5xx are retried with backoff for this long, then recorded as failed.
@@ -238,7 +240,7 @@ def _delivery(raw: dict[str, Any]) -> DeliverySettings:
         "stale_after": 60.0,
         "give_up_after": 1.0,
     }
-    _check_keys("delivery", raw, {*floats, "paid_broadcast", "headroom"})
+    _check_keys("delivery", raw, {*floats, "paid_broadcast", "headroom", "chat_burst"})
     values: dict[str, Any] = {}
     for key, minimum in floats.items():
         if key in raw:
@@ -249,6 +251,10 @@ def _delivery(raw: dict[str, Any]) -> DeliverySettings:
         values["headroom"] = _number("delivery.headroom", raw["headroom"], minimum=0.1)
         if values["headroom"] > 1:
             raise ConfigError("delivery.headroom", "must be at most 1")
+    if "chat_burst" in raw:
+        values["chat_burst"] = int(_number("delivery.chat_burst", raw["chat_burst"], minimum=1, integer=True))
+        if values["chat_burst"] > 30:
+            raise ConfigError("delivery.chat_burst", "must be at most 30")
     if "paid_broadcast" in raw:
         values["paid_broadcast"] = _flag("delivery.paid_broadcast", raw["paid_broadcast"])
     return DeliverySettings(**{**{f: getattr(d, f) for f in d.__dataclass_fields__}, **values})

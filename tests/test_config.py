@@ -80,6 +80,8 @@ def test_config_path_from_environment(tmp_path: Path) -> None:
         ("[bot]\ntokn = 'x'\n", "bot.tokn"),
         ("[delivery]\nglobal_per_second = 'fast'\n", "delivery.global_per_second"),
         ("[delivery]\nchat_per_second = -1\n", "delivery.chat_per_second"),
+        ("[delivery]\nchat_burst = 0\n", "delivery.chat_burst"),
+        ("[delivery]\nchat_burst = 2.5\n", "delivery.chat_burst"),
         ("[bot]\ntimezone = 'Mars/Olympus'\n", "bot.timezone"),
         ("[bot]\nadmins = ['me']\n", "bot.admins"),
         ("[[sources]]\nid = 'a'\nurl = 'ftp://x'\n", "sources[0].url"),
