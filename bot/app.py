@@ -9,12 +9,14 @@ import asyncio
 import contextlib
 import functools
 import logging
+import signal
 import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 from telegram import BotCommand, LinkPreviewOptions, Update
 from telegram.constants import ParseMode
+from telegram.error import InvalidToken, NetworkError, TelegramError
 from telegram.ext import (
     Application,
     ApplicationBuilder,
@@ -23,6 +25,7 @@ from telegram.ext import (
     CommandHandler,
     ContextTypes,
     Defaults,
+    ExtBot,
     MessageHandler,
     filters,
 )
@@ -34,10 +37,12 @@ from bot.delivery.dispatcher import Dispatcher, in_flight_for
 from bot.delivery.ratelimit import Limiter, Rates
 from bot.delivery.sender import make_batch_sender, make_list_sender, make_sender
 from bot.delivery.shared_limiter import SharedRateLimiter
+from bot.errors import TelegramUnavailable
 from bot.news.fetcher import Fetcher
 from bot.render.callbacks import REMOVE, SUBSCRIBE
 from bot.render.help import READER_COMMANDS
 from bot.storage import open_database, sources
+from bot.storage.connection import InstanceLock
 from handlers import admin, gates, membership, reading, start, subscriptions
 from handlers import settings as chat_settings
 from handlers import sources as source_admin
@@ -119,7 +124,8 @@ async def open_services(application: NewsApp) -> None:
     data = application.bot_data
     settings = data.settings
     assert settings is not None
-    data.db = db = await open_database(settings.bot.db)
+    # ``serve`` opens the database before it contacts Telegram, to fail fast; tests come here first.
+    data.db = db = data.db if data.db is not None else await open_database(settings.bot.db)
     data.fetcher = Fetcher(
         user_agent=settings.ingest.user_agent,
         total_timeout=settings.ingest.fetch_timeout,
@@ -181,7 +187,10 @@ async def open_services(application: NewsApp) -> None:
 
     # Admin commands stay out of the menu everyone sees; /help lists them to admins.
     commands = [BotCommand(name, description) for name, description in READER_COMMANDS]
-    await application.bot.set_my_commands(commands)
+    try:
+        await application.bot.set_my_commands(commands)
+    except TelegramError as exc:  # only the menu is missing; everything else works
+        logger.warning("Could not set the command menu: %s", _one_line(exc))
 
 
 async def close_services(application: NewsApp) -> None:
@@ -199,7 +208,9 @@ async def close_services(application: NewsApp) -> None:
 
 
 @contextlib.asynccontextmanager
-async def running(application: NewsApp, *, poll_interval: float = 0.0) -> AsyncIterator[NewsApp]:
+async def running(
+    application: NewsApp, *, poll_interval: float = 0.0, long_poll: int = 1
+) -> AsyncIterator[NewsApp]:
     """Run the application with long polling inside the current event loop (demo and tests).
 
     ``run_polling`` owns its event loop and signal handlers; this is the same sequence for
@@ -213,7 +224,7 @@ async def running(application: NewsApp, *, poll_interval: float = 0.0) -> AsyncI
         assert application.updater is not None
         await application.updater.start_polling(
             poll_interval=poll_interval,
-            timeout=1,
+            timeout=long_poll,
             allowed_updates=Update.ALL_TYPES,
             drop_pending_updates=False,
         )
@@ -232,7 +243,77 @@ async def running(application: NewsApp, *, poll_interval: float = 0.0) -> AsyncI
             await application.shutdown()
 
 
+def _one_line(exc: BaseException, limit: int = 200) -> str:
+    """An exception as one short line for a log (the formatter still scrubs the token)."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+async def connect(
+    bot: ExtBot[None], stop: asyncio.Event, *, api_url: str, first_delay: float = 1.0, max_delay: float = 60.0
+) -> bool:
+    """Reach Telegram (getMe), retrying network errors with back-off; False when stopped first.
+
+    A rejected token ends start-up at once with TelegramUnavailable, whose message never holds
+    the token (PTB's own InvalidToken message does).
+    """
+    delay = first_delay
+    attempt = 1
+    while True:
+        try:
+            await bot.initialize()
+            return True
+        except InvalidToken:
+            await bot.shutdown()
+            raise TelegramUnavailable(
+                f"{api_url} rejected the bot token (revoked or mistyped?); check NEWSBOT_TOKEN or bot.token"
+            ) from None
+        except NetworkError as exc:  # TimedOut, 5xx and connection failures alike
+            logger.warning(
+                "Telegram is not reachable (attempt %d: %s); retrying in %.0f s",
+                attempt,
+                _one_line(exc),
+                delay,
+            )
+        except BaseException:
+            await bot.shutdown()  # else aiohttp warns of unclosed sessions on exit
+            raise
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), delay)
+        if stop.is_set():
+            await bot.shutdown()
+            return False
+        delay = min(delay * 2, max_delay)
+        attempt += 1
+
+
+async def serve(settings: Settings) -> None:
+    """Run the bot until SIGINT or SIGTERM (``newsbot run``); one process per database."""
+    lock = InstanceLock.acquire(settings.bot.db)
+    try:
+        application = build_application(settings)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        # Open the database before waiting for Telegram: a bad file is reported at once.
+        data = application.bot_data
+        data.db = await open_database(settings.bot.db)
+        try:
+            if not await connect(application.bot, stop, api_url=settings.bot.api_url):
+                return
+            logger.info("Connected to Telegram as @%s", application.bot.username)
+            async with running(application, long_poll=10):
+                await stop.wait()
+                logger.info("Stopping")
+        finally:
+            if data.db is not None:  # running() closes it; this is for a failed connect
+                await data.db.close()
+                data.db = None
+    finally:
+        lock.release()
+
+
 def run_polling(settings: Settings) -> None:
     """Run the bot until interrupted (``newsbot run``)."""
-    application = build_application(settings)
-    application.run_polling(allowed_updates=Update.ALL_TYPES)
+    asyncio.run(serve(settings))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
+from urllib.parse import quote
 
 
 class RedactingFormatter(logging.Formatter):
@@ -13,10 +15,15 @@ class RedactingFormatter(logging.Formatter):
         self._secrets = [s for s in secrets if s]
 
     def format(self, record: logging.LogRecord) -> str:
-        text = super().format(record)
-        for secret in self._secrets:
-            text = text.replace(secret, "<redacted>")
-        return text
+        return redact(super().format(record), self._secrets)
+
+
+def redact(text: str, secrets: Iterable[str]) -> str:
+    """Replace every secret in ``text``; the token also travels URL-encoded (``:`` as ``%3A``)."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "<redacted>").replace(quote(secret, safe=""), "<redacted>")
+    return text
 
 
 def setup_logging(level: str = "INFO", *, secrets: tuple[str, ...] = ()) -> None:
@@ -28,3 +35,6 @@ def setup_logging(level: str = "INFO", *, secrets: tuple[str, ...] = ()) -> None
     # httpx logs every request URL at INFO, and the bot token is part of Telegram's URLs.
     for noisy in ("httpx", "httpcore", "apscheduler", "aiohttp.access"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # PTB logs a traceback for every non-JSON answer (a proxy's 502 page) and then raises the
+    # same error, which newsbot reports in one line where it is handled.
+    logging.getLogger("telegram.request.BaseRequest").setLevel(logging.CRITICAL)
