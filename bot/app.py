@@ -11,7 +11,7 @@ import functools
 import logging
 import signal
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from typing import Any
 
 from telegram import BotCommand, LinkPreviewOptions, Update
@@ -43,6 +43,7 @@ from bot.render.callbacks import REMOVE, SUBSCRIBE
 from bot.render.help import READER_COMMANDS
 from bot.storage import open_database, sources
 from bot.storage.connection import InstanceLock
+from bot.supervisor import Supervisor
 from handlers import admin, gates, membership, reading, start, subscriptions
 from handlers import settings as chat_settings
 from handlers import sources as source_admin
@@ -151,7 +152,16 @@ async def open_services(application: NewsApp) -> None:
     delivery = settings.delivery
     rate_limiter = application.bot.rate_limiter
     assert isinstance(rate_limiter, SharedRateLimiter)
-    data.dispatcher = Dispatcher(
+
+    async def tell_admins(text: str) -> None:
+        for admin_id in settings.bot.admins:
+            try:
+                await application.bot.send_message(admin_id, text)
+            except TelegramError as exc:
+                logger.warning("Could not tell admin %d: %s", admin_id, _one_line(exc))
+
+    data.supervisor = supervisor = Supervisor(tell_admins)
+    data.dispatcher = dispatcher = Dispatcher(
         db=db,
         send=make_sender(
             application.bot,
@@ -169,8 +179,10 @@ async def open_services(application: NewsApp) -> None:
         ),
         default_tz=settings.bot.timezone,
     )
-    # Not application.create_task: the application is not running yet during post_init.
-    data.dispatcher_task = asyncio.create_task(data.dispatcher.run(), name="dispatcher")
+    # Not application.create_task: the application is not running yet during post_init. After a
+    # failure the supervisor calls run() again on the same dispatcher, which first records what
+    # the failed run could not, then reclaims its rows.
+    data.dispatcher_task = supervisor.keep_running("delivery", dispatcher.run)
 
     job_queue = application.job_queue
     assert job_queue is not None, "install python-telegram-bot[job-queue]"
@@ -182,8 +194,10 @@ async def open_services(application: NewsApp) -> None:
     data.schedule_source = functools.partial(ingest.schedule_source, job_queue)
     data.unschedule_source = functools.partial(ingest.unschedule_source, job_queue)
     job_queue.run_repeating(maintenance.nudge_dispatcher, interval=5, first=5, name="nudge-dispatcher")
-    job_queue.run_repeating(digest.send_digests, interval=60, first=10, name="digests")
-    job_queue.run_repeating(maintenance.prune_articles, interval=3600, first=60, name="prune-articles")
+    job_queue.run_repeating(supervised("digests", digest.send_digests), interval=60, first=10, name="digests")
+    job_queue.run_repeating(
+        supervised("maintenance", maintenance.prune_articles), interval=3600, first=60, name="prune-articles"
+    )
 
     # Admin commands stay out of the menu everyone sees; /help lists them to admins.
     commands = [BotCommand(name, description) for name, description in READER_COMMANDS]
@@ -193,9 +207,24 @@ async def open_services(application: NewsApp) -> None:
         logger.warning("Could not set the command menu: %s", _one_line(exc))
 
 
+def supervised(
+    kind: str, callback: Callable[[NewsContext], Awaitable[None]]
+) -> Callable[[NewsContext], Coroutine[Any, Any, None]]:
+    """A repeating job whose failures the supervisor logs, counts, backs off and reports once."""
+
+    async def job(context: NewsContext) -> None:
+        name = context.job.name if context.job is not None and context.job.name else kind
+        await context.supervisor.step(kind, name, lambda: callback(context))
+
+    job.__name__ = getattr(callback, "__name__", kind)
+    return job
+
+
 async def close_services(application: NewsApp) -> None:
     """Stop the dispatcher (recording what it sent), then close the fetcher and the database."""
     data = application.bot_data
+    if data.supervisor is not None:
+        data.supervisor.stop()
     if data.dispatcher is not None:
         await data.dispatcher.stop()
         if data.dispatcher_task is not None:
@@ -204,7 +233,7 @@ async def close_services(application: NewsApp) -> None:
         await data.fetcher.aclose()
     if data.db is not None:
         await data.db.close()
-    data.dispatcher = data.fetcher = data.db = data.dispatcher_task = None
+    data.dispatcher = data.fetcher = data.db = data.dispatcher_task = data.supervisor = None
 
 
 @contextlib.asynccontextmanager

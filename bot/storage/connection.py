@@ -28,11 +28,14 @@ logger = logging.getLogger(__name__)
 
 Params = Sequence[Any] | dict[str, Any]
 
+# How long a statement waits for another process's write lock (a backup, an sqlite3 shell) before
+# it fails with "database is locked"; the supervisor then retries the task with back-off.
+BUSY_TIMEOUT_MS = 5000
+
 _PRAGMAS = (
     "PRAGMA journal_mode = WAL",
     "PRAGMA synchronous = NORMAL",  # safe with WAL: a crash loses no committed transaction's integrity
     "PRAGMA foreign_keys = ON",
-    "PRAGMA busy_timeout = 5000",
     "PRAGMA temp_store = MEMORY",
     "PRAGMA cache_size = -65536",  # 64 MiB of page cache
 )
@@ -105,7 +108,7 @@ class Database:
             # isolation_level=None: we issue BEGIN ourselves, sqlite3 must not add its own.
             conn = await aiosqlite.connect(path, isolation_level=None)
             conn.row_factory = sqlite3.Row
-            for pragma in _PRAGMAS:
+            for pragma in (*_PRAGMAS, f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_MS)}"):
                 await conn.execute(pragma)
             for name, nargs, func in functions:
                 await conn.create_function(name, nargs, func, deterministic=True)
