@@ -132,7 +132,7 @@ async def open_services(application: NewsApp) -> None:
         total_timeout=settings.ingest.fetch_timeout,
         max_bytes=settings.ingest.max_bytes,
     )
-    await sources.sync_configured(
+    retired = await sources.sync_configured(
         db,
         sources=[
             {
@@ -149,6 +149,13 @@ async def open_services(application: NewsApp) -> None:
         ],
         now=time.time(),
     )
+    for source_id in retired:
+        logger.warning(
+            "Source %s is no longer in the config file: paused and kept with its articles;"
+            " /source_remove %s deletes it",
+            source_id,
+            source_id,
+        )
     delivery = settings.delivery
     rate_limiter = application.bot.rate_limiter
     assert isinstance(rate_limiter, SharedRateLimiter)

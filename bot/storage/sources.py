@@ -24,8 +24,17 @@ ON CONFLICT (id) DO UPDATE SET
     interval = excluded.interval,
     category = excluded.category,
     breaking = excluded.breaking,
+    -- A retired source put back in the file polls again; a configured one keeps its pause.
+    paused = CASE WHEN sources.origin = 'config' THEN sources.paused ELSE 0 END,
     origin = 'config',
     options = excluded.options
+"""
+# A config source no longer in the file: no longer polled or offered, kept with its articles, and
+# an ordinary source from now on, which /source_remove may delete.
+RETIRE_UNCONFIGURED = """
+UPDATE sources SET origin = 'admin', paused = 1
+WHERE origin = 'config' AND id NOT IN (SELECT value FROM json_each(:ids))
+RETURNING id
 """
 INSERT_ADMIN = """
 INSERT INTO sources (id, name, url, kind, interval, category, breaking, origin, options, created_at)
@@ -79,8 +88,11 @@ def source_from_row(row: sqlite3.Row) -> Source:
     )
 
 
-async def sync_configured(db: Database, *, sources: Iterable[dict[str, Any]], now: float) -> None:
-    """Make the table agree with the config file's [[sources]], keeping each one's fetch state."""
+async def sync_configured(db: Database, *, sources: Iterable[dict[str, Any]], now: float) -> list[str]:
+    """Make the table agree with the config file's [[sources]], keeping each one's fetch state.
+
+    Returns the ids of the config sources the file no longer has, which are now retired.
+    """
     rows = [
         {
             "id": s["id"],
@@ -95,9 +107,13 @@ async def sync_configured(db: Database, *, sources: Iterable[dict[str, Any]], no
         }
         for s in sources
     ]
-    if rows:
-        async with db.transaction() as conn:
+    ids = json.dumps([row["id"] for row in rows])
+    async with db.transaction() as conn:
+        if rows:
             await conn.executemany(UPSERT_CONFIGURED, rows)
+        async with conn.execute(RETIRE_UNCONFIGURED, {"ids": ids}) as cursor:
+            retired = [str(row[0]) for row in await cursor.fetchall()]
+    return sorted(retired)
 
 
 async def add_source(
