@@ -52,6 +52,9 @@ from jobs import digest, ingest, maintenance
 
 logger = logging.getLogger(__name__)
 
+# The name PTB gives its getUpdates loop task (telegram.ext.Updater.start_polling).
+POLLING_TASK = "Updater:start_polling:polling_task"
+
 NewsApp = Application[Any, NewsContext, dict[Any, Any], dict[Any, Any], BotData, Any]
 
 
@@ -263,20 +266,30 @@ async def running(
             timeout=long_poll,
             allowed_updates=Update.ALL_TYPES,
             drop_pending_updates=False,
+            # PTB's default logs a traceback per failed getUpdates; PTB retries, so one line is enough.
+            error_callback=_polling_failed,
         )
         try:
             yield application
         finally:
-            if application.updater.running:
-                await application.updater.stop()
-            if application.running:
-                await application.stop()
+            try:
+                if application.updater.running:
+                    await application.updater.stop()
+            except TelegramError as exc:  # polling had already ended with it (a revoked token)
+                logger.warning("Polling had stopped: %s", _one_line(exc))
+            finally:
+                if application.running:
+                    await application.stop()
     finally:
         try:
             if application.post_shutdown is not None:
                 await application.post_shutdown(application)
         finally:
             await application.shutdown()
+
+
+def _polling_failed(exc: TelegramError) -> None:
+    logger.warning("Polling Telegram failed (retrying): %s", _one_line(exc))
 
 
 def _one_line(exc: BaseException, limit: int = 200) -> str:
@@ -339,9 +352,25 @@ async def serve(settings: Settings) -> None:
             if not await connect(application.bot, stop, api_url=settings.bot.api_url):
                 return
             logger.info("Connected to Telegram as @%s", application.bot.username)
+            rejected = False
+
+            def polling_ended(task: asyncio.Task[Any]) -> None:
+                # PTB gives up polling only on a rejected token; the bot is deaf then: stop it.
+                nonlocal rejected
+                rejected = not task.cancelled() and isinstance(task.exception(), InvalidToken)
+                stop.set()
+
             async with running(application, long_poll=10):
+                for task in asyncio.all_tasks():
+                    if task.get_name() == POLLING_TASK:
+                        task.add_done_callback(polling_ended)
                 await stop.wait()
                 logger.info("Stopping")
+            if rejected:
+                raise TelegramUnavailable(
+                    f"{settings.bot.api_url} rejected the bot token while running (revoked?);"
+                    " check NEWSBOT_TOKEN or bot.token"
+                )
         finally:
             if data.db is not None:  # running() closes it; this is for a failed connect
                 await data.db.close()

@@ -26,9 +26,27 @@ def redact(text: str, secrets: Iterable[str]) -> str:
     return text
 
 
+class OneLineTelegramErrors(logging.Filter):
+    """PTB logs a traceback for Telegram's own answers (a rejected token, a 502); one line says it all."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if (
+            exc is not None
+            and record.name.startswith("telegram")
+            and type(exc).__module__.startswith("telegram")
+        ):
+            record.msg = f"{record.getMessage()} ({type(exc).__name__}: {' '.join(str(exc).split())})"
+            record.args = None
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
 def setup_logging(level: str = "INFO", *, secrets: tuple[str, ...] = ()) -> None:
     handler = logging.StreamHandler()
     handler.setFormatter(RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s", *secrets))
+    handler.addFilter(OneLineTelegramErrors())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

@@ -273,3 +273,18 @@ async def test_emulator_on_a_port_in_use_exits_with_one_line(emulator: RunningEm
     assert text.startswith(f"newsbot: cannot listen on 127.0.0.1:{emulator.port}: ")
     assert "address already in use" in text
     assert text.count("\n") == 1
+
+
+async def test_token_revoked_while_running_stops_with_one_line_without_the_token(
+    emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    bot = await start_bot(bot_env(api(emulator), tmp_path / "newsbot.db"))
+    await bot.wait_for("Application started")
+    async with EmulatorClient(emulator.control_url) as control:
+        await control.set_fault("unauthorized")
+        # Ends the long poll in flight at once; the next getUpdates meets the revoked token.
+        await control.send_text(5001, 5001, "hello")
+    assert await bot.finish() == 1
+    assert_clean(bot)
+    assert bot.lines[-1].startswith("newsbot: ")
+    assert "rejected the bot token while running" in bot.lines[-1]
