@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import logging
 import os
+import sqlite3
 import sys
 from collections.abc import Sequence
 
@@ -90,6 +91,9 @@ def _run(config: str | None) -> int:
         raise
     except NewsbotError as exc:
         print(f"newsbot: {redact(str(exc), secrets)}", file=sys.stderr)
+        return 1
+    except sqlite3.Error as exc:  # e.g. another process held the write lock through start-up
+        print(f"newsbot: database error at start-up: {' '.join(str(exc).split())}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

@@ -123,9 +123,9 @@ class Supervisor:
         self._next_try[key] = self._clock() + delay
         first_of_key = key not in health.failing
         if first_of_key:
-            logger.error("%s failed; retrying in %.0f s", key, delay, exc_info=exc)
+            logger.error("%s failed; retrying in %.1f s", key, delay, exc_info=exc)
         else:
-            logger.warning("%s failed again (%s); retrying in %.0f s", key, health.last_error, delay)
+            logger.warning("%s failed again (%s); retrying in %.1f s", key, health.last_error, delay)
         if not health.failing:
             health.failing.add(key)
             await self._tell(
