@@ -135,7 +135,7 @@ async def open_services(application: NewsApp) -> None:
         total_timeout=settings.ingest.fetch_timeout,
         max_bytes=settings.ingest.max_bytes,
     )
-    retired = await sources.sync_configured(
+    await sources.sync_configured(
         db,
         sources=[
             {
@@ -152,7 +152,7 @@ async def open_services(application: NewsApp) -> None:
         ],
         now=time.time(),
     )
-    for source_id in retired:
+    for source_id in await sources.retire_unconfigured(db, configured=[s.id for s in settings.sources]):
         logger.warning(
             "Source %s is no longer in the config file: paused and kept with its articles;"
             " /source_remove %s deletes it",

@@ -97,7 +97,7 @@ async def test_write_lock_held_past_the_busy_timeout_mid_broadcast_delays_delive
     deadline = time.monotonic() + 15
     while len(await delivered(control)) < READERS or len(await control.messages(ADMIN)) < 2:
         assert time.monotonic() < deadline, (
-            f"{len(await delivered(control))} of {READERS} readers, admin told {await control.messages(ADMIN)}"
+            f"{len(await delivered(control))} of {READERS} readers; admin: {await control.messages(ADMIN)}"
         )
         await asyncio.sleep(0.05)
     await asyncio.sleep(0.5)  # anything more would be a double

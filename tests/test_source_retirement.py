@@ -81,14 +81,15 @@ async def test_retired_source_put_back_in_the_config_polls_again(
         both = _configured("kept", "gone", feed_server=feed_server)
         await sources.sync_configured(db, sources=both, now=1.0)
         await sources.set_paused(db, source_id="kept", paused=True)  # an admin's own pause
-        assert await sources.sync_configured(db, sources=both[:1], now=2.0) == ["gone"]
-        assert await sources.sync_configured(db, sources=both[:1], now=3.0) == []  # retired once
-        assert await sources.sync_configured(db, sources=both, now=4.0) == []
+        assert await sources.retire_unconfigured(db, configured=["kept"]) == ["gone"]
+        assert await sources.retire_unconfigured(db, configured=["kept"]) == []  # retired once
+        await sources.sync_configured(db, sources=both, now=4.0)
+        assert await sources.retire_unconfigured(db, configured=["kept", "gone"]) == []
         gone = await sources.get_source(db, source_id="gone")
         kept = await sources.get_source(db, source_id="kept")
         assert gone is not None and not gone.paused and gone.origin == "config"
         assert kept is not None and kept.paused  # the admin's pause survives a restart
-        assert await sources.sync_configured(db, sources=[], now=5.0) == ["gone", "kept"]
+        assert await sources.retire_unconfigured(db, configured=[]) == ["gone", "kept"]
         admin_added = await sources.add_source(
             db,
             source_id="mine",
@@ -100,7 +101,7 @@ async def test_retired_source_put_back_in_the_config_polls_again(
             now=6.0,
         )
         assert admin_added
-        assert await sources.sync_configured(db, sources=[], now=7.0) == []  # never an admin's source
+        assert await sources.retire_unconfigured(db, configured=[]) == []  # never an admin's source
         mine = await sources.get_source(db, source_id="mine")
         assert mine is not None and not mine.paused
     finally:

@@ -88,11 +88,8 @@ def source_from_row(row: sqlite3.Row) -> Source:
     )
 
 
-async def sync_configured(db: Database, *, sources: Iterable[dict[str, Any]], now: float) -> list[str]:
-    """Make the table agree with the config file's [[sources]], keeping each one's fetch state.
-
-    Returns the ids of the config sources the file no longer has, which are now retired.
-    """
+async def sync_configured(db: Database, *, sources: Iterable[dict[str, Any]], now: float) -> None:
+    """Add or update the config file's [[sources]], keeping each one's fetch state."""
     rows = [
         {
             "id": s["id"],
@@ -107,13 +104,19 @@ async def sync_configured(db: Database, *, sources: Iterable[dict[str, Any]], no
         }
         for s in sources
     ]
-    ids = json.dumps([row["id"] for row in rows])
-    async with db.transaction() as conn:
-        if rows:
+    if rows:
+        async with db.transaction() as conn:
             await conn.executemany(UPSERT_CONFIGURED, rows)
-        async with conn.execute(RETIRE_UNCONFIGURED, {"ids": ids}) as cursor:
-            retired = [str(row[0]) for row in await cursor.fetchall()]
-    return sorted(retired)
+
+
+async def retire_unconfigured(db: Database, *, configured: Iterable[str]) -> list[str]:
+    """Retire the config sources whose ids the file no longer has; return their ids."""
+    async with (
+        db.transaction() as conn,
+        conn.execute(RETIRE_UNCONFIGURED, {"ids": json.dumps(list(configured))}) as cursor,
+    ):
+        rows = await cursor.fetchall()
+    return sorted(str(row[0]) for row in rows)
 
 
 async def add_source(
