@@ -288,3 +288,27 @@ async def test_token_revoked_while_running_stops_with_one_line_without_the_token
     assert_clean(bot)
     assert bot.lines[-1].startswith("newsbot: ")
     assert "rejected the bot token while running" in bot.lines[-1]
+
+
+@pytest.mark.parametrize(
+    ("toml", "expected"),
+    [
+        (
+            '[[sources]]\nid = "site"\nurl = "https://example.org/"\nkind = "html"\n'
+            '[sources.selectors]\ntitel = "h3"\n',
+            "newsbot: config: sources[0].selectors.titel: unknown selector key; known keys: ",
+        ),
+        (
+            '[bot]\nlanguage = "klingon"\n',
+            "newsbot: config: bot.language: unknown language 'klingon'; choose one of: en",
+        ),
+    ],
+    ids=["selector-typo", "klingon"],
+)
+async def test_config_mistakes_exit_2_naming_the_key(tmp_path: Path, toml: str, expected: str) -> None:
+    config = tmp_path / "newsbot.toml"
+    config.write_text(toml, encoding="utf-8")
+    bot = await start_bot(bot_env("http://127.0.0.1:9", tmp_path / "newsbot.db"), "--config", str(config))
+    assert await bot.finish() == 2
+    assert bot.stderr.startswith(expected)
+    assert bot.stderr.count("\n") == 1
