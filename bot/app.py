@@ -301,11 +301,9 @@ def _one_line(exc: BaseException, limit: int = 200) -> str:
 async def connect(
     bot: ExtBot[None], stop: asyncio.Event, *, api_url: str, first_delay: float = 1.0, max_delay: float = 60.0
 ) -> bool:
-    """Reach Telegram (getMe), retrying network errors with back-off; False when stopped first.
-
-    A rejected token ends start-up at once with TelegramUnavailable, whose message never holds
-    the token (PTB's own InvalidToken message does).
-    """
+    """Reach Telegram (getMe), retrying network errors with back-off; False when stopped first."""
+    # A rejected token ends start-up at once with TelegramUnavailable: PTB's own InvalidToken
+    # message quotes the token.
     delay = first_delay
     attempt = 1
     while True:

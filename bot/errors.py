@@ -6,7 +6,7 @@ NewsbotError
  │    ├── MigrationError
  │    ├── DatabaseUnavailable   the file cannot be opened, read or written
  │    └── AlreadyRunning        another newsbot process holds the database
- └── TelegramUnavailable        Telegram refused the token, or could not be reached at start
+ └── TelegramUnavailable        Telegram rejected the token (at start or while running)
 """
 
 from __future__ import annotations
@@ -42,4 +42,4 @@ class AlreadyRunning(StorageError):
 
 
 class TelegramUnavailable(NewsbotError):
-    """Telegram refused the token, or was not reachable at start; the message never holds the token."""
+    """Telegram rejected the bot token; the message never holds the token."""

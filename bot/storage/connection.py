@@ -49,11 +49,10 @@ def _reason(exc: BaseException) -> str:
 
 
 class InstanceLock:
-    """An exclusive lock on ``<database>.lock`` held for the life of the process.
+    """An exclusive lock on ``<database>.lock`` held for the life of the process."""
 
-    Two bots on one database would send every message twice; the second one refuses to start.
-    ``flock`` locks die with the process, so a crash never leaves a stale lock behind.
-    """
+    # Two bots on one database would send every message twice: the second one refuses to start.
+    # flock locks die with their process, so a crash never leaves a stale lock behind.
 
     def __init__(self, path: Path, fd: int) -> None:
         self.path = path
