@@ -77,6 +77,8 @@ def _run(config: str | None) -> int:
 
     settings = load_settings(config)
     settings.require_token()
+    if settings.bot.db.is_dir():
+        raise ConfigError("bot.db", f"{settings.bot.db} is a folder; give the path of the database file")
     folder = settings.bot.db.parent
     if not folder.is_dir():
         # Never create it: a mistyped path would start an empty database and lose every reader.

@@ -249,6 +249,14 @@ async def test_database_in_a_missing_folder_is_a_config_error(tmp_path: Path) ->
     assert not (tmp_path / "nowhere").exists()
 
 
+async def test_database_path_that_is_a_folder_is_a_config_error(tmp_path: Path) -> None:
+    bot = await start_bot(bot_env("http://127.0.0.1:9", tmp_path))
+    assert await bot.finish() == 2
+    assert (
+        bot.stderr == f"newsbot: config: bot.db: {tmp_path} is a folder; give the path of the database file\n"
+    )
+
+
 async def test_config_that_is_a_directory_exits_2_with_one_line(tmp_path: Path) -> None:
     bot = await start_bot(bot_env("http://127.0.0.1:9", tmp_path / "newsbot.db"), "--config", str(tmp_path))
     assert await bot.finish() == 2
