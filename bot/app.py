@@ -350,12 +350,13 @@ async def serve(settings: Settings) -> None:
             if not await connect(application.bot, stop, api_url=settings.bot.api_url):
                 return
             logger.info("Connected to Telegram as @%s", application.bot.username)
-            rejected = False
+            polling_error: BaseException | None = None
 
             def polling_ended(task: asyncio.Task[Any]) -> None:
-                # PTB gives up polling only on a rejected token; the bot is deaf then: stop it.
-                nonlocal rejected
-                rejected = not task.cancelled() and isinstance(task.exception(), InvalidToken)
+                # PTB retries network errors itself and gives up only on a rejected token (or a
+                # bug); a bot that no longer polls is deaf, so it stops and says why.
+                nonlocal polling_error
+                polling_error = None if task.cancelled() else task.exception()
                 stop.set()
 
             async with running(application, long_poll=10):
@@ -364,11 +365,13 @@ async def serve(settings: Settings) -> None:
                         task.add_done_callback(polling_ended)
                 await stop.wait()
                 logger.info("Stopping")
-            if rejected:
+            if isinstance(polling_error, InvalidToken):
                 raise TelegramUnavailable(
                     f"{settings.bot.api_url} rejected the bot token while running (revoked?);"
                     " check NEWSBOT_TOKEN or bot.token"
                 )
+            if polling_error is not None:
+                raise TelegramUnavailable(f"polling Telegram stopped: {_one_line(polling_error)}")
         finally:
             if data.db is not None:  # running() closes it; this is for a failed connect
                 await data.db.close()
