@@ -30,6 +30,8 @@ CHAT_FAULTS: dict[str, tuple[int, str]] = {
     "migrate": (400, "Bad Request: group chat was upgraded to a supergroup chat"),
 }
 GLOBAL_FAULTS = ("delay", "server_error", "flood")
+# Faults of every Bot API call, getMe and getUpdates included: a revoked token, a broken proxy.
+API_FAULTS = ("unauthorized", "bad_gateway")
 # Update kinds Telegram only sends when allowed_updates names them.
 OPT_IN_UPDATES = ("chat_member", "message_reaction", "message_reaction_count")
 _SERVER_ERRORS = {
@@ -276,6 +278,7 @@ class Emulator:
         self.bot_settings: JSON = {}
         self.file_ids: set[str] = set()
         self.global_faults: list[GlobalFault] = []
+        self.api_faults: list[GlobalFault] = []
         self.updates: deque[JSON] = deque()
         self.allowed_updates: set[str] | None = None
         self.poll_generation = 0
@@ -395,6 +398,10 @@ class Emulator:
         retry_after: int | None = None,
     ) -> JSON:
         """Inject a fault; chat kinds need chat_id, global kinds may be narrowed to one chat."""
+        if kind in API_FAULTS:
+            api_fault = GlobalFault(kind=kind, remaining=count, status=401 if kind == "unauthorized" else 502)
+            self.api_faults.append(api_fault)
+            return api_fault.to_control()
         if kind in GLOBAL_FAULTS:
             if kind == "server_error" and status is not None and not 500 <= status <= 599:
                 raise ValueError("server_error status must be 5xx")
@@ -437,6 +444,18 @@ class Emulator:
             chat.fault = None
             chat.migrate_to = None
         self.global_faults = []
+        self.api_faults = []
+
+    def take_api_fault(self) -> str | None:
+        """Consume the first fault that applies to every Bot API call: its kind, or None."""
+        if not self.api_faults:
+            return None
+        fault = self.api_faults[0]
+        if fault.remaining is not None:
+            fault.remaining -= 1
+            if fault.remaining <= 0:
+                self.api_faults.pop(0)
+        return fault.kind
 
     def take_send_fault(self, chat_id: int | None) -> tuple[float, ApiError | None]:
         """Consume the global faults that apply to a send: (delay seconds, error to answer)."""
@@ -696,7 +715,7 @@ class Emulator:
             "updates_pending": len(self.updates),
             "chats": len(self.chats),
             "limits": dict(self.limits),
-            "faults": [f.to_control() for f in self.global_faults]
+            "faults": [f.to_control() for f in [*self.api_faults, *self.global_faults]]
             + [{"kind": c.fault, "chat_id": c.id} for c in self.chats.values() if c.fault],
         }
 
