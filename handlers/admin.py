@@ -25,7 +25,7 @@ async def stats(update: Update, context: NewsContext) -> None:
     subs = await subscriptions.count_active(db)
     hours = await activity.deliveries_by_hour(db, now=time.time())
     text = stats_text(counts, subscriptions=subs, dispatcher=context.dispatcher.counters)
-    text += "\n\n" + activity_text(
+    text += f"\n<i>{context.supervisor.summary()}</i>\n\n" + activity_text(
         await activity.chats_by_type(db),
         await activity.subscriptions_by_kind(db),
         hours,
