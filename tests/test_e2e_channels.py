@@ -34,11 +34,17 @@ class Story:
     category: str = "World news"
 
 
+def _published(n: int) -> str:
+    """Story n was published n minutes after story 0 (an hour ago): a higher n is newer."""
+    moment = datetime.now(UTC) - timedelta(minutes=60 - n)
+    return moment.strftime("%a, %d %b %Y %H:%M:%S +0000")
+
+
 def _rss(feed_server: FeedServer, path: str, stories: list[Story]) -> None:
     items = "".join(
         f"<item><title>{escape(s.title)}</title><link>{feed_server.url(f'/news/{s.n}')}</link>"
         f'<guid isPermaLink="false">g{s.n}</guid><category>{escape(s.category)}</category>'
-        f"<pubDate>{datetime.now(UTC).strftime('%a, %d %b %Y %H:%M:%S +0000')}</pubDate>"
+        f"<pubDate>{_published(s.n)}</pubDate>"
         + (
             f'<enclosure url="{feed_server.url(f"/img/{s.n}.jpg")}" type="image/jpeg" length="1"/>'
             if s.image
@@ -122,12 +128,12 @@ async def test_photo_post_keeps_caption_within_1024_and_text_post_is_valid_html(
     _rss(
         feed_server,
         "/rss.xml",
-        [
-            Story(1, "Photo & story", "Word & more " * 200, image=True),
+        [  # newest first, as feeds list them: the oldest is stored, and posted, first
             Story(2, "Text story", "A short lead.", category="Sport"),
+            Story(1, "Photo & story", "Word & more " * 200, image=True),
         ],
     )
-    photo, text = await _posts(control, 2)
+    photo, text = await _posts(control, 2)  # story 1 is the older: it goes first
     assert photo["kind"] == "photo" and photo["method"] == "sendPhoto"
     assert len(photo["text"]) <= 1024
     assert photo["text"].startswith("World news\nPhoto & story\n\nWord & more Word & more")
@@ -153,7 +159,7 @@ async def test_pacing_posts_one_per_interval_breaking_first_and_silent_hours_mut
     site = SourceSettings(id="site", name="Site", url=feed_server.url("/rss.xml"), interval=1)
     wire = SourceSettings(id="wire", name="Wire", url=feed_server.url("/wire.xml"), interval=1, breaking=True)
     await _start(feed_server, control, make_settings, start_bot, channel, sources=(site, wire))
-    _rss(feed_server, "/rss.xml", [Story(1, "Calm one"), Story(2, "Calm two")])
+    _rss(feed_server, "/rss.xml", [Story(2, "Calm two"), Story(1, "Calm one")])  # newest first
     await _posts(control, 1)
     _rss(feed_server, "/wire.xml", [Story(3, "Sudden news")])
     posts = await _posts(control, 3, timeout=15)
@@ -242,7 +248,7 @@ async def test_source_edit_updates_the_text_post_and_the_photo_caption(
     _rss(
         feed_server,
         "/rss.xml",
-        [Story(1, "First title", "Lead."), Story(2, "Photo title", "Lead.", image=True)],
+        [Story(2, "Photo title", "Lead.", image=True), Story(1, "First title", "Lead.")],
     )
     await _posts(control, 2)
     _rss(
@@ -255,7 +261,9 @@ async def test_source_edit_updates_the_text_post_and_the_photo_caption(
         return all(m["edited"] for m in await control.messages(CHANNEL))
 
     await _until(both_edited)
-    text, photo = await control.messages(CHANNEL)
+    posted = await control.messages(CHANNEL)
+    text = next(m for m in posted if m["kind"] == "text")
+    photo = next(m for m in posted if m["kind"] == "photo")
     assert text["text"].split("\n")[1] == "Corrected title" and text["edited"] == 1
     assert "New lead." in photo["text"] and photo["kind"] == "photo" and photo["edited"] == 1
     methods = {c["method"] for c in await control.transcript()}
@@ -446,7 +454,10 @@ async def test_takedown_deletes_posts_and_recent_pushes_and_cancels_queued_rows(
     await _until(card_arrived)  # no review chat is configured: cards go to the first owner
     card = next(m for m in await control.messages(OWNER) if m["text"].startswith("🛡 Review #"))
     assert card["reply_markup"] is not None
-    assert (await _said(control, 9002, "/takedown 2")).endswith("cancelled 0.")
+    # Nothing of it was out yet; what was queued (its channel post, once the job took it) is cancelled.
+    assert (await _said(control, 9002, "/takedown 2")).startswith(
+        "Article 2 taken down: deleted 0, too old 0"
+    )
 
     async def withdrawn() -> bool:
         return (

@@ -72,9 +72,14 @@ IN_FLIGHT = """
 SELECT 1 FROM outbox WHERE chat_id = ? AND thread_id = -1 AND state IN ('queued', 'sending') LIMIT 1
 """
 # News too old when its turn comes (a channel paused for hours) is dropped, as for readers.
+ANY_STALE = (
+    "SELECT 1 FROM channel_posts WHERE channel_id = ? AND state = 'waiting' AND created_at < ? LIMIT 1"
+)
 DROP_STALE = """
 UPDATE channel_posts SET state = 'stale' WHERE channel_id = ? AND state = 'waiting' AND created_at < ?
 """
+ANY_IN_FLIGHT = "SELECT 1 FROM channel_posts WHERE state = 'queued' LIMIT 1"
+ANY_WAITING = "SELECT 1 FROM channel_posts WHERE channel_id = ? AND state = 'waiting' LIMIT 1"
 NEXT_WAITING = """
 SELECT id, article_id, priority FROM channel_posts
 WHERE channel_id = ? AND state = 'waiting' ORDER BY priority DESC, id LIMIT 1
@@ -302,6 +307,8 @@ async def enqueue(
 
 async def drop_stale(db: Database, *, channel_id: int, older_than: float) -> int:
     """Drop waiting posts queued before ``older_than``; return how many (the job logs them)."""
+    if await db.scalar(ANY_STALE, (channel_id, older_than)) is None:
+        return 0
     return await db.write(DROP_STALE, (channel_id, older_than))
 
 
@@ -311,8 +318,8 @@ async def release_next(db: Database, *, channel: Channel, silent: bool, now: flo
     Nothing is released while an earlier post is still queued or being sent, so the interval
     runs from one post to the next, never two at once.
     """
-    if channel.chat_id is None:
-        return None
+    if channel.chat_id is None or await db.scalar(ANY_WAITING, (channel.id,)) is None:
+        return None  # a read, not a write lock, when there is nothing to post
     async with db.transaction() as conn:
         async with conn.execute(IN_FLIGHT, (channel.chat_id,)) as cur:
             if await cur.fetchone() is not None:
@@ -338,6 +345,9 @@ async def settle(db: Database) -> list[str]:
     Returns the channels (as configured) this paused because Telegram refused to let the bot post.
     """
     paused: list[str] = []
+    # The job runs every second: a read first, so an idle bot takes no write lock for nothing.
+    if await db.scalar(ANY_IN_FLIGHT) is None:
+        return paused
     async with db.transaction() as conn:
         await conn.execute(SETTLE_POSTED)
         async with conn.execute(LOST_RIGHTS) as cur:
