@@ -15,10 +15,10 @@ _CANDIDATE = re.compile(r"[.!?…]+[\"'»”’)\]]*\s+")
 _LINE_BREAK = re.compile(r"\s*\n\s*")
 
 # Lower-cased, without their final dot. Short forms that end a word but not a sentence.
-_ABBREVIATIONS = frozenset(
+_ABBREVIATION_TEXT = (
     # English
     "mr mrs ms dr prof st sr jr gen col lt sgt capt cpl gov sen rep rev hon pres messrs"
-    " inc ltd co corp bros plc llc dept univ assn est approx vs etc al cf fig no nos vol pp ed eds"
+    " inc ltd co corp bros plc llc dept univ assn est approx vs etc al cf fig nos vol pp ed eds"
     " jan feb mar apr jun jul aug sep sept oct nov dec mon tue wed thu fri sat sun"
     " mt ft ave blvd rd sq mln bln bn"
     " u.s u.k u.n e.g i.e a.m p.m u.s.a d.c ph.d"
@@ -28,9 +28,9 @@ _ABBREVIATIONS = frozenset(
     # Azerbaijani
     " b.e e.ə m.ə prof dos akad küç ş r-nu mln mlrd min manat və s.a"
     # Turkish
-    " doç yrd yard av sn bkz örn vb vs age mah cad sok apt no st. alb bnb yzb"
-    .split()
+    " doç yrd yard av sn bkz örn vb vs age mah cad sok apt alb bnb yzb"
 )
+_ABBREVIATIONS = frozenset(_ABBREVIATION_TEXT.split())
 _OPENING = "\"'«“‘([—–-"
 
 

@@ -109,9 +109,7 @@ def score(found: list[_Candidate], title: str, lang: str | None) -> None:
     top = max(centrality) or 1.0
     for candidate, central in zip(found, centrality, strict=True):
         position = 1.0 / math.sqrt(1 + candidate.index)
-        overlap = (
-            len(title_terms.keys() & candidate.terms.keys()) / len(title_terms) if title_terms else 0.0
-        )
+        overlap = len(title_terms.keys() & candidate.terms.keys()) / len(title_terms) if title_terms else 0.0
         candidate.score = _W_POSITION * position + _W_CENTRALITY * central / top + _W_TITLE * overlap
 
 

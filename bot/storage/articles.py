@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from bot.models import Article, from_epoch
 from bot.news.models import FeedItem
 from bot.storage import outbox
+from bot.storage import search_index as search
 from bot.storage.connection import Database
 from bot.text import fold
 
@@ -125,6 +126,8 @@ class PageFacts:
     description: str | None = None
     canonical_url: str | None = None
     read_also: tuple[tuple[str, str], ...] = ()  # (title, url), as the page lists them
+    summary: str | None = None  # extractive, one sentence a line (bot.reading.summarize)
+    lang: str | None = None  # detected from the text
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,6 +200,7 @@ async def store_items(
                         ],
                     )
                     updated.append(known["id"])
+                    await search.reindex(conn, article_id=known["id"])
                 continue
             if item.url in known_urls:
                 continue  # the same story reached us through another feed or guid
@@ -226,6 +230,7 @@ async def store_items(
             article_id = cursor.lastrowid
             assert article_id is not None
             new.append(article_id)
+            await search.reindex(conn, article_id=article_id)
             if push:
                 queued += await outbox.fan_out(
                     conn,
@@ -301,6 +306,9 @@ async def store_page(db: Database, *, article_id: int, page: PageFacts, now: flo
                 for position, (title, url) in enumerate(page.read_also)
             ],
         )
+        if page.summary is not None:
+            await search.set_summary(conn, article_id=article_id, summary=page.summary, lang=page.lang)
+        await search.reindex(conn, article_id=article_id)
 
 
 async def record_page_failure(db: Database, *, article_id: int, error: str, now: float) -> None:
