@@ -6,9 +6,10 @@ Summaries: ROUGE-1/2/L F1 (our own implementation: lower-cased word tokens, no s
 newsbot, a lead baseline (the first k sentences) and a TextRank baseline (PageRank over the
 sentence-overlap graph of Mihalcea and Tarau, 2004), each choosing k sentences, on every set
 under ../shared/corpus/summaries. ROUGE-L is the summary-level form (union LCS per reference
-sentence), as multi-sentence summaries are scored, so the reference's sentence order does not count. Related reads: precision@5 (same AG News class) of
-``newsbot related`` after ``newsbot import``, beside a plain TF-IDF cosine baseline over the same
-texts. The class is never imported, so neither side can see it.
+sentence), as multi-sentence summaries are scored, so the reference's sentence order does not
+count. Related reads: precision@5 (same AG News class) of ``newsbot related`` after ``newsbot
+import``, beside a plain TF-IDF cosine baseline over the same texts. The class is never
+imported, so neither side can see it.
 """
 
 from __future__ import annotations

@@ -46,6 +46,10 @@ SELECT_ARTICLES = """
 SELECT a.*, s.name AS source_name FROM articles a JOIN sources s ON s.id = a.source_id
 WHERE a.id IN (SELECT value FROM json_each(?))
 """
+SELECT_INDEXED_TEXTS = """
+SELECT rowid AS id, title, lead, substr(body, 1, :body_chars) AS body FROM article_search
+WHERE rowid IN (SELECT value FROM json_each(:ids))
+"""
 SELECT_BY_GUID = "SELECT id FROM articles WHERE source_id = :source AND guid = :guid"
 SELECT_BY_URL = "SELECT id FROM articles WHERE url = :url OR canonical_url = :url ORDER BY id LIMIT 1"
 SELECT_READING = """
@@ -158,6 +162,14 @@ async def articles_by_id(db: Database, *, ids: Iterable[int]) -> dict[int, Artic
     return {r["id"]: article_from_row(r) for r in rows}
 
 
+async def indexed_texts(
+    db: Database, *, ids: Iterable[int], body_chars: int
+) -> dict[int, tuple[str, str, str]]:
+    """The folded title, lead and start of body the index holds for these articles."""
+    rows = await db.fetchall(SELECT_INDEXED_TEXTS, {"ids": json.dumps(list(ids)), "body_chars": body_chars})
+    return {r["id"]: (r["title"], r["lead"], r["body"]) for r in rows}
+
+
 async def newest(db: Database, *, limit: int, offset: int = 0) -> list[Article]:
     rows = await db.fetchall(SELECT_NEWEST, {"limit": limit, "offset": offset})
     return [article_from_row(r) for r in rows]
@@ -166,14 +178,14 @@ async def newest(db: Database, *, limit: int, offset: int = 0) -> list[Article]:
 async def find_article(db: Database, *, ref: str) -> Article | None:
     """An article by an imported file's id, a stored id, or its (canonical) address."""
     row = await db.fetchone(SELECT_BY_GUID, {"source": IMPORT_SOURCE, "guid": ref})
-    if row is None and ref.isdigit() and len(ref) < 19:
-        row = {"id": int(ref)}
-    if row is None and ref.startswith(("http://", "https://")):
-        row = await db.fetchone(SELECT_BY_URL, {"url": ref})
-    if row is None:
+    article_id = None if row is None else int(row["id"])
+    if article_id is None and ref.isdigit() and len(ref) < 19:
+        article_id = int(ref)
+    if article_id is None and ref.startswith(("http://", "https://")):
+        article_id = await find_by_url(db, url=ref)
+    if article_id is None:
         return None
-    found = await articles_by_id(db, ids=[row["id"]])
-    return found.get(row["id"])
+    return (await articles_by_id(db, ids=[article_id])).get(article_id)
 
 
 async def find_by_url(db: Database, *, url: str) -> int | None:

@@ -1,0 +1,180 @@
+"""Related reads: the page's own "Read also" links first, then similar stored articles.
+
+Similar articles are found with the article's salient terms (its rarest telling words, weighed
+by where they occur), ranked by BM25 with boosts for the same category and for closeness in
+time. The article itself and the same story from other feeds (near-duplicate titles) are left out.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime
+from functools import lru_cache
+
+from bot.models import Article
+from bot.reading.normalize import search_fold, search_tokens
+from bot.reading.stopwords import stopwords_for
+from bot.storage import search
+from bot.storage.connection import Database
+
+MAX_RELATED = 5
+SALIENT_TERMS = 20
+CANDIDATES = 50
+_RERANK_BODY_CHARS = 1500
+_BODY_CHARS = 4000
+# Title, lead and body count alike: weighing the title more lost precision on AG News.
+_FIELD_WEIGHTS = (1.0, 1.0, 1.0)
+_SAME_CATEGORY = 0.3
+_RECENCY = 0.25
+_RECENCY_DAYS = 7.0
+_NEAR_DUPLICATE = 0.6  # Jaccard of title words: the same story told by another feed
+
+
+@dataclass(frozen=True, slots=True)
+class RelatedRead:
+    """One related read: a stored article, or a page link we do not hold."""
+
+    url: str
+    title: str
+    article: Article | None = None
+    from_page: bool = False
+    score: float = 0.0
+
+    @property
+    def guid(self) -> str:
+        return self.article.guid if self.article else self.url
+
+
+@lru_cache(maxsize=16)
+def _stop(lang: str | None) -> frozenset[str]:
+    return frozenset(map(search_fold, stopwords_for(lang)))
+
+
+def _title_words(title: str) -> frozenset[str]:
+    return frozenset(t for t in search_tokens(title) if len(t) > 1)
+
+
+def near_duplicate(a: str, b: str) -> bool:
+    """Whether two titles tell the same story (most of their words shared)."""
+    x, y = _title_words(a), _title_words(b)
+    if not x or not y:
+        return False
+    return len(x & y) / len(x | y) >= _NEAR_DUPLICATE
+
+
+async def salient_terms(
+    db: Database, *, title: str, lead: str, body: str, lang: str | None, count: int = SALIENT_TERMS
+) -> dict[str, float]:
+    """The article's most telling words, weighed: frequent in it, rare in the collection."""
+    stop = _stop(lang)
+    weighted: dict[str, float] = {}
+    for text, weight in zip((title, lead, body[:_BODY_CHARS]), _FIELD_WEIGHTS, strict=True):
+        for token in search_tokens(text):
+            if len(token) > 1 and not token.isdigit() and token not in stop:
+                weighted[token] = weighted.get(token, 0.0) + weight
+    shortlist = sorted(weighted, key=lambda t: -weighted[t])[: count * 4]
+    if not shortlist:
+        return {}
+    total, counts = await search.document_counts(db, terms=shortlist)
+    scored: dict[str, float] = {}
+    for term in shortlist:
+        df = counts.get(term, 0)
+        if df <= 1:
+            continue  # only this article has it: it finds nothing else
+        scored[term] = (1 + math.log(weighted[term])) * math.log((total + 1) / df)
+    best = sorted(scored, key=lambda t: -scored[t])[:count]
+    return {t: scored[t] for t in best}
+
+
+def _weighted_match(terms: dict[str, float], text: tuple[str, str, str]) -> float:
+    """Cosine-like match of a candidate's words against the weighed terms."""
+    tokens = [t for field in text for t in search_tokens(field)]
+    if not tokens:
+        return 0.0
+    counts = Counter(t for t in tokens if t in terms)
+    return sum(terms[t] * (1 + math.log(tf)) for t, tf in counts.items()) / math.sqrt(len(set(tokens)))
+
+
+def _same_category(a: Article, b: Article) -> bool:
+    return bool(a.category and b.category and search_fold(a.category) == search_fold(b.category))
+
+
+def _recency(a: datetime, b: datetime) -> float:
+    days = abs((a - b).total_seconds()) / 86400
+    return 1.0 + _RECENCY * math.exp(-days / _RECENCY_DAYS)
+
+
+async def similar_articles(
+    db: Database,
+    *,
+    article: Article,
+    body: str,
+    lang: str | None,
+    limit: int,
+    exclude: frozenset[int] = frozenset(),
+) -> list[RelatedRead]:
+    """Stored articles like this one, best first."""
+    terms = await salient_terms(db, title=article.title, lead=article.lead, body=body, lang=lang)
+    if not terms:
+        return []
+    match = " OR ".join(f'"{t}"' for t in terms)
+    hits = await search.related_candidates(db, article_id=article.id, match=match, limit=CANDIDATES)
+    ids = [h.article_id for h in hits if h.article_id not in exclude]
+    found = await search.articles_by_id(db, ids=ids)
+    # BM25 treats every query term alike; the candidates are ranked again with the terms' weights.
+    texts = await search.indexed_texts(db, ids=ids, body_chars=_RERANK_BODY_CHARS)
+    ranked: list[tuple[float, Article]] = []
+    for article_id in ids:
+        other = found.get(article_id)
+        if other is None or article_id not in texts:
+            continue
+        value = _weighted_match(terms, texts[article_id]) * _recency(other.published_at, article.published_at)
+        if _same_category(article, other):
+            value *= 1.0 + _SAME_CATEGORY
+        ranked.append((value, other))
+    ranked.sort(key=lambda pair: (-pair[0], -pair[1].published_at.timestamp()))
+    chosen: list[RelatedRead] = []
+    titles = [article.title]
+    for value, other in ranked:
+        if other.url == article.url or any(near_duplicate(other.title, t) for t in titles):
+            continue
+        titles.append(other.title)
+        chosen.append(RelatedRead(other.url, other.title, other, score=value))
+        if len(chosen) >= limit:
+            break
+    return chosen
+
+
+async def related_reads(db: Database, *, article_id: int, limit: int = MAX_RELATED) -> list[RelatedRead]:
+    """Up to ``limit`` reads: the page's "Read also" links first, then similar stored articles."""
+    facts = await search.reading_facts(db, article_id=article_id)
+    if facts is None:
+        return []
+    article = facts.article
+    reads: list[RelatedRead] = []
+    seen_urls = {article.url}
+    stored_ids: set[int] = {article.id}
+    if facts.duplicate_of is not None:
+        stored_ids.add(facts.duplicate_of)
+    for link in facts.read_also:
+        if len(reads) >= limit or link.url in seen_urls:
+            continue
+        seen_urls.add(link.url)
+        known_id = await search.find_by_url(db, url=link.url)
+        known = (await search.articles_by_id(db, ids=[known_id])).get(known_id) if known_id else None
+        if known is not None:
+            stored_ids.add(known.id)
+        reads.append(RelatedRead(link.url, link.title or (known.title if known else link.url), known, True))
+    if len(reads) < limit:
+        more = await similar_articles(
+            db,
+            article=article,
+            body=article.body or "",
+            lang=facts.lang,
+            limit=limit - len(reads) + 3,
+            exclude=frozenset(stored_ids),
+        )
+        reads += [r for r in more if r.url not in seen_urls][: limit - len(reads)]
+    return reads
