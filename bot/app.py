@@ -23,6 +23,7 @@ from telegram.ext import (
     CommandHandler,
     ContextTypes,
     Defaults,
+    InlineQueryHandler,
     MessageHandler,
     filters,
 )
@@ -35,9 +36,9 @@ from bot.delivery.ratelimit import Limiter, Rates
 from bot.delivery.sender import make_batch_sender, make_list_sender, make_sender
 from bot.delivery.shared_limiter import SharedRateLimiter
 from bot.news.fetcher import Fetcher
-from bot.render.callbacks import REMOVE, SUBSCRIBE
+from bot.render.callbacks import RELATED, REMOVE, SEARCH_PAGE, SUBSCRIBE, SUMMARY
 from bot.render.help import READER_COMMANDS
-from bot.storage import open_database, sources
+from bot.storage import open_database, search, sources
 from handlers import admin, gates, membership, reading, start, subscriptions
 from handlers import settings as chat_settings
 from handlers import sources as source_admin
@@ -104,6 +105,13 @@ def register_handlers(application: NewsApp) -> None:
     application.add_handler(CommandHandler("quiet", chat_settings.quiet))
     application.add_handler(CommandHandler("timezone", chat_settings.timezone))
     application.add_handler(CommandHandler("latest", reading.latest))
+    application.add_handler(CommandHandler("summary", reading.summary_command))
+    application.add_handler(CommandHandler("related", reading.related_command))
+    application.add_handler(CommandHandler("search", reading.search_command))
+    application.add_handler(
+        CallbackQueryHandler(reading.on_reading_button, pattern=f"^({SUMMARY}|{RELATED}|{SEARCH_PAGE}):")
+    )
+    application.add_handler(InlineQueryHandler(reading.inline_query))
     application.add_handler(CommandHandler("stats", admin.stats))
     application.add_handler(CommandHandler("sources", source_admin.list_sources))
     application.add_handler(CommandHandler("source_add", source_admin.add_source))
@@ -120,6 +128,10 @@ async def open_services(application: NewsApp) -> None:
     settings = data.settings
     assert settings is not None
     data.db = db = await open_database(settings.bot.db)
+    # Articles stored before the search index existed are indexed once, here.
+    indexed = await search.index_missing(db)
+    if indexed:
+        logger.info("Indexed %d articles for search", indexed)
     data.fetcher = Fetcher(
         user_agent=settings.ingest.user_agent,
         total_timeout=settings.ingest.fetch_timeout,

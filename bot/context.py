@@ -10,6 +10,7 @@ from telegram.ext import Application, CallbackContext, ExtBot
 
 from bot.config import Settings
 from bot.i18n import Translate, translator
+from bot.reading.limits import ReaderLimits
 
 if TYPE_CHECKING:
     from bot.delivery.dispatcher import Dispatcher
@@ -32,6 +33,8 @@ class BotData:
         # Set by the composition root, so handlers can (un)schedule polling without importing jobs.
         self.schedule_source: Callable[[Source], None] | None = None
         self.unschedule_source: Callable[[str], None] | None = None
+        # Per-reader limits on page fetches and searches (reading, issue 9).
+        self.reader_limits = ReaderLimits()
 
 
 class NewsContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], BotData]):
@@ -64,6 +67,10 @@ class NewsContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], 
     def dispatcher(self) -> Dispatcher:
         assert self.bot_data.dispatcher is not None, "services are opened in post_init"
         return self.bot_data.dispatcher
+
+    @property
+    def reader_limits(self) -> ReaderLimits:
+        return self.bot_data.reader_limits
 
     def is_admin(self, user_id: int | None) -> bool:
         return user_id is not None and user_id in self.settings.bot.admins

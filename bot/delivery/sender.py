@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable, Sequence
 from functools import lru_cache
 from typing import Any
@@ -16,6 +17,7 @@ from bot.i18n import translator
 from bot.models import Article
 from bot.render.articles import article_message
 from bot.render.lists import item_list
+from bot.render.reading import article_keyboard
 from bot.storage.outbox import ClaimedRow
 
 SEND_MESSAGE = "sendmessage"
@@ -30,12 +32,18 @@ def make_sender(
     def render(article: Article, tz: str, language: str) -> str:
         return article_message(article, tz=ZoneInfo(tz), translate=translator(language))
 
+    @lru_cache(maxsize=2048)
+    def buttons(article: Article, language: str) -> str:
+        # Summary, Related and Open under every item (reading, issue 9); JSON once per article.
+        return json.dumps(article_keyboard(article, translator(language)).to_dict(), ensure_ascii=False)
+
     async def send(row: ClaimedRow, article: Article) -> int:
         params: dict[str, Any] = {
             "chat_id": row.chat_id,
             "text": render(article, row.timezone or default_tz, row.language or default_language),
             "parse_mode": ParseMode.HTML,
             "link_preview_options": {"is_disabled": not article.image_url},
+            "reply_markup": buttons(article, row.language or default_language),
         }
         if paid_broadcast:
             # Above 30 messages a second Telegram charges Stars; the operator opted in.
