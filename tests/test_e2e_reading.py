@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -21,15 +21,16 @@ READER = 7001
 OTHER = 7002
 
 
-def _page(title: str, paragraphs: list[str], read_also: list[tuple[str, str]] = ()) -> str:  # type: ignore[assignment]
+def _page(title: str, paragraphs: list[str], read_also: Sequence[tuple[str, str]] = ()) -> str:
     body = "".join(f"<p>{p}</p>" for p in paragraphs)
     links = "".join(f'<li><a href="{url}">{name}</a></li>' for name, url in read_also)
     block = f'<div class="read-also"><h3>Read also</h3><ul>{links}</ul></div>' if links else ""
-    return f"<html><head><title>{title}</title></head><body><article><h1>{title}</h1>{body}</article>{block}</body></html>"
+    head = f"<html><head><title>{title}</title></head>"
+    return f"{head}<body><article><h1>{title}</h1>{body}</article>{block}</body></html>"
 
 
 HARBOUR = [
-    "A strong storm reached the harbour on Monday night, cutting power to thousands of homes along the shore.",
+    "A strong storm reached the harbour on Monday night, cutting power to thousands of homes on the shore.",
     "Rescue teams worked through the night and the harbour is expected to reopen on Wednesday.",
     "Engineers will assess the damage to the piers before ships are allowed back into the harbour.",
     "Subscribe to our Telegram channel for the latest news.",
