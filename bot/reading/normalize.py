@@ -32,3 +32,8 @@ def search_fold(text: str) -> str:
 def search_tokens(text: str) -> list[str]:
     """The words of folded text, as the index's tokenizer sees them."""
     return _WORD.findall(search_fold(text))
+
+
+def folded_tokens(folded: str) -> list[str]:
+    """The words of text that is already folded (as the index holds it)."""
+    return _WORD.findall(folded)

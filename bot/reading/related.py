@@ -8,20 +8,31 @@ time. The article itself and the same story from other feeds (near-duplicate tit
 from __future__ import annotations
 
 import math
+import time
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 
 from bot.models import Article
-from bot.reading.normalize import search_fold, search_tokens
+from bot.reading.normalize import folded_tokens, search_fold, search_tokens
 from bot.reading.stopwords import stopwords_for
 from bot.storage import search
 from bot.storage.connection import Database
 
 MAX_RELATED = 5
 SALIENT_TERMS = 20
-CANDIDATES = 50
+# The strongest of them fetch candidates (each adds its postings to score); all of them rerank.
+QUERY_TERMS = 20
+_COMMON_SHARE = 0.05
+_COMMON_FLOOR = 100  # small collections keep every term
+_COUNT_TTL = 600.0
+_COUNT_CACHE = 200_000
+_CACHE_FROM = 20  # documents; rarer terms are cheap to count
+_BM25_SHARE = 0.5  # how much the BM25 order counts beside the weighed rerank
+_FEEDBACK_TOP = 3
+_FEEDBACK = 1.0
+CANDIDATES = 40
 _RERANK_BODY_CHARS = 1500
 _BODY_CHARS = 4000
 # Title, lead and body count alike: weighing the title more lost precision on AG News.
@@ -74,27 +85,86 @@ async def salient_terms(
         for token in search_tokens(text):
             if len(token) > 1 and not token.isdigit() and token not in stop:
                 weighted[token] = weighted.get(token, 0.0) + weight
-    shortlist = sorted(weighted, key=lambda t: -weighted[t])[: count * 4]
+    shortlist = sorted(weighted, key=lambda t: -weighted[t])[: count * 3]
     if not shortlist:
         return {}
-    total, counts = await search.document_counts(db, terms=shortlist)
+    total, counts = await _document_counts(db, shortlist)
     scored: dict[str, float] = {}
     for term in shortlist:
         df = counts.get(term, 0)
-        if df <= 1:
-            continue  # only this article has it: it finds nothing else
+        if df <= 1 or df > max(total * _COMMON_SHARE, _COMMON_FLOOR):
+            continue  # only this article has it, or a twentieth of everything: it tells nothing
         scored[term] = (1 + math.log(weighted[term])) * math.log((total + 1) / df)
     best = sorted(scored, key=lambda t: -scored[t])[:count]
     return {t: scored[t] for t in best}
 
 
+class _CommonTerms:
+    """Document counts of frequent terms, kept a while: counting one means reading all its postings.
+
+    Rare terms are cheap to count and always counted afresh; a frequent term's count moves
+    slowly, so a value up to ``_COUNT_TTL`` seconds old ranks as well as a fresh one.
+    """
+
+    def __init__(self) -> None:
+        self.counts: dict[tuple[str, str], int] = {}
+        self.totals: dict[str, int] = {}
+        self.since = time.monotonic()
+
+    def fresh(self) -> None:
+        if time.monotonic() - self.since > _COUNT_TTL or len(self.counts) > _COUNT_CACHE:
+            self.counts.clear()
+            self.totals.clear()
+            self.since = time.monotonic()
+
+
+_COMMON = _CommonTerms()
+
+
+async def _document_counts(db: Database, terms: list[str]) -> tuple[int, dict[str, int]]:
+    _COMMON.fresh()
+    key = str(db.path)
+    known = {t: _COMMON.counts[(key, t)] for t in terms if (key, t) in _COMMON.counts}
+    missing = [t for t in terms if t not in known]
+    total = _COMMON.totals.get(key)
+    if missing or total is None:
+        total, counted = await search.document_counts(db, terms=missing)
+        _COMMON.totals[key] = total
+        for term, df in counted.items():
+            if df >= _CACHE_FROM:
+                _COMMON.counts[(key, term)] = df
+        known.update(counted)
+    return total, known
+
+
 def _weighted_match(terms: dict[str, float], text: tuple[str, str, str]) -> float:
     """Cosine-like match of a candidate's words against the weighed terms."""
-    tokens = [t for field in text for t in search_tokens(field)]
+    tokens = [t for field in text for t in folded_tokens(field)]
     if not tokens:
         return 0.0
     counts = Counter(t for t in tokens if t in terms)
     return sum(terms[t] * (1 + math.log(tf)) for t, tf in counts.items()) / math.sqrt(len(set(tokens)))
+
+
+def _feedback(
+    ranked: list[tuple[float, Article]], texts: dict[int, tuple[str, str, str]], *, stop: frozenset[str]
+) -> list[tuple[float, Article]]:
+    """Pseudo-relevance feedback: a candidate that shares words with the best few is more on topic."""
+    if len(ranked) <= _FEEDBACK_TOP:
+        return ranked
+    words = {
+        a.id: {t for field in texts[a.id] for t in folded_tokens(field) if len(t) > 2 and t not in stop}
+        for _, a in ranked
+    }
+    top = [words[a.id] for _, a in ranked[:_FEEDBACK_TOP]]
+    best = ranked[0][0] or 1.0
+    rescored = []
+    for value, article in ranked:
+        mine = words[article.id]
+        overlap = [len(mine & other) / (len(mine | other) or 1) for other in top if other is not mine]
+        rescored.append((value / best + _FEEDBACK * sum(overlap) / max(len(overlap), 1), article))
+    rescored.sort(key=lambda pair: (-pair[0], -pair[1].published_at.timestamp()))
+    return rescored
 
 
 def _same_category(a: Article, b: Article) -> bool:
@@ -119,22 +189,28 @@ async def similar_articles(
     terms = await salient_terms(db, title=article.title, lead=article.lead, body=body, lang=lang)
     if not terms:
         return []
-    match = " OR ".join(f'"{t}"' for t in terms)
+    match = " OR ".join(f'"{t}"' for t in list(terms)[:QUERY_TERMS])
     hits = await search.related_candidates(db, article_id=article.id, match=match, limit=CANDIDATES)
     ids = [h.article_id for h in hits if h.article_id not in exclude]
     found = await search.articles_by_id(db, ids=ids)
     # BM25 treats every query term alike; the candidates are ranked again with the terms' weights.
     texts = await search.indexed_texts(db, ids=ids, body_chars=_RERANK_BODY_CHARS)
+    bm25 = {h.article_id: -h.score for h in hits}
+    matches = {i: _weighted_match(terms, texts[i]) for i in ids if i in texts}
+    top_bm25 = max(bm25.values(), default=0.0) or 1.0
+    top_match = max(matches.values(), default=0.0) or 1.0
     ranked: list[tuple[float, Article]] = []
-    for article_id in ids:
+    for article_id, match_value in matches.items():
         other = found.get(article_id)
-        if other is None or article_id not in texts:
+        if other is None:
             continue
-        value = _weighted_match(terms, texts[article_id]) * _recency(other.published_at, article.published_at)
+        value = match_value / top_match + _BM25_SHARE * bm25[article_id] / top_bm25
+        value *= _recency(other.published_at, article.published_at)
         if _same_category(article, other):
             value *= 1.0 + _SAME_CATEGORY
         ranked.append((value, other))
     ranked.sort(key=lambda pair: (-pair[0], -pair[1].published_at.timestamp()))
+    ranked = _feedback(ranked, texts, stop=_stop(lang))
     chosen: list[RelatedRead] = []
     titles = [article.title]
     for value, other in ranked:
