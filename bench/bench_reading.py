@@ -138,37 +138,45 @@ def _summary_cpu(rng: random.Random, vocab: dict[str, list[str]], runs: int) -> 
     print(f"summarise 10 kB article: median {statistics.median(timings) * 1000:.1f} ms CPU (n={runs})")
 
 
+def _import(
+    folder: Path, db_path: Path, count: int, rng: random.Random, vocab: dict[str, list[str]], now: float
+) -> None:
+    jsonl = folder / "articles.jsonl"
+    with jsonl.open("w", encoding="utf-8") as handle:
+        for n in range(count):
+            handle.write(json.dumps(_article(rng, n, vocab, now), ensure_ascii=False) + "\n")
+    started = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-m", "bot.cli", "import", str(jsonl)],
+        check=True,
+        cwd=ROOT,
+        env={**os.environ, "NEWSBOT_DB": str(db_path)},
+        stdout=subprocess.DEVNULL,
+    )
+    seconds = time.perf_counter() - started
+    peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    size = jsonl.stat().st_size
+    print(
+        f"import: {count} articles ({size / 1e6:.0f} MB JSONL) in {seconds:.1f} s, "
+        f"{count / seconds:.0f} articles/s, peak RSS {peak_kb / 1024:.0f} MB"
+    )
+    print(f"database file: {db_path.stat().st_size / 1e6:.0f} MB")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--articles", type=int, default=100_000)
     parser.add_argument("--queries", type=int, default=300)
+    parser.add_argument("--db", type=Path, help="keep the database here; reuse it (no import) if it exists")
     args = parser.parse_args()
     rng = random.Random(2024)
     vocab = _vocabulary(rng)
     now = time.time()
     _summary_cpu(rng, vocab, 30)
     with tempfile.TemporaryDirectory() as folder:
-        jsonl = Path(folder) / "articles.jsonl"
-        with jsonl.open("w", encoding="utf-8") as handle:
-            for n in range(args.articles):
-                handle.write(json.dumps(_article(rng, n, vocab, now), ensure_ascii=False) + "\n")
-        db_path = Path(folder) / "bench.db"
-        started = time.perf_counter()
-        subprocess.run(
-            [sys.executable, "-m", "bot.cli", "import", str(jsonl)],
-            check=True,
-            cwd=ROOT,
-            env={**os.environ, "NEWSBOT_DB": str(db_path)},
-            stdout=subprocess.DEVNULL,
-        )
-        seconds = time.perf_counter() - started
-        peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-        size = jsonl.stat().st_size
-        print(
-            f"import: {args.articles} articles ({size / 1e6:.0f} MB JSONL) in {seconds:.1f} s, "
-            f"{args.articles / seconds:.0f} articles/s, peak RSS {peak_kb / 1024:.0f} MB"
-        )
-        print(f"database file: {db_path.stat().st_size / 1e6:.0f} MB")
+        db_path = args.db or Path(folder) / "bench.db"
+        if not db_path.exists():
+            _import(Path(folder), db_path, args.articles, rng, vocab, now)
         asyncio.run(_queries(db_path, args.queries, rng, vocab))
     return 0
 

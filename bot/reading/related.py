@@ -27,6 +27,7 @@ QUERY_TERMS = 20
 _COMMON_SHARE = 0.05
 _COMMON_FLOOR = 100  # small collections keep every term
 _COUNT_TTL = 600.0
+_POSTINGS_BUDGET = 4000  # documents the candidate query may score
 _COUNT_CACHE = 200_000
 _CACHE_FROM = 20  # documents; rarer terms are cheap to count
 _BM25_SHARE = 0.5  # how much the BM25 order counts beside the weighed rerank
@@ -77,8 +78,8 @@ def near_duplicate(a: str, b: str) -> bool:
 
 async def salient_terms(
     db: Database, *, title: str, lead: str, body: str, lang: str | None, count: int = SALIENT_TERMS
-) -> dict[str, float]:
-    """The article's most telling words, weighed: frequent in it, rare in the collection."""
+) -> tuple[dict[str, float], dict[str, int]]:
+    """The article's most telling words, weighed (frequent in it, rare elsewhere), with their counts."""
     stop = _stop(lang)
     weighted: dict[str, float] = {}
     for text, weight in zip((title, lead, body[:_BODY_CHARS]), _FIELD_WEIGHTS, strict=True):
@@ -87,7 +88,7 @@ async def salient_terms(
                 weighted[token] = weighted.get(token, 0.0) + weight
     shortlist = sorted(weighted, key=lambda t: -weighted[t])[: count * 3]
     if not shortlist:
-        return {}
+        return {}, {}
     total, counts = await _document_counts(db, shortlist)
     scored: dict[str, float] = {}
     for term in shortlist:
@@ -96,7 +97,7 @@ async def salient_terms(
             continue  # only this article has it, or a twentieth of everything: it tells nothing
         scored[term] = (1 + math.log(weighted[term])) * math.log((total + 1) / df)
     best = sorted(scored, key=lambda t: -scored[t])[:count]
-    return {t: scored[t] for t in best}
+    return {t: scored[t] for t in best}, {t: counts.get(t, 0) for t in best}
 
 
 class _CommonTerms:
@@ -135,6 +136,20 @@ async def _document_counts(db: Database, terms: list[str]) -> tuple[int, dict[st
                 _COMMON.counts[(key, term)] = df
         known.update(counted)
     return total, known
+
+
+def _query_terms(terms: dict[str, float], counts: dict[str, int]) -> list[str]:
+    """The strongest terms whose postings together stay within budget: BM25 scores every posting."""
+    chosen: list[str] = []
+    postings = 0
+    for term in terms:  # strongest first
+        if len(chosen) >= QUERY_TERMS:
+            break
+        if chosen and postings + counts.get(term, 0) > _POSTINGS_BUDGET:
+            continue
+        chosen.append(term)
+        postings += counts.get(term, 0)
+    return chosen
 
 
 def _weighted_match(terms: dict[str, float], text: tuple[str, str, str]) -> float:
@@ -186,10 +201,10 @@ async def similar_articles(
     exclude: frozenset[int] = frozenset(),
 ) -> list[RelatedRead]:
     """Stored articles like this one, best first."""
-    terms = await salient_terms(db, title=article.title, lead=article.lead, body=body, lang=lang)
+    terms, counts = await salient_terms(db, title=article.title, lead=article.lead, body=body, lang=lang)
     if not terms:
         return []
-    match = " OR ".join(f'"{t}"' for t in list(terms)[:QUERY_TERMS])
+    match = " OR ".join(f'"{t}"' for t in _query_terms(terms, counts))
     hits = await search.related_candidates(db, article_id=article.id, match=match, limit=CANDIDATES)
     ids = [h.article_id for h in hits if h.article_id not in exclude]
     found = await search.articles_by_id(db, ids=ids)
