@@ -1,8 +1,10 @@
 """Related reads: the page's own "Read also" links first, then similar stored articles.
 
-Similar articles are found with the article's salient terms (its rarest telling words, weighed
-by where they occur), ranked by BM25 with boosts for the same category and for closeness in
-time. The article itself and the same story from other feeds (near-duplicate titles) are left out.
+Similar articles are found with the article's salient terms (its telling words: frequent in
+it, rare in the collection): BM25 fetches candidates with the strongest of them, a rerank
+weighs every term, pseudo-relevance feedback favours candidates that share words with the best
+few, and the same category and closeness in time are boosted. The article itself and the same
+story from other feeds (near-duplicate titles) are left out.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ QUERY_TERMS = 20
 _COMMON_SHARE = 0.05
 _COMMON_FLOOR = 100  # small collections keep every term
 _COUNT_TTL = 600.0
-_POSTINGS_BUDGET = 4000  # documents the candidate query may score
+_POSTINGS_BUDGET = 2000  # documents the candidate query may score
 _COUNT_CACHE = 200_000
 _CACHE_FROM = 20  # documents; rarer terms are cheap to count
 _BM25_SHARE = 0.5  # how much the BM25 order counts beside the weighed rerank
@@ -86,7 +88,7 @@ async def salient_terms(
         for token in search_tokens(text):
             if len(token) > 1 and not token.isdigit() and token not in stop:
                 weighted[token] = weighted.get(token, 0.0) + weight
-    shortlist = sorted(weighted, key=lambda t: -weighted[t])[: count * 3]
+    shortlist = sorted(weighted, key=lambda t: -weighted[t])[: count * 2]
     if not shortlist:
         return {}, {}
     total, counts = await _document_counts(db, shortlist)
@@ -207,9 +209,10 @@ async def similar_articles(
     match = " OR ".join(f'"{t}"' for t in _query_terms(terms, counts))
     hits = await search.related_candidates(db, article_id=article.id, match=match, limit=CANDIDATES)
     ids = [h.article_id for h in hits if h.article_id not in exclude]
-    found = await search.articles_by_id(db, ids=ids)
     # BM25 treats every query term alike; the candidates are ranked again with the terms' weights.
-    texts = await search.indexed_texts(db, ids=ids, body_chars=_RERANK_BODY_CHARS)
+    both = await search.articles_with_texts(db, ids=ids, body_chars=_RERANK_BODY_CHARS)
+    found = {i: pair[0] for i, pair in both.items()}
+    texts = {i: pair[1] for i, pair in both.items()}
     bm25 = {h.article_id: -h.score for h in hits}
     matches = {i: _weighted_match(terms, texts[i]) for i in ids if i in texts}
     top_bm25 = max(bm25.values(), default=0.0) or 1.0

@@ -27,13 +27,20 @@ IMPORT_SOURCE = "import"
 SELECT_UNINDEXED = """
 SELECT id FROM articles WHERE id NOT IN (SELECT rowid FROM article_search) ORDER BY id LIMIT ?
 """
+# A query that matches a large part of the collection is ranked among its newest matches only:
+# BM25 scores every match, and a word in every other article tells little about which is best.
+SEARCH_WINDOW = 5000
+SEARCH_WINDOW_START = """
+SELECT rowid FROM article_search WHERE article_search MATCH :match ORDER BY rowid DESC LIMIT 1 OFFSET :window
+"""
 # Column weights: a match in the title says most about what an article is about.
 SEARCH = """
-SELECT s.rowid AS id, bm25(article_search, 5.0, 2.0, 1.0) AS score
-FROM article_search s JOIN articles a ON a.id = s.rowid
-WHERE article_search MATCH :match
-ORDER BY round(score, 4), a.published_at DESC, a.id DESC
-LIMIT :limit OFFSET :offset
+SELECT rowid AS id, bm25(article_search, 5.0, 2.0, 1.0) AS score FROM article_search
+WHERE article_search MATCH :match AND rowid >= :since
+ORDER BY score LIMIT :limit
+"""
+SELECT_PUBLISHED = """
+SELECT id, published_at FROM articles WHERE id IN (SELECT value FROM json_each(?))
 """
 RELATED_CANDIDATES = """
 SELECT rowid AS id, bm25(article_search, 3.0, 2.0, 1.0) AS score
@@ -47,9 +54,11 @@ SELECT_ARTICLES = """
 SELECT a.*, s.name AS source_name FROM articles a JOIN sources s ON s.id = a.source_id
 WHERE a.id IN (SELECT value FROM json_each(?))
 """
-SELECT_INDEXED_TEXTS = """
-SELECT rowid AS id, title, lead, substr(body, 1, :body_chars) AS body FROM article_search
-WHERE rowid IN (SELECT value FROM json_each(:ids))
+SELECT_ARTICLES_WITH_TEXTS = """
+SELECT a.*, s.name AS source_name, x.title AS folded_title, x.lead AS folded_lead,
+       substr(x.body, 1, :body_chars) AS folded_body
+FROM articles a JOIN sources s ON s.id = a.source_id JOIN article_search x ON x.rowid = a.id
+WHERE a.id IN (SELECT value FROM json_each(:ids))
 """
 SELECT_BY_GUID = "SELECT id FROM articles WHERE source_id = :source AND guid = :guid"
 SELECT_BY_URL = "SELECT id FROM articles WHERE url = :url OR canonical_url = :url ORDER BY id LIMIT 1"
@@ -141,8 +150,15 @@ async def index_missing(db: Database, *, batch: int = 500) -> int:
 
 async def search(db: Database, *, match: str, limit: int, offset: int = 0) -> list[Hit]:
     """Articles matching an FTS5 expression, best first, newer first among equals."""
-    rows = await db.fetchall(SEARCH, {"match": match, "limit": limit, "offset": offset})
-    return [Hit(r["id"], r["score"]) for r in rows]
+    since = await db.scalar(SEARCH_WINDOW_START, {"match": match, "window": SEARCH_WINDOW - 1})
+    rows = await db.fetchall(SEARCH, {"match": match, "since": since or 0, "limit": offset + limit + 8})
+    published = {
+        r["id"]: r["published_at"]
+        for r in await db.fetchall(SELECT_PUBLISHED, (json.dumps([r["id"] for r in rows]),))
+    }
+    # Scores equal to four places are a tie, which the newer article wins.
+    ordered = sorted(rows, key=lambda r: (round(r["score"], 4), -published.get(r["id"], 0.0), -r["id"]))
+    return [Hit(r["id"], r["score"]) for r in ordered[offset : offset + limit]]
 
 
 async def related_candidates(db: Database, *, article_id: int, match: str, limit: int) -> list[Hit]:
@@ -163,12 +179,16 @@ async def articles_by_id(db: Database, *, ids: Iterable[int]) -> dict[int, Artic
     return {r["id"]: article_from_row(r) for r in rows}
 
 
-async def indexed_texts(
+async def articles_with_texts(
     db: Database, *, ids: Iterable[int], body_chars: int
-) -> dict[int, tuple[str, str, str]]:
-    """The folded title, lead and start of body the index holds for these articles."""
-    rows = await db.fetchall(SELECT_INDEXED_TEXTS, {"ids": json.dumps(list(ids)), "body_chars": body_chars})
-    return {r["id"]: (r["title"], r["lead"], r["body"]) for r in rows}
+) -> dict[int, tuple[Article, tuple[str, str, str]]]:
+    """Articles with the folded title, lead and start of body the index holds (one query)."""
+    rows = await db.fetchall(
+        SELECT_ARTICLES_WITH_TEXTS, {"ids": json.dumps(list(ids)), "body_chars": body_chars}
+    )
+    return {
+        r["id"]: (article_from_row(r), (r["folded_title"], r["folded_lead"], r["folded_body"])) for r in rows
+    }
 
 
 async def newest(db: Database, *, limit: int, offset: int = 0) -> list[Article]:
