@@ -29,7 +29,7 @@ SELECT id FROM articles WHERE id NOT IN (SELECT rowid FROM article_search) ORDER
 """
 # A query that matches a large part of the collection is ranked among its newest matches only:
 # BM25 scores every match, and a word in every other article tells little about which is best.
-SEARCH_WINDOW = 5000
+SEARCH_WINDOW = 2000
 SEARCH_WINDOW_START = """
 SELECT rowid FROM article_search WHERE article_search MATCH :match ORDER BY rowid DESC LIMIT 1 OFFSET :window
 """
