@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bot.reading.sentences import split_sentences  # noqa: E402
-from bot.reading.summarize import summarize  # noqa: E402
+from bot.reading.summarize import candidates, summarize  # noqa: E402
 
 CORPUS = ROOT.parent / "shared" / "corpus"
 SUMMARIES = CORPUS / "summaries"
@@ -126,6 +126,11 @@ def textrank(title: str, text: str, k: int) -> list[str]:
     return [sentences[i] for i in sorted(best)]
 
 
+def lead_cleaned(title: str, text: str, k: int) -> list[str]:
+    """The lead after newsbot's own boilerplate and fragment filter: what the scoring adds beyond it."""
+    return [c.text for c in candidates(title, text, None)[:k]]
+
+
 def newsbot(title: str, text: str, k: int) -> list[str]:
     return list(summarize(text, title=title, sentences=k).sentences)
 
@@ -134,6 +139,7 @@ SYSTEMS: dict[str, Callable[[str, str, int], list[str]]] = {
     "newsbot": newsbot,
     "lead": lead,
     "textrank": textrank,
+    "lead-clean": lead_cleaned,
 }
 
 
