@@ -51,6 +51,11 @@ INLINE_RESULTS = 10
 MAX_ID_DIGITS = 18
 
 
+def _is_number(text: str, digits: int = MAX_ID_DIGITS) -> bool:
+    # ASCII only: "²".isdigit() is true, yet int("²") raises.
+    return text.isascii() and text.isdigit() and len(text) <= digits
+
+
 def _translate(update: Update, context: NewsContext) -> Translate:
     return context.translate(update.effective_user.language_code if update.effective_user else None)
 
@@ -72,7 +77,7 @@ async def latest(update: Update, context: NewsContext) -> None:
     args = context.args or []
     count = 5
     if args:
-        if len(args) > 1 or not args[0].isdigit() or not 1 <= int(args[0]) <= 20:
+        if len(args) > 1 or not _is_number(args[0], 2) or not 1 <= int(args[0]) <= 20:
             await _usage(message, _, LATEST_USAGE)
             return
         count = int(args[0])
@@ -110,7 +115,7 @@ async def _article_ref(update: Update, context: NewsContext, usage: str) -> tupl
             found = await search.articles_by_id(context.db, ids=[article_id])
             return found.get(article_id), None
         return None, ref
-    if not ref.isdigit() or len(ref) > MAX_ID_DIGITS:
+    if not _is_number(ref):
         await message.reply_html(
             _("That is not an article id. Ids are the numbers shown as “ID 123” under each item.")
             + "\n"
@@ -216,7 +221,7 @@ def _button_message(update: Update) -> Message | None:
 async def _button_article(update: Update, context: NewsContext, arg: str) -> Article | None:
     """The article a button names, if it still is the one the button was drawn for."""
     parts = arg.split(":")
-    if len(parts) < 2 or not parts[0].isdigit() or len(parts[0]) > MAX_ID_DIGITS:
+    if len(parts) < 2 or not _is_number(parts[0]):
         return None
     found = await search.articles_by_id(context.db, ids=[int(parts[0])])
     article = found.get(int(parts[0]))
@@ -367,10 +372,10 @@ async def _search_page(update: Update, context: NewsContext, arg: str) -> None:
     search_id, _sep, page_text = arg.partition(":")
     words = (
         await search.search_query(context.db, search_id=int(search_id))
-        if search_id.isdigit() and len(search_id) <= MAX_ID_DIGITS
+        if _is_number(search_id)
         else None
     )
-    if words is None or not page_text.isdigit() or int(page_text) > 1000:
+    if words is None or not _is_number(page_text, 4) or int(page_text) > 1000:
         await query.answer(_("This search has expired; search again."), show_alert=True)
         return
     if not context.reader_limits.allow(query.from_user.id, "search", now=time.monotonic()):
@@ -405,7 +410,7 @@ async def inline_query(update: Update, context: NewsContext) -> None:
         return
     _ = context.translate(query.from_user.language_code)
     words = query.query.strip()
-    offset = int(query.offset) if query.offset.isdigit() and int(query.offset) < 1000 else 0
+    offset = int(query.offset) if _is_number(query.offset, 3) else 0
     items: list[Article] = []
     if words:
         if not context.reader_limits.allow(query.from_user.id, "search", now=time.monotonic()):

@@ -241,12 +241,14 @@ async def test_unknown_and_malformed_ids_get_a_clear_answer(
     assert (await _ask(control, READER, "/summary 987654"))["text"].startswith("No article with id 987654")
     assert (await _ask(control, READER, "/related abc"))["text"].startswith("That is not an article id")
     assert (await _ask(control, READER, "/summary"))["text"] == "Usage: /summary ID|URL"
+    assert (await _ask(control, READER, "/summary ²"))["text"].startswith("That is not an article id")
     listing = await _ask(control, READER, "/latest 1")
     await control.press_button(READER, READER, listing["message_id"], "sm:987654:abcd:r", force=True)
     await control.press_button(READER, READER, listing["message_id"], "sm:nonsense", force=True)
+    await control.press_button(READER, READER, listing["message_id"], "sm:²:abcd:x", force=True)
     await asyncio.sleep(0.5)
     answers = [c["answer_text"] for c in await control.callbacks()]
-    assert answers == ["This article is no longer stored.", "This article is no longer stored."]
+    assert answers == ["This article is no longer stored."] * 3
 
 
 async def test_private_address_url_is_refused_without_any_request(

@@ -200,7 +200,7 @@ async def find_article(db: Database, *, ref: str) -> Article | None:
     """An article by an imported file's id, a stored id, or its (canonical) address."""
     row = await db.fetchone(SELECT_BY_GUID, {"source": IMPORT_SOURCE, "guid": ref})
     article_id = None if row is None else int(row["id"])
-    if article_id is None and ref.isdigit() and len(ref) < 19:
+    if article_id is None and ref.isascii() and ref.isdigit() and len(ref) < 19:
         article_id = int(ref)
     if article_id is None and ref.startswith(("http://", "https://")):
         article_id = await find_by_url(db, url=ref)
