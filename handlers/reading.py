@@ -37,8 +37,9 @@ from bot.render.reading import (
     search_message,
     summary_message,
 )
-from bot.storage import search
+from bot.storage import articles, search
 from bot.storage.chats import get_chat
+from handlers.common import reply_usage, translate_for
 
 logger = logging.getLogger(__name__)
 
@@ -56,32 +57,24 @@ def _is_number(text: str, digits: int = MAX_ID_DIGITS) -> bool:
     return text.isascii() and text.isdigit() and len(text) <= digits
 
 
-def _translate(update: Update, context: NewsContext) -> Translate:
-    return context.translate(update.effective_user.language_code if update.effective_user else None)
-
-
 async def _tz(context: NewsContext, chat_id: int | None) -> ZoneInfo:
     known = await get_chat(context.db, chat_id=chat_id) if chat_id is not None else None
     return ZoneInfo((known.timezone if known else None) or context.settings.bot.timezone)
-
-
-async def _usage(message: Message, _: Translate, line: str) -> None:
-    await message.reply_html(_("Usage:") + f" <code>{escape(line)}</code>")
 
 
 async def latest(update: Update, context: NewsContext) -> None:
     message, chat = update.effective_message, update.effective_chat
     if message is None or chat is None:
         return
-    _ = _translate(update, context)
+    _ = translate_for(update, context)
     args = context.args or []
     count = 5
     if args:
         if len(args) > 1 or not _is_number(args[0], 2) or not 1 <= int(args[0]) <= 20:
-            await _usage(message, _, LATEST_USAGE)
+            await reply_usage(update, context, LATEST_USAGE)
             return
         count = int(args[0])
-    items = await search.newest(context.db, limit=count)
+    items = await articles.latest(context.db, limit=count)
     if not items:
         await message.reply_text(_("No news yet. Try again in a few minutes."))
         return
@@ -103,10 +96,10 @@ async def _article_ref(update: Update, context: NewsContext, usage: str) -> tupl
     """The article a command names (stored id or stored address), or the URL to fetch, or None."""
     message = update.effective_message
     assert message is not None
-    _ = _translate(update, context)
+    _ = translate_for(update, context)
     args = context.args or []
     if len(args) != 1:
-        await _usage(message, _, usage)
+        await reply_usage(update, context, usage)
         return None, None
     ref = args[0].strip().lstrip("#")
     if ref.startswith(("http://", "https://")):
@@ -137,7 +130,7 @@ async def _fetch_allowed(update: Update, context: NewsContext) -> bool:
         return True
     message = update.effective_message
     if message is not None:
-        _ = _translate(update, context)
+        _ = translate_for(update, context)
         await message.reply_text(_("You are fetching pages quickly; please wait a minute and try again."))
     return False
 
@@ -153,7 +146,7 @@ async def summary_command(update: Update, context: NewsContext) -> None:
     message, chat = update.effective_message, update.effective_chat
     if message is None or chat is None:
         return
-    _ = _translate(update, context)
+    _ = translate_for(update, context)
     article, url = await _article_ref(update, context, SUMMARY_USAGE)
     if url is not None:
         if not await _fetch_allowed(update, context):
@@ -185,7 +178,7 @@ async def related_command(update: Update, context: NewsContext) -> None:
     message, chat = update.effective_message, update.effective_chat
     if message is None or chat is None:
         return
-    _ = _translate(update, context)
+    _ = translate_for(update, context)
     article, url = await _article_ref(update, context, RELATED_USAGE)
     tz = await _tz(context, chat.id)
     if url is not None:
@@ -235,7 +228,7 @@ async def on_reading_button(update: Update, context: NewsContext) -> None:
     query = update.callback_query
     if query is None:
         return
-    _ = _translate(update, context)
+    _ = translate_for(update, context)
     try:
         action = callbacks.decode(query.data)
     except callbacks.CallbackDataError:
@@ -268,7 +261,7 @@ async def _send(update: Update, context: NewsContext, text: str, markup: InlineK
 async def _summary_button(update: Update, context: NewsContext, article: Article, mode: str) -> None:
     query = update.callback_query
     assert query is not None
-    _ = _translate(update, context)
+    _ = translate_for(update, context)
     message = _button_message(update)
     chat_id = message.chat.id if message else (query.message.chat.id if query.message else None)
     tz = await _tz(context, chat_id)
@@ -312,7 +305,7 @@ async def _summary_button(update: Update, context: NewsContext, article: Article
 async def _related_button(update: Update, context: NewsContext, article: Article) -> None:
     query = update.callback_query
     assert query is not None
-    _ = _translate(update, context)
+    _ = translate_for(update, context)
     reads = await service.related_reads(context.db, article_id=article.id)
     if not reads:
         await query.answer(_("No related reads found."))
@@ -341,10 +334,10 @@ async def search_command(update: Update, context: NewsContext) -> None:
     message, chat = update.effective_message, update.effective_chat
     if message is None or chat is None:
         return
-    _ = _translate(update, context)
+    _ = translate_for(update, context)
     words = " ".join(context.args or []).strip()
     if not words:
-        await _usage(message, _, SEARCH_USAGE)
+        await reply_usage(update, context, SEARCH_USAGE)
         return
     if not context.reader_limits.allow(_reader(update), "search", now=time.monotonic()):
         await message.reply_text(_("You are searching quickly; please wait a minute and try again."))
@@ -352,7 +345,7 @@ async def search_command(update: Update, context: NewsContext) -> None:
     try:
         items, has_next = await _results(context, words, 0)
     except EmptyQuery:
-        await _usage(message, _, SEARCH_USAGE)
+        await reply_usage(update, context, SEARCH_USAGE)
         return
     if not items:
         await message.reply_text(_("Nothing found for “{words}”.").format(words=words[:100]))
@@ -368,7 +361,7 @@ async def search_command(update: Update, context: NewsContext) -> None:
 async def _search_page(update: Update, context: NewsContext, arg: str) -> None:
     query = update.callback_query
     assert query is not None
-    _ = _translate(update, context)
+    _ = translate_for(update, context)
     search_id, _sep, page_text = arg.partition(":")
     words = (
         await search.search_query(context.db, search_id=int(search_id))

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from bot.models import Article
 from bot.news.article import ArticlePage, extract_article
 from bot.news.fetcher import Fetcher, FetchError
-from bot.news.urls import host_of, normalize_url
+from bot.news.urls import normalize_url, origin_of
 from bot.reading.related import MAX_RELATED, RelatedRead, related_reads, similar_articles
 from bot.reading.summarize import Summary, summarize
 from bot.storage import articles, search, sources
@@ -32,9 +32,15 @@ class ArticleSummary:
 
 
 async def _trusted(db: Database, article: Article) -> bool:
-    """As in ingestion: only the operator's configured source may point at its own private host."""
+    """As in ingestion: only the operator's configured source (its exact scheme, host and port) is trusted."""
     source = await sources.get_source(db, source_id=article.source_id)
-    return source is not None and source.origin == "config" and host_of(article.url) == host_of(source.url)
+    origin = origin_of(article.url)
+    return (
+        source is not None
+        and source.origin == "config"
+        and origin is not None
+        and origin == origin_of(source.url)
+    )
 
 
 async def fetch_page(fetcher: Fetcher, url: str, *, trusted: bool = False) -> ArticlePage:
