@@ -123,3 +123,21 @@ review</a></li></ul></div></body></html>""",
 def test_extract_refuses_a_private_address(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["extract", "http://127.0.0.1:9/page"]) == 1
     assert "cannot fetch" in capsys.readouterr().err
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_import_progress_bar_is_drawn_on_a_terminal_only() -> None:
+    from bot.reading.commands import _Progress
+
+    terminal, pipe = _Terminal(), io.StringIO()
+    for stream in (terminal, pipe):
+        progress = _Progress(stream)
+        progress(50, 100)
+        progress(100, 100)
+    assert "importing [###############               ]  50.0%" in terminal.getvalue()
+    assert terminal.getvalue().endswith("100.0%\n")
+    assert pipe.getvalue() == ""

@@ -163,6 +163,23 @@ async def test_summary_of_an_unfetched_page_says_fetching_then_expands(
     assert [c["answer_text"] for c in await control.callbacks()] == ["Fetching the article…"]
 
 
+async def test_summary_falls_back_to_the_lead_when_the_page_cannot_be_fetched(
+    site: FeedServer,
+    control: EmulatorClient,
+    make_settings: Callable[..., Settings],
+    start_bot: Callable[[Settings], Awaitable[Any]],
+) -> None:
+    await start_bot(_settings(make_settings, site, fetch_articles=False))
+    await _reader(control, READER)
+    await _wait_for_poll(site, "/rss.xml", 2)
+    pushed = await _push_new(site, control, 23, "gone")
+    site.set("/news/23", "gone", status=404)
+    await control.press_button(READER, READER, pushed["message_id"], _data(pushed, "Summary"))
+    expanded = await _wait_for(control, READER, lambda m: "<blockquote expandable>" in m["html"])
+    assert "A lead from the feed." in expanded["text"]
+    assert "Summary of the lead; the page could not be fetched." in expanded["text"]
+
+
 async def test_related_lists_read_also_first_then_similar_stored_articles(
     site: FeedServer,
     control: EmulatorClient,
