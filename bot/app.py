@@ -127,6 +127,13 @@ def register_handlers(application: NewsApp) -> None:
         CallbackQueryHandler(reading.on_reading_button, pattern=f"^({SUMMARY}|{RELATED}|{SEARCH_PAGE}):")
     )
     application.add_handler(InlineQueryHandler(reading.inline_query))
+    # A link sent on its own in a private chat gets its summary.
+    application.add_handler(
+        MessageHandler(
+            filters.ChatType.PRIVATE & filters.TEXT & ~filters.COMMAND & filters.Regex(r"^\s*https?://\S+\s*$"),
+            reading.url_message,
+        )
+    )
     command("stats", admin.stats)
     command("sources", source_admin.list_sources)
     command("source_add", source_admin.add_source)

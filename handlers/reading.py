@@ -50,6 +50,7 @@ SEARCH_USAGE = "/search WORDS"
 PAGE_SIZE = 5
 INLINE_RESULTS = 10
 MAX_ID_DIGITS = 18
+MAX_URL = 2000
 
 
 def _is_number(text: str, digits: int = MAX_ID_DIGITS) -> bool:
@@ -146,8 +147,31 @@ async def summary_command(update: Update, context: NewsContext) -> None:
     message, chat = update.effective_message, update.effective_chat
     if message is None or chat is None:
         return
-    _ = translate_for(update, context)
     article, url = await _article_ref(update, context, SUMMARY_USAGE)
+    await _reply_summary(update, context, article, url)
+
+
+async def url_message(update: Update, context: NewsContext) -> None:
+    """A link sent on its own in a private chat: its summary, as /summary URL would give."""
+    message = update.effective_message
+    text = (message.text or "").strip() if message else ""
+    if not text or len(text.split()) != 1 or not service.is_web_address(text) or len(text) > MAX_URL:
+        return
+    article_id = await search.find_by_url(context.db, url=text)
+    if article_id is not None:
+        found = await search.articles_by_id(context.db, ids=[article_id])
+        await _reply_summary(update, context, found.get(article_id), None)
+    else:
+        await _reply_summary(update, context, None, text)
+
+
+async def _reply_summary(
+    update: Update, context: NewsContext, article: Article | None, url: str | None
+) -> None:
+    message, chat = update.effective_message, update.effective_chat
+    if message is None or chat is None:
+        return
+    _ = translate_for(update, context)
     if url is not None:
         if not await _fetch_allowed(update, context):
             return
@@ -363,11 +387,7 @@ async def _search_page(update: Update, context: NewsContext, arg: str) -> None:
     assert query is not None
     _ = translate_for(update, context)
     search_id, _sep, page_text = arg.partition(":")
-    words = (
-        await search.search_query(context.db, search_id=int(search_id))
-        if _is_number(search_id)
-        else None
-    )
+    words = await search.search_query(context.db, search_id=int(search_id)) if _is_number(search_id) else None
     if words is None or not _is_number(page_text, 4) or int(page_text) > 1000:
         await query.answer(_("This search has expired; search again."), show_alert=True)
         return

@@ -283,6 +283,22 @@ async def test_private_address_url_is_refused_without_any_request(
     assert "/secret" not in site.hits
 
 
+async def test_a_link_sent_alone_gets_its_summary_and_a_private_one_is_refused(
+    site: FeedServer,
+    control: EmulatorClient,
+    make_settings: Callable[..., Settings],
+    start_bot: Callable[[Settings], Awaitable[Any]],
+) -> None:
+    await start_bot(_settings(make_settings, site))
+    await control.send_text(READER, READER, "/start")
+    await _wait_for_poll(site, "/rss.xml", 2)
+    stored = await _ask(control, READER, site.url("/news/2"))
+    assert stored["text"].startswith("Harbour story 2: ships wait offshore")
+    assert "<blockquote expandable>" in stored["html"]
+    refused = await _ask(control, READER, "http://192.168.1.1/router")
+    assert refused["text"].startswith("That address is not allowed")
+
+
 async def test_per_reader_limit_answers_politely_and_slows_nobody_else(
     site: FeedServer,
     control: EmulatorClient,
