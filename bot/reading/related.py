@@ -29,13 +29,13 @@ QUERY_TERMS = 20
 _COMMON_SHARE = 0.05
 _COMMON_FLOOR = 100  # small collections keep every term
 _COUNT_TTL = 600.0
-_POSTINGS_BUDGET = 2000  # documents the candidate query may score
+_POSTINGS_BUDGET = 1000  # documents the candidate query may score
 _COUNT_CACHE = 200_000
 _CACHE_FROM = 20  # documents; rarer terms are cheap to count
 _BM25_SHARE = 0.5  # how much the BM25 order counts beside the weighed rerank
 _FEEDBACK_TOP = 3
 _FEEDBACK = 1.0
-CANDIDATES = 40
+CANDIDATES = 30
 _RERANK_BODY_CHARS = 1500
 _BODY_CHARS = 4000
 # Title, lead and body count alike: weighing the title more lost precision on AG News.
