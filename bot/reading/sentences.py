@@ -10,9 +10,9 @@ import re
 from collections.abc import Iterator
 
 # Terminal punctuation, then closing quotes or brackets, then whitespace: every candidate end.
-# Character classes only, one quantifier each, so the scan is linear in the text.
-_CANDIDATE = re.compile(r"[.!?…]+[\"'»”’)\]]*\s+")
-_LINE_BREAK = re.compile(r"\s*\n\s*")
+# Linear on any input: a match starts only where a run of punctuation starts (the lookbehind),
+# and possessive quantifiers never give back what they took, so no run is scanned twice.
+_CANDIDATE = re.compile(r"(?<![.!?…])[.!?…]++[\"'»”’)\]]*+\s++")
 
 # Lower-cased, without their final dot. Short forms that end a word but not a sentence.
 _ABBREVIATION_TEXT = (
@@ -86,7 +86,8 @@ def _split_block(block: str, lang: str | None) -> Iterator[str]:
 def split_sentences(text: str, lang: str | None = None) -> list[str]:
     """Split text into sentences; a line break always ends one (paragraphs, headlines, captions)."""
     sentences: list[str] = []
-    for block in _LINE_BREAK.split(text):
+    for line in text.splitlines():
+        block = " ".join(line.split())
         if block:
-            sentences.extend(_split_block(" ".join(block.split()), lang))
+            sentences.extend(_split_block(block, lang))
     return sentences
