@@ -130,7 +130,10 @@ def register_handlers(application: NewsApp) -> None:
     # A link sent on its own in a private chat gets its summary.
     application.add_handler(
         MessageHandler(
-            filters.ChatType.PRIVATE & filters.TEXT & ~filters.COMMAND & filters.Regex(r"^\s*https?://\S+\s*$"),
+            filters.ChatType.PRIVATE
+            & filters.TEXT
+            & ~filters.COMMAND
+            & filters.Regex(r"^\s*https?://\S+\s*$"),
             reading.url_message,
         )
     )

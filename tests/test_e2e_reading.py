@@ -178,6 +178,15 @@ async def test_summary_falls_back_to_the_lead_when_the_page_cannot_be_fetched(
     expanded = await _wait_for(control, READER, lambda m: "<blockquote expandable>" in m["html"])
     assert "A lead from the feed." in expanded["text"]
     assert "Summary of the lead; the page could not be fetched." in expanded["text"]
+    await control.press_button(READER, READER, pushed["message_id"], _data(expanded, "Summary"))
+    await _wait_for(
+        control, READER, lambda m: m["message_id"] == pushed["message_id"] and "blockquote" not in m["html"]
+    )
+    collapsed = await _wait_for(control, READER, lambda m: m["message_id"] == pushed["message_id"])
+    await control.press_button(READER, READER, pushed["message_id"], _data(collapsed, "Summary"))
+    again = await _wait_for(control, READER, lambda m: "<blockquote expandable>" in m["html"])
+    assert "Summary of the lead; the page could not be fetched." in again["text"]
+    assert site.hits["/news/23"] == 1  # tried once, not on every press
 
 
 async def test_related_lists_read_also_first_then_similar_stored_articles(

@@ -87,7 +87,8 @@ async def article_summary(db: Database, fetcher: Fetcher, *, article_id: int) ->
         return None
     article = facts.article
     if facts.summary:
-        return ArticleSummary(article, facts.summary, False)
+        # A summary kept from the lead after the page failed still says so on later presses.
+        return ArticleSummary(article, facts.summary, not article.body and facts.page_error is not None)
     if not facts.page_fetched and is_web_address(article.url):
         try:
             page = await fetch_page(fetcher, article.url, trusted=await _trusted(db, article))
