@@ -17,7 +17,7 @@ from bot.i18n import translator
 from bot.models import Article
 from bot.render.articles import article_message
 from bot.render.lists import item_list
-from bot.render.reading import article_keyboard
+from bot.render.reading import article_keyboard, titled_keyboard
 from bot.storage.outbox import ClaimedRow
 
 SEND_MESSAGE = "sendmessage"
@@ -72,8 +72,13 @@ def make_list_sender(bot: ExtBot[Any]) -> ListSender:
         chat_id: int, thread_id: int, heading: str, items: Sequence[Article], tz: str, reserved: bool
     ) -> int:
         first = 0
-        for n, text in enumerate(item_list(heading, items, tz=tz)):
+        parts = item_list(heading, items, tz=tz)
+        # Where the list is one short message there is room for each item's reading buttons.
+        markup = titled_keyboard(items, translator(None)) if len(parts) == 1 else None
+        for n, text in enumerate(parts):
             params: dict[str, Any] = {"chat_id": chat_id, "text": text, "parse_mode": ParseMode.HTML}
+            if markup is not None:
+                params["reply_markup"] = markup
             if thread_id:
                 params["message_thread_id"] = thread_id
             # Only the first part had its slot reserved by the dispatcher; the rest queue in the limiter.

@@ -125,6 +125,31 @@ def numbered_keyboard(
     return InlineKeyboardMarkup(rows) if rows else None
 
 
+LIST_BUTTONS_MAX = 10  # items of a digest or batch that get buttons; more would bury the list
+
+
+def titled_keyboard(items: Sequence[Article], translate: Translate) -> InlineKeyboardMarkup | None:
+    """Summary and Related for each item of an unnumbered list (digests), labelled by its title."""
+    if not items or len(items) > LIST_BUTTONS_MAX:
+        return None
+    rows = []
+    for article in items:
+        tag = article_tag(article)
+        rows.append(
+            [
+                InlineKeyboardButton(
+                    f"📝 {translate('Summary')}: {shorten(article.title, 28)}",
+                    callback_data=callbacks.encode(callbacks.SUMMARY, f"{article.id}:{tag}:r"),
+                ),
+                InlineKeyboardButton(
+                    f"🧭 {translate('Related')}",
+                    callback_data=callbacks.encode(callbacks.RELATED, f"{article.id}:{tag}"),
+                ),
+            ]
+        )
+    return InlineKeyboardMarkup(rows)
+
+
 def _item(number: int, title: str, url: str, meta: str) -> str:
     return f"{number}. {link(shorten(title, LIST_TITLE_LIMIT) or url, url)}\n    <i>{meta}</i>"
 
