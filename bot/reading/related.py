@@ -154,9 +154,8 @@ def _query_terms(terms: dict[str, float], counts: dict[str, int]) -> list[str]:
     return chosen
 
 
-def _weighted_match(terms: dict[str, float], text: tuple[str, str, str]) -> float:
+def _weighted_match(terms: dict[str, float], tokens: list[str]) -> float:
     """Cosine-like match of a candidate's words against the weighed terms."""
-    tokens = [t for field in text for t in folded_tokens(field)]
     if not tokens:
         return 0.0
     counts = Counter(t for t in tokens if t in terms)
@@ -164,15 +163,12 @@ def _weighted_match(terms: dict[str, float], text: tuple[str, str, str]) -> floa
 
 
 def _feedback(
-    ranked: list[tuple[float, Article]], texts: dict[int, tuple[str, str, str]], *, stop: frozenset[str]
+    ranked: list[tuple[float, Article]], tokens: dict[int, list[str]], *, stop: frozenset[str]
 ) -> list[tuple[float, Article]]:
     """Pseudo-relevance feedback: a candidate that shares words with the best few is more on topic."""
     if len(ranked) <= _FEEDBACK_TOP:
         return ranked
-    words = {
-        a.id: {t for field in texts[a.id] for t in folded_tokens(field) if len(t) > 2 and t not in stop}
-        for _, a in ranked
-    }
+    words = {a.id: {t for t in tokens[a.id] if len(t) > 2 and t not in stop} for _, a in ranked}
     top = [words[a.id] for _, a in ranked[:_FEEDBACK_TOP]]
     best = ranked[0][0] or 1.0
     rescored = []
@@ -214,7 +210,8 @@ async def similar_articles(
     found = {i: pair[0] for i, pair in both.items()}
     texts = {i: pair[1] for i, pair in both.items()}
     bm25 = {h.article_id: -h.score for h in hits}
-    matches = {i: _weighted_match(terms, texts[i]) for i in ids if i in texts}
+    tokens = {i: [t for field in texts[i] for t in folded_tokens(field)] for i in ids if i in texts}
+    matches = {i: _weighted_match(terms, words) for i, words in tokens.items()}
     top_bm25 = max(bm25.values(), default=0.0) or 1.0
     top_match = max(matches.values(), default=0.0) or 1.0
     ranked: list[tuple[float, Article]] = []
@@ -228,7 +225,7 @@ async def similar_articles(
             value *= 1.0 + _SAME_CATEGORY
         ranked.append((value, other))
     ranked.sort(key=lambda pair: (-pair[0], -pair[1].published_at.timestamp()))
-    ranked = _feedback(ranked, texts, stop=_stop(lang))
+    ranked = _feedback(ranked, tokens, stop=_stop(lang))
     chosen: list[RelatedRead] = []
     titles = [article.title]
     for value, other in ranked:
