@@ -177,3 +177,15 @@ async def test_articles_stored_before_the_index_are_indexed_once(db: Database) -
     assert await search.index_missing(db) == 1
     assert await search.index_missing(db) == 0
     assert await _found(db, "volcano") == [article_id]
+
+
+async def test_an_article_is_found_by_its_link_with_tracking_another_scheme_or_a_slash(db: Database) -> None:
+    article_id = await _store(db, 1, "Harbour reopens")
+    for link in (
+        "https://one.example/news/1",
+        "https://one.example/news/1?utm_source=telegram",
+        "http://one.example/news/1/",
+    ):
+        found = await search.find_article(db, ref=link)
+        assert found is not None and found.id == article_id, link
+    assert await search.find_article(db, ref="https://one.example/news/2") is None

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from bot.models import Article
+from bot.news.urls import url_key
 from bot.storage.articles import article_from_row
 from bot.storage.connection import Database
 from bot.storage.search_index import (
@@ -61,7 +62,11 @@ FROM articles a JOIN sources s ON s.id = a.source_id JOIN article_search x ON x.
 WHERE a.id IN (SELECT value FROM json_each(:ids))
 """
 SELECT_BY_GUID = "SELECT id FROM articles WHERE source_id = :source AND guid = :guid"
-SELECT_BY_URL = "SELECT id FROM articles WHERE url = :url OR canonical_url = :url ORDER BY id LIMIT 1"
+# The link as given, the page's canonical address, or the same page by its matching key
+# (scheme, tracking parameters and a trailing slash aside; see bot.news.urls).
+SELECT_BY_URL = """
+SELECT id FROM articles WHERE url = :url OR canonical_url = :url OR url_key = :key ORDER BY id LIMIT 1
+"""
 SELECT_READING = """
 SELECT summary, lang, page_fetched_at, page_error, duplicate_of FROM articles WHERE id = ?
 """
@@ -210,7 +215,7 @@ async def find_article(db: Database, *, ref: str) -> Article | None:
 
 
 async def find_by_url(db: Database, *, url: str) -> int | None:
-    row = await db.fetchone(SELECT_BY_URL, {"url": url})
+    row = await db.fetchone(SELECT_BY_URL, {"url": url, "key": url_key(url)})
     return None if row is None else int(row["id"])
 
 
