@@ -168,6 +168,13 @@ async def _import(db: Any, path: Path) -> int:
     return 0
 
 
+def _shown_id(article: Any) -> str | int:
+    """The id a user of the command knows: the file's id for imported articles, else the stored one."""
+    from bot.storage.search import IMPORT_SOURCE
+
+    return str(article.guid) if article.source_id == IMPORT_SOURCE else int(article.id)
+
+
 def _print_rows(rows: list[dict[str, Any]], as_json: bool) -> None:
     if as_json:
         print(json.dumps(rows, ensure_ascii=False, indent=2))
@@ -187,9 +194,7 @@ async def _related(db: Any, ref: str, limit: int, *, as_json: bool) -> int:
     reads = await related_reads(db, article_id=article.id, limit=max(1, min(limit, 50)))
     rows = [
         {
-            "id": r.article.guid
-            if r.article and r.article.source_id == "import"
-            else (r.article.id if r.article else None),
+            "id": _shown_id(r.article) if r.article else None,
             "url": r.url,
             "title": r.title,
             "category": r.article.category if r.article else None,
@@ -216,7 +221,7 @@ async def _search(db: Any, words: str, limit: int, *, as_json: bool) -> int:
         if article is not None:
             rows.append(
                 {
-                    "id": article.guid if article.source_id == "import" else article.id,
+                    "id": _shown_id(article),
                     "url": article.url,
                     "title": article.title,
                     "category": article.category,
