@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
+from bot.models import Article
 from bot.reading.query import EmptyQuery, to_match
 from bot.reading.summarize import DEFAULT_SENTENCES, summarize
 
@@ -168,7 +169,7 @@ async def _import(db: Any, path: Path) -> int:
     return 0
 
 
-def _shown_id(article: Any) -> str | int:
+def _shown_id(article: Article) -> str | int:
     """The id a user of the command knows: the file's id for imported articles, else the stored one."""
     from bot.storage.search import IMPORT_SOURCE
 
