@@ -40,6 +40,7 @@ CORPUS = ROOT.parent / "shared" / "corpus"
 SUMMARIES = CORPUS / "summaries"
 AG_NEWS = CORPUS / "corpus" / "ag_news" / "test.csv"
 K = 3  # sentences every system picks
+# Both sets are English; every system splits sentences as newsbot does for English.
 _TOKEN = re.compile(r"[^\W_]+")
 
 Pair = tuple[str, str, list[str]]  # title, text, reference sentences
@@ -105,11 +106,11 @@ def rouge_lsum(candidate: list[list[str]], reference: list[list[str]]) -> float:
 
 
 def lead(title: str, text: str, k: int) -> list[str]:
-    return split_sentences(text)[:k]
+    return split_sentences(text, "en")[:k]
 
 
 def textrank(title: str, text: str, k: int) -> list[str]:
-    sentences = split_sentences(text)
+    sentences = split_sentences(text, "en")
     words = [set(tokens(s)) for s in sentences]
     n = len(sentences)
     weights = [[0.0] * n for _ in range(n)]
@@ -128,7 +129,7 @@ def textrank(title: str, text: str, k: int) -> list[str]:
 
 def lead_cleaned(title: str, text: str, k: int) -> list[str]:
     """The lead after newsbot's own boilerplate and fragment filter: what the scoring adds beyond it."""
-    return [c.text for c in candidates(title, text, None)[:k]]
+    return [c.text for c in candidates(title, text, "en")[:k]]
 
 
 def newsbot(title: str, text: str, k: int) -> list[str]:

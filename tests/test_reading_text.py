@@ -117,3 +117,16 @@ def test_cyrillic_summary_of_a_very_long_article_stays_within_budget() -> None:
     summary = summarize(text, title="Программа поддержки бизнеса", sentences=4, budget=2400)
     assert 1 <= len(summary.sentences) <= 4
     assert sum(len(s) + 1 for s in summary.sentences) <= 2400 + 1
+
+
+def test_a_quoted_statement_of_several_sentences_stays_one_sentence() -> None:
+    assert split_sentences("«Мы победим. Это точно», — сказал он. Потом он ушёл.", "ru") == [
+        "«Мы победим. Это точно», — сказал он.",
+        "Потом он ушёл.",
+    ]
+    assert split_sentences('Bakan "Hedefe ulaştık. Devam edeceğiz" dedi. Toplantı sona erdi.', "tr") == [
+        'Bakan "Hedefe ulaştık. Devam edeceğiz" dedi.',
+        "Toplantı sona erdi.",
+    ]
+    never_closed = "«Цитата без конца. " + "Ещё одно предложение. " * 40
+    assert len(split_sentences(never_closed, "ru")) > 10  # splitting resumes after a while

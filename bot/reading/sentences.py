@@ -70,14 +70,65 @@ def _is_boundary(text: str, punct_start: int, next_index: int, lang: str | None)
     return not (lang in {"tr", "az"} and word.isdigit() and len(word) <= 3)
 
 
+class _Quotes:
+    """Whether a position is inside a quotation that opened since the last sentence ended.
+
+    A quoted statement of several sentences ("«Мы победим. Это точно», — сказал он.") stays one
+    sentence: its second half alone would make no sense in a summary. Guillemets nest by
+    depth; straight double quotes (outside English) by parity. A quote still open after
+    ``MAX_QUOTE`` characters was never closed, and splitting resumes. Counting is incremental,
+    so the scan stays linear.
+    """
+
+    def __init__(self, block: str, *, count_straight: bool) -> None:
+        self.block = block
+        self.count_straight = count_straight
+        self.reset(0)
+
+    def reset(self, start: int) -> None:
+        self.scanned = start
+        self.depth = 0
+        self.straight = 0
+        self.opened_at = -1
+
+    def inside(self, position: int) -> bool:
+        for index in range(self.scanned, position):
+            char = self.block[index]
+            if char == "«":
+                self.depth += 1
+            elif char == "»":
+                self.depth = max(0, self.depth - 1)
+            elif char == '"' and self.count_straight:
+                self.straight ^= 1
+            else:
+                continue
+            open_now = self.depth > 0 or self.straight == 1
+            if open_now and self.opened_at < 0:
+                self.opened_at = index
+            elif not open_now:
+                self.opened_at = -1
+        self.scanned = max(self.scanned, position)
+        return self.opened_at >= 0 and position - self.opened_at <= MAX_QUOTE
+
+
+MAX_QUOTE = 400
+
+
 def _split_block(block: str, lang: str | None) -> Iterator[str]:
     start = 0
+    # English news often leaves straight quotes unbalanced (a quote running over paragraphs
+    # reopens each one), so there only guillemets count; elsewhere straight quotes do too.
+    quotes = _Quotes(block, count_straight=lang != "en")
     for match in _CANDIDATE.finditer(block):
+        # The candidate's own closing quote (`."`, `.»`) is part of the match: count up to its end.
+        if quotes.inside(match.end()):
+            continue
         if _is_boundary(block, match.start(), match.end(), lang):
             sentence = block[start : match.end()].strip()
             if sentence:
                 yield sentence
             start = match.end()
+            quotes.reset(start)
     tail = block[start:].strip()
     if tail:
         yield tail
