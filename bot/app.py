@@ -178,6 +178,9 @@ async def open_services(application: NewsApp) -> None:
     job_queue.run_repeating(maintenance.nudge_dispatcher, interval=5, first=5, name="nudge-dispatcher")
     job_queue.run_repeating(digest.send_digests, interval=60, first=10, name="digests")
     job_queue.run_repeating(maintenance.prune_articles, interval=3600, first=60, name="prune-articles")
+    job_queue.run_repeating(
+        maintenance.compact_deliveries, interval=3600, first=120, name="compact-deliveries"
+    )
 
     # Admin commands stay out of the menu everyone sees; /help lists them to admins.
     commands = [BotCommand(name, description) for name, description in READER_COMMANDS]

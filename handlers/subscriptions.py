@@ -22,7 +22,13 @@ def _describe(wanted: Wanted) -> str:
     return f"everything except {text}" if wanted.exclude else text
 
 
+TOO_MANY = (
+    "This chat already has {limit} subscriptions, the most a chat may have. Remove some with /mysubs first."
+)
+
+
 async def _add(context: NewsContext, chat_id: int, thread_id: int, wanted: Wanted) -> bool:
+    """Subscribe; raises ``TooManySubscriptions`` at the configured cap."""
     return await subscriptions.subscribe(
         context.db,
         chat_id=chat_id,
@@ -32,6 +38,7 @@ async def _add(context: NewsContext, chat_id: int, thread_id: int, wanted: Wante
         label=wanted.label,
         exclude=wanted.exclude,
         now=time.time(),
+        limit=context.settings.delivery.max_subscriptions,
     )
 
 
@@ -55,7 +62,11 @@ async def subscribe(update: Update, context: NewsContext) -> None:
     except UsageError as exc:
         await message.reply_html(_("Usage:") + f" <code>{escape(USAGE)}</code>\n" + escape(str(exc)))
         return
-    added = await _add(context, chat.id, thread_of(message), wanted)
+    try:
+        added = await _add(context, chat.id, thread_of(message), wanted)
+    except subscriptions.TooManySubscriptions as exc:
+        await message.reply_text(_(TOO_MANY).format(limit=exc.limit))
+        return
     what = escape(_describe(wanted))
     if added:
         await message.reply_html(_("Subscribed: {what}. New items will arrive here.").format(what=what))
@@ -151,7 +162,11 @@ async def on_button(update: Update, context: NewsContext) -> None:
         except UsageError:
             await query.answer(_("This button no longer works."))
             return
-        added = await _add(context, chat.id, thread_id, wanted)
+        try:
+            added = await _add(context, chat.id, thread_id, wanted)
+        except subscriptions.TooManySubscriptions as exc:
+            await query.answer(_(TOO_MANY).format(limit=exc.limit)[:200], show_alert=True)
+            return
         what = _describe(wanted)
         text = _("Subscribed: {what}.") if added else _("You already have this subscription: {what}.")
         await query.answer(text.format(what=what)[:200])

@@ -24,6 +24,9 @@ logger = logging.getLogger(__name__)
 Params = Sequence[Any] | dict[str, Any]
 
 _PRAGMAS = (
+    # Before the first table exists this makes the file give freed pages back on request
+    # (outbox compaction); on an existing file it only takes effect after a VACUUM.
+    "PRAGMA auto_vacuum = INCREMENTAL",
     "PRAGMA journal_mode = WAL",
     "PRAGMA synchronous = NORMAL",  # safe with WAL: a crash loses no committed transaction's integrity
     "PRAGMA foreign_keys = ON",
@@ -33,11 +36,23 @@ _PRAGMAS = (
 )
 
 
-class Database:
-    """The storage handle: reads anywhere, writes inside ``transaction()``."""
+_READ_PRAGMAS = ("PRAGMA query_only = ON", "PRAGMA busy_timeout = 5000", "PRAGMA cache_size = -16384")
+AUTO_VACUUM = "PRAGMA auto_vacuum"
+VACUUM = "VACUUM"
 
-    def __init__(self, conn: aiosqlite.Connection, path: Path) -> None:
+
+class Database:
+    """The storage handle: reads anywhere, writes inside ``transaction()``.
+
+    A second connection (WAL lets it read while the first writes) serves ``read()``: what an admin
+    or a report asks must not queue behind, or hold up, the dispatcher's statements.
+    """
+
+    def __init__(
+        self, conn: aiosqlite.Connection, path: Path, reader: aiosqlite.Connection | None = None
+    ) -> None:
         self._conn = conn
+        self._reader = reader
         self.path = path
         self._lock = asyncio.Lock()
 
@@ -58,14 +73,28 @@ class Database:
             await conn.create_function(name, nargs, func, deterministic=True)
         db = cls(conn, path)
         try:
+            await _incremental_vacuum(conn)
             await apply_migrations(db)
+            if str(path) != ":memory:":
+                db._reader = await aiosqlite.connect(path, isolation_level=None)
+                db._reader.row_factory = sqlite3.Row
+                for pragma in _READ_PRAGMAS:
+                    await db._reader.execute(pragma)
         except BaseException:
-            await conn.close()
+            await db.close()
             raise
         return db
 
     async def close(self) -> None:
+        if self._reader is not None:
+            await self._reader.close()
         await self._conn.close()
+
+    async def read(self, sql: str, params: Params = ()) -> list[sqlite3.Row]:
+        """Run a query on the read connection: it sees committed data and never waits for writes."""
+        conn = self._reader or self._conn
+        async with conn.execute(sql, params) as cursor:
+            return list(await cursor.fetchall())
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
@@ -109,3 +138,12 @@ class Database:
 
     async def execute_in_transaction(self, sql: str, params: Params = ()) -> None:
         await self._conn.execute(sql, params)
+
+
+async def _incremental_vacuum(conn: aiosqlite.Connection) -> None:
+    """Switch a file made before incremental vacuum to it: one full VACUUM, once, at start-up."""
+    async with conn.execute(AUTO_VACUUM) as cursor:
+        row = await cursor.fetchone()
+    if row is not None and row[0] == 0:
+        logger.info("Converting the database to incremental vacuum (once; may take a while on a large file)")
+        await conn.execute(VACUUM)

@@ -29,10 +29,23 @@ WHERE category IS NOT NULL AND category != '' AND published_at >= :since
 GROUP BY category ORDER BY COUNT(*) DESC, category LIMIT :limit
 """
 GET_BY_ID = "SELECT * FROM subscriptions WHERE id = :id AND chat_id = :chat_id"
+COUNT_FOR_CHAT = "SELECT COUNT(*) FROM subscriptions WHERE chat_id = :chat_id"
+HAS_EXACTLY = """
+SELECT 1 FROM subscriptions
+WHERE chat_id = :chat_id AND thread_id = :thread_id AND kind = :kind AND value = :value AND exclude = :exclude
+"""
 COUNT_ACTIVE = """
 SELECT COUNT(*) FROM subscriptions s JOIN chats c ON c.id = s.chat_id
 WHERE c.status = 'active' AND s.exclude = 0
 """
+
+
+class TooManySubscriptions(Exception):
+    """The chat already has as many subscriptions as a chat may have."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"a chat may have at most {limit} subscriptions")
+        self.limit = limit
 
 
 def _from_row(row: sqlite3.Row) -> Subscription:
@@ -57,21 +70,33 @@ async def subscribe(
     label: str = "",
     exclude: bool = False,
     now: float,
+    limit: int | None = None,
 ) -> bool:
-    """Add a subscription; return False when the chat already had exactly this one."""
-    changed = await db.write(
-        INSERT_SUBSCRIPTION,
-        {
-            "chat_id": chat_id,
-            "thread_id": thread_id,
-            "kind": kind,
-            "value": value,
-            "label": label or value,
-            "exclude": int(exclude),
-            "now": now,
-        },
-    )
-    return changed > 0
+    """Add a subscription; return False when the chat already had exactly this one.
+
+    With ``limit``, a chat (all its topics together) that already has that many is refused with
+    ``TooManySubscriptions``: every subscription costs at each article's fan-out.
+    """
+    params = {
+        "chat_id": chat_id,
+        "thread_id": thread_id,
+        "kind": kind,
+        "value": value,
+        "label": label or value,
+        "exclude": int(exclude),
+        "now": now,
+    }
+    async with db.transaction() as conn:
+        if limit is not None:
+            async with conn.execute(COUNT_FOR_CHAT, {"chat_id": chat_id}) as cur:
+                row = await cur.fetchone()
+            if row is not None and row[0] >= limit:
+                async with conn.execute(HAS_EXACTLY, params) as cur:
+                    if await cur.fetchone() is not None:
+                        return False
+                raise TooManySubscriptions(limit)
+        cursor = await conn.execute(INSERT_SUBSCRIPTION, params)
+        return cursor.rowcount > 0
 
 
 async def unsubscribe(
