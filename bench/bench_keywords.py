@@ -43,7 +43,9 @@ async def measure(count: int, distinct: int) -> tuple[float, int]:
             rows = []
             for chat in range(1, chats + 1):
                 # Zipf-like: a few keywords are wanted by many readers.
-                picked = {words[min(int(rng.paretovariate(1.0)) - 1, distinct - 1)] for _ in range(PER_CHAT * 3)}
+                picked = {
+                    words[min(int(rng.paretovariate(1.0)) - 1, distinct - 1)] for _ in range(PER_CHAT * 3)
+                }
                 picked |= set(rng.sample(words, PER_CHAT))
                 rows.extend((chat, word) for word in list(picked)[:PER_CHAT])
             await conn.executemany(
@@ -64,7 +66,13 @@ async def measure(count: int, distinct: int) -> tuple[float, int]:
                 text = f"a story about {words[0]} and {words[n + 10]} with {words[-1]} in it"
                 started = time.perf_counter()
                 queued = await outbox.fan_out(
-                    conn, article_id=cursor.lastrowid, priority=0, category="", source="wire", text=text, now=0
+                    conn,
+                    article_id=cursor.lastrowid,
+                    priority=0,
+                    category="",
+                    source="wire",
+                    text=text,
+                    now=0,
                 )
                 times.append(time.perf_counter() - started)
         await db.close()
