@@ -113,3 +113,14 @@ def test_token_never_shows_in_repr_or_errors() -> None:
     with pytest.raises(ConfigError) as caught:
         parse_settings({}, env={"NEWSBOT_TOKEN": "not a token " + TOKEN})
     assert TOKEN not in str(caught.value)
+
+
+def test_subscription_cap_and_compaction_window_are_configurable(tmp_path: Path) -> None:
+    defaults = load_settings(write(tmp_path, "[delivery]\n"), env={})
+    assert (defaults.delivery.max_subscriptions, defaults.delivery.keep_delivered_hours) == (100, 48)
+    text = "[delivery]\nmax_subscriptions = 20\nkeep_delivered_hours = 72\n"
+    settings = load_settings(write(tmp_path, text), env={})
+    assert (settings.delivery.max_subscriptions, settings.delivery.keep_delivered_hours) == (20, 72)
+    with pytest.raises(ConfigError) as caught:
+        load_settings(write(tmp_path, "[delivery]\nmax_subscriptions = 0\n"), env={})
+    assert caught.value.key == "delivery.max_subscriptions"
