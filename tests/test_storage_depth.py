@@ -256,3 +256,19 @@ async def test_a_keyword_many_readers_chose_is_matched_once_per_article(tmp_path
         assert queued == set(range(1, 301)) - {7, 9}
     finally:
         await db.close()
+
+
+async def test_active_subscription_count_follows_chats_and_subscriptions(db: Database) -> None:
+    truth_sql = (
+        "SELECT COUNT(*) FROM subscriptions AS s JOIN chats AS c ON c.id = s.chat_id"
+        " WHERE c.status = 'active' AND s.exclude = 0"
+    )
+    await readers(db, 5)
+    await subscriptions.subscribe(db, chat_id=1, kind="keyword", value="baku", now=NOW)
+    await subscriptions.subscribe(db, chat_id=2, kind="keyword", value="derby", exclude=True, now=NOW)
+    await chats.set_status(db, chat_id=3, status="blocked", now=NOW)
+    await chats.migrate_chat(db, old_id=4, new_id=-1004, now=NOW)
+    await subscriptions.unsubscribe(db, chat_id=1, kind="keyword", value="baku")
+    await chats.set_status(db, chat_id=3, status="active", now=NOW)
+    await chats.set_status(db, chat_id=5, status="left", now=NOW)
+    assert await subscriptions.count_active(db) == await db.scalar(truth_sql) == 4

@@ -34,10 +34,8 @@ HAS_EXACTLY = """
 SELECT 1 FROM subscriptions
 WHERE chat_id = :chat_id AND thread_id = :thread_id AND kind = :kind AND value = :value AND exclude = :exclude
 """
-COUNT_ACTIVE = """
-SELECT COUNT(*) FROM subscriptions s JOIN chats c ON c.id = s.chat_id
-WHERE c.status = 'active' AND s.exclude = 0
-"""
+# Kept by triggers (migration 0005): subscriptions of active chats, exclusions aside.
+COUNT_ACTIVE = "SELECT n FROM subscription_count"
 
 
 class TooManySubscriptions(Exception):
@@ -127,7 +125,8 @@ async def list_for_chat(db: Database, *, chat_id: int, thread_id: int = 0) -> li
 
 
 async def count_active(db: Database) -> int:
-    return int(await db.scalar(COUNT_ACTIVE))
+    rows = await db.read(COUNT_ACTIVE)
+    return int(rows[0][0]) if rows else 0
 
 
 async def get_by_id(db: Database, *, chat_id: int, subscription_id: int) -> Subscription | None:

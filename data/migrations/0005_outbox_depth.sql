@@ -119,3 +119,36 @@ WHEN old.kind = 'keyword' OR new.kind = 'keyword' BEGIN
     SELECT new.value, new.exclude, 0 WHERE new.kind = 'keyword';
     UPDATE keywords SET n = n + 1 WHERE new.kind = 'keyword' AND value = new.value AND exclude = new.exclude;
 END;
+
+-- Subscriptions of active chats (exclusions aside), for /stats without a join over every row.
+CREATE TABLE subscription_count (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    n  INTEGER NOT NULL
+);
+INSERT INTO subscription_count (id, n)
+SELECT 1, COUNT(*) FROM subscriptions AS s JOIN chats AS c ON c.id = s.chat_id
+WHERE c.status = 'active' AND s.exclude = 0;
+CREATE TRIGGER subscription_count_insert AFTER INSERT ON subscriptions WHEN new.exclude = 0 BEGIN
+    UPDATE subscription_count
+    SET n = n + COALESCE((SELECT status = 'active' FROM chats WHERE id = new.chat_id), 0);
+END;
+CREATE TRIGGER subscription_count_delete AFTER DELETE ON subscriptions WHEN old.exclude = 0 BEGIN
+    UPDATE subscription_count
+    SET n = n - COALESCE((SELECT status = 'active' FROM chats WHERE id = old.chat_id), 0);
+END;
+CREATE TRIGGER subscription_count_update AFTER UPDATE OF chat_id, exclude ON subscriptions BEGIN
+    UPDATE subscription_count
+    SET n = n + (new.exclude = 0) * COALESCE((SELECT status = 'active' FROM chats WHERE id = new.chat_id), 0)
+              - (old.exclude = 0) * COALESCE((SELECT status = 'active' FROM chats WHERE id = old.chat_id), 0);
+END;
+CREATE TRIGGER subscription_count_status AFTER UPDATE OF status ON chats
+WHEN (old.status = 'active') IS NOT (new.status = 'active') BEGIN
+    UPDATE subscription_count
+    SET n = n + ((new.status = 'active') - (old.status = 'active'))
+              * (SELECT COUNT(*) FROM subscriptions WHERE chat_id = new.id AND exclude = 0);
+END;
+-- Before the chat goes: its subscriptions' own triggers will no longer find it active.
+CREATE TRIGGER subscription_count_chat_delete BEFORE DELETE ON chats WHEN old.status = 'active' BEGIN
+    UPDATE subscription_count
+    SET n = n - (SELECT COUNT(*) FROM subscriptions WHERE chat_id = old.id AND exclude = 0);
+END;
