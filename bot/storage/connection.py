@@ -37,6 +37,13 @@ _PRAGMAS = (
 
 
 _READ_PRAGMAS = ("PRAGMA query_only = ON", "PRAGMA busy_timeout = 5000", "PRAGMA cache_size = -16384")
+# With a read connection, the writer leaves checkpoints (copying the WAL into the file, with an
+# fsync that can take tens of milliseconds on a busy disk) to it, so no commit, and so no send
+# or poll waiting for the write lock, pays for one. The writer still checkpoints as a safety net
+# if the WAL ever reaches this many pages.
+WRITER_AUTOCHECKPOINT = "PRAGMA wal_autocheckpoint = 10000"
+CHECKPOINT = "PRAGMA wal_checkpoint(PASSIVE)"
+CHECKPOINT_EVERY = 50  # commits between checkpoints started on the read connection
 AUTO_VACUUM = "PRAGMA auto_vacuum"
 VACUUM = "VACUUM"
 
@@ -55,6 +62,8 @@ class Database:
         self._reader = reader
         self.path = path
         self._lock = asyncio.Lock()
+        self._commits = 0
+        self._checkpoint: asyncio.Task[None] | None = None
 
     @classmethod
     async def open(
@@ -80,12 +89,15 @@ class Database:
                 db._reader.row_factory = sqlite3.Row
                 for pragma in _READ_PRAGMAS:
                     await db._reader.execute(pragma)
+                await conn.execute(WRITER_AUTOCHECKPOINT)
         except BaseException:
             await db.close()
             raise
         return db
 
     async def close(self) -> None:
+        if self._checkpoint is not None:
+            await asyncio.gather(self._checkpoint, return_exceptions=True)
         if self._reader is not None:
             await self._reader.close()
         await self._conn.close()
@@ -108,6 +120,24 @@ class Database:
                 raise
             else:
                 await self._conn.commit()
+                self._committed()
+
+    def _committed(self) -> None:
+        self._commits += 1
+        if self._reader is None or self._commits < CHECKPOINT_EVERY:
+            return
+        if self._checkpoint is None or self._checkpoint.done():
+            self._commits = 0
+            self._checkpoint = asyncio.get_running_loop().create_task(self._checkpoint_wal())
+
+    async def _checkpoint_wal(self) -> None:
+        """Copy committed pages from the WAL into the file on the read connection, off the write path."""
+        assert self._reader is not None
+        try:
+            async with self._reader.execute(CHECKPOINT) as cursor:
+                await cursor.fetchall()
+        except sqlite3.Error as exc:  # the writer's own autocheckpoint remains: log and go on
+            logger.warning("WAL checkpoint failed: %s", exc)
 
     async def fetchall(self, sql: str, params: Params = ()) -> list[sqlite3.Row]:
         async with self._conn.execute(sql, params) as cursor:
@@ -127,6 +157,11 @@ class Database:
         async with self.transaction() as conn:
             cursor = await conn.execute(sql, params)
             return cursor.rowcount
+
+    async def maintain(self, script: str) -> None:
+        """Run a maintenance statement to its end (executescript steps it fully) under the write lock."""
+        async with self._lock:
+            await self._conn.executescript(script)
 
     @property
     def in_transaction(self) -> bool:

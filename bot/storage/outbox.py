@@ -172,7 +172,7 @@ WHERE id IN (SELECT value FROM json_each(:ids))
 """
 FREE_PAGES = "PRAGMA freelist_count"
 VACUUM_STEP = 256  # pages (1 MiB at 4 KiB pages) given back per short transaction
-# Stepped to the end (fetchall): each step of this pragma frees one page.
+# Run with executescript: sqlite3's execute() steps a pragma once, and each step frees one page.
 INCREMENTAL_VACUUM = f"PRAGMA incremental_vacuum({VACUUM_STEP})"
 
 
@@ -407,8 +407,7 @@ async def compact(
     while int(await db.scalar(FREE_PAGES)) > VACUUM_STEP:
         started = time.perf_counter()
         before_free = int(await db.scalar(FREE_PAGES))
-        async with db.transaction() as conn, conn.execute(INCREMENTAL_VACUUM) as cur:
-            await cur.fetchall()
+        await db.maintain(INCREMENTAL_VACUUM)
         after_free = int(await db.scalar(FREE_PAGES))
         longest = max(longest, time.perf_counter() - started)
         if after_free >= before_free:
