@@ -1,10 +1,11 @@
-# ruff: noqa: ASYNC110, S608 - a benchmark polls its own progress and builds its rows with plain SQL
+# ruff: noqa: ASYNC110 - a benchmark polls its own progress
 """The outbox at depth (issue 11): dispatch, idle, /stats and compaction with deep queues.
 
     python bench/bench_depth.py dispatch [--depths 10000,100000,1000000] [--seconds 20]
     python bench/bench_depth.py idle [--rows 1000000] [--seconds 30]
     python bench/bench_depth.py stats [--rows 1000000,10000000]
     python bench/bench_depth.py prune [--rows 800000]
+    python bench/bench_depth.py month [--readers 5000] [--items 200] [--days 30]
 
 Rows are built with bulk SQL (recursive CTEs), through the real schema and its triggers. The
 emulator runs in its own process with Telegram's limits on, so CPU figures are the bot's alone
@@ -28,7 +29,7 @@ from bot.delivery.dispatcher import Dispatcher
 from bot.delivery.ratelimit import Limiter, Rates
 from bot.delivery.sender import make_sender
 from bot.emulator import EmulatorClient
-from bot.storage import Database, open_database, outbox, subscriptions
+from bot.storage import Database, articles, open_database, outbox, subscriptions
 
 FIRST = 10_000_000  # chat ids of the queue start here
 LIMITS = DeliverySettings()
@@ -318,6 +319,81 @@ async def prune(rows: int) -> None:
     )
 
 
+# --- a simulated month --------------------------------------------------------------------------
+
+
+async def month(readers: int, items: int, days: int, keep_hours: float, compact: bool) -> None:
+    """Every day ``items`` articles reach every reader; compaction and the 30-day prune run daily."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "month.db"
+        db = await open_database(path)
+        start = time.time() - days * 86400
+        await build(db, rows=0, chats=readers, now=start)  # the readers, no rows
+        await db.write("DELETE FROM articles")
+        async with db.transaction() as conn:
+            await conn.execute(
+                "INSERT INTO subscriptions (chat_id, kind, created_at) SELECT id, 'all', 0 FROM chats"
+            )
+        stalls: list[float] = []
+        longest_batch = 0.0
+        print(f"{readers:,} readers, {items} items a day, deliveries kept {keep_hours:g} h", flush=True)
+        for day in range(days):
+            wall = time.perf_counter()
+            base = start + day * 86400
+            async with db.transaction() as conn:
+                for n in range(items):
+                    at = base + n * 86400 / items
+                    cursor = await conn.execute(
+                        "INSERT INTO articles (source_id, guid, url, title, lead, published_at, fetched_at)"
+                        " VALUES ('wire', ?, ?, 'A story of the day', 'Its lead, a sentence long.', ?, ?)",
+                        (f"d{day}-{n}", f"https://news.example/{day}/{n}", at, at),
+                    )
+                    assert cursor.lastrowid is not None
+                    await outbox.fan_out(
+                        conn,
+                        article_id=cursor.lastrowid,
+                        priority=0,
+                        category="",
+                        source="wire",
+                        text="",
+                        now=at,
+                    )
+                # Every delivery went out a few seconds after its fan-out, with a message id.
+                await conn.execute(
+                    "UPDATE outbox SET state = 'sent', sent_at = created_at + 5, message_id = id, attempts = 1"
+                    " WHERE state = 'queued'"
+                )
+            now = base + 86400
+            sends: list[float] = []
+            stop = asyncio.Event()
+            probes = [asyncio.create_task(probe(db, sends, stop, "send"))]
+            if compact:
+                done = await outbox.compact(db, before=now - keep_hours * 3600, batch=500, pause=0.0)
+                longest_batch = max(longest_batch, done.longest)
+            await articles.prune(db, older_than=now - 30 * 86400)
+            stop.set()
+            await asyncio.gather(*probes)
+            stalls.extend(sends)
+            await db.fetchall("PRAGMA wal_checkpoint(TRUNCATE)")
+            kept = int(await db.scalar("SELECT COUNT(*) FROM outbox"))
+            sent = (await outbox.stats(db)).sent
+            print(
+                f"  day {day + 1:2d}: file {path.stat().st_size / 1e6:7.1f} MB, {kept:,} rows kept, "
+                f"{sent:,} deliveries counted; longest send wait {max(sends, default=0) * 1000:.1f} ms "
+                f"({time.perf_counter() - wall:.0f} s)",
+                flush=True,
+            )
+        size = path.stat().st_size
+        await db.close()
+    per_reader = size / readers
+    print(
+        f"after {days} days: {size / 1e6:.1f} MB = {per_reader / 1e3:.1f} kB per reader; at 100,000 readers "
+        f"about {per_reader * 100_000 / 1e9:.1f} GB (linear); longest compaction transaction "
+        f"{longest_batch * 1000:.1f} ms; longest send wait during compaction and prune "
+        f"{max(stalls, default=0) * 1000:.1f} ms (goal: none over 50 ms)"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -334,6 +410,12 @@ def main() -> None:
     p.add_argument("--rows", default="1000000,10000000")
     p = sub.add_parser("prune")
     p.add_argument("--rows", type=int, default=800_000)
+    p = sub.add_parser("month")
+    p.add_argument("--readers", type=int, default=5000)
+    p.add_argument("--items", type=int, default=200)
+    p.add_argument("--days", type=int, default=30)
+    p.add_argument("--keep-hours", type=float, default=48.0)
+    p.add_argument("--no-compact", action="store_true", help="as before issue 11: rows kept until pruned")
     args = parser.parse_args()
     if args.what == "dispatch":
         depths = [int(d) for d in args.depths.split(",")]
@@ -342,8 +424,10 @@ def main() -> None:
         asyncio.run(idle(args.rows, args.seconds))
     elif args.what == "stats":
         asyncio.run(stats([int(r) for r in args.rows.split(",")]))
-    else:
+    elif args.what == "prune":
         asyncio.run(prune(args.rows))
+    else:
+        asyncio.run(month(args.readers, args.items, args.days, args.keep_hours, not args.no_compact))
 
 
 if __name__ == "__main__":

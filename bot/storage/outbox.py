@@ -53,10 +53,11 @@ WHERE c.status = 'active'
       JOIN subscriptions AS x ON x.kind = u.kind AND x.value = u.value AND x.exclude = 1
   )
 """
-RELEASE_CLAIMS = "UPDATE outbox SET state = 'queued' WHERE state = 'sending'"
+RELEASE_CLAIMS = "UPDATE outbox SET state = 'queued' WHERE state = 'sending'"  # outbox_sending
 # Articles with due rows, found without reading their rows: a skip-scan over the distinct
-# article ids of queued rows (few: one per broadcast in progress), then three index probes each.
-# Holds for quiet hours and retries not yet due cost nothing here however many there are.
+# article ids of queued rows (few: one per broadcast in progress), then two probes each of the
+# outbox_due index at the article's first row in due order. Holds for quiet hours and retries
+# not yet due cost nothing here however many there are.
 ACTIVE_ARTICLES = """
 WITH RECURSIVE queued (article_id) AS (
     SELECT MIN(article_id) FROM outbox WHERE state = 'queued'
@@ -64,17 +65,17 @@ WITH RECURSIVE queued (article_id) AS (
     SELECT (SELECT MIN(o.article_id) FROM outbox AS o
             WHERE o.state = 'queued' AND o.article_id > q.article_id)
     FROM queued AS q WHERE q.article_id IS NOT NULL
+),
+heads (article_id, head) AS (
+    SELECT q.article_id,
+           (SELECT o.id FROM outbox AS o WHERE o.state = 'queued' AND o.article_id = q.article_id
+            ORDER BY o.next_attempt_at, o.id LIMIT 1)
+    FROM queued AS q WHERE q.article_id IS NOT NULL
 )
-SELECT q.article_id,
-       (SELECT o.priority FROM outbox AS o WHERE o.state = 'queued' AND o.article_id = q.article_id
-        ORDER BY o.next_attempt_at LIMIT 1) AS priority,
-       (SELECT MIN(o.id) FROM outbox AS o
-        WHERE o.state = 'queued' AND o.article_id = q.article_id) AS first_id
-FROM queued AS q
-WHERE q.article_id IS NOT NULL
-  AND (SELECT MIN(o.next_attempt_at) FROM outbox AS o
-       WHERE o.state = 'queued' AND o.article_id = q.article_id) <= :now
-ORDER BY priority DESC, first_id
+SELECT h.article_id, o.priority, h.head AS first_id
+FROM heads AS h JOIN outbox AS o ON o.id = h.head
+WHERE o.next_attempt_at <= :now
+ORDER BY o.priority DESC, h.head
 LIMIT :limit
 """
 # Due rows in the order of the outbox_due index (due time, then id), so a claim reads exactly the
@@ -88,6 +89,7 @@ WHERE o.state = 'queued' AND o.article_id = :article_id AND o.next_attempt_at <=
 ORDER BY o.next_attempt_at, o.id
 LIMIT :limit
 """
+# (The IN term repeats outbox_pending's condition so that SQLite uses that index.)
 # Rows held through a chat's quiet hours go out together as one list when the hours end; the
 # held rows of every chat in one claim are taken in one statement, at most :limit per chat.
 CLAIM_HELD_SELECT = """
@@ -100,7 +102,8 @@ FROM (
     FROM json_each(:chat_ids) AS j
     CROSS JOIN outbox AS o ON o.chat_id = j.value
     JOIN chats AS c ON c.id = o.chat_id
-    WHERE o.state = 'queued' AND o.last_error = 'quiet' AND o.next_attempt_at <= :now
+    WHERE o.state IN ('queued', 'sending', 'digest') AND o.state = 'queued'
+      AND o.last_error = 'quiet' AND o.next_attempt_at <= :now
 )
 WHERE n <= :limit
 ORDER BY chat_id, id
@@ -110,9 +113,10 @@ DIGEST_CHATS = """
 SELECT id, digest_time, timezone, last_digest_at FROM chats
 WHERE status = 'active' AND digest_time IS NOT NULL
 """
+# The IN term repeats the partial index's condition so that SQLite uses outbox_pending.
 DIGEST_ROWS = """
 SELECT id, article_id, thread_id FROM outbox
-WHERE chat_id = :chat_id AND state = 'digest'
+WHERE chat_id = :chat_id AND state IN ('queued', 'sending', 'digest') AND state = 'digest'
 ORDER BY thread_id, id
 """
 MARK_DIGESTED = "UPDATE outbox SET state = 'digested', message_id = ?, sent_at = ? WHERE id = ?"

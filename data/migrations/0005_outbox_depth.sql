@@ -1,9 +1,17 @@
 -- The outbox at depth (issue 11): due rows by index, counters kept by the writing transaction,
 -- delivered rows compacted into per-article and per-hour totals after a short window.
 
+-- Most rows are finished deliveries kept for a short window; only the dedup key and the
+-- compaction order index them. Indexes for work still to do cover pending rows only.
+-- (A partial index serves a query whose WHERE repeats its condition word for word, so queries
+-- on one pending state also carry the PENDING condition.)
+DROP INDEX outbox_queue;
+DROP INDEX outbox_chat;
 -- What the dispatcher asks for every second: queued rows of an article that are due. Holds for
 -- quiet hours and retries not yet due sit further along the same index and are never read.
 CREATE INDEX outbox_due ON outbox (article_id, next_attempt_at) WHERE state = 'queued';
+CREATE INDEX outbox_pending ON outbox (chat_id, state) WHERE state IN ('queued', 'sending', 'digest');
+CREATE INDEX outbox_sending ON outbox (id) WHERE state = 'sending';
 -- Rows in a final state by when they ended, oldest first: what compaction takes.
 CREATE INDEX outbox_done ON outbox (COALESCE(sent_at, created_at))
     WHERE state IN ('sent', 'digested', 'failed', 'blocked', 'stale');
