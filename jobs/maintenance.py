@@ -10,7 +10,7 @@ from bot.storage import articles, outbox
 
 logger = logging.getLogger(__name__)
 
-COMPACT_BATCH = 500  # rows per transaction: a few milliseconds, so no send or poll waits long
+COMPACT_BATCH = 250  # rows per transaction: a few milliseconds, so no send or poll waits long
 COMPACT_PAUSE = 0.01  # seconds between batches, leaving the loop to sends and polls
 
 
