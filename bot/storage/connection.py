@@ -130,6 +130,16 @@ class Database:
             self._commits = 0
             self._checkpoint = asyncio.get_running_loop().create_task(self._checkpoint_wal())
 
+    async def checkpoint(self) -> None:
+        """Wait for a checkpoint on the read connection (none without one): long jobs call this so
+        their WAL never grows to the writer's own checkpoint threshold."""
+        if self._reader is None:
+            return
+        if self._checkpoint is None or self._checkpoint.done():
+            self._commits = 0
+            self._checkpoint = asyncio.get_running_loop().create_task(self._checkpoint_wal())
+        await asyncio.shield(self._checkpoint)
+
     async def _checkpoint_wal(self) -> None:
         """Copy committed pages from the WAL into the file on the read connection, off the write path."""
         assert self._reader is not None

@@ -175,6 +175,7 @@ WHERE id IN (SELECT value FROM json_each(:ids))
   AND +state IN ('sent', 'digested', 'failed', 'blocked', 'stale')
 """
 FREE_PAGES = "PRAGMA freelist_count"
+CHECKPOINT_BATCHES = 20  # compaction waits for a checkpoint this often, so its WAL stays small
 VACUUM_STEP = 256  # pages (1 MiB at 4 KiB pages) given back per short transaction
 # Run with executescript: sqlite3's execute() steps a pragma once, and each step frees one page.
 INCREMENTAL_VACUUM = f"PRAGMA incremental_vacuum({VACUUM_STEP})"
@@ -406,6 +407,8 @@ async def compact(
             done += cursor.rowcount
         batches += 1
         longest = max(longest, time.perf_counter() - started)
+        if batches % CHECKPOINT_BATCHES == 0:
+            await db.checkpoint()
         await asyncio.sleep(pause)
     # Give the freed pages back to the file system a few at a time (auto_vacuum = INCREMENTAL).
     while int(await db.scalar(FREE_PAGES)) > VACUUM_STEP:
