@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import difflib
 import time
 
 from telegram import Message, Update
 
 from bot.context import NewsContext
 from bot.news.adding import Added, add_from_url
-from bot.render.html import escape
+from bot.render.html import clip, escape
 from bot.render.sources import (
     ADD_USAGE,
     PAUSE_USAGE,
@@ -29,9 +30,25 @@ def _admin_message(update: Update, context: NewsContext) -> Message | None:
     return message
 
 
+MAX_ID = 64
+MAX_ADD_CHARS = 2048
+
+
 def _one_id(context: NewsContext) -> str | None:
     args = context.args or []
-    return args[0] if len(args) == 1 else None
+    if len(args) != 1 or len(args[0]) > MAX_ID or not args[0].isprintable():
+        return None
+    return args[0]
+
+
+async def _no_such_source(message: Message, context: NewsContext, source_id: str) -> None:
+    """Say the id is unknown, suggest the closest one, and list the ids there are."""
+    ids = [s.id for s in await sources.list_sources(context.db)]
+    text = f"No source <code>{escape(source_id)}</code>."
+    if found := difflib.get_close_matches(source_id.lower(), ids, n=1, cutoff=0.6):
+        text += f" Did you mean <code>{escape(found[0])}</code>?"
+    text += "\nSources: " + (escape(", ".join(ids[:50])) if ids else "none") + ". See /sources"
+    await message.reply_html(text)
 
 
 async def list_sources(update: Update, context: NewsContext) -> None:
@@ -45,7 +62,7 @@ async def add_source(update: Update, context: NewsContext) -> None:
     if (message := _admin_message(update, context)) is None:
         return
     args = context.args or []
-    if not args:
+    if not args or sum(len(a) for a in args) > MAX_ADD_CHARS or not all(a.isprintable() for a in args):
         await message.reply_html(usage(ADD_USAGE))
         return
     await message.reply_chat_action("typing")
@@ -58,7 +75,7 @@ async def add_source(update: Update, context: NewsContext) -> None:
         tz=context.settings.bot.tz,
     )
     if not isinstance(outcome, Added):
-        await message.reply_html("Not added: " + escape(outcome.reason))
+        await message.reply_html("Not added: " + escape(clip(outcome.reason, 1000)))
         return
     if context.bot_data.schedule_source is not None:
         context.bot_data.schedule_source(outcome.source)
@@ -84,7 +101,7 @@ async def remove_source(update: Update, context: NewsContext) -> None:
     if await sources.remove_source(context.db, source_id=source_id):
         await message.reply_html(f"Removed <code>{escape(source_id)}</code> and its articles.")
     else:
-        await message.reply_html(f"No source <code>{escape(source_id)}</code>. See /sources")
+        await _no_such_source(message, context, source_id)
 
 
 async def _set_paused(update: Update, context: NewsContext, *, paused: bool) -> None:
@@ -94,7 +111,7 @@ async def _set_paused(update: Update, context: NewsContext, *, paused: bool) -> 
         await message.reply_html(usage(PAUSE_USAGE if paused else RESUME_USAGE))
         return
     if not await sources.set_paused(context.db, source_id=source_id, paused=paused):
-        await message.reply_html(f"No source <code>{escape(source_id)}</code>. See /sources")
+        await _no_such_source(message, context, source_id)
         return
     word = "Paused" if paused else "Resumed"
     await message.reply_html(f"{word} <code>{escape(source_id)}</code>.")

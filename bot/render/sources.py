@@ -7,7 +7,8 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from bot.models import Source
-from bot.render.html import escape
+from bot.render.articles import label
+from bot.render.html import MESSAGE_LIMIT, escape, utf16_len
 
 ADD_USAGE = "/source_add URL [name]"
 REMOVE_USAGE = "/source_remove ID"
@@ -24,16 +25,13 @@ def source_line(source: Source, tz: ZoneInfo) -> str:
     """One source as HTML: id, name, state, and what its last polls said."""
     state = "⏸ paused" if source.paused else ("⚠️ failing" if source.consecutive_failures else "✅ ok")
     lines = [
-        f"<b>{escape(source.name)}</b> (<code>{escape(source.id)}</code>) — {state}",
-        f"{escape(source.kind)} · {escape(source.url)}",
+        f"<b>{escape(label(source.name))}</b> (<code>{escape(source.id)}</code>) — {state}",
+        f"{escape(source.kind)} · {escape(label(source.url, 300))}",
         f"last success: {_when(source.last_success_at, tz)} · items: {source.items_total}"
         f" · failures in a row: {source.consecutive_failures}",
     ]
     if source.last_error:
-        error = (
-            source.last_error if len(source.last_error) <= MAX_ERROR else source.last_error[:MAX_ERROR] + "…"
-        )
-        lines.append(f"last error: {escape(error)}")
+        lines.append(f"last error: {escape(label(source.last_error, MAX_ERROR))}")
     return "\n".join(lines)
 
 
@@ -45,7 +43,7 @@ def sources_text(all_sources: Sequence[Source], tz: ZoneInfo) -> list[str]:
     current = f"<b>Sources ({len(all_sources)})</b>"
     for source in all_sources:
         block = source_line(source, tz)
-        if len(current) + 2 + len(block) > 4000:
+        if utf16_len(current) + 2 + utf16_len(block) > MESSAGE_LIMIT:
             messages.append(current)
             current = block
         else:
@@ -56,3 +54,13 @@ def sources_text(all_sources: Sequence[Source], tz: ZoneInfo) -> list[str]:
 
 def usage(line: str) -> str:
     return f"Usage: <code>{escape(line)}</code>"
+
+
+def failing_text(source: Source, error: str) -> str:
+    """The admins' alert when a source starts failing; the error is web text, so capped and escaped."""
+    name = escape(label(source.name))
+    return f"⚠️ Source <b>{name}</b> ({escape(source.id)}) is failing: {escape(label(error, MAX_ERROR * 5))}"
+
+
+def recovered_text(source: Source) -> str:
+    return f"✅ Source <b>{escape(label(source.name))}</b> ({escape(source.id)}) has recovered."
