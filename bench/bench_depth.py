@@ -92,6 +92,8 @@ async def build(
                     "sent_at": sent_at,
                 },
             )
+            # Plain INSERTs bypass fan-out, which keeps the counters: keep them here.
+            await conn.execute("UPDATE outbox_counts SET n = n + ? WHERE state = ?", (chats, state))
 
 
 def p99(values: list[float]) -> float:

@@ -87,15 +87,23 @@ async def counters(db: Database) -> dict[str, int]:
 
 async def test_stats_counters_follow_every_change_of_state(db: Database) -> None:
     await readers(db, 6)
+    await chats.set_digest(db, chat_id=6, at="08:00", now=NOW)
     first = await publish(db, 1)
     second = await publish(db, 2)
-    assert await counters(db) == await counted(db) == {"queued": 12}
+    assert await counters(db) == await counted(db) == {"queued": 10, "digest": 2}
     await send_all(db, first, at=NOW + 1, fail={3})
     await chats.set_status(db, chat_id=5, status="blocked", now=NOW + 2, reason="blocked by user")
     await outbox.claim(db, article_id=second, limit=2, now=NOW + 3)  # two rows left 'sending'
     assert await counters(db) == await counted(db)
     stats = await outbox.stats(db)
-    assert (stats.sent, stats.failed, stats.blocked, stats.sending, stats.queued) == (5, 1, 1, 2, 3)
+    assert (stats.sent, stats.failed, stats.blocked, stats.sending, stats.queued, stats.digest) == (
+        4,
+        1,
+        1,
+        2,
+        2,
+        2,
+    )
     assert (stats.chats_active, stats.chats_blocked) == (5, 1)
 
 

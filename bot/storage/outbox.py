@@ -53,6 +53,13 @@ WHERE c.status = 'active'
       JOIN subscriptions AS x ON x.kind = u.kind AND x.value = u.value AND x.exclude = 1
   )
 """
+# Fan-out counts what it added (there is no INSERT trigger): queued rows through the outbox_due
+# index, the rest went to the digest.
+COUNT_QUEUED_FOR = "SELECT COUNT(*) FROM outbox WHERE state = 'queued' AND article_id = :article_id"
+COUNT_FANNED_OUT = """
+UPDATE outbox_counts SET n = n + CASE state WHEN 'queued' THEN :queued ELSE :added - :queued END
+WHERE state IN ('queued', 'digest')
+"""
 RELEASE_CLAIMS = "UPDATE outbox SET state = 'queued' WHERE state = 'sending'"  # outbox_sending
 # Articles with due rows, found without reading their rows: a skip-scan over the distinct
 # article ids of queued rows (few: one per broadcast in progress), then two probes each of the
@@ -238,6 +245,7 @@ async def fan_out(
     now: float,
 ) -> int:
     """Queue one article for every matching subscription; call inside the article's transaction."""
+    queued_before = await _queued_for(conn, article_id)
     cursor = await conn.execute(
         FAN_OUT,
         {
@@ -249,7 +257,17 @@ async def fan_out(
             "now": now,
         },
     )
-    return cursor.rowcount
+    added = cursor.rowcount
+    if added > 0:
+        queued = await _queued_for(conn, article_id) - queued_before
+        await conn.execute(COUNT_FANNED_OUT, {"queued": queued, "added": added})
+    return added
+
+
+async def _queued_for(conn: aiosqlite.Connection, article_id: int) -> int:
+    async with conn.execute(COUNT_QUEUED_FOR, {"article_id": article_id}) as cursor:
+        row = await cursor.fetchone()
+    return 0 if row is None else int(row[0])
 
 
 async def release_claims(db: Database) -> int:
