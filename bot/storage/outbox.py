@@ -145,7 +145,7 @@ BLOCK_CHAT_QUEUE = """
 UPDATE outbox SET state = 'blocked', last_error = ?
 WHERE chat_id = ? AND state IN ('queued', 'sending', 'digest')
 """
-# Kept by triggers in the transactions that change the rows (migration 0005): no count at /stats.
+# Kept by triggers in the transactions that change the rows (migration 0006): no count at /stats.
 COUNT_BY_STATE = "SELECT state, n FROM outbox_counts"
 COUNT_CHATS = "SELECT status, n FROM chat_counts"
 # Compaction: delivered (or finally failed) rows older than the window become per-article and

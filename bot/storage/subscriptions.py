@@ -43,7 +43,7 @@ HAS_EXACTLY = """
 SELECT 1 FROM subscriptions
 WHERE chat_id = :chat_id AND thread_id = :thread_id AND kind = :kind AND value = :value AND exclude = :exclude
 """
-# Kept by triggers (migration 0005): subscriptions of active chats, exclusions aside.
+# Kept by triggers (migration 0006): subscriptions of active chats, exclusions aside.
 COUNT_ACTIVE = "SELECT n FROM subscription_count"
 
 
