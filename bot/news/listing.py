@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, date, datetime, timedelta, tzinfo
 
-from selectolax.lexbor import LexborHTMLParser, LexborNode
+from selectolax.lexbor import LexborHTMLParser, LexborNode, SelectolaxError
 
 from bot.news.feeds import MAX_ITEMS, MAX_SHORT, MAX_TITLE, MAX_URL, clean_text, title_from_text
 from bot.news.models import FeedItem, ParsedFeed
@@ -40,6 +40,8 @@ DEFAULT_SELECTORS = ListingSelectors(
     kicker=".news-item__subtitle, .subtitle, .kicker, .lead",
     tag=".news-item__tag, .tag, .label, .badge",
 )
+# The keys a source's ``selectors`` table may set; config checking refuses any other.
+SELECTOR_KEYS: frozenset[str] = frozenset(f.name for f in fields(ListingSelectors))
 
 # Month names as news sites print them: English, Russian (nominative and genitive), Azerbaijani,
 # Turkish.
@@ -159,6 +161,15 @@ def decode_html(content: bytes) -> str:
         except LookupError:
             pass
     return content.decode("cp1252", errors="replace")
+
+
+def is_valid_selector(css: str) -> bool:
+    """True when selectolax can parse ``css`` (config checking refuses the others)."""
+    try:
+        LexborHTMLParser("<p></p>").css(css)
+    except SelectolaxError:
+        return False
+    return True
 
 
 def _first(node: LexborNode, selector: str | None) -> LexborNode | None:
