@@ -259,6 +259,12 @@ async def open_services(application: NewsApp) -> None:
     job_queue.run_repeating(
         supervised("error reports", report_held), interval=60, first=60, name="error-reports"
     )
+    job_queue.run_repeating(
+        supervised("maintenance", maintenance.compact_deliveries),
+        interval=3600,
+        first=120,
+        name="compact-deliveries",
+    )
 
     # Admin commands stay out of the menu everyone sees; /help lists them to admins.
     commands = [BotCommand(name, description) for name, description in READER_COMMANDS]
