@@ -16,6 +16,7 @@ from bot.news.fetcher import Fetcher, FetchError, HTTPStatusError
 from bot.news.listing import DEFAULT_SELECTORS, ListingSelectors, parse_listing
 from bot.news.models import ParsedFeed
 from bot.news.urls import origin_of
+from bot.reading.summarize import summarize
 from bot.storage import articles, sources
 from bot.storage.connection import Database
 
@@ -201,6 +202,8 @@ async def _fetch_page(
             # Article addresses come from the feed's content: untrusted unless on the source's own host.
             result = await fetcher.fetch(url, trusted=_trusted(source, url))
             page = await asyncio.to_thread(extract_article, result.content, url=result.url)
+            # Summarised once, here, off the event loop; a reader's press never waits for scoring.
+            summary = await asyncio.to_thread(summarize, page.text, title=page.title or "")
         except FetchError as exc:
             logger.info("Article page %s of %s not fetched: %s", url, source.id, _describe(exc))
             await articles.record_page_failure(
@@ -218,6 +221,8 @@ async def _fetch_page(
         description=page.description,
         canonical_url=page.canonical_url,
         read_also=page.read_also,
+        summary=summary.text if summary.sentences else None,
+        lang=summary.lang,
     )
     await articles.store_page(db, article_id=article_id, page=facts, now=time.time())
     return True

@@ -17,9 +17,14 @@ MAX_ID = 2**63 - 1  # SQLite's largest integer; a bigger "id" is forged
 SUBSCRIBE = "sub"  # arg: "all", "category:NAME" or "source:ID"
 REMOVE = "unsub"  # arg: the subscription's id, or ALL for every subscription of the chat (topic)
 ALL = "*"
+# Reading (issue 9). An article is named by its id and a tag of its address, so a button whose
+# id was reused by another article is recognised rather than obeyed.
+SUMMARY = "sm"  # arg: "ID:TAG:MODE", MODE "x" expand in place, "c" collapse, "r" reply with it
+RELATED = "rl"  # arg: "ID:TAG"
+SEARCH_PAGE = "sp"  # arg: "SEARCH_ID:PAGE", the search saved in storage
 REVIEW = "rv"  # arg: "a:ID" approve, "r:ID" reject, "e:ID" edit a review card
-BROADCAST = "bc"  # arg: "send" or "cancel"
-PREFIXES = frozenset({SUBSCRIBE, REMOVE, REVIEW, BROADCAST})
+BROADCAST = "bc"  # arg: "send:ID" or "cancel:ID", a broadcast draft
+PREFIXES = frozenset({SUBSCRIBE, REMOVE, SUMMARY, RELATED, SEARCH_PAGE, REVIEW, BROADCAST})
 REVIEW_ACTIONS = {"a": "approve", "r": "reject", "e": "edit"}
 _SUBSCRIBE_KINDS = frozenset({"category", "source"})
 

@@ -15,6 +15,7 @@ from bot.models import Article, from_epoch
 from bot.news.models import FeedItem
 from bot.news.urls import normalize_url, url_key
 from bot.storage import moderation, outbox
+from bot.storage import search_index as search
 from bot.storage.connection import Database
 from bot.text import fold
 
@@ -173,6 +174,8 @@ class PageFacts:
     description: str | None = None
     canonical_url: str | None = None
     read_also: tuple[tuple[str, str], ...] = ()  # (title, url), as the page lists them
+    summary: str | None = None  # extractive, one sentence a line (bot.reading.summarize)
+    lang: str | None = None  # detected from the text
 
 
 @dataclass(frozen=True, slots=True)
@@ -324,6 +327,7 @@ async def store_items(
                 if (known["title"], known["lead"]) != (item.title, item.lead):
                     await _record_edit(conn, known, item, now)
                     updated.append(known["id"])
+                    await search.reindex(conn, article_id=known["id"])
                 continue
             key = keys[item.guid]
             if key in seen:
@@ -421,6 +425,7 @@ async def _insert(
     )
     article_id = cursor.lastrowid
     assert article_id is not None
+    await search.reindex(conn, article_id=article_id)
     if not push:
         return article_id, 0
     held = moderation.blocked_by(await moderation.blocklist_words(conn), f"{item.title}\n{item.lead}")
@@ -538,6 +543,9 @@ async def store_page(db: Database, *, article_id: int, page: PageFacts, now: flo
                 for position, (title, url) in enumerate(page.read_also)
             ],
         )
+        if page.summary is not None:
+            await search.set_summary(conn, article_id=article_id, summary=page.summary, lang=page.lang)
+        await search.reindex(conn, article_id=article_id)
 
 
 async def record_page_failure(db: Database, *, article_id: int, error: str, now: float) -> None:
