@@ -436,6 +436,7 @@ async def test_takedown_deletes_posts_and_recent_pushes_and_cancels_queued_rows(
     pushed = (await control.messages(READER + 1))[2]
     await control.backdate(READER + 1, 49 * 3600, message_id=pushed["message_id"])  # too old to delete
     assert "Wrong story" in await _said(control, READER, "/latest")
+    assert "Wrong story" in await _said(control, READER, "/search wrong story")
 
     await _said(control, OWNER, "/promote 9002 moderator")
     report = await _said(control, 9002, "/takedown 1 wrong person named")
@@ -443,6 +444,7 @@ async def test_takedown_deletes_posts_and_recent_pushes_and_cancels_queued_rows(
     assert (await control.messages(CHANNEL))[0]["deleted"]
     assert [m["deleted"] for m in await control.messages(READER)][2] is True
     assert "Wrong story" not in await _said(control, READER, "/latest")
+    assert "Wrong story" not in await _said(control, READER, "/search wrong story")
 
     # A story still waiting for review is withdrawn: its card says so and loses its buttons.
     await _said(control, OWNER, "/blocklist add scandal")
