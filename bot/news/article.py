@@ -13,15 +13,21 @@ from typing import Any
 import trafilatura
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
+from bot.news.dates import parse_date
 from bot.news.feeds import MAX_SHORT, MAX_TITLE, MAX_URL, clean_text
 from bot.news.listing import decode_html
-from bot.news.urls import normalize_url
+from bot.news.urls import host_of, normalize_url
 
 logger = logging.getLogger(__name__)
 
 MAX_TEXT = 100_000
 MAX_DESCRIPTION = 1_000
-MAX_PAGE_CHARS = 5_000_000
+MAX_PAGE_BYTES = 1_500_000
+MAX_PAGE_CHARS = 1_500_000
+MAX_DEPTH = 120
+MAX_JSON_LD = 200_000
+# The precise extraction kept less than this share of the page's paragraphs: it collapsed.
+COLLAPSE_SHARE = 0.3
 MAX_READ_ALSO = 20
 MAX_TAGS = 20
 
@@ -45,7 +51,8 @@ _RELATED_HEADING = re.compile(
 _HEADING_TAGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6", "strong", "b", "span", "div", "p", "header"})
 _CONTAINER_STOP = frozenset({"html", "body", "main"})
 _KICKER_SELECTOR = (
-    "[class*=kicker], [class*=overline], [class*=supertitle], [class*=eyebrow], [class*=overtitle]"
+    "[class*=kicker], [class*=overline], [class*=supertitle], [class*=eyebrow], [class*=overtitle],"
+    " [class*=subtitle], [class*=sub-title], [class*=sub_title], [class*=dachzeile], [class*=topline]"
 )
 _LINK_TITLE_SELECTOR = "[class*=title], h2, h3, h4, strong"
 
@@ -66,6 +73,7 @@ class ArticlePage:
     tags: tuple[str, ...]
     image_url: str | None
     read_also: tuple[tuple[str, str], ...]
+    site_name: str | None = None
 
 
 def _http(value: str | None, base: str) -> str | None:
@@ -76,18 +84,16 @@ def _http(value: str | None, base: str) -> str | None:
 
 
 def _iso_datetime(value: object) -> datetime | None:
+    """An ISO 8601 date as written, offset kept; None when it is not one."""
     if not isinstance(value, str) or not value.strip():
         return None
-    text = value.strip()
-    if text.endswith("Z"):
+    text = value.strip()[:64]
+    if text.endswith(("Z", "z")):
         text = text[:-1] + "+00:00"
     try:
-        parsed = datetime.fromisoformat(text)
+        return datetime.fromisoformat(text)
     except ValueError:
         return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
 
 
 def _meta(tree: LexborHTMLParser) -> dict[str, list[str]]:
@@ -118,19 +124,6 @@ def _walk_json_ld(data: Any) -> Iterator[dict[str, Any]]:
         yield data
         if "@graph" in data:
             yield from _walk_json_ld(data["@graph"])
-
-
-def _json_ld_published(tree: LexborHTMLParser) -> datetime | None:
-    for script in tree.css('script[type="application/ld+json"]'):
-        try:
-            data = json.loads(script.text())
-        except (ValueError, RecursionError):
-            continue
-        for node in _walk_json_ld(data):
-            published = _iso_datetime(node.get("datePublished"))
-            if published:
-                return published
-    return None
 
 
 def _link_title(anchor: LexborNode) -> str:
@@ -194,12 +187,12 @@ def _text_of(tree: LexborHTMLParser, selector: str, limit: int) -> str | None:
     return clean_text(node.text(separator=" "), limit=limit) or None
 
 
-def _trafilatura(content: bytes | str, url: str) -> Any:
+def _trafilatura(content: str, url: str, *, precise: bool) -> Any:
     try:
         return trafilatura.bare_extraction(
             content,
             url=url,
-            favor_precision=True,
+            favor_precision=precise,
             with_metadata=True,
             include_comments=False,
             include_tables=False,
@@ -210,6 +203,240 @@ def _trafilatura(content: bytes | str, url: str) -> Any:
     except Exception:  # trafilatura on hostile markup must not stop the reader
         logger.warning("trafilatura failed on %s", url, exc_info=True)
         return None
+
+
+def _doc_text(document: Any) -> str:
+    text = getattr(document, "text", None) if document is not None else None
+    return text if isinstance(text, str) else ""
+
+
+def _paragraph_chars(tree: LexborHTMLParser) -> int:
+    """How much running text the page's paragraphs hold: a yardstick for a collapsed extraction."""
+    return sum(len(node.text()) for node in tree.css("p"))
+
+
+def _cap_depth(tree: LexborHTMLParser, limit: int) -> int:
+    """Cut every element nested deeper than limit; return how many were cut (iterative, linear)."""
+    root = tree.root
+    if root is None:
+        return 0
+    cut: list[LexborNode] = []
+    stack: list[tuple[LexborNode, int]] = [(root, 0)]
+    while stack:
+        node, depth = stack.pop()
+        child = node.child
+        while child is not None:
+            if child.tag != "-text":
+                if depth + 1 >= limit:
+                    cut.append(child)
+                else:
+                    stack.append((child, depth + 1))
+            child = child.next
+    for node in cut:
+        node.decompose()
+    return len(cut)
+
+
+def _json_ld(tree: LexborHTMLParser) -> list[dict[str, Any]]:
+    nodes: list[dict[str, Any]] = []
+    for script in tree.css('script[type="application/ld+json"]')[:20]:
+        raw = script.text()
+        if len(raw) > MAX_JSON_LD:
+            continue
+        try:
+            data = json.loads(raw)
+        except (ValueError, RecursionError):
+            continue
+        nodes.extend(list(_walk_json_ld(data))[:200])
+    return nodes
+
+
+_ARTICLE_TYPES = frozenset(
+    {"article", "newsarticle", "reportagenewsarticle", "blogposting", "analysisnewsarticle",
+     "opinionnewsarticle", "webpage", "report", "liveblogposting", "socialmediaposting", "videoobject"}
+)  # fmt: skip
+
+
+def _ld_types(node: dict[str, Any]) -> set[str]:
+    kind = node.get("@type")
+    kinds = kind if isinstance(kind, list) else [kind]
+    return {k.lower() for k in kinds if isinstance(k, str)}
+
+
+def _ld_published(nodes: list[dict[str, Any]]) -> str | None:
+    """datePublished of the page's article, before that of anything else on the page."""
+    ranked = sorted(nodes, key=lambda node: 0 if _ld_types(node) & _ARTICLE_TYPES - {"webpage"} else 1)
+    for node in ranked:
+        value = node.get("datePublished")
+        if isinstance(value, str) and value.strip():
+            return value
+    return None
+
+
+def _ld_names(value: Any) -> list[str]:
+    """Names in a JSON-LD author/publisher value (a string, an object or a list of either)."""
+    values = value if isinstance(value, list) else [value]
+    names: list[str] = []
+    for entry in values[:20]:
+        if isinstance(entry, str):
+            names.append(entry)
+        elif isinstance(entry, dict) and isinstance(entry.get("name"), str):
+            names.append(entry["name"])
+    return names
+
+
+def parse_published(value: str | None) -> datetime | None:
+    """Read a page's date, keeping the publisher's own offset (UTC only when none was written)."""
+    if not value or not value.strip():
+        return None
+    parsed = _iso_datetime(value) or parse_date(value)
+    if parsed is None:
+        return None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
+def _key(text: str) -> str:
+    """Letters and digits only, lower-cased: "The Namibian" and "the-namibian" agree."""
+    return "".join(ch for ch in text.casefold() if ch.isalnum())
+
+
+_TITLE_SEPARATORS = (" | ", " - ", " – ", " — ", " :: ", " · ", " • ", " // ", "｜", " | ", "|", " : ")
+
+
+def _site_keys(meta: dict[str, list[str]], ld_nodes: list[dict[str, Any]], url: str, extra: Any) -> set[str]:
+    names = list(meta.get("og:site_name", [])) + list(meta.get("application-name", []))
+    names += list(meta.get("twitter:site", [])) + list(meta.get("publisher", []))
+    for node in ld_nodes:
+        names += _ld_names(node.get("publisher"))
+        if _ld_types(node) & {"organization", "newsmediaorganization", "website"}:
+            names += _ld_names(node)
+    if isinstance(extra, str):
+        names.append(extra)
+    keys = {_key(name.lstrip("@")) for name in names}
+    host = host_of(url).removeprefix("www.")
+    labels = host.split(".")
+    keys.add(_key(host))
+    if labels:
+        keys.add(_key(labels[0]))
+    return {key for key in keys if len(key) >= 2}
+
+
+def _is_site_name(part: str, sites: set[str]) -> bool:
+    key = _key(part)
+    if not key:
+        return True
+    if key in sites:
+        return True
+    # "Caliber.Az", "The Namibian", "NEWS WEB EASY" next to a host "namibian.com.na": close enough.
+    return any(
+        len(site) >= 4 and (site in key or key in site) and len(key) <= len(site) + 12 for site in sites
+    )
+
+
+def strip_site_name(title: str, sites: set[str]) -> str:
+    """Drop a leading or trailing site name ("... - The Namibian", "POLITICO | ...")."""
+    for separator in _TITLE_SEPARATORS:
+        if separator not in title:
+            continue
+        parts = [part.strip() for part in title.split(separator)]
+        while len(parts) > 1 and _is_site_name(parts[-1], sites):
+            parts.pop()
+        while len(parts) > 1 and _is_site_name(parts[0], sites):
+            parts.pop(0)
+        title = separator.join(parts)
+    return title.strip()
+
+
+def _choose_title(
+    tree: LexborHTMLParser,
+    meta: dict[str, list[str]],
+    sites: set[str],
+    ld_nodes: list[dict[str, Any]],
+    doc_title: Any,
+) -> str:
+    """The headline as the reader sees it, without the site's name, the kicker or a logo."""
+    headings = [clean_text(node.text(separator=" "), limit=MAX_TITLE) for node in tree.css("h1")[:10]]
+    headings = [h for h in headings if h and not _is_site_name(h, sites)]
+    social = _first_meta(meta, "og:title", "twitter:title")
+    social = strip_site_name(clean_text(social, limit=MAX_TITLE), sites) if social else ""
+    headline = ""
+    for node in ld_nodes:
+        if _ld_types(node) & _ARTICLE_TYPES and isinstance(node.get("headline"), str):
+            headline = strip_site_name(clean_text(node["headline"], limit=MAX_TITLE), sites)
+            break
+    page_title = _text_of(tree, "title", MAX_TITLE)
+    page_title = strip_site_name(page_title, sites) if page_title else ""
+    named = [t for t in (social, headline, page_title) if t]
+    h1 = ""
+    if len(headings) == 1:
+        h1 = headings[0]
+    elif headings:
+        # Several h1s: the one the metadata agrees with.
+        h1 = next((h for h in headings if any(_key(h) == _key(t) for t in named)), "")
+    if h1:
+        h1_key = _key(h1)
+        for candidate in named:
+            key = _key(candidate)
+            # The h1 glued a kicker (or a label) to the headline the metadata gives alone.
+            if key and key != h1_key and key in h1_key and len(key) >= len(h1_key) // 2:
+                return candidate
+        return h1
+    if isinstance(doc_title, str) and doc_title.strip():
+        named.append(strip_site_name(clean_text(doc_title, limit=MAX_TITLE), sites))
+    return next((t for t in named if t), "")
+
+
+_AUTHOR_PLACEHOLDERS = frozenset(
+    {"username", "admin", "administrator", "author", "editor", "editorial", "redaktion", "redacción",
+     "redaccion", "staff", "null", "none", "undefined", "unknown", "anonymous", "webmaster", "guest"}
+)  # fmt: skip
+
+
+def _good_author(value: Any, sites: set[str]) -> str | None:
+    """An author's name, or None for a URL, a placeholder or the publisher's own name."""
+    if not isinstance(value, str):
+        return None
+    author = clean_text(value, limit=MAX_SHORT).strip(" '\"")
+    if not author or "://" in author or author.startswith("www.") or "@" in author:
+        return None
+    if author.casefold() in _AUTHOR_PLACEHOLDERS or _key(author) in sites:
+        return None
+    if any(len(site) >= 4 and site in _key(author) and len(_key(author)) <= len(site) + 4 for site in sites):
+        return None  # "Deutsche Welle (www.dw.com)", "The Local"
+    return author
+
+
+def _choose_author(
+    meta: dict[str, list[str]], ld_nodes: list[dict[str, Any]], sites: set[str], doc_author: Any
+) -> str | None:
+    candidates: list[Any] = [doc_author]
+    for node in ld_nodes:
+        if _ld_types(node) & _ARTICLE_TYPES:
+            names = [n for n in _ld_names(node.get("author")) if _good_author(n, sites)]
+            if names:
+                candidates.append("; ".join(names))
+    candidates += [_first_meta(meta, "author", "article:author", "dc.creator", "byl", "sailthru.author")]
+    for candidate in candidates:
+        author = _good_author(candidate, sites)
+        if author:
+            return author
+    return None
+
+
+def _background_image(tree: LexborHTMLParser, base: str) -> str | None:
+    """A cover picture set as a CSS background (style="background-image: url(...)")."""
+    for node in tree.css("[style*=background]")[:50]:
+        style = node.attributes.get("style") or ""
+        start = style.find("url(")
+        if start < 0:
+            continue
+        end = style.find(")", start)
+        if end < 0:
+            continue
+        value = style[start + 4 : end].strip().strip("'\"")
+        if value and not value.startswith("data:"):
+            return _http(value, base)
+    return None
 
 
 def extract_article(content: bytes | str, *, url: str) -> ArticlePage:
@@ -235,11 +462,26 @@ def extract_article(content: bytes | str, *, url: str) -> ArticlePage:
 
 
 def _extract(content: bytes | str, url: str) -> ArticlePage:
-    html = decode_html(content) if isinstance(content, bytes) else content
+    if isinstance(content, bytes):
+        # Beyond this no article has more to say; a bigger page is markup or an attack.
+        html = decode_html(content[:MAX_PAGE_BYTES])
+    else:
+        html = content
     html = html[:MAX_PAGE_CHARS]
     tree = LexborHTMLParser(html)
+    if _cap_depth(tree, MAX_DEPTH):
+        # lxml and trafilatura recurse over the tree: deep nesting costs them minutes of CPU.
+        logger.info("Article %s nested deeper than %d elements; cut", url, MAX_DEPTH)
+        html = tree.html or ""
     meta = _meta(tree)
-    document = _trafilatura(html, url) if html.strip() else None
+    ld_nodes = _json_ld(tree)
+    document = _trafilatura(html, url, precise=True) if html.strip() else None
+    text = _doc_text(document)
+    if html.strip() and len(text) < COLLAPSE_SHARE * _paragraph_chars(tree):
+        # Precision sometimes throws the body away with the boilerplate: the default keeps it.
+        fallback = _trafilatura(html, url, precise=False)
+        if len(text) < COLLAPSE_SHARE * len(_doc_text(fallback)):
+            document, text = fallback, _doc_text(fallback)
 
     def doc(name: str) -> Any:
         return getattr(document, name, None) if document is not None else None
@@ -247,22 +489,21 @@ def _extract(content: bytes | str, url: str) -> ArticlePage:
     canonical_node = tree.css_first('link[rel~="canonical"][href]')
     canonical = _http(canonical_node.attributes.get("href") if canonical_node else None, url)
     canonical = canonical or _http(_first_meta(meta, "og:url"), url)
-    # A single <h1> is the headline as readers see it; og:title often carries the site's name.
-    headings = tree.css("h1")
-    title_source = _text_of(tree, "h1", MAX_TITLE) if len(headings) == 1 else None
-    title_source = title_source or _first_meta(meta, "og:title", "twitter:title") or doc("title")
-    title_source = title_source or _text_of(tree, "title", MAX_TITLE)
-    title = clean_text(title_source, limit=MAX_TITLE) if isinstance(title_source, str) else ""
+    sites = _site_keys(meta, ld_nodes, url, doc("sitename"))
+    site_name = clean_text(_first_meta(meta, "og:site_name") or doc("sitename") or "", limit=MAX_SHORT)
+    title = _choose_title(tree, meta, sites, ld_nodes, doc("title"))
     description_source = _first_meta(meta, "og:description", "description", "twitter:description")
     description = clean_text(description_source or doc("description") or "", limit=MAX_DESCRIPTION)
-    author_source = _first_meta(meta, "author", "article:author", "dc.creator") or doc("author")
-    author = clean_text(author_source or "", limit=MAX_SHORT)
-    if author.startswith(("http://", "https://")):
-        author = clean_text(doc("author") or "", limit=MAX_SHORT)
+    author = _choose_author(meta, ld_nodes, sites, doc("author"))
+    # JSON-LD datePublished is the publication; article:published_time is often the last edit.
     published = (
-        _iso_datetime(_first_meta(meta, "article:published_time", "og:published_time", "datepublished"))
-        or _json_ld_published(tree)
-        or _iso_datetime(doc("date"))
+        parse_published(_ld_published(ld_nodes))
+        or parse_published(
+            _first_meta(
+                meta, "article:published_time", "og:published_time", "datepublished", "date", "dc.date"
+            )
+        )
+        or parse_published(doc("date"))
     )
     categories = doc("categories") or []
     category_source = _first_meta(meta, "article:section") or (categories[0] if categories else None)
@@ -277,9 +518,10 @@ def _extract(content: bytes | str, url: str) -> ArticlePage:
         if tag and tag not in tags:
             tags.append(tag)
     image = _http(_first_meta(meta, "og:image", "og:image:url", "twitter:image") or doc("image"), url)
-    text = doc("text") or ""
-    if not isinstance(text, str):
-        text = ""
+    image = image or _background_image(tree, url)
+    kicker = _text_of(tree, _KICKER_SELECTOR, MAX_SHORT)
+    if kicker and title and _key(kicker) == _key(title):
+        kicker = None
     page_urls = {normalize_url(url)} | ({canonical} if canonical else set())
     return ArticlePage(
         url=url,
@@ -287,11 +529,12 @@ def _extract(content: bytes | str, url: str) -> ArticlePage:
         title=title or None,
         text=text[:MAX_TEXT].strip(),
         description=description or None,
-        kicker=_text_of(tree, _KICKER_SELECTOR, MAX_SHORT),
-        author=author or None,
+        kicker=kicker,
+        author=author,
         published=published,
         category=category or None,
         tags=tuple(tags[:MAX_TAGS]),
         image_url=image,
         read_also=_read_also(tree, page_urls, canonical or url),
+        site_name=site_name or None,
     )
