@@ -7,7 +7,7 @@ import logging
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import trafilatura
@@ -15,7 +15,7 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from bot.news.dates import parse_date
 from bot.news.feeds import MAX_SHORT, MAX_TITLE, MAX_URL, clean_text
-from bot.news.listing import decode_html
+from bot.news.listing import cap_nesting, decode_html
 from bot.news.urls import host_of, normalize_url
 
 logger = logging.getLogger(__name__)
@@ -215,28 +215,6 @@ def _paragraph_chars(tree: LexborHTMLParser) -> int:
     return sum(len(node.text()) for node in tree.css("p"))
 
 
-def _cap_depth(tree: LexborHTMLParser, limit: int) -> int:
-    """Cut every element nested deeper than limit; return how many were cut (iterative, linear)."""
-    root = tree.root
-    if root is None:
-        return 0
-    cut: list[LexborNode] = []
-    stack: list[tuple[LexborNode, int]] = [(root, 0)]
-    while stack:
-        node, depth = stack.pop()
-        child = node.child
-        while child is not None:
-            if child.tag != "-text":
-                if depth + 1 >= limit:
-                    cut.append(child)
-                else:
-                    stack.append((child, depth + 1))
-            child = child.next
-    for node in cut:
-        node.decompose()
-    return len(cut)
-
-
 def _json_ld(tree: LexborHTMLParser) -> list[dict[str, Any]]:
     nodes: list[dict[str, Any]] = []
     for script in tree.css('script[type="application/ld+json"]')[:20]:
@@ -295,12 +273,36 @@ def parse_published(value: str | None) -> datetime | None:
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
+# parse_date gives a date written without an offset this zone, so we can tell it was unwritten.
+_UNWRITTEN = timezone(timedelta(seconds=1))
+
+
+def _publisher_offset(published: datetime, tree: LexborHTMLParser) -> datetime:
+    """Give a UTC publication time the publisher's offset, from the local time the page shows."""
+    if published.utcoffset() != timedelta(0):
+        return published
+    instant = published.replace(tzinfo=None)
+    for node in tree.css("time")[:20]:
+        for written in (node.attributes.get("datetime"), node.text()):
+            local = parse_date(written, tz=_UNWRITTEN) if written else None
+            if local is None or local.tzinfo is not _UNWRITTEN or (local.hour, local.minute) == (0, 0):
+                continue
+            shift = local.replace(tzinfo=None) - instant
+            # A real offset: within a day's zones, whole quarter hours, the same minute and second.
+            if timedelta(0) < abs(shift) <= timedelta(hours=14) and shift % timedelta(
+                minutes=15
+            ) == timedelta(0):
+                return published.astimezone(timezone(shift))
+    return published
+
+
 def _key(text: str) -> str:
     """Letters and digits only, lower-cased: "The Namibian" and "the-namibian" agree."""
     return "".join(ch for ch in text.casefold() if ch.isalnum())
 
 
-_TITLE_SEPARATORS = (" | ", " - ", " – ", " — ", " :: ", " · ", " • ", " // ", "｜", " | ", "|", " : ")
+_BARE_SEPARATORS = ("｜", "|", "-", "_")
+_TITLE_SEPARATORS = (" | ", " - ", " – ", " — ", " :: ", " · ", " • ", " // ", " : ", *_BARE_SEPARATORS)
 
 
 def _site_keys(meta: dict[str, list[str]], ld_nodes: list[dict[str, Any]], url: str, extra: Any) -> set[str]:
@@ -321,30 +323,64 @@ def _site_keys(meta: dict[str, list[str]], ld_nodes: list[dict[str, Any]], url: 
     return {key for key in keys if len(key) >= 2}
 
 
-def _is_site_name(part: str, sites: set[str]) -> bool:
+def _is_site_name(part: str, sites: set[str], *, strict: bool = False) -> bool:
     key = _key(part)
     if not key:
-        return True
+        return not strict
     if key in sites:
         return True
+    if strict:
+        return False
     # "Caliber.Az", "The Namibian", "NEWS WEB EASY" next to a host "namibian.com.na": close enough.
     return any(
         len(site) >= 4 and (site in key or key in site) and len(key) <= len(site) + 12 for site in sites
     )
 
 
-def strip_site_name(title: str, sites: set[str]) -> str:
+def strip_site_name(title: str, sites: set[str], removed: list[str] | None = None) -> str:
     """Drop a leading or trailing site name ("... - The Namibian", "POLITICO | ...")."""
     for separator in _TITLE_SEPARATORS:
         if separator not in title:
             continue
-        parts = [part.strip() for part in title.split(separator)]
-        while len(parts) > 1 and _is_site_name(parts[-1], sites):
-            parts.pop()
-        while len(parts) > 1 and _is_site_name(parts[0], sites):
-            parts.pop(0)
-        title = separator.join(parts)
+        # Unspaced separators also join words ("US-Sport"): only an exact site name goes there.
+        strict = separator in _BARE_SEPARATORS
+        parts = title.split(separator)
+        cut: list[str] = []
+        while len(parts) > 1 and _is_site_name(parts[-1].strip(), sites, strict=strict):
+            cut.append(parts.pop().strip())
+        while len(parts) > 1 and _is_site_name(parts[0].strip(), sites, strict=strict):
+            cut.append(parts.pop(0).strip())
+        if cut:
+            title = separator.join(parts).strip()
+            if removed is not None:
+                removed.extend(cut)
     return title.strip()
+
+
+def _is_logo(node: LexborNode, base: str) -> bool:
+    """An h1 that is the site's logo or name: a link home, or marked as the logo."""
+    marker = f"{node.attributes.get('class') or ''} {node.attributes.get('id') or ''}".lower()
+    if "logo" in marker or "brand" in marker or "site-title" in marker or "sitename" in marker:
+        return True
+    anchor = node.css_first("a[href]")
+    if anchor is None:
+        return False
+    target = _http(anchor.attributes.get("href"), base)
+    if target is None:
+        return False
+    path = target.split("://", 1)[-1].partition("/")[2]
+    return path.strip("/") in ("", "node", "index.html", "index.php") and host_of(target) == host_of(base)
+
+
+def _heading_text(node: LexborNode) -> str:
+    """An h1's text without a kicker the markup glued into it (<h1><span class=kicker>…</span>…)."""
+    text = clean_text(node.text(separator=" "), limit=MAX_TITLE)
+    kicker = node.css_first(_KICKER_SELECTOR)
+    if kicker is not None:
+        glued = clean_text(kicker.text(separator=" "), limit=MAX_TITLE)
+        if glued and text.startswith(glued) and len(text) > len(glued) + 3:
+            return text[len(glued) :].lstrip(" :–—-|")
+    return text
 
 
 def _choose_title(
@@ -353,10 +389,14 @@ def _choose_title(
     sites: set[str],
     ld_nodes: list[dict[str, Any]],
     doc_title: Any,
+    base: str,
 ) -> str:
     """The headline as the reader sees it, without the site's name, the kicker or a logo."""
-    headings = [clean_text(node.text(separator=" "), limit=MAX_TITLE) for node in tree.css("h1")[:10]]
-    headings = [h for h in headings if h and not _is_site_name(h, sites)]
+    removed: list[str] = []
+    page_title = _text_of(tree, "title", MAX_TITLE)
+    page_title = strip_site_name(page_title, sites, removed) if page_title else ""
+    # What the <title> pattern cut off is the site's name as this page writes it.
+    sites = sites | {_key(part) for part in removed if _key(part)}
     social = _first_meta(meta, "og:title", "twitter:title")
     social = strip_site_name(clean_text(social, limit=MAX_TITLE), sites) if social else ""
     headline = ""
@@ -364,8 +404,12 @@ def _choose_title(
         if _ld_types(node) & _ARTICLE_TYPES and isinstance(node.get("headline"), str):
             headline = strip_site_name(clean_text(node["headline"], limit=MAX_TITLE), sites)
             break
-    page_title = _text_of(tree, "title", MAX_TITLE)
-    page_title = strip_site_name(page_title, sites) if page_title else ""
+    headings = [
+        clean_text(node.text(separator=" "), limit=MAX_TITLE)
+        for node in tree.css("h1")[:10]
+        if not _is_logo(node, base)
+    ]
+    headings = [h for h in headings if h and not _is_site_name(h, sites)]
     named = [t for t in (social, headline, page_title) if t]
     h1 = ""
     if len(headings) == 1:
@@ -387,7 +431,7 @@ def _choose_title(
 
 
 _AUTHOR_PLACEHOLDERS = frozenset(
-    {"username", "admin", "administrator", "author", "editor", "editorial", "redaktion", "redacción",
+    {"no author", "username", "admin", "administrator", "author", "editor", "editorial", "redaktion", "redacción",
      "redaccion", "staff", "null", "none", "undefined", "unknown", "anonymous", "webmaster", "guest"}
 )  # fmt: skip
 
@@ -406,20 +450,52 @@ def _good_author(value: Any, sites: set[str]) -> str | None:
     return author
 
 
+_ORGANISATION_WORDS = frozenset(
+    {"gmbh", "inc", "ltd", "llc", "ag", "sa", "nast", "media", "group", "press", "agencies", "online",
+     "newsroom", "desk", "drupal", "wordpress"}
+)  # fmt: skip
+
+
+def _person_names(value: Any, sites: set[str]) -> list[str]:
+    """The people in an author string, without the publisher and organisations listed beside them."""
+    if not isinstance(value, str):
+        return []
+    names: list[str] = []
+    for part in value.split(";"):
+        name = _good_author(part, sites)
+        if name is None or name in names:
+            continue
+        words = {w.strip(".,()").casefold() for w in name.split()}
+        if words & _ORGANISATION_WORDS:
+            continue
+        names.append(name)
+    return names
+
+
 def _choose_author(
     meta: dict[str, list[str]], ld_nodes: list[dict[str, Any]], sites: set[str], doc_author: Any
 ) -> str | None:
     candidates: list[Any] = [doc_author]
     for node in ld_nodes:
         if _ld_types(node) & _ARTICLE_TYPES:
-            names = [n for n in _ld_names(node.get("author")) if _good_author(n, sites)]
-            if names:
-                candidates.append("; ".join(names))
+            candidates.append("; ".join(_ld_names(node.get("author"))))
     candidates += [_first_meta(meta, "author", "article:author", "dc.creator", "byl", "sailthru.author")]
     for candidate in candidates:
-        author = _good_author(candidate, sites)
-        if author:
-            return author
+        names = _person_names(candidate, sites)
+        if not names:
+            continue
+        author = "; ".join(names)
+        # trafilatura drops the dots of initials ("Leah C Stokes"): take the page's own spelling.
+        for other in candidates[1:]:
+            if isinstance(other, str) and _key(other) == _key(author):
+                return clean_text(other, limit=MAX_SHORT)
+        return author
+    # No person anywhere: trafilatura's own credit ("LinkNaija", an agency) beats nothing, but
+    # never a URL or a placeholder, and never the meta tag that names the publisher.
+    if isinstance(doc_author, str):
+        credit = clean_text(doc_author, limit=MAX_SHORT)
+        if credit and "://" not in credit and credit.casefold() not in _AUTHOR_PLACEHOLDERS:
+            return credit
     return None
 
 
@@ -468,11 +544,11 @@ def _extract(content: bytes | str, url: str) -> ArticlePage:
     else:
         html = content
     html = html[:MAX_PAGE_CHARS]
+    capped = cap_nesting(html, MAX_DEPTH)
+    if len(capped) < len(html):
+        logger.info("Article %s nested deeper than %d elements; cut at %d chars", url, MAX_DEPTH, len(capped))
+        html = capped
     tree = LexborHTMLParser(html)
-    if _cap_depth(tree, MAX_DEPTH):
-        # lxml and trafilatura recurse over the tree: deep nesting costs them minutes of CPU.
-        logger.info("Article %s nested deeper than %d elements; cut", url, MAX_DEPTH)
-        html = tree.html or ""
     meta = _meta(tree)
     ld_nodes = _json_ld(tree)
     document = _trafilatura(html, url, precise=True) if html.strip() else None
@@ -491,7 +567,7 @@ def _extract(content: bytes | str, url: str) -> ArticlePage:
     canonical = canonical or _http(_first_meta(meta, "og:url"), url)
     sites = _site_keys(meta, ld_nodes, url, doc("sitename"))
     site_name = clean_text(_first_meta(meta, "og:site_name") or doc("sitename") or "", limit=MAX_SHORT)
-    title = _choose_title(tree, meta, sites, ld_nodes, doc("title"))
+    title = _choose_title(tree, meta, sites, ld_nodes, doc("title"), url)
     description_source = _first_meta(meta, "og:description", "description", "twitter:description")
     description = clean_text(description_source or doc("description") or "", limit=MAX_DESCRIPTION)
     author = _choose_author(meta, ld_nodes, sites, doc("author"))
@@ -505,6 +581,8 @@ def _extract(content: bytes | str, url: str) -> ArticlePage:
         )
         or parse_published(doc("date"))
     )
+    if published is not None:
+        published = _publisher_offset(published, tree)
     categories = doc("categories") or []
     category_source = _first_meta(meta, "article:section") or (categories[0] if categories else None)
     category = clean_text(category_source or "", limit=MAX_SHORT)

@@ -160,6 +160,43 @@ def decode_html(content: bytes) -> str:
     return content.decode("cp1252", errors="replace")
 
 
+# Tags that never nest (void) or whose end tag is optional: counting them would inflate the depth.
+_NO_DEPTH = frozenset(
+    "area base br col embed hr img input link meta source track wbr p li dt dd option optgroup tr td th"
+    " thead tbody tfoot colgroup rb rt rp caption".split()
+)
+_TAG = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9-]{0,30})")
+
+
+def cap_nesting(html: str, limit: int) -> str:
+    """Cut the page where its elements nest deeper than limit (one linear scan of the tags).
+
+    HTML parsers check open elements on every tag, so a page nested thousands deep costs time
+    quadratic in its depth (a 2 MB page took over a minute): no real page nests that deep.
+    """
+    depth = 0
+    position = 0
+    while True:
+        match = _TAG.search(html, position)
+        if match is None:
+            return html
+        position = match.end()
+        name = match.group(2).lower()
+        if match.group(1):
+            depth = max(0, depth - (name not in _NO_DEPTH))
+            continue
+        if name in ("script", "style", "textarea", "title"):
+            end = html.find(f"</{name}", position)
+            position = len(html) if end < 0 else end
+            continue
+        close = html.find(">", position)
+        if name in _NO_DEPTH or (close > 0 and html[close - 1] == "/"):
+            continue
+        depth += 1
+        if depth > limit:
+            return html[: match.start()]
+
+
 def _first(node: LexborNode, selector: str | None) -> LexborNode | None:
     if not selector:
         return None
