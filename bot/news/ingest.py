@@ -197,7 +197,12 @@ async def _fetch_page(
                 db, article_id=article_id, error=_describe(exc), now=time.time()
             )
             return False
+    offset = page.published.utcoffset() if page.published else None
     facts = articles.PageFacts(
+        title=page.title,
+        site_name=page.site_name,
+        published_local=page.published.isoformat() if page.published else None,
+        utc_offset=int(offset.total_seconds() // 60) if offset is not None else None,
         body=page.text,
         author=page.author,
         published=page.published.timestamp() if page.published else None,
