@@ -86,3 +86,83 @@ def test_parse_site_time(text: str, expected: datetime | None) -> None:
 
 def test_default_selectors_are_exported() -> None:
     assert DEFAULT_SELECTORS.item and DEFAULT_SELECTORS.link
+
+
+CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus" / "articles" / "trafilatura-eval"
+needs_corpus = pytest.mark.skipif(not CORPUS.is_dir(), reason="shared corpus not present")
+
+
+def _real(name: str, url: str) -> list[tuple[str, str]]:
+    feed = parse_listing((CORPUS / name).read_bytes(), url=url, now=NOW)
+    assert feed.error is None
+    return [(item.title, item.url) for item in feed.items]
+
+
+@needs_corpus
+def test_real_page_without_matching_selectors_is_read_by_its_story_lists() -> None:
+    # faz.net: the default selectors match nothing; the generic reader finds the story teasers
+    # and leaves out the section menu ("Staat und Recht", "Auto & Verkehr").
+    items = _real("faz.net.streaming.html", "https://www.faz.net/aktuell/wirtschaft/x-16604622.html")
+    titles = [title for title, _ in items]
+    assert any("Greta Thunberg will Fridays for Future" in title for title in titles)
+    assert not any(title in ("Staat und Recht", "Auto & Verkehr", "Arm und reich") for title in titles)
+    assert all(url.startswith("https://www.faz.net/aktuell/") and url.endswith(".html") for _, url in items)
+
+
+@needs_corpus
+def test_real_page_navigation_and_archive_links_are_not_stories() -> None:
+    items = _real(
+        "tagesschau.de.rheinmetall.html",
+        "https://www.tagesschau.de/investigativ/ndr/rheinmetall-datenleck-101.html",
+    )
+    assert items, "the related stories list was not found"
+    titles = " | ".join(title for title, _ in items)
+    for junk in ("Was ist neu?", "Alle Meldungen vom", "Tagesschau 20 Uhr"):
+        assert junk not in titles
+    assert any("Rheinmetall" in title for title, _ in items)
+
+
+@needs_corpus
+def test_real_page_video_labels_become_tags_and_dates_are_read() -> None:
+    feed = parse_listing(
+        (CORPUS / "bbc.com.52241221.html").read_bytes(),
+        url="https://www.bbc.com/news/world-us-canada-52241221",
+        now=NOW,
+    )
+    by_url = {item.url: item for item in feed.items}
+    havoc = by_url["https://www.bbc.com/news/world-us-canada-52194018"]
+    assert havoc.title == "Coronavirus wreaks havoc in African American neighbourhoods"
+    assert havoc.published is not None and havoc.published.date().isoformat() == "2020-04-07"
+    videos = [item for item in feed.items if "VIDEO" in item.tags]
+    assert videos and all(not item.title.startswith("Video ") for item in videos)
+    elpais = parse_listing(
+        (CORPUS / "elpais.com.ciencia.html").read_bytes(),
+        url="https://elpais.com/elpais/2020/02/18/ciencia/1582045946_459487.html",
+        now=NOW,
+    )
+    assert sum("VIDEO" in item.tags for item in elpais.items) >= 5
+
+
+def test_generic_reader_is_linear_on_a_huge_flat_page() -> None:
+    # 20,000 links in one list: capped, read in one pass, no quadratic work per link.
+    rows = "".join(
+        f'<li><a href="/news/2024/story-number-{i}-of-the-day">Story number {i} of the long day</a></li>'
+        for i in range(20_000)
+    )
+    feed = parse_listing(f"<html><body><ul>{rows}</ul></body></html>", url="https://s.example/")
+    assert 0 < len(feed.items) <= 500
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("26 julho 2024 20:55", datetime(2024, 7, 26, 16, 55, tzinfo=UTC)),  # Portuguese
+        ("Sex, 26 Jul 2024 20:55", datetime(2024, 7, 26, 16, 55, tzinfo=UTC)),
+        ("venerdì 26 luglio 2024, 20:55", datetime(2024, 7, 26, 16, 55, tzinfo=UTC)),  # Italian
+        ("пятница, 26 июля 2024, 20:55", datetime(2024, 7, 26, 16, 55, tzinfo=UTC)),  # Russian
+        ("Cümə, 26 iyul 2024 20:55", datetime(2024, 7, 26, 16, 55, tzinfo=UTC)),  # Azerbaijani
+        ("26 Temmuz 2024 Cuma 20:55", datetime(2024, 7, 26, 16, 55, tzinfo=UTC)),  # Turkish
+    ],
+)
+def test_non_english_month_and_weekday_names_in_page_dates_parse(text: str, expected: datetime) -> None:
+    assert parse_site_time(text, tz=BAKU, now=NOW) == expected
