@@ -136,7 +136,7 @@ async def open_services(application: NewsApp) -> None:
                 "interval": s.interval,
                 "category": s.category,
                 "breaking": s.breaking,
-                "options": {"selectors": dict(s.selectors), "timezone": s.timezone},
+                "options": {"selectors": dict(s.selectors), "timezone": s.timezone, "preset": s.preset},
             }
             for s in settings.sources
         ],

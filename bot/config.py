@@ -16,6 +16,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.errors import ConfigError
+from bot.news import presets
 
 DEFAULT_API_URL = "https://api.telegram.org"
 DEFAULT_DB = "data/newsbot.db"
@@ -106,6 +107,7 @@ class SourceSettings:
     breaking: bool = False
     timezone: str | None = None
     selectors: Mapping[str, str] = field(default_factory=dict)
+    preset: str | None = None  # data/presets/NAME.toml: its selectors under these, its timezone
 
 
 @dataclass(frozen=True, slots=True)
@@ -273,7 +275,7 @@ def _source(index: int, raw: Any) -> SourceSettings:
     _check_keys(
         where,
         table,
-        {"id", "name", "url", "kind", "interval", "category", "breaking", "timezone", "selectors"},
+        {"id", "name", "url", "kind", "interval", "category", "breaking", "timezone", "selectors", "preset"},
     )
     for required in ("id", "url"):
         if required not in table:
@@ -281,14 +283,23 @@ def _source(index: int, raw: Any) -> SourceSettings:
     source_id = _string(f"{where}.id", table["id"])
     if not _SOURCE_ID.match(source_id):
         raise ConfigError(f"{where}.id", "must be 1-32 lowercase letters, digits, '-' or '_'")
-    kind = _string(f"{where}.kind", table.get("kind", "feed"))
+    preset = None
+    if "preset" in table:
+        try:
+            preset = presets.load(_string(f"{where}.preset", table["preset"]))
+        except presets.PresetError as exc:
+            raise ConfigError(f"{where}.preset", str(exc)) from None
+    # A preset describes a page to read, not a feed.
+    kind = _string(f"{where}.kind", table.get("kind", "html" if preset else "feed"))
     if kind not in SOURCE_KINDS:
         raise ConfigError(f"{where}.kind", f"must be one of {', '.join(SOURCE_KINDS)}")
     selectors = _table(f"{where}.selectors", table.get("selectors", {}))
     for key, value in selectors.items():
         _string(f"{where}.selectors.{key}", value)
+    if preset is not None:
+        selectors = {**preset.listing, **selectors}
     category = table.get("category")
-    tz = table.get("timezone")
+    tz = table.get("timezone", preset.timezone if preset else None)
     return SourceSettings(
         id=source_id,
         name=_string(f"{where}.name", table.get("name", source_id)),
@@ -299,6 +310,7 @@ def _source(index: int, raw: Any) -> SourceSettings:
         breaking=_flag(f"{where}.breaking", table.get("breaking", False)),
         timezone=None if tz is None else _timezone(f"{where}.timezone", tz),
         selectors=dict(selectors),
+        preset=preset.name if preset else None,
     )
 
 

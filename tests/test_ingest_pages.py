@@ -299,7 +299,8 @@ async def test_everything_the_page_says_is_stored_with_the_publishers_offset(
         _page(feed_server, canonical=link, published="2024-04-20T16:30:00+04:00")
         .replace(
             "<title>Storm hits the coast</title>",
-            '<title>Storm hits the coast - Coast Daily</title><meta property="og:site_name" content="Coast Daily">',
+            "<title>Storm hits the coast - Coast Daily</title>"
+            '<meta property="og:site_name" content="Coast Daily">',
         )
         .replace(
             "<h1>Storm hits the coast</h1>",

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from typing import Any
 
 import trafilatura
@@ -16,6 +17,7 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode
 from bot.news.dates import parse_date
 from bot.news.feeds import MAX_SHORT, MAX_TITLE, MAX_URL, clean_text
 from bot.news.listing import cap_nesting, decode_html
+from bot.news.presets import ArticleSelectors
 from bot.news.urls import host_of, normalize_url
 
 logger = logging.getLogger(__name__)
@@ -431,8 +433,9 @@ def _choose_title(
 
 
 _AUTHOR_PLACEHOLDERS = frozenset(
-    {"no author", "username", "admin", "administrator", "author", "editor", "editorial", "redaktion", "redacción",
-     "redaccion", "staff", "null", "none", "undefined", "unknown", "anonymous", "webmaster", "guest"}
+    {"no author", "username", "admin", "administrator", "author", "editor", "editorial", "redaktion",
+     "redacción", "redaccion", "staff", "null", "none", "undefined", "unknown", "anonymous",
+     "webmaster", "guest"}
 )  # fmt: skip
 
 
@@ -515,10 +518,17 @@ def _background_image(tree: LexborHTMLParser, base: str) -> str | None:
     return None
 
 
-def extract_article(content: bytes | str, *, url: str) -> ArticlePage:
-    """Extract text and metadata from an article page (no network access of any kind)."""
+def extract_article(
+    content: bytes | str, *, url: str, selectors: ArticleSelectors | None = None, tz: tzinfo = UTC
+) -> ArticlePage:
+    """Extract text and metadata from an article page (no network access of any kind).
+
+    ``selectors`` (a preset's) take precedence over the generic reading for each part they find;
+    ``tz`` is the zone of times the page prints without an offset.
+    """
     try:
-        return _extract(content, url)
+        page = _extract(content, url)
+        return _apply_selectors(page, content, url, selectors, tz) if selectors is not None else page
     except Exception:
         logger.warning("Article %s could not be extracted", url, exc_info=True)
         return ArticlePage(
@@ -537,13 +547,67 @@ def extract_article(content: bytes | str, *, url: str) -> ArticlePage:
         )
 
 
+def _selected_text(root: LexborNode, selector: str, limit: int) -> str:
+    if not selector:
+        return ""
+    try:
+        node = root.css_first(selector)
+    except Exception:  # a malformed preset selector must not stop the reader
+        logger.warning("Bad article selector %r", selector)
+        return ""
+    return clean_text(node.text(separator=" "), limit=limit) if node is not None else ""
+
+
+def _apply_selectors(
+    page: ArticlePage, content: bytes | str, url: str, selectors: ArticleSelectors, tz: tzinfo
+) -> ArticlePage:
+    """Let a preset's selectors say what they find; the generic reading stays for the rest."""
+    html = decode_html(content[:MAX_PAGE_BYTES]) if isinstance(content, bytes) else content[:MAX_PAGE_CHARS]
+    tree = LexborHTMLParser(cap_nesting(html, MAX_DEPTH))
+    root = (tree.css_first(selectors.container) if selectors.container else None) or tree.root
+    if root is None:
+        return page
+    base = page.canonical_url or url
+    links: list[tuple[str, str]] = []
+    seen = {normalize_url(url), *([page.canonical_url] if page.canonical_url else [])}
+    for block in tree.css(selectors.read_also) if selectors.read_also else []:
+        for anchor in block.css("a[href]")[:MAX_READ_ALSO]:
+            link = _http(anchor.attributes.get("href"), base)
+            title = _link_title(anchor)
+            if link and link not in seen and len(title) >= 3:
+                seen.add(link)
+                links.append((title, link))
+        block.decompose()  # "Read also" inside the body is not the story's text
+    published = None
+    time_node = root.css_first(selectors.time) if selectors.time else None
+    if time_node is not None:
+        written = time_node.attributes.get("datetime") or clean_text(time_node.text(separator=" "), limit=100)
+        published = parse_date(written, tz=tz)
+    body = ""
+    body_node = root.css_first(selectors.body) if selectors.body else None
+    if body_node is not None:
+        paragraphs = [clean_text(p.text(separator=" ")) for p in body_node.css("p")]
+        body = "\n".join(p for p in paragraphs if p) or clean_text(body_node.text(separator=" "))
+    image = None
+    image_node = root.css_first(selectors.image) if selectors.image else None
+    if image_node is not None:
+        image = _http(image_node.attributes.get("src") or image_node.attributes.get("data-src"), base)
+    return dataclasses.replace(
+        page,
+        title=_selected_text(root, selectors.title, MAX_TITLE) or page.title,
+        kicker=_selected_text(root, selectors.kicker, MAX_SHORT) or page.kicker,
+        category=_selected_text(root, selectors.category, MAX_SHORT) or page.category,
+        author=_selected_text(root, selectors.author, MAX_SHORT) or page.author,
+        published=published or page.published,
+        text=body[:MAX_TEXT] or page.text,
+        image_url=image or page.image_url,
+        read_also=tuple([*links, *[x for x in page.read_also if x[1] not in seen]][:MAX_READ_ALSO]),
+    )
+
+
 def _extract(content: bytes | str, url: str) -> ArticlePage:
-    if isinstance(content, bytes):
-        # Beyond this no article has more to say; a bigger page is markup or an attack.
-        html = decode_html(content[:MAX_PAGE_BYTES])
-    else:
-        html = content
-    html = html[:MAX_PAGE_CHARS]
+    # Beyond this no article has more to say; a bigger page is markup or an attack.
+    html = decode_html(content[:MAX_PAGE_BYTES]) if isinstance(content, bytes) else content[:MAX_PAGE_CHARS]
     capped = cap_nesting(html, MAX_DEPTH)
     if len(capped) < len(html):
         logger.info("Article %s nested deeper than %d elements; cut at %d chars", url, MAX_DEPTH, len(capped))

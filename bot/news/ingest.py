@@ -10,11 +10,13 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from bot.models import Source
+from bot.news import presets
 from bot.news.article import extract_article
 from bot.news.feeds import parse_feed
 from bot.news.fetcher import Fetcher, FetchError, HTTPStatusError
 from bot.news.listing import DEFAULT_SELECTORS, ListingSelectors, parse_listing
 from bot.news.models import ParsedFeed
+from bot.news.presets import ArticleSelectors
 from bot.news.urls import host_of
 from bot.storage import articles, sources
 from bot.storage.connection import Database
@@ -59,6 +61,19 @@ def _selectors(source: Source) -> ListingSelectors:
         return DEFAULT_SELECTORS
     defaults = {f: getattr(DEFAULT_SELECTORS, f) for f in DEFAULT_SELECTORS.__dataclass_fields__}
     return ListingSelectors(**{**defaults, **given})
+
+
+def _article_selectors(source: Source) -> tuple[ArticleSelectors | None, ZoneInfo]:
+    """The source's preset article selectors (if it names a preset) and the zone its pages write in."""
+    site_tz = ZoneInfo(source.options["timezone"]) if source.options.get("timezone") else ZoneInfo("UTC")
+    name = source.options.get("preset")
+    if not name:
+        return None, site_tz
+    try:
+        return presets.load(name).article, site_tz
+    except presets.PresetError:
+        logger.warning("Source %s names preset %r, which no longer exists", source.id, name)
+        return None, site_tz
 
 
 def _trusted(source: Source, url: str) -> bool:
@@ -190,7 +205,10 @@ async def _fetch_page(
         try:
             # Article addresses come from the feed's content: untrusted unless on the source's own host.
             result = await fetcher.fetch(url, trusted=_trusted(source, url))
-            page = await asyncio.to_thread(extract_article, result.content, url=result.url)
+            selectors, site_tz = _article_selectors(source)
+            page = await asyncio.to_thread(
+                extract_article, result.content, url=result.url, selectors=selectors, tz=site_tz
+            )
         except FetchError as exc:
             logger.info("Article page %s of %s not fetched: %s", url, source.id, _describe(exc))
             await articles.record_page_failure(

@@ -54,4 +54,3 @@ def decode(data: str | None) -> Callback:
     if prefix not in PREFIXES:
         raise CallbackDataError(f"unknown prefix {prefix!r}")
     return Callback(prefix, arg)
-
