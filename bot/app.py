@@ -35,7 +35,7 @@ from bot.delivery.ratelimit import Limiter, Rates
 from bot.delivery.sender import make_batch_sender, make_list_sender, make_sender
 from bot.delivery.shared_limiter import SharedRateLimiter
 from bot.news.fetcher import Fetcher
-from bot.render.callbacks import REMOVE, SUBSCRIBE
+from bot.render.callbacks import REMOVE, SOURCE_ADD, SUBSCRIBE
 from bot.render.help import READER_COMMANDS
 from bot.storage import open_database, sources
 from handlers import admin, gates, membership, reading, start, subscriptions
@@ -107,6 +107,7 @@ def register_handlers(application: NewsApp) -> None:
     application.add_handler(CommandHandler("stats", admin.stats))
     application.add_handler(CommandHandler("sources", source_admin.list_sources))
     application.add_handler(CommandHandler("source_add", source_admin.add_source))
+    application.add_handler(CallbackQueryHandler(source_admin.on_add_button, pattern=f"^{SOURCE_ADD}:"))
     application.add_handler(CommandHandler("source_remove", source_admin.remove_source))
     application.add_handler(CommandHandler("source_pause", source_admin.pause_source))
     application.add_handler(CommandHandler("source_resume", source_admin.resume_source))

@@ -13,8 +13,9 @@ LIMIT = 64  # bytes; Telegram answers BUTTON_DATA_INVALID above it
 # What each prefix means; handlers route on these.
 SUBSCRIBE = "sub"  # arg: "all", "category:NAME" or "source:ID"
 REMOVE = "unsub"  # arg: the subscription's id, or ALL for every subscription of the chat (topic)
+SOURCE_ADD = "srcadd"  # arg: "ok:ID" or "no:ID", the id of a pending source (bot.storage.pending)
 ALL = "*"
-PREFIXES = frozenset({SUBSCRIBE, REMOVE})
+PREFIXES = frozenset({SUBSCRIBE, REMOVE, SOURCE_ADD})
 
 
 class CallbackDataError(ValueError):

@@ -18,3 +18,15 @@ CREATE TABLE article_pages (
     canonical_url   TEXT,
     fetched_at      REAL    NOT NULL
 );
+
+-- A source /source_add found and showed to the admin, waiting for the Confirm button. Kept here
+-- so the button still works after a restart; taken (deleted) when pressed, dropped after a day.
+CREATE TABLE pending_sources (
+    id         INTEGER PRIMARY KEY,
+    url        TEXT    NOT NULL,
+    kind       TEXT    NOT NULL CHECK (kind IN ('feed', 'html')),
+    poll_url   TEXT    NOT NULL,
+    name       TEXT    NOT NULL,
+    found      TEXT    NOT NULL,
+    created_at REAL    NOT NULL
+);
