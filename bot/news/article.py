@@ -30,6 +30,8 @@ MAX_DEPTH = 120
 MAX_JSON_LD = 200_000
 # The precise extraction kept less than this share of the page's paragraphs: it collapsed.
 COLLAPSE_SHARE = 0.3
+# A precise text this short is checked against the default extraction (it costs a second pass).
+SHORT_TEXT = 1500
 MAX_READ_ALSO = 20
 MAX_TAGS = 20
 
@@ -374,6 +376,14 @@ def _is_logo(node: LexborNode, base: str) -> bool:
     return path.strip("/") in ("", "node", "index.html", "index.php") and host_of(target) == host_of(base)
 
 
+def _untruncated(title: str, others: list[str]) -> str:
+    """A title cut short with an ellipsis ("… for Hong Kong leader...") is whole in another source."""
+    stem = title.rstrip(".… ")
+    if stem == title or len(stem) < 20:
+        return title
+    return next((other for other in others if other != title and other.startswith(stem)), title)
+
+
 def _heading_text(node: LexborNode) -> str:
     """An h1's text without a kicker the markup glued into it (<h1><span class=kicker>…</span>…)."""
     text = clean_text(node.text(separator=" "), limit=MAX_TITLE)
@@ -419,9 +429,10 @@ def _choose_title(
     elif headings:
         # Several h1s: the one the metadata agrees with.
         h1 = next((h for h in headings if any(_key(h) == _key(t) for t in named)), "")
+    named = [_untruncated(t, named) for t in named]
     if h1:
         h1_key = _key(h1)
-        for candidate in named:
+        for candidate in (social, page_title):
             key = _key(candidate)
             # The h1 glued a kicker (or a label) to the headline the metadata gives alone.
             if key and key != h1_key and key in h1_key and len(key) >= len(h1_key) // 2:
@@ -617,7 +628,7 @@ def _extract(content: bytes | str, url: str) -> ArticlePage:
     ld_nodes = _json_ld(tree)
     document = _trafilatura(html, url, precise=True) if html.strip() else None
     text = _doc_text(document)
-    if html.strip() and len(text) < COLLAPSE_SHARE * _paragraph_chars(tree):
+    if html.strip() and (len(text) < SHORT_TEXT or len(text) < COLLAPSE_SHARE * _paragraph_chars(tree)):
         # Precision sometimes throws the body away with the boilerplate: the default keeps it.
         fallback = _trafilatura(html, url, precise=False)
         if len(text) < COLLAPSE_SHARE * len(_doc_text(fallback)):
