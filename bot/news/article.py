@@ -377,11 +377,20 @@ def _is_logo(node: LexborNode, base: str) -> bool:
 
 
 def _untruncated(title: str, others: list[str]) -> str:
-    """A title cut short with an ellipsis ("… for Hong Kong leader...") is whole in another source."""
+    """A title cut short (an ellipsis, a quote that broke the attribute) is whole in another source."""
     stem = title.rstrip(".… ")
-    if stem == title or len(stem) < 20:
+    if len(stem) < 20:
         return title
-    return next((other for other in others if other != title and other.startswith(stem)), title)
+    for other in others:
+        rest = other[len(stem) :].lstrip()
+        # Longer, and not by a site name after a separator: the whole of what this one cut.
+        if (
+            len(other) > len(title)
+            and other.startswith(stem)
+            and rest[:1] not in ("-", "|", "–", "—", "·", ":")
+        ):
+            return other
+    return title
 
 
 def _heading_text(node: LexborNode) -> str:
@@ -416,11 +425,7 @@ def _choose_title(
         if _ld_types(node) & _ARTICLE_TYPES and isinstance(node.get("headline"), str):
             headline = strip_site_name(clean_text(node["headline"], limit=MAX_TITLE), sites)
             break
-    headings = [
-        clean_text(node.text(separator=" "), limit=MAX_TITLE)
-        for node in tree.css("h1")[:10]
-        if not _is_logo(node, base)
-    ]
+    headings = [_heading_text(node) for node in tree.css("h1")[:10] if not _is_logo(node, base)]
     headings = [h for h in headings if h and not _is_site_name(h, sites)]
     named = [t for t in (social, headline, page_title) if t]
     h1 = ""
