@@ -314,6 +314,11 @@ def _site_keys(meta: dict[str, list[str]], ld_nodes: list[dict[str, Any]], url: 
     names += list(meta.get("twitter:site", [])) + list(meta.get("publisher", []))
     for node in ld_nodes:
         names += _ld_names(node.get("publisher"))
+        authors = node.get("author")
+        for entry in authors if isinstance(authors, list) else [authors]:
+            # An organisation credited as the author is the publisher speaking, not a person.
+            if isinstance(entry, dict) and _ld_types(entry) & {"organization", "newsmediaorganization"}:
+                names += _ld_names(entry)
         if _ld_types(node) & {"organization", "newsmediaorganization", "website"}:
             names += _ld_names(node)
     if isinstance(extra, str):
@@ -451,7 +456,7 @@ def _choose_title(
 _AUTHOR_PLACEHOLDERS = frozenset(
     {"no author", "username", "admin", "administrator", "author", "editor", "editorial", "redaktion",
      "redacción", "redaccion", "staff", "null", "none", "undefined", "unknown", "anonymous",
-     "webmaster", "guest"}
+     "webmaster", "guest", "submitted"}
 )  # fmt: skip
 
 
@@ -460,7 +465,7 @@ def _good_author(value: Any, sites: set[str]) -> str | None:
     if not isinstance(value, str):
         return None
     author = clean_text(value, limit=MAX_SHORT).strip(" '\"")
-    if not author or "://" in author or author.startswith("www.") or "@" in author:
+    if not author or "://" in author or "www." in author or "@" in author:
         return None
     if author.casefold() in _AUTHOR_PLACEHOLDERS or _key(author) in sites:
         return None
@@ -498,7 +503,11 @@ def _choose_author(
     for node in ld_nodes:
         if _ld_types(node) & _ARTICLE_TYPES:
             candidates.append("; ".join(_ld_names(node.get("author"))))
-    candidates += [_first_meta(meta, "author", "article:author", "dc.creator", "byl", "sailthru.author")]
+    meta_author = _first_meta(meta, "author", "article:author", "dc.creator", "byl", "sailthru.author")
+    if meta_author and ("www." in meta_author or "://" in meta_author):
+        # "Deutsche Welle (www.dw.com)": a name given with a web address is the publisher's.
+        sites = sites | {_key(meta_author.split("(")[0])}
+    candidates += [meta_author]
     for candidate in candidates:
         names = _person_names(candidate, sites)
         if not names:
@@ -509,11 +518,11 @@ def _choose_author(
             if isinstance(other, str) and _key(other) == _key(author):
                 return clean_text(other, limit=MAX_SHORT)
         return author
-    # No person anywhere: trafilatura's own credit ("LinkNaija", an agency) beats nothing, but
-    # never a URL or a placeholder, and never the meta tag that names the publisher.
+    # No person anywhere: trafilatura's own credit (an agency, "CNN Wire") beats nothing, but
+    # never a URL, a placeholder or the publisher's own name.
     if isinstance(doc_author, str):
         credit = clean_text(doc_author, limit=MAX_SHORT)
-        if credit and "://" not in credit and credit.casefold() not in _AUTHOR_PLACEHOLDERS:
+        if _good_author(credit, sites):
             return credit
     return None
 
