@@ -56,6 +56,8 @@ class Source:
     next_poll_at: float | None
     items_total: int
     body_hash: str | None = None
+    items_merged: int = 0  # items found to be a story already stored, and merged into it
+    items_skipped: int = 0  # items that could not be read or stored
 
 
 @dataclass(frozen=True, slots=True)

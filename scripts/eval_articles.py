@@ -93,7 +93,7 @@ def token_f1(found: str, expected: str) -> float:
 
 
 def snippet_f1(text: str, with_snippets: tuple[str, ...], without_snippets: tuple[str, ...]) -> float:
-    """F1 over snippets: `with` found is recall, `without` left out is precision (trafilatura's own method)."""
+    """F1 over snippets: `with` found is recall, `without` left out is precision (as trafilatura scores)."""
     body = squash(text)
     true_pos = sum(squash(s) in body for s in with_snippets)
     false_neg = len(with_snippets) - true_pos

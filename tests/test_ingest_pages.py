@@ -168,7 +168,7 @@ async def test_page_on_another_host_is_fetched_untrusted(
     assert state is not None and state.error is not None and "BlockedAddress" in state.error
 
 
-async def test_same_story_in_two_feeds_with_tracking_and_slash_is_one_row(
+async def test_same_story_in_two_feeds_with_tracking_parameters_is_one_row_and_the_merge_is_counted(
     db: Database, fetcher: Fetcher, feed_server: FeedServer
 ) -> None:
     now = time.time()
@@ -177,15 +177,43 @@ async def test_same_story_in_two_feeds_with_tracking_and_slash_is_one_row(
         await _source(db, source_id, feed_server.url(f"/{source_id}.xml"), now=now)
         feed_server.set_rss(f"/{source_id}.xml", [])
         await _poll(db, fetcher, source_id, now)  # the first poll only seeds
-    feed_server.set_rss("/one.xml", [FeedItemSpec("g1", "Story", story + "?utm_source=tg")])
-    feed_server.set_rss("/two.xml", [FeedItemSpec("other-guid", "Story", story + "/")])
+    feed_server.set_rss("/one.xml", [FeedItemSpec("g1", "Story", story)])
+    feed_server.set_rss("/two.xml", [FeedItemSpec("other-guid", "Story", story + "?utm_source=tg")])
     await _poll(db, fetcher, "one", now + 1)
     await _poll(db, fetcher, "two", now + 2)
-    # A reused GUID with the same story again is still the one row.
-    await _poll(db, fetcher, "one", now + 3)
+    # Polled again: the merge is remembered, not counted twice.
+    await _poll(db, fetcher, "two", now + 3)
 
     assert await _article_id(db, story)
     assert len(await articles.latest(db, limit=50)) == 1
+    two = await sources.get_source(db, source_id="two")
+    assert two is not None and two.items_merged == 1
+
+
+async def test_two_items_of_one_source_with_different_guids_are_never_merged_by_link(
+    db: Database, fetcher: Fetcher, feed_server: FeedServer
+) -> None:
+    now = time.time()
+    page = feed_server.url("/podcast")
+    await _source(db, "pod", feed_server.url("/pod.xml"), now=now)
+    # A podcast whose episodes all link to the show's page; a blog whose items differ by fragment.
+    feed_server.set_rss(
+        "/pod.xml",
+        [
+            FeedItemSpec("ep-1", "Episode 1", page),
+            FeedItemSpec("ep-2", "Episode 2", page),
+            FeedItemSpec("ep-3", "Episode 3", page + "/"),
+            FeedItemSpec("p-1", "Note 1", page + "#a1"),
+            FeedItemSpec("p-2", "Note 2", page + "#a2"),
+        ],
+    )
+    await _poll(db, fetcher, "pod", now)
+
+    stored = await articles.latest(db, limit=50)
+    assert len(stored) == 5
+    assert {a.url for a in stored} == {page, page + "/", page + "#a1", page + "#a2"}
+    pod = await sources.get_source(db, source_id="pod")
+    assert pod is not None and pod.items_merged == 0
 
 
 async def test_page_canonical_address_is_recognised(
@@ -216,8 +244,11 @@ async def test_page_canonical_address_is_recognised(
     feed_server.set_rss("/rss.xml", [FeedItemSpec("3", "Amp", amp + "?utm_medium=x")])
     await _poll(db, fetcher, "site", now + 2)
     await fetch_pages(db, fetcher, source, now=now + 2)
-    feed_server.set_rss("/rss.xml", [FeedItemSpec("4", "Amp again", amp)])
-    await _poll(db, fetcher, "site", now + 3)
+    # Another feed with the amp address: the same page, merged (the same source's other guid
+    # would be another story).
+    await _source(db, "other", feed_server.url("/other.xml"), now=now)
+    feed_server.set_rss("/other.xml", [FeedItemSpec("4", "Amp again", amp)])
+    await _poll(db, fetcher, "other", now + 3)
     assert len(await articles.latest(db, limit=50)) == 3
 
 

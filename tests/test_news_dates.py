@@ -67,3 +67,14 @@ def test_adversarial_date_text_completes_and_is_refused() -> None:
 def test_iso_dates_keep_their_offset() -> None:
     parsed = parse_date("2022-09-24T10:00:00+04:00")
     assert parsed == datetime(2022, 9, 24, 10, tzinfo=timezone(timedelta(hours=4)))
+
+
+@pytest.mark.timeout(20)
+def test_listing_time_with_a_huge_word_completes() -> None:
+    from bot.news.listing import parse_site_time
+
+    # 50,000 letters once took seconds inside one regular expression.
+    assert parse_site_time("a" * 50_000, now=NOW) is None
+    assert parse_site_time("16 Nov 2022 10:00 " + "a" * 50_000, now=NOW) == datetime(
+        2022, 11, 16, 10, tzinfo=UTC
+    )

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import tracemalloc
+import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -67,6 +69,35 @@ async def _to_self(request: web.Request) -> web.StreamResponse:
     raise web.HTTPFound("/feed")
 
 
+# 50 MB of zeros, gzipped twice: a few hundred bytes on the wire.
+_BOMB_INNER = 50_000_000
+_BOMB = gzip.compress(gzip.compress(b"\0" * _BOMB_INNER))
+
+
+async def _encoded(request: web.Request) -> web.StreamResponse:
+    kind = request.match_info["kind"]
+    if kind == "bomb":
+        return web.Response(body=_BOMB, headers={"Content-Encoding": "gzip, gzip"})
+    if kind == "two":
+        return web.Response(
+            body=brotli.compress(gzip.compress(b"<rss>two layers</rss>")),
+            headers={"Content-Encoding": "gzip, br"},
+        )
+    if kind == "three":
+        body = gzip.compress(gzip.compress(gzip.compress(b"x")))
+        return web.Response(body=body, headers={"Content-Encoding": "gzip, gzip, gzip"})
+    if kind == "deflate":
+        raw = zlib.compressobj(wbits=-zlib.MAX_WBITS)
+        return web.Response(
+            body=raw.compress(b"raw deflate") + raw.flush(), headers={"Content-Encoding": "deflate"}
+        )
+    raise web.HTTPNotFound()
+
+
+async def _other_port_redirect(request: web.Request) -> web.StreamResponse:
+    raise web.HTTPFound(request.query["to"])
+
+
 @pytest.fixture
 async def server() -> AsyncIterator[str]:
     app = web.Application()
@@ -75,6 +106,8 @@ async def server() -> AsyncIterator[str]:
     app.router.add_get("/trickle", _trickle)
     app.router.add_get("/big", _big_chunked)
     app.router.add_get("/moved", _to_self)
+    app.router.add_get("/encoded/{kind}", _encoded)
+    app.router.add_get("/away", _other_port_redirect)
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -142,6 +175,42 @@ async def test_streamed_body_over_limit_without_content_length(server: str) -> N
     async with Fetcher(trusted_hosts=["127.0.0.1"], max_bytes=10_000) as fetcher:
         with pytest.raises(BodyTooLarge):
             await fetcher.fetch(f"{server}/big")
+
+
+async def test_stacked_encoding_decompression_bomb_is_refused_under_the_byte_cap(server: str) -> None:
+    assert len(_BOMB) < 2_000
+    async with Fetcher(max_bytes=1_000_000) as fetcher:
+        tracemalloc.start()
+        try:
+            with pytest.raises(BodyTooLarge):
+                await fetcher.fetch(f"{server}/encoded/bomb", trusted=True)
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+    # Refused after about one cap's worth of decoded bytes, never the 50 MB behind it.
+    assert peak < 10_000_000
+
+
+async def test_two_encoding_layers_within_the_cap_are_decoded(server: str) -> None:
+    async with Fetcher() as fetcher:
+        result = await fetcher.fetch(f"{server}/encoded/two", trusted=True)
+        raw = await fetcher.fetch(f"{server}/encoded/deflate", trusted=True)
+    assert result.content == b"<rss>two layers</rss>"
+    assert raw.content == b"raw deflate"
+
+
+async def test_more_than_two_encoding_layers_are_refused(server: str) -> None:
+    async with Fetcher() as fetcher:
+        with pytest.raises(FetchNetworkError, match="3 content encodings"):
+            await fetcher.fetch(f"{server}/encoded/three", trusted=True)
+
+
+async def test_trusted_call_does_not_trust_another_port_of_the_same_host(server: str) -> None:
+    # The configured feed is on one port; a redirect to another port of 127.0.0.1 is another service.
+    async with Fetcher() as fetcher:
+        with pytest.raises(BlockedAddress):
+            await fetcher.fetch(f"{server}/away?to=http://127.0.0.1:9/secret", trusted=True)
+        assert (await fetcher.fetch(f"{server}/moved", trusted=True)).content == b"<rss/>"
 
 
 async def test_connect_time_check_defeats_dns_rebinding(server: str, monkeypatch: pytest.MonkeyPatch) -> None:

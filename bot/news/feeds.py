@@ -5,22 +5,24 @@ from __future__ import annotations
 import calendar
 import codecs
 import hashlib
-import html
 import io
 import json
 import logging
 import re
 import time
 import zlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
+import charset_normalizer
 import feedparser
+from selectolax.lexbor import LexborHTMLParser
 
+from bot.news.dates import parse_date
 from bot.news.models import FeedItem, ParsedFeed
-from bot.news.urls import normalize_url
+from bot.news.urls import absolute_url
 
 logger = logging.getLogger(__name__)
 
@@ -35,38 +37,118 @@ DERIVED_TITLE = 80
 
 _JSONFEED_MARK = "jsonfeed.org/version/"
 MAX_INFLATED = 20_000_000
-_INLINE_TAGS = (
-    r"a|abbr|b|bdi|bdo|cite|code|data|dfn|em|font|i|kbd|mark|q|s|samp|small|span|strong|sub|sup|time|tt|u|var"
-)
-_DROP_BLOCKS = re.compile(r"<(script|style|noscript|template)\b[^>]*>.*?</\1\s*>", re.I | re.S)
-_COMMENTS = re.compile(r"<!--.*?-->", re.S)
-_INLINE_TAG = re.compile(rf"</?(?:{_INLINE_TAGS})\b[^>]*>", re.I)
-_ANY_TAG = re.compile(r"</?[A-Za-z][^>]*>|<![A-Za-z\[][^>]*>")
+# Each pass over web text sees at most this much: a lead is 600 characters, a page's own text is
+# extracted elsewhere. The cap keeps every pass's cost bounded whatever a feed holds.
+MAX_HTML_INPUT = 200_000
+MAX_CONTENT_TYPE = 200
+# Tags an HTML pass may see. An HTML5 parser checks the stack of open elements at each tag, so
+# unclosed nesting costs depth x tags: 40,000 nested <div> took 1.8 s. A lead needs 600
+# characters of text, never thousands of tags.
+MAX_HTML_TAGS = 2_000
+MAX_DETECT = 65_536  # bytes shown to the charset detector
+
+# Bounded or anchored patterns only: each is linear in what it scans (see tests/test_news_feeds.py).
 _SPACES = re.compile(r"\s+")
 _SENTENCE_END = re.compile(r"(?<=[.!?…])\s+")
-_IMG_SRC = re.compile(r"""<img\b[^>]*?\bsrc\s*=\s*["']([^"'>]+)["']""", re.I)
-_XML_DECL = re.compile(rb"^\s*<\?xml[^>]*?\?>", re.S)
-_DECL_ENCODING = re.compile(rb"""encoding\s*=\s*["']([A-Za-z0-9._:-]+)["']""")
-_HTTP_CHARSET = re.compile(r"""charset\s*=\s*["']?([A-Za-z0-9._:-]+)""", re.I)
+_XML_DECL = re.compile(rb"^\s*<\?xml[^>]{0,200}\?>")
+_DECL_ENCODING = re.compile(rb"""encoding\s*=\s*["']([A-Za-z0-9._:-]{1,40})["']""")
+_HTTP_CHARSET = re.compile(r"""charset\s*=\s*["']?([A-Za-z0-9._:-]{1,40})""", re.I)
+_CHAR_REF = re.compile(rb"&#(?:[xX]([0-9a-fA-F]{1,8})|([0-9]{1,10}));")
 _LATIN_FALLBACKS = frozenset({"ascii", "latin-1", "iso8859-1", "cp1252", "iso8859-15"})
+# Multi-byte East Asian encodings that a document may use without saying so.
+_CJK_CODECS = frozenset(
+    {
+        "big5", "big5hkscs", "cp932", "cp949", "cp950", "euc_jis_2004", "euc_jp", "euc_kr", "gb18030",
+        "gb2312", "gbk", "iso2022_jp", "shift_jis", "shift_jis_2004",
+    }
+)  # fmt: skip
+
+# Removed from every text: C0 controls but tab and newlines (they become spaces), DEL, C1
+# controls, bidirectional overrides and isolates (a title could reverse the text after it in a
+# reader's chat), and the byte-order mark. A lone surrogate cannot be stored: it becomes U+FFFD.
+_SANITIZE: dict[int, str | None] = {
+    **dict.fromkeys((*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F), None),
+    **dict.fromkeys(range(0x80, 0xA0), None),
+    **dict.fromkeys((*range(0x202A, 0x202F), *range(0x2066, 0x206A), 0xFEFF), None),
+    **dict.fromkeys(range(0xD800, 0xE000), "\ufffd"),
+}
+_BLOCK_TAGS = frozenset(
+    {
+        "address", "article", "aside", "blockquote", "br", "dd", "div", "dl", "dt", "figcaption",
+        "figure", "footer", "h1", "h2", "h3", "h4", "h5", "h6", "header", "hr", "li", "main", "nav",
+        "ol", "p", "pre", "section", "table", "td", "th", "tr", "ul",
+    }
+)  # fmt: skip
+_DROPPED_TAGS = ["script", "style", "noscript", "template", "head"]
+_HTML_TYPES = ("text/html", "application/xhtml+xml", "html", "xhtml")
+
+
+def sanitize(value: str) -> str:
+    """Remove control and bidi-override characters; replace lone surrogates."""
+    return value.translate(_SANITIZE)
 
 
 def clean_text(value: str | None, *, limit: int | None = None) -> str:
-    """Turn an HTML or text fragment into one line of plain text, optionally cut to limit."""
+    """Turn plain text into one clean line, optionally cut to limit; its words are kept literally.
+
+    Plain text is never searched for tags: "<electricity>" in a headline is a word, shown as is
+    (and escaped when rendered). Use `html_text` for markup.
+    """
     if not value:
         return ""
-    text = value
-    if "<" in text:
-        text = _DROP_BLOCKS.sub(" ", text)
-        text = _COMMENTS.sub(" ", text)
-        text = _INLINE_TAG.sub("", text)
-        text = _ANY_TAG.sub(" ", text)
-    if "&" in text:
-        text = html.unescape(text)
-    text = _SPACES.sub(" ", text).strip()
+    text = _SPACES.sub(" ", sanitize(value[:MAX_HTML_INPUT])).strip()
     if limit is not None:
         text = truncate_text(text, limit)
     return text
+
+
+def _bounded_html(value: str) -> str:
+    """The start of an HTML fragment that an HTML pass may see: capped in characters and in tags."""
+    fragment = value[:MAX_HTML_INPUT]
+    position = -1
+    for _ in range(MAX_HTML_TAGS):
+        position = fragment.find("<", position + 1)
+        if position < 0:
+            return fragment
+    return fragment[:position]
+
+
+def html_text(value: str | None, *, limit: int | None = None) -> str:
+    """Turn an HTML fragment into one line of its text, parsed by an HTML parser, optionally cut."""
+    if not value:
+        return ""
+    fragment = _bounded_html(value)
+    if "<" not in fragment and "&" not in fragment:
+        return clean_text(fragment, limit=limit)
+    tree = LexborHTMLParser(fragment)
+    tree.strip_tags(_DROPPED_TAGS)
+    root = tree.body
+    if root is None:
+        return ""
+    parts: list[str] = []
+    for node in root.traverse(include_text=True):
+        if node.tag == "-text":
+            parts.append(node.text(deep=False))
+        elif node.tag in _BLOCK_TAGS:
+            parts.append(" ")
+    return clean_text("".join(parts), limit=limit)
+
+
+def typed_text(value: object, content_type: object, *, limit: int | None = None) -> str:
+    """Text of a field by the content type the feed gave it: only HTML has tags to remove."""
+    if not isinstance(value, str):
+        return ""
+    if isinstance(content_type, str) and content_type.lower().endswith(_HTML_TYPES):
+        return html_text(value, limit=limit)
+    return clean_text(value, limit=limit)
+
+
+def first_image(value: str | None) -> str | None:
+    """The src of the first <img> of an HTML fragment, as written."""
+    if not value or "<img" not in value.lower():
+        return None
+    node = LexborHTMLParser(_bounded_html(value)).css_first("img[src]")
+    return None if node is None else node.attributes.get("src")
 
 
 def truncate_text(text: str, limit: int) -> str:
@@ -84,7 +166,7 @@ def title_from_text(text: str) -> str:
     """Make a title for an untitled item from the first sentence of its text."""
     if not text:
         return ""
-    first = _SENTENCE_END.split(text, maxsplit=1)[0]
+    first = _SENTENCE_END.split(text[:MAX_LEAD], maxsplit=1)[0]
     return truncate_text(first, DERIVED_TITLE)
 
 
@@ -94,12 +176,12 @@ def _short(value: object, limit: int = MAX_SHORT) -> str | None:
     return clean_text(value, limit=limit) or None
 
 
-def _http_url(value: object, base: str) -> str | None:
-    """Return value as a normalised absolute http(s) URL, or None."""
+def _link(value: object, base: str) -> str | None:
+    """Return value as an absolute http(s) link, exactly as written when it already was one."""
     if not isinstance(value, str) or not value.strip():
         return None
-    url = normalize_url(value, base=base)
-    if not url.startswith(("http://", "https://")) or len(url) > MAX_URL:
+    url = absolute_url(value, base=base)
+    if not url.startswith(("http://", "https://")) or len(url) > MAX_URL or sanitize(url) != url:
         return None
     return url
 
@@ -109,17 +191,20 @@ def _guid_hash(title: str, published: datetime | None, lead: str) -> str:
     return "sha1:" + hashlib.sha1(basis.encode("utf-8"), usedforsecurity=False).hexdigest()
 
 
-def _make_guid(raw_id: object, url: str, title: str, published: datetime | None, lead: str) -> str:
+def _given_guid(raw_id: object) -> str | None:
+    """The publisher's own id of an item, when it gave one."""
     if isinstance(raw_id, int | float) and not isinstance(raw_id, bool):
         raw_id = str(raw_id)
-    if isinstance(raw_id, str) and raw_id.strip():
-        guid = raw_id.strip()
-        if len(guid) > MAX_GUID:
-            guid = "sha1:" + hashlib.sha1(guid.encode("utf-8"), usedforsecurity=False).hexdigest()
-        return guid
-    if url:
-        return url
-    return _guid_hash(title, published, lead)
+    if not isinstance(raw_id, str) or not raw_id.strip():
+        return None
+    guid = sanitize(raw_id.strip())
+    if len(guid) > MAX_GUID:
+        guid = "sha1:" + hashlib.sha1(guid.encode("utf-8"), usedforsecurity=False).hexdigest()
+    return guid
+
+
+def _make_guid(given: str | None, url: str | None, title: str, published: datetime | None, lead: str) -> str:
+    return given or url or _guid_hash(title, published, lead)
 
 
 def _lookup_codec(name: str | None) -> str | None:
@@ -180,7 +265,7 @@ def _detect_encoding(content: bytes, content_type: str | None) -> str:
         found = _DECL_ENCODING.search(decl.group(0))
         declared = _lookup_codec(found.group(1).decode("ascii")) if found else None
     if declared is None and content_type:
-        found_http = _HTTP_CHARSET.search(content_type)
+        found_http = _HTTP_CHARSET.search(content_type[:MAX_CONTENT_TYPE])
         declared = _lookup_codec(found_http.group(1)) if found_http else None
     if declared in ("utf-8", "utf-16", "utf-16-le", "utf-16-be", "utf-32"):
         declared = None  # the declaration is wrong: the bytes are not that
@@ -191,9 +276,26 @@ def _detect_encoding(content: bytes, content_type: str | None) -> str:
             declared = None
         else:
             return declared
+    east_asian = _guess_east_asian(content)
+    if east_asian is not None:
+        return east_asian
     if _looks_non_latin(content.decode("latin-1")):
         return _guess_cyrillic(content)
     return declared or "cp1252"
+
+
+def _guess_east_asian(content: bytes) -> str | None:
+    """Name the multi-byte East Asian encoding of an undeclared document, when it is one.
+
+    Such bytes read as Latin-1 make mojibake without any decoding error, so a detector that
+    weighs how plausible each reading is decides; only its East Asian answers are taken, the
+    single-byte cases have their own rules above.
+    """
+    best = charset_normalizer.from_bytes(content[:MAX_DETECT]).best()
+    if best is None:
+        return None
+    name = _lookup_codec(best.encoding)
+    return name if name in _CJK_CODECS else None
 
 
 def _to_utf8(content: bytes, content_type: str | None) -> bytes:
@@ -235,6 +337,14 @@ def _iso_to_datetime(value: object) -> datetime | None:
     return parsed.astimezone(UTC)
 
 
+def _written_date(value: object) -> datetime | None:
+    """A date feedparser could not read ("Seg, 24 Set 2022"), read by the multilingual table."""
+    if not isinstance(value, str):
+        return None
+    parsed = parse_date(value)
+    return None if parsed is None else parsed.astimezone(UTC)
+
+
 def _feedparser_image(entry: Mapping[str, Any], base: str) -> str | None:
     for key in ("media_content", "media_thumbnail"):
         for media in entry.get(key) or ():
@@ -248,7 +358,7 @@ def _feedparser_image(entry: Mapping[str, Any], base: str) -> str | None:
                 and not (kind.startswith("image/") or medium == "image")
             ):
                 continue
-            found = _http_url(media.get("url"), base)
+            found = _link(media.get("url"), base)
             if found:
                 return found
     for link in entry.get("links") or ():
@@ -257,12 +367,12 @@ def _feedparser_image(entry: Mapping[str, Any], base: str) -> str | None:
             and link.get("rel") == "enclosure"
             and str(link.get("type") or "").startswith("image/")
         ):
-            found = _http_url(link.get("href"), base)
+            found = _link(link.get("href"), base)
             if found:
                 return found
     image = entry.get("image")
     if isinstance(image, Mapping):
-        found = _http_url(image.get("href") or image.get("url"), base)
+        found = _link(image.get("href") or image.get("url"), base)
         if found:
             return found
     for html_key in ("summary", "content"):
@@ -270,26 +380,25 @@ def _feedparser_image(entry: Mapping[str, Any], base: str) -> str | None:
         if isinstance(raw, list):
             raw = raw[0].get("value") if raw and isinstance(raw[0], Mapping) else None
         if isinstance(raw, str):
-            match = _IMG_SRC.search(raw)
-            if match:
-                found = _http_url(html.unescape(match.group(1)), base)
-                if found:
-                    return found
+            found = _link(first_image(raw), base)
+            if found:
+                return found
     return None
 
 
 def _feedparser_link(entry: Mapping[str, Any], base: str) -> str | None:
-    found = _http_url(entry.get("link"), base)
+    found = _link(entry.get("link"), base)
     if found:
         return found
     for link in entry.get("links") or ():
         if isinstance(link, Mapping) and link.get("rel", "alternate") == "alternate":
-            found = _http_url(link.get("href"), base)
+            found = _link(link.get("href"), base)
             if found:
                 return found
     raw_id = entry.get("id")
-    if isinstance(raw_id, str) and raw_id.startswith(("http://", "https://")):
-        return _http_url(raw_id, base)
+    if isinstance(raw_id, str) and raw_id.strip().startswith(("http://", "https://")):
+        # A permalink guid is the article's page.
+        return _link(raw_id, base)
     return None
 
 
@@ -307,22 +416,38 @@ def _tag_terms(tags: Iterable[object]) -> list[str]:
     return terms
 
 
-def _feedparser_item(entry: Mapping[str, Any], base: str) -> FeedItem | None:
+def _detail_type(entry: Mapping[str, Any], key: str) -> object:
+    detail = entry.get(f"{key}_detail")
+    return detail.get("type") if isinstance(detail, Mapping) else None
+
+
+def _own(entry: Mapping[str, Any], key: str) -> object:
+    """The entry's own value for key: feedparser's get() maps "updated" to "published", with a warning."""
+    return dict.get(entry, key) if isinstance(entry, dict) else entry.get(key)
+
+
+def _feedparser_item(entry: Mapping[str, Any], base: str, site: str) -> FeedItem | None:
     url = _feedparser_link(entry, base)
-    raw_lead = entry.get("summary")
-    if not raw_lead:
+    lead = ""
+    if isinstance(entry.get("summary"), str) and entry["summary"]:
+        # An RSS description without a declared type is HTML by convention.
+        lead = typed_text(entry["summary"], _detail_type(entry, "summary") or "text/html", limit=MAX_LEAD)
+    if not lead:
         contents = entry.get("content") or ()
         if contents and isinstance(contents[0], Mapping):
-            raw_lead = contents[0].get("value")
-    lead = clean_text(raw_lead if isinstance(raw_lead, str) else "", limit=MAX_LEAD)
-    title = clean_text(entry.get("title") if isinstance(entry.get("title"), str) else "", limit=MAX_TITLE)
+            lead = typed_text(contents[0].get("value"), contents[0].get("type"), limit=MAX_LEAD)
+    title = typed_text(entry.get("title"), _detail_type(entry, "title"), limit=MAX_TITLE)
     if not title:
         title = title_from_text(lead)
-    if not url or not title:
-        # Every item must be linkable and presentable; the bot has nothing to send otherwise.
+    given = _given_guid(entry.get("id"))
+    if not title or (url is None and given is None and not lead):
+        # Nothing to show a reader, or nothing to tell this item from the next one.
         return None
-    published = _struct_to_datetime(entry.get("published_parsed")) or _struct_to_datetime(
-        entry.get("updated_parsed")
+    published = (
+        _struct_to_datetime(_own(entry, "published_parsed"))
+        or _struct_to_datetime(_own(entry, "updated_parsed"))
+        or _written_date(_own(entry, "published"))
+        or _written_date(_own(entry, "updated"))
     )
     terms = _tag_terms(entry.get("tags") or ())
     author = _short(entry.get("author"))
@@ -331,15 +456,18 @@ def _feedparser_item(entry: Mapping[str, Any], base: str) -> FeedItem | None:
         if isinstance(detail, Mapping):
             author = _short(detail.get("name"))
     return FeedItem(
-        guid=_make_guid(entry.get("id"), url, title, published, lead),
-        url=url,
+        guid=_make_guid(given, url, title, published, lead),
+        # Without a link of its own, the item still reaches readers, pointing at the feed's site.
+        url=url or site,
         title=title,
         lead=lead,
         category=terms[0] if terms else None,
         author=author,
-        image_url=_feedparser_image(entry, url),
+        image_url=_feedparser_image(entry, url or base),
         published=published,
         tags=tuple(terms),
+        publisher_guid=given is not None,
+        own_link=url is not None,
     )
 
 
@@ -356,8 +484,47 @@ def _dedupe(items: Iterable[FeedItem]) -> tuple[FeedItem, ...]:
     return tuple(kept)
 
 
+def _build_items(
+    raw_items: Iterable[Any], build: Callable[[Any], FeedItem | None], url: str
+) -> tuple[tuple[FeedItem, ...], int]:
+    """Build each item on its own: one that cannot be read is skipped and counted, never the feed."""
+    items: list[FeedItem] = []
+    skipped = 0
+    for raw in raw_items:
+        try:
+            item = build(raw)
+        except Exception:  # one poisoned item must not empty the whole feed
+            skipped += 1
+            logger.warning("Feed %s: skipped an item that could not be read", url, exc_info=True)
+            continue
+        if item is not None:
+            items.append(item)
+    return _dedupe(items), skipped
+
+
+def _replace_bad_char_ref(match: re.Match[bytes]) -> bytes:
+    digits = match.group(1) or match.group(2)
+    code = int(digits, 16 if match.group(1) else 10)
+    if code < 0x20 and code not in (0x09, 0x0A, 0x0D):
+        return b""  # a control character: stripped, as in any other text
+    if code > 0x10FFFF or 0xD800 <= code <= 0xDFFF:
+        return b"&#xFFFD;"
+    return match.group(0)
+
+
+def _fix_char_refs(document: bytes) -> bytes:
+    """Replace references to characters that cannot exist (&#xD800;, &#x110000;) with U+FFFD.
+
+    One such reference made the XML parser give up and the fallback parser crash, so one
+    poisoned item emptied the whole feed.
+    """
+    if b"&#" not in document:
+        return document
+    return _CHAR_REF.sub(_replace_bad_char_ref, document)
+
+
 def _parse_xml_feed(content: bytes, url: str, content_type: str | None) -> ParsedFeed:
-    document = _to_utf8(content, content_type)
+    document = _fix_char_refs(_to_utf8(content, content_type))
     # A BytesIO, never raw bytes or str: feedparser would try those as a file name or a URL.
     parsed = feedparser.parse(
         io.BytesIO(document),
@@ -366,7 +533,7 @@ def _parse_xml_feed(content: bytes, url: str, content_type: str | None) -> Parse
         sanitize_html=False,
     )
     feed_meta = parsed.get("feed") or {}
-    title = _short(feed_meta.get("title"), MAX_TITLE)
+    title = typed_text(feed_meta.get("title"), _detail_type(feed_meta, "title"), limit=MAX_TITLE) or None
     entries = parsed.get("entries") or []
     version = parsed.get("version") or ""
     if not entries and not version:
@@ -376,8 +543,11 @@ def _parse_xml_feed(content: bytes, url: str, content_type: str | None) -> Parse
         logger.debug(
             "Feed %s is not well-formed, kept %d entries: %s", url, len(entries), parsed.get("bozo_exception")
         )
-    items = (item for entry in entries[: MAX_ITEMS * 2] if (item := _feedparser_item(entry, url)) is not None)
-    return ParsedFeed(title=title, items=_dedupe(items))
+    site = _link(feed_meta.get("link"), url) or url
+    items, skipped = _build_items(
+        entries[: MAX_ITEMS * 2], lambda entry: _feedparser_item(entry, url, site), url
+    )
+    return ParsedFeed(title=title, items=items, skipped=skipped)
 
 
 def _json_author(data: Mapping[str, Any]) -> str | None:
@@ -394,28 +564,35 @@ def _json_author(data: Mapping[str, Any]) -> str | None:
     return None
 
 
-def _json_item(data: object, base: str) -> FeedItem | None:
+def _json_item(data: object, base: str, site: str) -> FeedItem | None:
     if not isinstance(data, Mapping):
         return None
-    url = _http_url(data.get("url"), base) or _http_url(data.get("external_url"), base)
-    raw_lead = data.get("summary") or data.get("content_text") or data.get("content_html")
-    lead = clean_text(raw_lead if isinstance(raw_lead, str) else "", limit=MAX_LEAD)
+    url = _link(data.get("url"), base) or _link(data.get("external_url"), base)
+    # JSON Feed says which fields are HTML: only content_html is.
+    lead = clean_text(data.get("summary") if isinstance(data.get("summary"), str) else "", limit=MAX_LEAD)
+    if not lead and isinstance(data.get("content_text"), str):
+        lead = clean_text(data["content_text"], limit=MAX_LEAD)
+    if not lead and isinstance(data.get("content_html"), str):
+        lead = html_text(data["content_html"], limit=MAX_LEAD)
     title = clean_text(data.get("title") if isinstance(data.get("title"), str) else "", limit=MAX_TITLE)
     if not title:
         title = title_from_text(lead)
-    if not url or not title:
+    given = _given_guid(data.get("id"))
+    if url is None and isinstance(data.get("id"), str) and data["id"].startswith(("http://", "https://")):
+        url = _link(data["id"], base)
+    if not title or (url is None and given is None and not lead):
         return None
     published = _iso_to_datetime(data.get("date_published")) or _iso_to_datetime(data.get("date_modified"))
     raw_tags = data.get("tags")
     terms = _tag_terms(raw_tags if isinstance(raw_tags, list) else ())
-    image = _http_url(data.get("image"), url) or _http_url(data.get("banner_image"), url)
+    image_base = url or base
+    image = _link(data.get("image"), image_base) or _link(data.get("banner_image"), image_base)
     if image is None:
         html_body = data.get("content_html")
-        match = _IMG_SRC.search(html_body) if isinstance(html_body, str) else None
-        image = _http_url(html.unescape(match.group(1)), url) if match else None
+        image = _link(first_image(html_body if isinstance(html_body, str) else None), image_base)
     return FeedItem(
-        guid=_make_guid(data.get("id"), url, title, published, lead),
-        url=url,
+        guid=_make_guid(given, url, title, published, lead),
+        url=url or site,
         title=title,
         lead=lead,
         category=terms[0] if terms else None,
@@ -423,6 +600,8 @@ def _json_item(data: object, base: str) -> FeedItem | None:
         image_url=image,
         published=published,
         tags=tuple(terms),
+        publisher_guid=given is not None,
+        own_link=url is not None,
     )
 
 
@@ -439,9 +618,10 @@ def _parse_json_feed(content: bytes, url: str) -> ParsedFeed:
     raw_items = data.get("items")
     if not isinstance(raw_items, list):
         raw_items = []
-    base = _http_url(data.get("feed_url"), url) or url
-    items = (item for raw in raw_items[: MAX_ITEMS * 2] if (item := _json_item(raw, base)) is not None)
-    return ParsedFeed(title=_short(data.get("title"), MAX_TITLE), items=_dedupe(items))
+    base = _link(data.get("feed_url"), url) or url
+    site = _link(data.get("home_page_url"), url) or base
+    items, skipped = _build_items(raw_items[: MAX_ITEMS * 2], lambda raw: _json_item(raw, base, site), url)
+    return ParsedFeed(title=_short(data.get("title"), MAX_TITLE), items=items, skipped=skipped)
 
 
 def _gunzip(content: bytes) -> bytes:

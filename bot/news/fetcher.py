@@ -21,6 +21,7 @@ import logging
 import math
 import socket
 import ssl
+import zlib
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -28,6 +29,7 @@ from types import TracebackType
 from typing import Self
 from urllib.parse import urlsplit
 
+import brotli
 import httpcore
 import httpx
 
@@ -43,6 +45,9 @@ _ACCEPT = (
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _RETRY_AFTER_STATUSES = frozenset({429, 503})
 _ALLOWED_SCHEMES = frozenset({"http", "https"})
+# Content-Encoding layers decoded at most; a real server sends one. Each layer's output is capped.
+MAX_ENCODING_LAYERS = 2
+_DECODE_PIECE = 65_536  # bytes a decoder may produce at once, so no single call can blow up
 
 
 class FetchError(Exception):
@@ -406,8 +411,9 @@ class Fetcher:
     ) -> FetchResult:
         """GET url, following redirects hop by hop, and return the size-checked body."""
         current = _parse_url(url)
-        # trusted=True vouches for the URL's own host only; a redirect elsewhere is checked.
-        call_trusted = {current.host} if trusted else set()
+        # trusted=True vouches for the URL's own scheme, host and port only; a redirect to any
+        # other (another port of the same host is another service) is checked.
+        call_trusted = {_origin(current)} if trusted else set()
         headers: dict[str, str] = {}
         if etag:
             headers["If-None-Match"] = etag
@@ -417,7 +423,7 @@ class Fetcher:
         deadline: float | None = None
         for _hop in range(self._max_redirects + 1):
             host = current.host
-            is_trusted = host in self._trusted or host in call_trusted
+            is_trusted = host in self._trusted or _origin(current) in call_trusted
             if not is_trusted:
                 _check_url_address(current)
             client = self._open if is_trusted else self._guarded
@@ -482,14 +488,28 @@ class Fetcher:
         declared = response.headers.get("content-length", "").strip()
         if declared.isdigit() and int(declared) > self._max_bytes:
             raise BodyTooLarge(f"{url}: Content-Length {declared} over {self._max_bytes}")
+        # Decoded here, not by httpx: each layer in bounded pieces, each under the byte cap, so
+        # "gzip, gzip" (1.8 KB that inflates to gigabytes) is refused before it is in memory.
+        if response.is_stream_consumed:
+            # A caller-supplied transport (httpx's MockTransport) handed over a body it had read
+            # and decoded already; the network transports never do.
+            if len(response.content) > self._max_bytes:
+                raise BodyTooLarge(f"{url}: body over {self._max_bytes} bytes")
+            return response.content
+        layers = _decoders(response.headers.get("content-encoding", ""), url, self._max_bytes)
         chunks: list[bytes] = []
         size = 0
-        # Counted after decompression, so a small gzip bomb is refused too.
-        async for chunk in response.aiter_bytes():
-            size += len(chunk)
-            if size > self._max_bytes:
-                raise BodyTooLarge(f"{url}: body over {self._max_bytes} bytes")
-            chunks.append(chunk)
+        try:
+            async for raw in response.aiter_raw():
+                size += len(raw)
+                if size > self._max_bytes:
+                    raise BodyTooLarge(f"{url}: body over {self._max_bytes} bytes")
+                pieces: list[bytes] = [raw]
+                for layer in layers:
+                    pieces = [out for piece in pieces for out in layer.feed(piece)]
+                chunks.extend(pieces)
+        except (zlib.error, brotli.error) as exc:
+            raise FetchNetworkError(f"{url}: content decoding failed: {exc}") from exc
         return b"".join(chunks)
 
     @staticmethod
@@ -502,6 +522,77 @@ class Fetcher:
             etag=response.headers.get("etag"),
             last_modified=response.headers.get("last-modified"),
         )
+
+
+class _Decoder:
+    """One Content-Encoding layer, decoded in bounded pieces, its total output capped."""
+
+    def __init__(self, encoding: str, url: httpx.URL, cap: int) -> None:
+        self._encoding = encoding
+        self._url = url
+        self._cap = cap
+        self._total = 0
+        self._brotli = brotli.Decompressor() if encoding == "br" else None
+        wbits = zlib.MAX_WBITS | 16 if encoding in ("gzip", "x-gzip") else zlib.MAX_WBITS
+        self._zlib = zlib.decompressobj(wbits)
+        self._first = True
+
+    def feed(self, data: bytes) -> Iterator[bytes]:
+        """Decode data, yielding pieces of at most _DECODE_PIECE bytes."""
+        pieces = self._brotli_pieces(data) if self._brotli is not None else self._zlib_pieces(data)
+        for piece in pieces:
+            self._total += len(piece)
+            if self._total > self._cap:
+                raise BodyTooLarge(f"{self._url}: {self._encoding} content over {self._cap} bytes decoded")
+            yield piece
+
+    def _zlib_pieces(self, data: bytes) -> Iterator[bytes]:
+        if self._first and data and self._encoding == "deflate":
+            self._first = False
+            try:
+                out = self._zlib.decompress(data, _DECODE_PIECE)
+            except zlib.error:
+                # Many servers send raw deflate without the zlib header.
+                self._zlib = zlib.decompressobj(-zlib.MAX_WBITS)
+                out = self._zlib.decompress(data, _DECODE_PIECE)
+        else:
+            out = self._zlib.decompress(data, _DECODE_PIECE)
+        while True:
+            if out:
+                yield out
+            if self._zlib.eof or (not self._zlib.unconsumed_tail and len(out) < _DECODE_PIECE):
+                return
+            out = self._zlib.decompress(self._zlib.unconsumed_tail, _DECODE_PIECE)
+
+    def _brotli_pieces(self, data: bytes) -> Iterator[bytes]:
+        assert self._brotli is not None
+        out = self._brotli.process(data, output_buffer_limit=_DECODE_PIECE)
+        while True:
+            if out:
+                yield out
+            if self._brotli.can_accept_more_data():
+                return
+            out = self._brotli.process(b"", output_buffer_limit=_DECODE_PIECE)
+
+
+def _decoders(header: str, url: httpx.URL, cap: int) -> list[_Decoder]:
+    """The decoders for a Content-Encoding header, in the order to apply them."""
+    layers = [name.strip().lower() for name in header.split(",")]
+    layers = [name for name in layers if name and name != "identity"]
+    if len(layers) > MAX_ENCODING_LAYERS:
+        raise FetchNetworkError(
+            f"{url}: {len(layers)} content encodings stacked, at most {MAX_ENCODING_LAYERS}"
+        )
+    for name in layers:
+        if name not in ("gzip", "x-gzip", "deflate", "br"):
+            raise FetchNetworkError(f"{url}: unsupported content encoding {name!r}")
+    # The last encoding listed was applied last, so it is undone first.
+    return [_Decoder(name, url, cap) for name in reversed(layers)]
+
+
+def _origin(url: httpx.URL) -> tuple[str, str, int]:
+    """(scheme, host, port) with the port made explicit."""
+    return url.scheme, url.host.lower().rstrip("."), url.port or (443 if url.scheme == "https" else 80)
 
 
 def _parse_url(url: str) -> httpx.URL:

@@ -17,7 +17,7 @@ from bot.news.fetcher import Fetcher, FetchError, HTTPStatusError
 from bot.news.listing import DEFAULT_SELECTORS, ListingSelectors, parse_listing
 from bot.news.models import ParsedFeed
 from bot.news.presets import ArticleSelectors
-from bot.news.urls import host_of
+from bot.news.urls import origin_of
 from bot.storage import articles, sources
 from bot.storage.connection import Database
 
@@ -37,6 +37,8 @@ class PollReport:
     new: int = 0
     updated: int = 0
     queued: int = 0
+    merged: int = 0
+    skipped: int = 0
     not_modified: bool = False
     error: str | None = None
     failures: int = 0
@@ -77,8 +79,14 @@ def _article_selectors(source: Source) -> tuple[ArticleSelectors | None, ZoneInf
 
 
 def _trusted(source: Source, url: str) -> bool:
-    """Only the operator's own config is trusted to point at private addresses (local test sites)."""
-    return source.origin == "config" and host_of(url) == host_of(source.url)
+    """Only the operator's own config is trusted to point at private addresses (local test sites).
+
+    Trust is for exactly the configured scheme, host and port: another port of the same host is
+    another service, which a feed's content must not make us fetch.
+    """
+    return (
+        source.origin == "config" and origin_of(url) is not None and origin_of(url) == origin_of(source.url)
+    )
 
 
 def parse_source(
@@ -147,6 +155,7 @@ async def poll_source(
         breaking=source.breaking,
         push=source.seeded,
         now=now,
+        skipped=parsed.skipped,
     )
     await sources.record_success(
         db,
@@ -170,6 +179,8 @@ async def poll_source(
         new=len(stored.new),
         updated=len(stored.updated),
         queued=stored.queued,
+        merged=stored.merged,
+        skipped=stored.skipped,
     )
 
 

@@ -80,7 +80,8 @@ def _find_date(text: str) -> date | None:
 
 def parse_site_time(text: str, *, tz: tzinfo = UTC, now: datetime | None = None) -> datetime | None:
     """Parse a ticker time stamp printed in the site's timezone; return it in UTC (None if unknown)."""
-    raw = text.strip()
+    # Capped: _WORD_MDY backtracks over a long run of letters, quadratic in its length.
+    raw = text.strip()[:200]
     if not raw:
         return None
     iso = raw.replace("Z", "+00:00") if raw.endswith("Z") else raw

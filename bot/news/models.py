@@ -36,6 +36,11 @@ class FeedItem:
     image_url: str | None = None
     published: datetime | None = None  # timezone-aware UTC, None when the source gave none
     tags: tuple[str, ...] = field(default_factory=tuple)
+    # The publisher gave the guid: two items with different ones are different stories, whatever
+    # their links say. False when the guid was made from the link or the text.
+    publisher_guid: bool = False
+    # False when the item had no link and url is the feed's site: such a url says nothing of identity.
+    own_link: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,3 +50,4 @@ class ParsedFeed:
     title: str | None
     items: tuple[FeedItem, ...]
     error: str | None = None
+    skipped: int = 0  # items that could not be read and were left out

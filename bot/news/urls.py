@@ -1,4 +1,12 @@
-"""URL normalisation, so the same story reached by different links compares equal."""
+"""Links as publishers wrote them, and the keys that say when two links are the same page.
+
+Readers always get the link the publisher wrote (`absolute_url` only resolves a relative one).
+`url_key` is a matching key and nothing more: it forgets only what does not change the page
+(scheme http/https, host case, a default port, tracking parameters, a trailing slash that
+servers redirect), never a fragment or the order of the query, which some sites use to tell
+stories apart. Two items of one source with different guids are never merged by key.
+`normalize_url` is the older, looser form still used to compare HTML pages' own links.
+"""
 
 from __future__ import annotations
 
@@ -83,6 +91,51 @@ def normalize_url(url: str, *, base: str | None = None) -> str:
     return urlunsplit((scheme, netloc, path, query, ""))
 
 
+def absolute_url(url: str, *, base: str | None = None) -> str:
+    """Return url as written, resolved against base only when it is relative."""
+    raw = url.strip()
+    try:
+        parts = urlsplit(raw)
+    except ValueError:
+        return raw
+    if parts.scheme and parts.netloc:
+        return raw  # already absolute: keep every character the publisher chose
+    if not base:
+        return raw
+    try:
+        return urljoin(base.strip(), raw)
+    except ValueError:
+        return raw
+
+
+def url_key(url: str) -> str:
+    """The matching key of an absolute link: equal keys are the same page (see the module docstring)."""
+    raw = url.strip()
+    try:
+        parts = urlsplit(raw)
+        port = parts.port
+    except ValueError:
+        return raw
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https") or not parts.hostname:
+        return raw
+    host = parts.hostname.lower().rstrip(".")
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = host if port is None or port == _DEFAULT_PORTS[scheme] else f"{host}:{port}"
+    # Kept verbatim and in order: only whole tracking pairs are dropped.
+    kept = [pair for pair in parts.query.split("&") if pair and not _is_tracking(pair.split("=", 1)[0])]
+    path = parts.path or "/"
+    if len(path) > 1 and path.endswith("/"):
+        path = path[:-1]
+    key = "//" + netloc + path
+    if kept:
+        key += "?" + "&".join(kept)
+    if parts.fragment:
+        key += "#" + parts.fragment
+    return key
+
+
 def host_of(url: str) -> str:
     """Return the lower-cased host of url without port or trailing dot ("" when there is none)."""
     try:
@@ -90,3 +143,17 @@ def host_of(url: str) -> str:
     except ValueError:
         return ""
     return (host or "").lower().rstrip(".")
+
+
+def origin_of(url: str) -> tuple[str, str, int] | None:
+    """Return (scheme, host, port) of an http(s) URL, the port made explicit; None when there is none."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").lower().rstrip(".")
+    if scheme not in _DEFAULT_PORTS or not host:
+        return None
+    return scheme, host, port if port is not None else _DEFAULT_PORTS[scheme]

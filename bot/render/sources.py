@@ -34,6 +34,11 @@ def source_line(source: Source, tz: ZoneInfo) -> str:
         f"last success: {_when(source.last_success_at, tz)} · items: {source.items_total}"
         f" · failures in a row: {source.consecutive_failures}",
     ]
+    if source.items_merged or source.items_skipped:
+        # Never silent: a story folded into another, or an item that could not be read.
+        lines.append(
+            f"merged into other stories: {source.items_merged} · unreadable, skipped: {source.items_skipped}"
+        )
     if source.last_error:
         error = (
             source.last_error if len(source.last_error) <= MAX_ERROR else source.last_error[:MAX_ERROR] + "…"

@@ -2,16 +2,30 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import aiosqlite
+
 from bot.models import Article, from_epoch
 from bot.news.models import FeedItem
+from bot.news.urls import normalize_url, url_key
 from bot.storage import outbox
 from bot.storage.connection import Database
 from bot.text import fold
+
+logger = logging.getLogger(__name__)
+
+# Edits kept per article; older ones are dropped as new ones come.
+CHANGES_KEPT = 10
+# A seen item is forgotten this long after the source last showed it.
+SEEN_RETENTION = 365 * 86400.0
+# A seen item still in its feed has its time refreshed at most this often.
+SEEN_TOUCH_EVERY = 86400.0
 
 # A poll's items are looked up together: a feed mostly repeats what it said last time, and one
 # query per item made storage the largest cost of a 500-source poll cycle.
@@ -19,17 +33,40 @@ FIND_BY_GUIDS = """
 SELECT id, guid, title, lead FROM articles
 WHERE source_id = :source_id AND guid IN (SELECT value FROM json_each(:guids))
 """
-# An address is known when an article has it, or when an article's page named it as canonical.
-FIND_BY_URLS = """
-SELECT url AS known FROM articles WHERE url IN (SELECT value FROM json_each(:urls))
+FIND_SEEN = """
+SELECT key, seen_at FROM seen_items
+WHERE source_id = :source_id AND key IN (SELECT value FROM json_each(:keys))
+"""
+# Articles that may be the same page as a poll's items: the same link, the same matching key, or
+# a page that named the link as its canonical address.
+FIND_BY_LINKS = """
+SELECT id, source_id, guid, url, url_key, canonical_url, publisher_guid FROM articles
+WHERE url IN (SELECT value FROM json_each(:urls)) AND own_link = 1
 UNION
-SELECT canonical_url FROM articles WHERE canonical_url IN (SELECT value FROM json_each(:urls))
+SELECT id, source_id, guid, url, url_key, canonical_url, publisher_guid FROM articles
+WHERE url_key IN (SELECT value FROM json_each(:keys)) AND own_link = 1
+UNION
+SELECT id, source_id, guid, url, url_key, canonical_url, publisher_guid FROM articles
+WHERE canonical_url IN (SELECT value FROM json_each(:urls))
 """
 INSERT_ARTICLE = """
-INSERT INTO articles (source_id, guid, url, title, kicker, category, author, image_url, tags, lead,
-                      breaking, published_at, published_guessed, fetched_at, fanout)
-VALUES (:source_id, :guid, :url, :title, :kicker, :category, :author, :image_url, :tags, :lead,
-        :breaking, :published_at, :published_guessed, :now, :fanout)
+INSERT INTO articles (source_id, guid, url, url_key, publisher_guid, own_link, title, kicker, category,
+                      author, image_url, tags, lead, breaking, published_at, published_guessed,
+                      fetched_at, fanout)
+VALUES (:source_id, :guid, :url, :url_key, :publisher_guid, :own_link, :title, :kicker, :category,
+        :author, :image_url, :tags, :lead, :breaking, :published_at, :published_guessed, :now, :fanout)
+"""
+REMEMBER_SEEN = """
+INSERT INTO seen_items (source_id, key, seen_at) VALUES (:source_id, :key, :now)
+ON CONFLICT (source_id, key) DO UPDATE SET seen_at = excluded.seen_at
+"""
+TOUCH_SEEN = "UPDATE seen_items SET seen_at = :now WHERE source_id = :source_id AND key = :key"
+SELECT_PRUNABLE = "SELECT source_id, guid FROM articles WHERE published_at < ? AND fetched_at < ?"
+FORGET_SEEN = "DELETE FROM seen_items WHERE seen_at < ?"
+TRIM_CHANGES = """
+DELETE FROM article_changes WHERE article_id = :id AND id <= (
+    SELECT id FROM article_changes WHERE article_id = :id ORDER BY id DESC LIMIT 1 OFFSET :keep
+)
 """
 UPDATE_CHANGED = "UPDATE articles SET title = :title, lead = :lead, updated_at = :now WHERE id = :id"
 INSERT_CHANGE = """
@@ -38,9 +75,10 @@ INSERT INTO article_changes (article_id, field, old, new, changed_at) VALUES (:i
 SELECT_CHANGES = """
 SELECT field, old, new, changed_at FROM article_changes WHERE article_id = ? ORDER BY changed_at, id
 """
+# An item without a link of its own points at the site's home page: there is no article page to read.
 SELECT_PAGES_DUE = """
 SELECT id, url FROM articles
-WHERE source_id = :source_id AND page_fetched_at IS NULL AND fetched_at >= :since
+WHERE source_id = :source_id AND page_fetched_at IS NULL AND fetched_at >= :since AND own_link = 1
 ORDER BY id DESC LIMIT :limit
 """
 # The page fills what the feed left out; it never overrides what the feed said.
@@ -63,7 +101,9 @@ UPDATE articles SET
 WHERE id = :id
 """
 FIND_EARLIER_WITH_URL = """
-SELECT id FROM articles WHERE id < :id AND (url = :url OR canonical_url = :url) ORDER BY id LIMIT 1
+SELECT id FROM articles
+WHERE id < :id AND (url = :url OR canonical_url = :url OR (url_key = :key AND own_link = 1))
+ORDER BY id LIMIT 1
 """
 RECORD_PAGE_FAILURE = "UPDATE articles SET page_fetched_at = :now, page_error = :error WHERE id = :id"
 DELETE_LINKS = "DELETE FROM article_links WHERE article_id = ?"
@@ -88,7 +128,11 @@ ON CONFLICT (article_id) DO UPDATE SET
     site_name = excluded.site_name, canonical_url = excluded.canonical_url, fetched_at = excluded.fetched_at
 """
 SELECT_PAGE_FACTS = "SELECT * FROM article_pages WHERE article_id = ?"
-MARK_SEEDED = "UPDATE sources SET seeded = 1, items_total = items_total + :added WHERE id = :id"
+MARK_SEEDED = """
+UPDATE sources SET seeded = 1, items_total = items_total + :added, items_merged = items_merged + :merged,
+    items_skipped = items_skipped + :skipped
+WHERE id = :id
+"""
 SELECT_ARTICLE = """
 SELECT a.*, s.name AS source_name FROM articles a JOIN sources s ON s.id = a.source_id WHERE a.id = ?
 """
@@ -169,6 +213,52 @@ class StoreResult:
     new: tuple[int, ...]  # article ids stored by this call
     updated: tuple[int, ...]  # ids whose title or lead changed
     queued: int  # outbox rows created
+    merged: int = 0  # items found to be a story already stored (logged and counted on the source)
+    skipped: int = 0  # items that could not be stored (counted on the source)
+
+
+@dataclass(frozen=True, slots=True)
+class _Known:
+    """An article an item may be the same page as."""
+
+    id: int
+    source_id: str
+    url: str
+    url_key: str | None
+    canonical_url: str | None
+    publisher_guid: bool
+
+
+def seen_key(guid: str) -> int:
+    """The compact key an item's guid is remembered by: 64 bits of its hash."""
+    digest = hashlib.blake2b(guid.encode("utf-8", "replace"), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+def _storable(item: FeedItem) -> bool:
+    """Whether every text of the item can be stored (a lone surrogate cannot)."""
+    texts = [item.guid, item.url, item.title, item.lead, *item.tags]
+    texts += [t for t in (item.category, item.kicker, item.author, item.image_url) if t is not None]
+    try:
+        for text in texts:
+            text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _same_page(item: FeedItem, known: _Known, *, source_id: str) -> bool:
+    """Whether an item is the page of an article already stored.
+
+    The same link, or links that differ only in what never changes the page, or a page that
+    named the link as canonical. Never two items of one source whose publisher gave different
+    guids: those are two stories, whatever their links say.
+    """
+    if known.source_id == source_id and known.publisher_guid and item.publisher_guid:
+        return False
+    if known.url == item.url or (known.url_key is not None and known.url_key == url_key(item.url)):
+        return True
+    return known.canonical_url is not None and known.canonical_url in (item.url, normalize_url(item.url))
 
 
 def article_from_row(row: sqlite3.Row) -> Article:
@@ -201,80 +291,164 @@ async def store_items(
     breaking: bool,
     push: bool,
     now: float,
+    skipped: int = 0,
 ) -> StoreResult:
     """Store a poll's items and, when ``push``, queue the new ones for readers, all in one transaction.
 
     ``push`` is False on a source's first poll: what a feed already holds is backlog, and a
-    new subscriber must not be flooded with it.
+    new subscriber must not be flooded with it. An item is the story already stored under its
+    guid, else a story this source showed before (its article may be pruned), else, when the
+    link says so, a story stored from elsewhere: such a merge is logged and counted.
+    ``skipped`` counts items the parser could not read, to be added to the source's counter.
     """
     new: list[int] = []
     updated: list[int] = []
-    queued = 0
-    guids = json.dumps([item.guid for item in items])
-    urls = json.dumps([item.url for item in items])
+    queued = merged = 0
+    good = [item for item in items if _storable(item)]
+    if len(good) < len(items):
+        logger.warning("Source %s: %d items with unstorable text skipped", source_id, len(items) - len(good))
+        skipped += len(items) - len(good)
+    keys = {item.guid: seen_key(item.guid) for item in good}
+    linked = [item for item in good if item.own_link]
+    params = {
+        "urls": json.dumps([item.url for item in linked] + [normalize_url(item.url) for item in linked]),
+        "keys": json.dumps([url_key(item.url) for item in linked]),
+    }
     async with db.transaction() as conn:
-        async with conn.execute(FIND_BY_GUIDS, {"source_id": source_id, "guids": guids}) as cur:
+        async with conn.execute(
+            FIND_BY_GUIDS, {"source_id": source_id, "guids": json.dumps(list(keys))}
+        ) as cur:
             by_guid = {row["guid"]: row for row in await cur.fetchall()}
-        async with conn.execute(FIND_BY_URLS, {"urls": urls}) as cur:
-            known_urls = {row["known"] for row in await cur.fetchall()}
-        for item in items:
+        async with conn.execute(
+            FIND_SEEN, {"source_id": source_id, "keys": json.dumps(list(keys.values()))}
+        ) as cur:
+            seen = {row["key"]: row["seen_at"] for row in await cur.fetchall()}
+        async with conn.execute(FIND_BY_LINKS, params) as cur:
+            candidates = [
+                _Known(
+                    r["id"],
+                    r["source_id"],
+                    r["url"],
+                    r["url_key"],
+                    r["canonical_url"],
+                    bool(r["publisher_guid"]),
+                )
+                for r in await cur.fetchall()
+            ]
+        for item in good:
             known = by_guid.get(item.guid)
             if known is not None:
                 if (known["title"], known["lead"]) != (item.title, item.lead):
-                    await conn.execute(
-                        UPDATE_CHANGED,
-                        {"title": item.title, "lead": item.lead, "now": now, "id": known["id"]},
-                    )
-                    await conn.executemany(
-                        INSERT_CHANGE,
-                        [
-                            {"id": known["id"], "field": name, "old": known[name], "new": value, "now": now}
-                            for name, value in (("title", item.title), ("lead", item.lead))
-                            if known[name] != value
-                        ],
-                    )
+                    await _record_edit(conn, known, item, now)
                     updated.append(known["id"])
                 continue
-            if item.url in known_urls:
-                continue  # the same story reached us through another feed or guid
-            known_urls.add(item.url)
-            category = item.category or default_category
-            is_breaking = breaking or any(fold(t) in {"breaking", "urgent"} for t in item.tags)
-            cursor = await conn.execute(
-                INSERT_ARTICLE,
-                {
-                    "source_id": source_id,
-                    "guid": item.guid,
-                    "url": item.url,
-                    "title": item.title,
-                    "kicker": item.kicker,
-                    "category": category,
-                    "author": item.author,
-                    "image_url": item.image_url,
-                    "tags": json.dumps(list(item.tags), ensure_ascii=False),
-                    "lead": item.lead,
-                    "breaking": int(is_breaking),
-                    "published_at": item.published.timestamp() if item.published else now,
-                    "published_guessed": int(item.published is None),
-                    "now": now,
-                    "fanout": "done" if push else "backlog",
-                },
+            key = keys[item.guid]
+            if key in seen:
+                # Shown before and pruned since (or merged): never pushed twice.
+                if seen[key] < now - SEEN_TOUCH_EVERY:
+                    await conn.execute(TOUCH_SEEN, {"source_id": source_id, "key": key, "now": now})
+                continue
+            same = next(
+                (k for k in candidates if item.own_link and _same_page(item, k, source_id=source_id)), None
             )
-            article_id = cursor.lastrowid
-            assert article_id is not None
-            new.append(article_id)
-            if push:
-                queued += await outbox.fan_out(
-                    conn,
-                    article_id=article_id,
-                    priority=1 if is_breaking else 0,
-                    category=fold(category or ""),
-                    source=source_id,
-                    text=fold(f"{item.title}\n{item.lead}"),
-                    now=now,
+            if same is not None:
+                merged += 1
+                logger.info(
+                    "Source %s: item %r (%s) merged into article %d (%s, from %s)",
+                    source_id,
+                    item.guid,
+                    item.url,
+                    same.id,
+                    same.url,
+                    same.source_id,
                 )
-        await conn.execute(MARK_SEEDED, {"added": len(new), "id": source_id})
-    return StoreResult(tuple(new), tuple(updated), queued)
+                await conn.execute(REMEMBER_SEEN, {"source_id": source_id, "key": key, "now": now})
+                seen[key] = now
+                continue
+            article_id, rows = await _insert(
+                conn, item, source_id=source_id, default_category=default_category, breaking=breaking,
+                push=push, now=now,
+            )  # fmt: skip
+            new.append(article_id)
+            queued += rows
+            if item.own_link:
+                candidates.append(
+                    _Known(article_id, source_id, item.url, url_key(item.url), None, item.publisher_guid)
+                )
+        await conn.execute(
+            MARK_SEEDED, {"added": len(new), "merged": merged, "skipped": skipped, "id": source_id}
+        )
+    return StoreResult(tuple(new), tuple(updated), queued, merged, skipped)
+
+
+async def _record_edit(conn: aiosqlite.Connection, known: sqlite3.Row, item: FeedItem, now: float) -> None:
+    """Update an article's title and lead in place, keeping the last few edits."""
+    await conn.execute(
+        UPDATE_CHANGED, {"title": item.title, "lead": item.lead, "now": now, "id": known["id"]}
+    )
+    await conn.executemany(
+        INSERT_CHANGE,
+        [
+            {"id": known["id"], "field": name, "old": known[name], "new": value, "now": now}
+            for name, value in (("title", item.title), ("lead", item.lead))
+            if known[name] != value
+        ],
+    )
+    await conn.execute(TRIM_CHANGES, {"id": known["id"], "keep": CHANGES_KEPT})
+
+
+async def _insert(
+    conn: aiosqlite.Connection,
+    item: FeedItem,
+    *,
+    source_id: str,
+    default_category: str | None,
+    breaking: bool,
+    push: bool,
+    now: float,
+) -> tuple[int, int]:
+    """Insert one new article and fan it out when ``push``: (its id, outbox rows made)."""
+    category = item.category or default_category
+    is_breaking = breaking or any(fold(t) in {"breaking", "urgent"} for t in item.tags)
+    # A date in the future is when we discovered the item; it must not top /latest for years.
+    published = min(item.published.timestamp(), now) if item.published else now
+    cursor = await conn.execute(
+        INSERT_ARTICLE,
+        {
+            "source_id": source_id,
+            "guid": item.guid,
+            "url": item.url,
+            "url_key": url_key(item.url) if item.own_link else None,
+            "publisher_guid": int(item.publisher_guid),
+            "own_link": int(item.own_link),
+            "title": item.title,
+            "kicker": item.kicker,
+            "category": category,
+            "author": item.author,
+            "image_url": item.image_url,
+            "tags": json.dumps(list(item.tags), ensure_ascii=False),
+            "lead": item.lead,
+            "breaking": int(is_breaking),
+            "published_at": published,
+            "published_guessed": int(item.published is None),
+            "now": now,
+            "fanout": "done" if push else "backlog",
+        },
+    )
+    article_id = cursor.lastrowid
+    assert article_id is not None
+    if not push:
+        return article_id, 0
+    rows = await outbox.fan_out(
+        conn,
+        article_id=article_id,
+        priority=1 if is_breaking else 0,
+        category=fold(category or ""),
+        source=source_id,
+        text=fold(f"{item.title}\n{item.lead}"),
+        now=now,
+    )
+    return article_id, rows
 
 
 async def get_article(db: Database, *, article_id: int) -> Article | None:
@@ -287,8 +461,21 @@ async def latest(db: Database, *, limit: int = 5) -> list[Article]:
 
 
 async def prune(db: Database, *, older_than: float) -> int:
-    """Delete articles published and fetched before a time; their deliveries, links and changes go too."""
-    return await db.write(PRUNE_OLDER, (older_than, older_than))
+    """Delete articles published and fetched before a time; their deliveries, links and changes go too.
+
+    Each pruned article's guid is remembered as seen, so the item is not pushed again while its
+    feed still lists it; what no feed has shown for a year is forgotten.
+    """
+    async with db.transaction() as conn:
+        async with conn.execute(SELECT_PRUNABLE, (older_than, older_than)) as cur:
+            doomed = list(await cur.fetchall())
+        await conn.executemany(
+            REMEMBER_SEEN,
+            [{"source_id": r["source_id"], "key": seen_key(r["guid"]), "now": older_than} for r in doomed],
+        )
+        await conn.execute(PRUNE_OLDER, (older_than, older_than))
+        await conn.execute(FORGET_SEEN, (older_than - SEEN_RETENTION,))
+    return len(doomed)
 
 
 async def changes(db: Database, *, article_id: int) -> list[ArticleChange]:
@@ -309,7 +496,8 @@ async def store_page(db: Database, *, article_id: int, page: PageFacts, now: flo
         duplicate_of = None
         if page.canonical_url is not None:
             async with conn.execute(
-                FIND_EARLIER_WITH_URL, {"id": article_id, "url": page.canonical_url}
+                FIND_EARLIER_WITH_URL,
+                {"id": article_id, "url": page.canonical_url, "key": url_key(page.canonical_url)},
             ) as cur:
                 row = await cur.fetchone()
             duplicate_of = None if row is None else row["id"]

@@ -76,6 +76,8 @@ def source_from_row(row: sqlite3.Row) -> Source:
         next_poll_at=row["next_poll_at"],
         items_total=row["items_total"],
         body_hash=row["body_hash"],
+        items_merged=row["items_merged"],
+        items_skipped=row["items_skipped"],
     )
 
 
