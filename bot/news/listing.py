@@ -292,6 +292,8 @@ def parse_listing(
                 break
         if not items and generic:
             # No selector matched: read the page's repeated lists of story links instead.
+            if selectors != DEFAULT_SELECTORS:
+                logger.warning("Listing %s: its selectors matched nothing; read by the generic reader", url)
             return read_any_listing(html, url=url, tz=tz, now=moment)
         if not items:
             error = "no items matched the listing selectors"
