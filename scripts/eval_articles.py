@@ -226,8 +226,8 @@ def report(name: str, cases: list[Case], verbose: bool) -> None:
     theirs = score(cases, baseline)
     body = "body snippet F1" if cases[0].body is None else "body token F1"
     print(f"\n{name}: {len(cases)} pages")
-    print(f"| {'measure':<18} | {'project':>18} | {'trafilatura default':>19} |")
-    print(f"|{'-' * 20}|{'-' * 20}|{'-' * 21}|")
+    print(f"| {'measure':<22} | {'project':>18} | {'trafilatura default':>19} |")
+    print(f"|{'-' * 24}|{'-' * 20}|{'-' * 21}|")
     mean = lambda values: f"{100 * sum(values) / len(values):.1f}" if values else "n/a"  # noqa: E731
     rows = (
         (f"{body} (mean)", mean(ours.f1), mean(theirs.f1)),
@@ -237,7 +237,7 @@ def report(name: str, cases: list[Case], verbose: bool) -> None:
         ("seconds", f"{ours.seconds:.1f}", f"{theirs.seconds:.1f}"),
     )
     for label, left, right in rows:
-        print(f"| {label:<18} | {left:>18} | {right:>19} |")
+        print(f"| {label:<22} | {left:>18} | {right:>19} |")
     if verbose:
         for miss in ours.misses:
             print("  project miss:", miss)
