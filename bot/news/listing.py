@@ -381,6 +381,8 @@ def headline_shaped(text: str) -> bool:
     words = text.split()
     if len(words) < 3 and not any(ord(ch) > 0x2E80 for ch in text):  # CJK headlines have no spaces
         return False
+    if text[0].islower():
+        return False  # a sentence cut from a lead or a caption, not a headline
     return sum(ch.isalpha() for ch in text) >= len(text) // 2
 
 
