@@ -474,6 +474,8 @@ def _good_author(value: Any, sites: set[str]) -> str | None:
     return author
 
 
+# Between names in a byline: "A, B and C", "A; B", "A & B". Only ever run on MAX_SHORT characters.
+_NAME_SEPARATORS = re.compile(r"\s*(?:[,;&]|\band\b|\bund\b|\by\b|\bet\b)\s*")
 _ORGANISATION_WORDS = frozenset(
     {"gmbh", "inc", "ltd", "llc", "ag", "sa", "nast", "media", "group", "press", "agencies", "online",
      "newsroom", "desk", "drupal", "wordpress"}
@@ -512,12 +514,13 @@ def _choose_author(
         names = _person_names(candidate, sites)
         if not names:
             continue
-        author = "; ".join(names)
         # trafilatura drops the dots of initials ("Leah C Stokes"): take the page's own spelling.
+        spelled: dict[str, str] = {}
         for other in candidates[1:]:
-            if isinstance(other, str) and _key(other) == _key(author):
-                return clean_text(other, limit=MAX_SHORT)
-        return author
+            if isinstance(other, str):
+                for part in _NAME_SEPARATORS.split(other[:MAX_SHORT]):
+                    spelled.setdefault(_key(part), part.strip())
+        return "; ".join(spelled.get(_key(name)) or name for name in names)
     # No person anywhere: trafilatura's own credit (an agency, "CNN Wire") beats nothing, but
     # never a URL, a placeholder or the publisher's own name.
     if isinstance(doc_author, str):
