@@ -13,7 +13,7 @@ from bot.config import parse_settings
 from bot.errors import ConfigError
 from bot.news.article import extract_article
 from bot.news.listing import ListingSelectors, parse_listing
-from bot.news.presets import available, load
+from bot.news.presets import ArticleSelectors, available, load
 
 REFERENCE = Path(__file__).resolve().parents[1].parent / "shared" / "reference" / "news-article-page.txt"
 BAKU = ZoneInfo("Asia/Baku")
@@ -139,3 +139,12 @@ def test_reference_latest_news_list_with_photo_video_tags_and_baku_times() -> No
     assert photo.tags == ("PHOTO",)
     assert any(item.tags == ("VIDEO",) for item in feed.items)
     assert first.published is not None and first.published.tzinfo == UTC
+
+
+def test_a_preset_selector_the_parser_refuses_leaves_the_generic_reading() -> None:
+    html = "<html><head><title>Storm hits the coast</title></head><body><h1>Storm hits the coast</h1>"
+    html += "<p>A strong storm reached the coast on Monday night, cutting power.</p></body></html>"
+    broken = ArticleSelectors(title="[[[", time="<<<", body=".post_body")
+    page = extract_article(html, url="https://s.example/n/1", selectors=broken)
+    assert page.title == "Storm hits the coast"
+    assert "A strong storm reached the coast" in page.text

@@ -556,23 +556,33 @@ def extract_article(
     """
     try:
         page = _extract(content, url)
-        return _apply_selectors(page, content, url, selectors, tz) if selectors is not None else page
     except Exception:
         logger.warning("Article %s could not be extracted", url, exc_info=True)
-        return ArticlePage(
-            url=url,
-            canonical_url=None,
-            title=None,
-            text="",
-            description=None,
-            kicker=None,
-            author=None,
-            published=None,
-            category=None,
-            tags=(),
-            image_url=None,
-            read_also=(),
-        )
+        return _empty(url)
+    if selectors is None:
+        return page
+    try:
+        return _apply_selectors(page, content, url, selectors, tz)
+    except Exception:  # a preset selector lexbor refuses: the generic reading still stands
+        logger.warning("Article %s: the preset's selectors failed", url, exc_info=True)
+        return page
+
+
+def _empty(url: str) -> ArticlePage:
+    return ArticlePage(
+        url=url,
+        canonical_url=None,
+        title=None,
+        text="",
+        description=None,
+        kicker=None,
+        author=None,
+        published=None,
+        category=None,
+        tags=(),
+        image_url=None,
+        read_also=(),
+    )
 
 
 def _selected_text(root: LexborNode, selector: str, limit: int) -> str:
