@@ -7,8 +7,10 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from selectolax.lexbor import LexborHTMLParser
 
-from bot.news.listing import DEFAULT_SELECTORS, ListingSelectors, parse_listing, parse_site_time
+from bot.news.listing import DEFAULT_SELECTORS, ListingSelectors, decode_html, parse_listing, parse_site_time
+from bot.news.urls import normalize_url
 
 FIXTURES = Path(__file__).parent / "fixtures" / "news"
 BAKU = ZoneInfo("Asia/Baku")
@@ -135,12 +137,29 @@ def test_real_page_video_labels_become_tags_and_dates_are_read() -> None:
     assert havoc.published is not None and havoc.published.date().isoformat() == "2020-04-07"
     videos = [item for item in feed.items if "VIDEO" in item.tags]
     assert videos and all(not item.title.startswith("Video ") for item in videos)
-    elpais = parse_listing(
-        (CORPUS / "elpais.com.ciencia.html").read_bytes(),
-        url="https://elpais.com/elpais/2020/02/18/ciencia/1582045946_459487.html",
-        now=NOW,
-    )
-    assert sum("VIDEO" in item.tags for item in elpais.items) >= 5
+
+
+@needs_corpus
+@pytest.mark.parametrize(
+    ("name", "url", "ranking", "stories_left"),
+    [
+        # "Most popular" sidebars: rankings, not the news list.
+        ("bostonherald.com-Brothel-catering.html", "https://www.bostonherald.com/2023/11/08/brothel-catering-to-politicians-doctors-lawyers-busted-in-boston/", "[class*=most-popular]", True),  # noqa: E501
+        ("../newspaper4k/wired_001.html", "https://www.wired.com/story/israel-surveillance-state-out-of-control-west-bank/", "[class*=RecircMostPopular]", True),  # noqa: E501
+        # "Lo más visto" (most viewed) is the only list on this page: nothing is left to read.
+        ("elpais.com.ciencia.html", "https://elpais.com/elpais/2020/02/18/ciencia/1582045946_459487.html", "[class*=lo_mas_visto]", False),  # noqa: E501
+    ],
+)  # fmt: skip
+def test_real_page_most_read_blocks_are_not_stories(
+    name: str, url: str, ranking: str, stories_left: bool
+) -> None:
+    raw = (CORPUS / name).read_bytes()
+    tree = LexborHTMLParser(decode_html(raw))
+    ranked = {normalize_url(a.attributes.get("href") or "", base=url) for a in tree.css(f"{ranking} a[href]")}
+    assert ranked, "the page's ranking block was not found"
+    feed = parse_listing(raw, url=url, now=NOW)
+    assert not ranked & {item.url for item in feed.items}
+    assert bool(feed.items) == stories_left
 
 
 def test_generic_reader_is_linear_on_a_huge_flat_page() -> None:

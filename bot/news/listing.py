@@ -312,13 +312,18 @@ MIN_GROUP = 3
 _ANCESTRY = 12  # levels of parents that make an anchor's structural signature
 # Blocks that are never the news list: menus, footers, rankings and the like, by tag or marker.
 _JUNK_TAGS = "nav, footer, form, script, style, noscript, template, svg, iframe, select, button"
-_JUNK_MARKERS = (
-    "nav", "menu", "footer", "breadcrumb", "cookie", "social", "share", "popular", "most-read",
-    "mostread", "most_read", "trending", "top-read", "topread", "most-viewed", "mostviewed",
-    "newsletter", "subscribe", "login", "signin", "search", "pagination", "pager", "copyright",
-    "sitemap", "widget-tags", "tagcloud", "tag-cloud", "skip", "masthead", "toolbar", "dropdown",
-    "meistgelesen", "mas-leido", "masleido", "mas-visto", "masvisto", "mais-lid", "maislid", "ranking",
-    "populyar", "cok-okunan", "most-popular", "mostpopular", "top-stories-ranked", "hot-news",
+# A class or id word that starts with one of these marks a menu, a footer and the like.
+_JUNK_WORDS = (
+    "nav", "menu", "footer", "breadcrumb", "cookie", "social", "share", "newsletter", "subscribe",
+    "login", "signin", "search", "pagination", "pager", "copyright", "sitemap", "skip", "masthead",
+    "toolbar", "dropdown",
+)  # fmt: skip
+# Rankings ("most read", "trending") anywhere in a class, even inside a compound name such as
+# "dfm-sidebar-most-popular-flex" or "RecircMostPopularWrapper" (compared without - and _).
+_JUNK_INSIDE = (
+    "mostread", "mostpopular", "mostviewed", "mostshared", "mostcommented", "topread", "trending",
+    "popular", "meistgelesen", "masleido", "masvisto", "maislid", "cokokunan", "populyar",
+    "ranking", "tagcloud", "hotnews", "newsletter", "breadcrumb", "pagination",
 )  # fmt: skip
 # Paths that are sections, not stories.
 _NOT_ARTICLE_SEGMENTS = frozenset((
@@ -345,8 +350,11 @@ def _is_junk(node: LexborNode) -> bool:
     if not marker.strip():
         role = (node.attributes.get("role") or "").lower()
         return role in ("navigation", "contentinfo", "search", "menu", "menubar")
-    words = set(re.split(r"[^a-z0-9_-]+", marker))
-    return any(word in _JUNK_MARKERS or word.startswith(_JUNK_MARKERS) for word in words if word)
+    words = re.split(r"[^a-z0-9_-]+", marker)
+    if any(word.startswith(_JUNK_WORDS) for word in words if word):
+        return True
+    squashed = marker.replace("-", "").replace("_", "")
+    return any(inside in squashed for inside in _JUNK_INSIDE)
 
 
 def _strongly_article(url: str) -> bool:
