@@ -26,7 +26,9 @@ from telegram.ext import (
     MessageHandler,
     filters,
 )
+from telegram.ext.filters import UpdateType
 
+from bot.budget import CommandBudget
 from bot.config import Settings
 from bot.context import BotData, NewsContext
 from bot.delivery.aiohttp_request import AiohttpRequest
@@ -37,11 +39,12 @@ from bot.delivery.shared_limiter import SharedRateLimiter
 from bot.news.fetcher import Fetcher
 from bot.render.callbacks import REMOVE, SOURCE_ADD, SUBSCRIBE
 from bot.render.help import READER_COMMANDS
+from bot.reports import ErrorReports
 from bot.storage import open_database, sources
 from handlers import admin, gates, membership, reading, start, subscriptions
 from handlers import settings as chat_settings
 from handlers import sources as source_admin
-from handlers.errors import on_error
+from handlers.errors import on_error, report_held
 from jobs import digest, ingest, maintenance
 
 logger = logging.getLogger(__name__)
@@ -69,6 +72,8 @@ def build_application(settings: Settings) -> NewsApp:
                 parse_mode=ParseMode.HTML,
                 link_preview_options=LinkPreviewOptions(is_disabled=True),
                 tzinfo=settings.bot.tz,
+                # A reader may delete a command before its answer goes: answer anyway, not fail.
+                allow_sending_without_reply=True,
             )
         )
         # Commands of different chats may run side by side; storage serialises its own writes.
@@ -83,35 +88,48 @@ def build_application(settings: Settings) -> NewsApp:
         .build()
     )
     application.bot_data.settings = settings
+    application.bot_data.command_budget = CommandBudget(per_minute=settings.commands.per_minute)
+    application.bot_data.error_reports = ErrorReports(window=settings.commands.error_report_window)
     register_handlers(application)
     return application
 
 
 def register_handlers(application: NewsApp) -> None:
     """Every handler, in one ordered block; gates run first in negative groups."""
-    commands = filters.COMMAND
+    # Commands come as messages, or as posts in a channel (its administrators post as the
+    # channel). Edited messages are not commands: editing "/subscribe all" must not resubscribe.
+    posts = UpdateType.MESSAGE | UpdateType.CHANNEL_POST
+    commands = filters.COMMAND & posts
+    application.add_handler(MessageHandler(commands, gates.command_budget), group=-2)
+    application.add_handler(CallbackQueryHandler(gates.command_budget), group=-2)
     application.add_handler(MessageHandler(commands, gates.remember_chat), group=-1)
 
-    application.add_handler(CommandHandler("start", start.start))
-    application.add_handler(CommandHandler("help", start.help_command))
-    application.add_handler(CommandHandler("subscribe", subscriptions.subscribe))
-    application.add_handler(CommandHandler("unsubscribe", subscriptions.unsubscribe))
-    application.add_handler(CommandHandler("mysubs", subscriptions.mysubs))
+    def command(name: str, callback: Any) -> None:
+        application.add_handler(CommandHandler(name, callback, filters=posts))
+
+    command("start", start.start)
+    command("help", start.help_command)
+    command("subscribe", subscriptions.subscribe)
+    command("unsubscribe", subscriptions.unsubscribe)
+    command("mysubs", subscriptions.mysubs)
     application.add_handler(
         CallbackQueryHandler(subscriptions.on_button, pattern=f"^({SUBSCRIBE}|{REMOVE}):")
     )
-    application.add_handler(CommandHandler("digest", chat_settings.digest))
-    application.add_handler(CommandHandler("quiet", chat_settings.quiet))
-    application.add_handler(CommandHandler("timezone", chat_settings.timezone))
-    application.add_handler(CommandHandler("latest", reading.latest))
-    application.add_handler(CommandHandler("stats", admin.stats))
-    application.add_handler(CommandHandler("sources", source_admin.list_sources))
-    application.add_handler(CommandHandler("source_add", source_admin.add_source))
+    command("digest", chat_settings.digest)
+    command("quiet", chat_settings.quiet)
+    command("timezone", chat_settings.timezone)
+    command("latest", reading.latest)
+    command("stats", admin.stats)
+    command("sources", source_admin.list_sources)
+    command("source_add", source_admin.add_source)
     application.add_handler(CallbackQueryHandler(source_admin.on_add_button, pattern=f"^{SOURCE_ADD}:"))
-    application.add_handler(CommandHandler("source_remove", source_admin.remove_source))
-    application.add_handler(CommandHandler("source_pause", source_admin.pause_source))
-    application.add_handler(CommandHandler("source_resume", source_admin.resume_source))
+    command("source_remove", source_admin.remove_source)
+    command("source_pause", source_admin.pause_source)
+    command("source_resume", source_admin.resume_source)
     application.add_handler(ChatMemberHandler(membership.my_chat_member, ChatMemberHandler.MY_CHAT_MEMBER))
+    # Keep last in group 0: a button no handler above claims (forged, or from an older
+    # version) is still answered, so the reader's client stops spinning.
+    application.add_handler(CallbackQueryHandler(subscriptions.on_stale_button))
     application.add_error_handler(on_error)
 
 
@@ -179,6 +197,7 @@ async def open_services(application: NewsApp) -> None:
     job_queue.run_repeating(maintenance.nudge_dispatcher, interval=5, first=5, name="nudge-dispatcher")
     job_queue.run_repeating(digest.send_digests, interval=60, first=10, name="digests")
     job_queue.run_repeating(maintenance.prune_articles, interval=3600, first=60, name="prune-articles")
+    job_queue.run_repeating(report_held, interval=60, first=60, name="error-reports")
 
     # Admin commands stay out of the menu everyone sees; /help lists them to admins.
     commands = [BotCommand(name, description) for name, description in READER_COMMANDS]

@@ -87,6 +87,14 @@ class DeliverySettings:
 
 
 @dataclass(frozen=True, slots=True)
+class CommandSettings:
+    # Commands (and button presses) one sender may make a minute before being told to slow down.
+    per_minute: float = 20.0
+    # The same fault is reported to the admins once per window, then once more with a count.
+    error_report_window: float = 600.0
+
+
+@dataclass(frozen=True, slots=True)
 class IngestSettings:
     fetch_timeout: float = 15.0
     max_bytes: int = 5_000_000
@@ -115,6 +123,7 @@ class Settings:
     bot: BotSettings = field(default_factory=BotSettings)
     delivery: DeliverySettings = field(default_factory=DeliverySettings)
     ingest: IngestSettings = field(default_factory=IngestSettings)
+    commands: CommandSettings = field(default_factory=CommandSettings)
     sources: tuple[SourceSettings, ...] = ()
 
     def require_token(self) -> None:
@@ -269,6 +278,18 @@ def _ingest(raw: dict[str, Any]) -> IngestSettings:
     return IngestSettings(**values)
 
 
+def _commands(raw: dict[str, Any]) -> CommandSettings:
+    _check_keys("commands", raw, {"per_minute", "error_report_window"})
+    values: dict[str, Any] = {}
+    if "per_minute" in raw:
+        values["per_minute"] = _number("commands.per_minute", raw["per_minute"], minimum=1)
+    if "error_report_window" in raw:
+        values["error_report_window"] = _number(
+            "commands.error_report_window", raw["error_report_window"], minimum=1
+        )
+    return CommandSettings(**values)
+
+
 def _source(index: int, raw: Any) -> SourceSettings:
     where = f"sources[{index}]"
     table = _table(where, raw)
@@ -316,7 +337,7 @@ def _source(index: int, raw: Any) -> SourceSettings:
 
 def parse_settings(raw: Mapping[str, Any], env: Mapping[str, str]) -> Settings:
     """Build settings from an already-decoded TOML document and an environment."""
-    _check_keys("", raw, {"bot", "delivery", "ingest", "sources"})
+    _check_keys("", raw, {"bot", "delivery", "ingest", "commands", "sources"})
     sources_raw = raw.get("sources", [])
     if not isinstance(sources_raw, list):
         raise ConfigError("sources", "must be an array of tables ([[sources]])")
@@ -330,6 +351,7 @@ def parse_settings(raw: Mapping[str, Any], env: Mapping[str, str]) -> Settings:
         bot=_bot(_table("bot", raw.get("bot", {})), env),
         delivery=_delivery(_table("delivery", raw.get("delivery", {}))),
         ingest=_ingest(_table("ingest", raw.get("ingest", {}))),
+        commands=_commands(_table("commands", raw.get("commands", {}))),
         sources=sources,
     )
 

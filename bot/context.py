@@ -8,8 +8,10 @@ from typing import TYPE_CHECKING, Any
 
 from telegram.ext import Application, CallbackContext, ExtBot
 
+from bot.budget import CommandBudget
 from bot.config import Settings
 from bot.i18n import Translate, translator
+from bot.reports import ErrorReports
 
 if TYPE_CHECKING:
     from bot.delivery.dispatcher import Dispatcher
@@ -32,6 +34,9 @@ class BotData:
         # Set by the composition root, so handlers can (un)schedule polling without importing jobs.
         self.schedule_source: Callable[[Source], None] | None = None
         self.unschedule_source: Callable[[str], None] | None = None
+        # Guards against floods and noisy faults; sized from the settings by the composition root.
+        self.command_budget = CommandBudget(per_minute=20)
+        self.error_reports = ErrorReports()
 
 
 class NewsContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], BotData]):

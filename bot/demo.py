@@ -14,11 +14,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.app import build_application, running
+from bot.app import NewsApp, build_application, running
 from bot.config import BotSettings, Secret, Settings, SourceSettings
 from bot.demo_site import DemoSite, start_site
 from bot.emulator import Emulator, EmulatorClient, RunningEmulator
 from bot.logs import setup_logging
+from bot.storage import sources
 
 DEMO_TOKEN = "123456:DEMO-not-a-real-token"  # noqa: S105 - the emulator accepts any token
 
@@ -72,6 +73,8 @@ async def run_demo(*, seconds: float = 45.0, keep_running: bool = False) -> int:
             say(f"emulator on {api.base_url}, news site on {site.base_url}, database in {tmp}")
             application = build_application(settings)
             async with running(application):
+                # Readers name categories that must exist: let the first poll store the backlog.
+                await _wait_for_backlog(application, "ledger")
                 for reader in READERS:
                     for command in reader.commands:
                         say(f"{reader.name} sends {command}")
@@ -92,6 +95,18 @@ async def run_demo(*, seconds: float = 45.0, keep_running: bool = False) -> int:
     return 0
 
 
+async def _wait_for_backlog(application: NewsApp, source_id: str, limit: float = 15.0) -> None:
+    """Wait until the source's first poll has stored its backlog (or give up after ``limit`` seconds)."""
+    db = application.bot_data.db
+    assert db is not None
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        source = await sources.get_source(db, source_id=source_id)
+        if source is not None and source.seeded:
+            return
+        await asyncio.sleep(0.1)
+
+
 async def _watch(
     control: EmulatorClient, site: DemoSite, say: Callable[[str], None], *, until: float, forever: bool
 ) -> None:
@@ -106,7 +121,14 @@ async def _watch(
         messages = await control.messages()
         for message in messages[seen:]:
             who = names.get(message["chat_id"], str(message["chat_id"]))
-            first, _, rest = (message.get("text") or "").partition("\n")
-            say(f"  → {who} receives: {first}" + (f"  [{rest.splitlines()[0]}]" if rest.strip() else ""))
+            say(f"  → {who} receives: {_summary(message.get('text') or '')}")
         seen = len(messages)
         await asyncio.sleep(0.25)
+
+
+def _summary(text: str) -> str:
+    """A message's first line, with its next non-empty line in brackets (the item's source and time)."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if not lines:
+        return "(empty message)"
+    return lines[0] + (f"  [{lines[1]}]" if len(lines) > 1 else "")

@@ -1,4 +1,4 @@
-"""Small helpers shared by the handlers: where a command came from, and who may change things."""
+"""Small helpers shared by the handlers: where a command came from, who may change things, usage."""
 
 from __future__ import annotations
 
@@ -6,9 +6,15 @@ import time
 
 from telegram import Chat, Message, Update
 from telegram.constants import ChatMemberStatus
+from telegram.error import BadRequest, Forbidden
 
 from bot.context import NewsContext
+from bot.i18n import Translate
+from bot.render.html import code, escape
 from bot.storage import chats
+
+MAX_ARGS_CHARS = 512  # no command of ours needs more; longer arguments get the usage line
+_ADMINS = {ChatMemberStatus.OWNER, ChatMemberStatus.ADMINISTRATOR}
 
 
 def thread_of(message: Message | None) -> int:
@@ -18,15 +24,60 @@ def thread_of(message: Message | None) -> int:
     return 0
 
 
+def translate_for(update: Update, context: NewsContext) -> Translate:
+    """The reader's language where Telegram tells it, else the bot's."""
+    user = update.effective_user
+    return context.translate(user.language_code if user else None)
+
+
+def args_ok(context: NewsContext, *, most: int) -> bool:
+    """Whether the command has at most ``most`` arguments, short enough to parse at all."""
+    args = context.args or []
+    return len(args) <= most and sum(len(a) for a in args) <= MAX_ARGS_CHARS
+
+
+async def reply_usage(update: Update, context: NewsContext, usage: str, problem: str = "") -> None:
+    """Answer a wrong argument with the command's usage line (and what was wrong, if known)."""
+    message = update.effective_message
+    if message is None:
+        return
+    _ = translate_for(update, context)
+    extra = f"\n{escape(problem)}" if problem else ""
+    await message.reply_html(_("Usage:") + " " + code(usage) + extra)
+
+
+async def _is_admin(context: NewsContext, chat_id: int, user_id: int) -> bool:
+    try:
+        member = await context.bot.get_chat_member(chat_id, user_id)
+    except (BadRequest, Forbidden):
+        return False  # not a member Telegram knows of, or we may not ask: not an administrator
+    return member.status in _ADMINS
+
+
 async def may_configure(update: Update, context: NewsContext) -> bool:
-    """In private chats anyone; in groups only the group's administrators, as Telegram says."""
-    chat, user = update.effective_chat, update.effective_user
-    if chat is None or user is None:
+    """In private chats anyone; in groups and channels only their administrators, as Telegram says.
+
+    A channel post has no sender unless the channel shows its authors: then the author's rights
+    are checked; otherwise the post was made as the channel itself, which only its
+    administrators can do. The same holds for an anonymous group administrator.
+    """
+    chat = update.effective_chat
+    if chat is None:
         return False
     if chat.type == Chat.PRIVATE:
         return True
-    member = await context.bot.get_chat_member(chat.id, user.id)
-    return member.status in {ChatMemberStatus.OWNER, ChatMemberStatus.ADMINISTRATOR}
+    post = update.channel_post or update.message
+    if post is not None:
+        author = post.from_user
+        known_author = author is not None and not author.is_bot
+        if not known_author:
+            return post.sender_chat is not None and post.sender_chat.id == chat.id
+        assert author is not None
+        return await _is_admin(context, chat.id, author.id)
+    user = update.effective_user
+    if user is None:
+        return False
+    return await _is_admin(context, chat.id, user.id)
 
 
 async def remember(update: Update, context: NewsContext, *, reactivate: bool = False) -> None:

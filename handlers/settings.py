@@ -2,20 +2,42 @@
 
 from __future__ import annotations
 
+import difflib
 import time
+from functools import lru_cache
+from zoneinfo import available_timezones
 
-from telegram import Update
+from telegram import Chat, Update
 
 from bot.context import NewsContext
 from bot.delivery.schedule import ScheduleError, parse_hhmm, parse_range, parse_timezone
-from bot.render.html import escape
 from bot.storage import chats
-from handlers.common import may_configure
+from handlers.common import may_configure, reply_usage
 
 DIGEST_USAGE = "/digest HH:MM | /digest off"
 QUIET_USAGE = "/quiet HH:MM-HH:MM | /quiet off"
 TIMEZONE_USAGE = "/timezone Area/City (for example Europe/Istanbul)"
 NOT_ADMIN = "Only the group's administrators can change its settings."
+NOT_CHANNEL_ADMIN = "Only the channel's administrators can change its settings."
+MAX_ARG = 64  # the longest IANA zone name is about 32 characters; a time range 11
+
+
+@lru_cache(maxsize=1)
+def _zones() -> dict[str, str]:
+    return {z.lower(): z for z in available_timezones()}
+
+
+def _closest_zone(typed: str) -> str | None:
+    found = difflib.get_close_matches(typed.lower(), list(_zones()), n=1, cutoff=0.6)
+    return _zones()[found[0]] if found else None
+
+
+def _one_arg(context: NewsContext) -> str | None:
+    """The single short, printable argument a settings command takes; None otherwise."""
+    args = context.args or []
+    if len(args) != 1 or len(args[0]) > MAX_ARG or not args[0].isprintable():
+        return None
+    return args[0]
 
 
 async def _allowed(update: Update, context: NewsContext) -> bool:
@@ -23,16 +45,14 @@ async def _allowed(update: Update, context: NewsContext) -> bool:
     if message is None or update.effective_chat is None:
         return False
     if not await may_configure(update, context):
-        await message.reply_text(context.translate()(NOT_ADMIN))
+        channel = update.effective_chat.type == Chat.CHANNEL
+        await message.reply_text(context.translate()(NOT_CHANNEL_ADMIN if channel else NOT_ADMIN))
         return False
     return True
 
 
 async def _usage(update: Update, context: NewsContext, usage: str, problem: str = "") -> None:
-    assert update.effective_message is not None
-    _ = context.translate()
-    extra = f"\n{escape(problem)}" if problem else ""
-    await update.effective_message.reply_html(_("Usage:") + f" <code>{escape(usage)}</code>" + extra)
+    await reply_usage(update, context, usage, problem)
 
 
 async def _zone(context: NewsContext, chat_id: int) -> str:
@@ -46,17 +66,16 @@ async def digest(update: Update, context: NewsContext) -> None:
         return
     assert update.effective_message is not None and update.effective_chat is not None
     _ = context.translate()
-    args = context.args or []
-    if len(args) != 1:
+    if (arg := _one_arg(context)) is None:
         await _usage(update, context, DIGEST_USAGE)
         return
     chat_id = update.effective_chat.id
-    if args[0].lower() == "off":
+    if arg.lower() == "off":
         await chats.set_digest(context.db, chat_id=chat_id, at=None, now=time.time())
         await update.effective_message.reply_text(_("Digest off: news arrives as it is published."))
         return
     try:
-        at = parse_hhmm(args[0])
+        at = parse_hhmm(arg)
     except ScheduleError as exc:
         await _usage(update, context, DIGEST_USAGE, str(exc))
         return
@@ -73,17 +92,16 @@ async def quiet(update: Update, context: NewsContext) -> None:
         return
     assert update.effective_message is not None and update.effective_chat is not None
     _ = context.translate()
-    args = context.args or []
-    if len(args) != 1:
+    if (arg := _one_arg(context)) is None:
         await _usage(update, context, QUIET_USAGE)
         return
     chat_id = update.effective_chat.id
-    if args[0].lower() == "off":
+    if arg.lower() == "off":
         await chats.set_quiet_hours(context.db, chat_id=chat_id, start=None, end=None, now=time.time())
         await update.effective_message.reply_text(_("Quiet hours off."))
         return
     try:
-        start, end = parse_range(args[0])
+        start, end = parse_range(arg)
     except ScheduleError as exc:
         await _usage(update, context, QUIET_USAGE, str(exc))
         return
@@ -101,14 +119,16 @@ async def timezone(update: Update, context: NewsContext) -> None:
     if not await _allowed(update, context):
         return
     assert update.effective_message is not None and update.effective_chat is not None
-    args = context.args or []
-    if len(args) != 1:
+    if (arg := _one_arg(context)) is None:
         await _usage(update, context, TIMEZONE_USAGE)
         return
     try:
-        zone = parse_timezone(args[0])
-    except ScheduleError as exc:
-        await _usage(update, context, TIMEZONE_USAGE, str(exc))
+        zone = parse_timezone(arg)
+    except (ScheduleError, OSError):  # OSError: a name the zone database cannot even look up
+        _ = context.translate()
+        closest = _closest_zone(arg)
+        hint = " " + _("Did you mean {zone}?").format(zone=closest) if closest else ""
+        await _usage(update, context, TIMEZONE_USAGE, _("Unknown timezone.") + hint)
         return
     await chats.set_timezone(context.db, chat_id=update.effective_chat.id, timezone=zone, now=time.time())
     await update.effective_message.reply_text(context.translate()("Timezone set: {zone}.").format(zone=zone))

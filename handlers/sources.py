@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import time
 
 from telegram import Message, Update
@@ -9,7 +10,7 @@ from telegram import Message, Update
 from bot.context import NewsContext
 from bot.news.adding import Added, Candidate, Refused, confirm_source, find_source
 from bot.render import callbacks
-from bot.render.html import escape
+from bot.render.html import clip, escape
 from bot.render.sources import (
     ADD_USAGE,
     PAUSE_USAGE,
@@ -32,9 +33,25 @@ def _admin_message(update: Update, context: NewsContext) -> Message | None:
     return message
 
 
+MAX_ID = 64
+MAX_ADD_CHARS = 2048
+
+
 def _one_id(context: NewsContext) -> str | None:
     args = context.args or []
-    return args[0] if len(args) == 1 else None
+    if len(args) != 1 or len(args[0]) > MAX_ID or not args[0].isprintable():
+        return None
+    return args[0]
+
+
+async def _no_such_source(message: Message, context: NewsContext, source_id: str) -> None:
+    """Say the id is unknown, suggest the closest one, and list the ids there are."""
+    ids = [s.id for s in await sources.list_sources(context.db)]
+    text = f"No source <code>{escape(source_id)}</code>."
+    if found := difflib.get_close_matches(source_id.lower(), ids, n=1, cutoff=0.6):
+        text += f" Did you mean <code>{escape(found[0])}</code>?"
+    text += "\nSources: " + (escape(", ".join(ids[:50])) if ids else "none") + ". See /sources"
+    await message.reply_html(text)
 
 
 async def list_sources(update: Update, context: NewsContext) -> None:
@@ -49,7 +66,7 @@ async def add_source(update: Update, context: NewsContext) -> None:
     if (message := _admin_message(update, context)) is None:
         return
     args = context.args or []
-    if not args:
+    if not args or sum(len(a) for a in args) > MAX_ADD_CHARS or not all(a.isprintable() for a in args):
         await message.reply_html(usage(ADD_USAGE))
         return
     await message.reply_chat_action("typing")
@@ -57,7 +74,7 @@ async def add_source(update: Update, context: NewsContext) -> None:
         context.db, context.fetcher, url=args[0], name=" ".join(args[1:]) or None, tz=context.settings.bot.tz
     )
     if isinstance(found, Refused):
-        await message.reply_html("Not added: " + escape(found.reason))
+        await message.reply_html("Not added: " + escape(clip(found.reason, 1000)))
         return
     pending_id = await pending.save_pending(
         context.db,
@@ -88,17 +105,15 @@ async def on_add_button(update: Update, context: NewsContext) -> None:
         await query.answer()  # not an admin: no effect, and nothing said
         return
     try:
-        action = callbacks.decode(query.data)
-        verb, _sep, raw_id = action.arg.partition(":")
-        pending_id = int(raw_id)
-    except (callbacks.CallbackDataError, ValueError):
+        confirm, pending_id = callbacks.pending_source_choice(callbacks.decode(query.data))
+    except callbacks.CallbackDataError:
         await query.answer("This button no longer works.")
         return
     taken = await pending.take_pending(context.db, pending_id=pending_id, now=time.time())
     if taken is None:
         await query.answer("This button no longer works.")
         return
-    if verb != "ok":
+    if not confirm:
         await query.answer("Cancelled.")
         await query.edit_message_text("Not added: cancelled.", reply_markup=None)
         return
@@ -108,7 +123,7 @@ async def on_add_button(update: Update, context: NewsContext) -> None:
     outcome = await confirm_source(context.db, candidate, now=time.time())
     if not isinstance(outcome, Added):
         await query.answer("Not added.")
-        await query.edit_message_text("Not added: " + escape(outcome.reason), parse_mode="HTML")
+        await query.edit_message_text("Not added: " + escape(clip(outcome.reason, 1000)), parse_mode="HTML")
         return
     if context.bot_data.schedule_source is not None:
         context.bot_data.schedule_source(outcome.source)
@@ -137,7 +152,7 @@ async def remove_source(update: Update, context: NewsContext) -> None:
     if await sources.remove_source(context.db, source_id=source_id):
         await message.reply_html(f"Removed <code>{escape(source_id)}</code> and its articles.")
     else:
-        await message.reply_html(f"No source <code>{escape(source_id)}</code>. See /sources")
+        await _no_such_source(message, context, source_id)
 
 
 async def _set_paused(update: Update, context: NewsContext, *, paused: bool) -> None:
@@ -147,7 +162,7 @@ async def _set_paused(update: Update, context: NewsContext, *, paused: bool) -> 
         await message.reply_html(usage(PAUSE_USAGE if paused else RESUME_USAGE))
         return
     if not await sources.set_paused(context.db, source_id=source_id, paused=paused):
-        await message.reply_html(f"No source <code>{escape(source_id)}</code>. See /sources")
+        await _no_such_source(message, context, source_id)
         return
     word = "Paused" if paused else "Resumed"
     await message.reply_html(f"{word} <code>{escape(source_id)}</code>.")

@@ -11,7 +11,7 @@ from telegram.ext import JobQueue
 from bot.context import NewsContext
 from bot.models import Source
 from bot.news.ingest import PollReport, fetch_pages, poll_source
-from bot.render.html import escape
+from bot.render.sources import failing_text, recovered_text
 from bot.storage import sources
 
 logger = logging.getLogger(__name__)
@@ -64,12 +64,10 @@ async def _tell_admins_about_health(context: NewsContext, source: Source, report
     failing = context.bot_data.failing_sources
     if report.error is not None and source.id not in failing:
         failing.add(source.id)
-        text = (
-            f"⚠️ Source <b>{escape(source.name)}</b> ({escape(source.id)}) is failing: {escape(report.error)}"
-        )
+        text = failing_text(source, report.error)
     elif report.error is None and source.id in failing:
         failing.discard(source.id)
-        text = f"✅ Source <b>{escape(source.name)}</b> ({escape(source.id)}) has recovered."
+        text = recovered_text(source)
     else:
         return
     for admin in context.settings.bot.admins:

@@ -76,6 +76,7 @@ class Tally:
     fp_entries: int = 0
     parsed: int = 0
     stored: int = 0
+    linkless: int = 0  # items kept without a link of their own (a guid, or a title and text)
     with_links: int = 0
     with_titles: int = 0
     with_dates: int = 0
@@ -154,7 +155,7 @@ def truth_rss_parser(path: Path) -> list[Truth]:
         found.append(
             Truth(
                 _words(html_text(title)) if isinstance(title, str) else None,
-                item.get("link") if isinstance(item.get("link"), str) else None,
+                item["link"].strip() if isinstance(item.get("link"), str) else None,
                 _iso(item.get("isoDate")),
                 _words(author) if isinstance(author, str) else None,
             )
@@ -275,6 +276,7 @@ async def evaluate() -> dict[str, Tally]:
                 theirs = feedparser_sides(content, url)
                 tally.fp_entries += len(theirs)
                 tally.parsed += len(feed.items)
+                tally.linkless += sum(not item.own_link for item in feed.items)
                 tally.stored += await stored_count(db, f"f{number}", feed.items)
                 if group == "feed-rs":
                     score(tally, truth_feed_rs(path), our_sides(feed.items), theirs, url)
@@ -317,7 +319,9 @@ def main() -> int:
     fp = sum(t.fp_entries for t in tallies.values())
     parsed = sum(t.parsed for t in tallies.values())
     stored = sum(t.stored for t in tallies.values())
+    linkless = sum(t.linkless for t in tallies.values())
     print(f"\n{files} files: feedparser {fp} entries; newsbot parsed {parsed}, stored {stored}.")
+    print(f"newsbot kept {linkless} items without a link of their own, each pointing at its feed's site.")
     return 0
 
 

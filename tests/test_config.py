@@ -91,6 +91,9 @@ def test_config_path_from_environment(tmp_path: Path) -> None:
         ),
         ("[[sources]]\nurl = 'http://x'\n", "sources[0].id"),
         ("[weather]\nx = 1\n", "weather"),
+        ("[commands]\nper_minute = 0\n", "commands.per_minute"),
+        ("[commands]\nper_minut = 5\n", "commands.per_minut"),
+        ("[commands]\nerror_report_window = 'long'\n", "commands.error_report_window"),
     ],
 )
 def test_bad_values_name_their_key(tmp_path: Path, text: str, key: str) -> None:

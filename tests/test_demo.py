@@ -29,3 +29,5 @@ def test_demo_pushes_new_stories_and_not_the_backlog() -> None:
     assert any("Murad" in line for line in football), "Murad follows the Sport category"
     assert not any("third container terminal" in line for line in received), "backlog was pushed"
     assert ", 0 answered 429" in result.stdout
+    assert "[]" not in result.stdout, "a message's second line is shown, never empty brackets"
+    assert all("[Caspian Ledger · " in line and " +04]" in line for line in water), water

@@ -224,8 +224,9 @@ async def test_subscription_made_in_a_topic_delivers_into_that_topic(
     await control.add_chat(FORUM, "supergroup", title="Forum", is_forum=True, admins=[ADMIN])
     await control.add_topic(FORUM, SPORT_TOPIC, "Sport")
     await control.add_topic(FORUM, POLITICS_TOPIC, "Politics")
-    await command(control, FORUM, "/subscribe category Sport", user=ADMIN, thread=SPORT_TOPIC)
+    await publish(app, "Seed", category="Sport")  # categories a reader names must exist
     await publish(app, "Seed", category="Politics")
+    await command(control, FORUM, "/subscribe category Sport", user=ADMIN, thread=SPORT_TOPIC)
     menu = await command(control, FORUM, "/subscribe", user=ADMIN, thread=POLITICS_TOPIC)
     assert menu["message_thread_id"] == POLITICS_TOPIC
     await wait_answered(
@@ -355,6 +356,7 @@ async def test_group_members_cannot_change_settings(app: NewsApp, control: Emula
 async def test_unsubscribe_without_arguments_offers_each_subscription_and_stopping_all(
     app: NewsApp, control: EmulatorClient
 ) -> None:
+    await publish(app, "Seed", category="Sport")
     await command(control, READER, "/start")
     await command(control, READER, "/subscribe category Sport")
     await command(control, READER, "/subscribe keyword Baku")

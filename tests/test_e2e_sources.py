@@ -109,7 +109,8 @@ async def test_source_commands(
     assert (await _ask(control, ADMIN, "/source_add", 3))["text"] == "Usage: /source_add URL [name]"
     assert (await _ask(control, ADMIN, "/source_pause", 4))["text"] == "Usage: /source_pause ID"
     assert (await _ask(control, ADMIN, "/source_remove a b", 5))["text"] == "Usage: /source_remove ID"
-    assert (await _ask(control, ADMIN, "/source_pause nope", 6))["text"] == "No source nope. See /sources"
+    unknown = (await _ask(control, ADMIN, "/source_pause sitr", 6))["text"]
+    assert unknown == "No source sitr. Did you mean site?\nSources: site. See /sources"
 
     assert (await _ask(control, ADMIN, "/source_pause site", 7))["text"] == "Paused site."
     polls = feed_server.hits["/rss.xml"]

@@ -278,6 +278,25 @@ async def test_long_poll_returns_injected_command(bot: Bot, client: EmulatorClie
     assert await bot.get_updates(offset=update_id + 1, timeout=0) == ()
 
 
+async def test_channel_posts_come_as_the_channel_or_signed_by_their_author(
+    bot: Bot, client: EmulatorClient
+) -> None:
+    channel = -1007001
+    await client.add_chat(channel, "channel", title="Channel", admins=[4242])
+    await client.send_text(channel, 0, "/subscribe all", chat_type="channel")
+    await client.send_text(
+        channel, 4242, "/subscribe all", chat_type="channel", first_name="Ann", signed=True
+    )
+    anonymous, signed = [u.channel_post for u in await bot.get_updates(timeout=0)]
+    assert anonymous is not None and signed is not None
+    assert anonymous.sender_chat is not None and anonymous.sender_chat.id == channel
+    assert anonymous.from_user is None and anonymous.author_signature is None
+    assert anonymous.entities[0].type == MessageEntity.BOT_COMMAND
+    assert signed.sender_chat is not None and signed.sender_chat.id == channel
+    assert signed.from_user is not None and signed.from_user.id == 4242
+    assert signed.author_signature == "Ann"
+
+
 async def test_application_runs_a_command_handler(running: RunningEmulator, client: EmulatorClient) -> None:
     async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         assert update.effective_chat is not None

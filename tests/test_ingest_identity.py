@@ -192,9 +192,17 @@ async def test_item_with_unstorable_text_is_skipped_counted_and_the_others_kept(
     bad = FeedItem(guid="bad", url="https://x.example/bad", title="Bad \ud800 title")
     good = FeedItem(guid="good", url="https://x.example/good", title="Good")
     stored = await _store(db, "s", [bad, good], now=now)
+    again = await _store(db, "s", [bad, good], now=now + 60)
     assert (len(stored.new), stored.skipped) == (1, 1)
+    assert (again.new, again.skipped) == ((), 0)  # the same bad item is counted once
+    # An item the parser could not read at all, reported by its id, twice: counted once too.
+    for poll in (1, 2):
+        await articles.store_items(
+            db, source_id="s", items=[good], default_category=None, breaking=False, push=True,
+            now=now + 60 * poll, skipped=("urn:broken",),
+        )  # fmt: skip
     source = await sources.get_source(db, source_id="s")
-    assert source is not None and source.items_skipped == 1
+    assert source is not None and source.items_skipped == 2
 
 
 async def test_poisoned_json_feed_item_does_not_stop_the_source(

@@ -252,7 +252,7 @@ def test_item_whose_building_fails_is_skipped_and_counted(monkeypatch: pytest.Mo
         url="https://x.example/rss",
     )
     assert [item.title for item in feed.items] == ["Fine"]
-    assert feed.skipped == 1
+    assert feed.skipped == ("https://x.example/1",)
 
 
 @pytest.mark.timeout(30)
@@ -352,4 +352,21 @@ def test_non_english_dates_in_feeds_parse() -> None:
         datetime(2022, 9, 24, 13, 0, tzinfo=UTC),
         datetime(2022, 11, 16, 7, 5, tzinfo=UTC),
         datetime(2022, 11, 16, 8, 0, tzinfo=UTC),
+    ]
+
+
+def test_malformed_links_are_not_taken_as_links() -> None:
+    feed = parse_feed(
+        _rss(
+            "<item><title>Bad port</title><link>https://x.example:99999999/a</link>"
+            '<guid isPermaLink="false">1</guid></item>',
+            "<item><title>Bad host</title><link>http://[::1/a</link>"
+            '<guid isPermaLink="false">2</guid></item>',
+        ),
+        url="https://x.example/rss",
+    )
+    # Kept (each has a guid) but pointing at the site: the link could not be opened by a reader.
+    assert [(item.title, item.url, item.own_link) for item in feed.items] == [
+        ("Bad port", "https://site.example/", False),
+        ("Bad host", "https://site.example/", False),
     ]

@@ -335,7 +335,12 @@ def message_dict(emulator: Emulator, chat: Chat, message: StoredMessage, *, nest
         else:
             result["from"] = emulator.bot_user()
     elif chat.type == "channel":
+        # Posted as the channel; a channel that shows its authors also names who wrote it.
         result["sender_chat"] = result["chat"]
+        if message.author_signature is not None:
+            result["author_signature"] = message.author_signature
+        if message.user_id is not None:
+            result["from"] = emulator.ensure_user(message.user_id)
     elif message.user_id is not None:
         result["from"] = emulator.ensure_user(message.user_id)
     if message.message_thread_id is not None:

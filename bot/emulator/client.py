@@ -105,8 +105,12 @@ class EmulatorClient:
         chat_type: str | None = None,
         first_name: str | None = None,
         language_code: str | None = None,
+        signed: bool | None = None,
     ) -> int:
-        """Queue a reader's message (a command when it starts with "/"); return its update_id."""
+        """Queue a reader's message (a command when it starts with "/"); return its update_id.
+
+        In a channel the post is sent as the channel; ``signed`` also names ``user_id`` as its author.
+        """
         body = self._drop_none(
             {
                 "chat_id": chat_id,
@@ -116,6 +120,7 @@ class EmulatorClient:
                 "chat_type": chat_type,
                 "first_name": first_name,
                 "language_code": language_code,
+                "signed": signed,
             }
         )
         return int((await self._call("POST", "updates/message", json=body))["update_id"])

@@ -81,6 +81,8 @@ def inject_message(emulator: Emulator, body: JSON) -> JSON:
     if not isinstance(text, str) or not text:
         raise ControlError(400, "text is required")
     chat = _chat_for(emulator, body, chat_id)
+    if chat.type == "channel":
+        return _inject_channel_post(emulator, chat, body, text)
     user_id = _int(body, "user_id", chat_id if chat_id > 0 else None)
     user = emulator.ensure_user(
         user_id,
@@ -105,8 +107,28 @@ def inject_message(emulator: Emulator, body: JSON) -> JSON:
         message_thread_id=thread,
         user_id=user_id,
     )
-    kind = "channel_post" if chat.type == "channel" else "message"
-    update_id = emulator.push_update({kind: message_dict(emulator, chat, message)})
+    update_id = emulator.push_update({"message": message_dict(emulator, chat, message)})
+    return {"update_id": update_id, "message_id": message.message_id}
+
+
+def _inject_channel_post(emulator: Emulator, chat: Chat, body: JSON, text: str) -> JSON:
+    """Queue a channel post: sent as the channel, or, with ``signed``, naming its author too."""
+    author = _optional_int(body, "user_id") if body.get("signed") else None
+    signature = None
+    if author is not None:
+        user = emulator.ensure_user(author, first_name=body.get("first_name"))
+        signature = str(user.get("first_name") or author)
+    message = emulator.new_message(
+        chat,
+        from_bot=False,
+        method="user",
+        now=time.time(),
+        text=text,
+        entities=_command_entities(text),
+        user_id=author,
+        author_signature=signature,
+    )
+    update_id = emulator.push_update({"channel_post": message_dict(emulator, chat, message)})
     return {"update_id": update_id, "message_id": message.message_id}
 
 

@@ -20,6 +20,9 @@ Control API (JSON in and out; errors are ``{"ok": false, "error": "..."}`` with 
         first_name?, username?, language_code?}`` -> ``{update_id, message_id}``; a text starting
         with "/" gets a ``bot_command`` entity; unknown chats and users are created; a message
         from a user who blocked the bot first queues the unblocking ``my_chat_member`` update.
+        In a channel it is a ``channel_post`` sent as the channel (``sender_chat``); with
+        ``signed: true`` it also carries ``author_signature`` and ``from`` (the author ``user_id``),
+        as a channel that shows its authors' profiles sends it.
     ``POST /control/updates/callback`` ``{chat_id, user_id?, message_id, data, force?}`` ->
         ``{update_id, callback_query_id}``; ``data`` must be one of the message's buttons unless
         ``force`` is true.

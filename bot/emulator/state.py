@@ -76,6 +76,7 @@ class StoredMessage:
     photo: list[JSON] | None = None
     reply_to_message_id: int | None = None
     user_id: int | None = None
+    author_signature: str | None = None  # a signed channel post
     edited: int = 0
     edit_date: int | None = None
     deleted: bool = False

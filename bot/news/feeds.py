@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import charset_normalizer
 import feedparser
@@ -183,7 +184,12 @@ def _link(value: object, base: str) -> str | None:
     url = absolute_url(value, base=base)
     if not url.startswith(("http://", "https://")) or len(url) > MAX_URL or sanitize(url) != url:
         return None
-    return url
+    try:
+        parts = urlsplit(url)
+        _ = parts.port  # a malformed port raises here, not later when the link is rendered
+    except ValueError:
+        return None
+    return url if parts.hostname else None
 
 
 def _guid_hash(title: str, published: datetime | None, lead: str) -> str:
@@ -484,22 +490,32 @@ def _dedupe(items: Iterable[FeedItem]) -> tuple[FeedItem, ...]:
     return tuple(kept)
 
 
+def _identity(raw: object) -> str:
+    """What tells an unreadable item apart from the next one: its id, link or title as written."""
+    if isinstance(raw, Mapping):
+        for key in ("id", "link", "url", "title"):
+            value = raw.get(key)
+            if isinstance(value, str | int) and str(value).strip():
+                return sanitize(str(value).strip())[:MAX_GUID]
+    return "sha1:" + hashlib.sha1(repr(raw).encode("utf-8", "replace"), usedforsecurity=False).hexdigest()
+
+
 def _build_items(
     raw_items: Iterable[Any], build: Callable[[Any], FeedItem | None], url: str
-) -> tuple[tuple[FeedItem, ...], int]:
-    """Build each item on its own: one that cannot be read is skipped and counted, never the feed."""
+) -> tuple[tuple[FeedItem, ...], tuple[str, ...]]:
+    """Build each item on its own: one that cannot be read is skipped and reported, never the feed."""
     items: list[FeedItem] = []
-    skipped = 0
+    skipped: list[str] = []
     for raw in raw_items:
         try:
             item = build(raw)
         except Exception:  # one poisoned item must not empty the whole feed
-            skipped += 1
+            skipped.append(_identity(raw))
             logger.warning("Feed %s: skipped an item that could not be read", url, exc_info=True)
             continue
         if item is not None:
             items.append(item)
-    return _dedupe(items), skipped
+    return _dedupe(items), tuple(skipped)
 
 
 def _replace_bad_char_ref(match: re.Match[bytes]) -> bytes:

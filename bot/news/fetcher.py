@@ -6,10 +6,10 @@ Exceptions raised by `Fetcher.fetch`::
      ├── InvalidURL          the URL (or a redirect's Location) cannot be parsed
      ├── BlockedAddress      non-http(s) scheme, or a host on a loopback/private/reserved address
      ├── FetchTimeout        connect, read or total time exceeded
-     ├── BodyTooLarge        declared or streamed body over max_bytes
+     ├── BodyTooLarge        declared, streamed or decoded (any Content-Encoding layer) body over max_bytes
      ├── TooManyRedirects    more than max_redirects hops
      ├── HTTPStatusError     4xx/5xx (and unexpected 3xx); carries status and retry_after
-     └── FetchNetworkError   DNS, connection, TLS, protocol or decoding failure
+     └── FetchNetworkError   DNS, connection, TLS, protocol or decoding failure; over 2 stacked encodings
 """
 
 from __future__ import annotations

@@ -84,9 +84,8 @@ def _trusted(source: Source, url: str) -> bool:
     Trust is for exactly the configured scheme, host and port: another port of the same host is
     another service, which a feed's content must not make us fetch.
     """
-    return (
-        source.origin == "config" and origin_of(url) is not None and origin_of(url) == origin_of(source.url)
-    )
+    origin = origin_of(url)
+    return source.origin == "config" and origin is not None and origin == origin_of(source.url)
 
 
 def parse_source(

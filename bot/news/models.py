@@ -50,4 +50,6 @@ class ParsedFeed:
     title: str | None
     items: tuple[FeedItem, ...]
     error: str | None = None
-    skipped: int = 0  # items that could not be read and were left out
+    # What identifies each item that could not be read and was left out (its id, link or title),
+    # so that storage counts an unreadable item once, not at every poll.
+    skipped: tuple[str, ...] = ()

@@ -1,7 +1,9 @@
 """Callback data as a small codec: ``prefix:arg``, at most 64 bytes, stable across restarts.
 
 Buttons outlive the process that drew them, so the data names what to do (a subscription to
-add, the id of one to remove) rather than pointing into memory.
+add, the id of one to remove) rather than pointing into memory. Anyone can send any data with
+a forged press, so decoding trusts nothing: whatever is not exactly what ``encode`` makes
+raises ``CallbackDataError``, and nothing else.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 LIMIT = 64  # bytes; Telegram answers BUTTON_DATA_INVALID above it
+MAX_ID = 2**63 - 1  # SQLite's largest integer; a bigger "id" is forged
 
 # What each prefix means; handlers route on these.
 SUBSCRIBE = "sub"  # arg: "all", "category:NAME" or "source:ID"
@@ -16,6 +19,7 @@ REMOVE = "unsub"  # arg: the subscription's id, or ALL for every subscription of
 SOURCE_ADD = "srcadd"  # arg: "ok:ID" or "no:ID", the id of a pending source (bot.storage.pending)
 ALL = "*"
 PREFIXES = frozenset({SUBSCRIBE, REMOVE, SOURCE_ADD})
+_SUBSCRIBE_KINDS = frozenset({"category", "source"})
 
 
 class CallbackDataError(ValueError):
@@ -28,13 +32,21 @@ class Callback:
     arg: str
 
 
+def _size(data: str) -> int:
+    # A lone surrogate has no UTF-8 form; such data cannot have come from us.
+    try:
+        return len(data.encode())
+    except UnicodeEncodeError:
+        raise CallbackDataError("callback data is not valid text") from None
+
+
 def encode(prefix: str, arg: str = "") -> str:
     """Pack a button's action; refuse an unknown prefix or more than 64 bytes."""
     if prefix not in PREFIXES:
         raise CallbackDataError(f"unknown prefix {prefix!r}")
     data = f"{prefix}:{arg}"
-    if len(data.encode()) > LIMIT:
-        raise CallbackDataError(f"callback data is {len(data.encode())} bytes, the limit is {LIMIT}")
+    if (size := _size(data)) > LIMIT:
+        raise CallbackDataError(f"callback data is {size} bytes, the limit is {LIMIT}")
     return data
 
 
@@ -47,11 +59,53 @@ def fits(prefix: str, arg: str) -> bool:
     return True
 
 
-def decode(data: str | None) -> Callback:
+def decode(data: object) -> Callback:
     """Unpack button data; anything we did not produce raises CallbackDataError."""
-    if not data or len(data.encode()) > LIMIT or ":" not in data:
+    if not isinstance(data, str) or not data or _size(data) > LIMIT or ":" not in data:
         raise CallbackDataError("not newsbot callback data")
     prefix, arg = data.split(":", 1)
     if prefix not in PREFIXES:
-        raise CallbackDataError(f"unknown prefix {prefix!r}")
+        raise CallbackDataError(f"unknown prefix {prefix[:16]!r}")
+    if not arg or not arg.isprintable():
+        raise CallbackDataError("empty or unprintable argument")
     return Callback(prefix, arg)
+
+
+def subscription_choice(callback: Callback) -> tuple[str, str]:
+    """The (kind, value) a SUBSCRIBE button asks for: ("all", "") or ("category"|"source", NAME)."""
+    if callback.prefix != SUBSCRIBE:
+        raise CallbackDataError("not a subscribe button")
+    if callback.arg == "all":
+        return "all", ""
+    kind, sep, value = callback.arg.partition(":")
+    if not sep or kind not in _SUBSCRIBE_KINDS or not value.strip():
+        raise CallbackDataError("malformed subscribe button")
+    return kind, value
+
+
+def removal_target(callback: Callback) -> int | None:
+    """The subscription id a REMOVE button names, or None for "all of them"."""
+    if callback.prefix != REMOVE:
+        raise CallbackDataError("not a remove button")
+    if callback.arg == ALL:
+        return None
+    # ASCII digits only: str.isdigit() also accepts "²" and other digits int() refuses.
+    if not (callback.arg.isascii() and callback.arg.isdigit()) or len(callback.arg) > 19:
+        raise CallbackDataError("malformed subscription id")
+    value = int(callback.arg)
+    if not 1 <= value <= MAX_ID:
+        raise CallbackDataError("subscription id out of range")
+    return value
+
+
+def pending_source_choice(callback: Callback) -> tuple[bool, int]:
+    """What a SOURCE_ADD button asks: (confirm?, the pending source's id)."""
+    if callback.prefix != SOURCE_ADD:
+        raise CallbackDataError("not a source button")
+    verb, sep, raw_id = callback.arg.partition(":")
+    if not sep or verb not in ("ok", "no") or not (raw_id.isascii() and raw_id.isdigit()) or len(raw_id) > 19:
+        raise CallbackDataError("malformed source button")
+    value = int(raw_id)
+    if not 1 <= value <= MAX_ID:
+        raise CallbackDataError("pending source id out of range")
+    return verb == "ok", value

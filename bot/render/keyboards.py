@@ -8,7 +8,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.models import Subscription
 from bot.render import callbacks
-from bot.text import shorten
+from bot.render.articles import label
 
 MAX_CHOICES = 40  # well inside Telegram's 100 buttons
 
@@ -22,11 +22,11 @@ def subscribe_menu(
     for name in categories:
         arg = f"category:{name}"
         if callbacks.fits(callbacks.SUBSCRIBE, arg):  # a name too long for a button stays typed-only
-            choices.append(InlineKeyboardButton(f"🏷 {shorten(name, 30)}", callback_data=f"sub:{arg}"))
+            choices.append(InlineKeyboardButton(f"🏷 {label(name, 30)}", callback_data=f"sub:{arg}"))
     for source_id, source_name in sources:
         arg = f"source:{source_id}"
         if callbacks.fits(callbacks.SUBSCRIBE, arg):
-            choices.append(InlineKeyboardButton(f"📰 {shorten(source_name, 30)}", callback_data=f"sub:{arg}"))
+            choices.append(InlineKeyboardButton(f"📰 {label(source_name, 30)}", callback_data=f"sub:{arg}"))
     choices = choices[:MAX_CHOICES]
     rows += [choices[i : i + 2] for i in range(0, len(choices), 2)]
     return InlineKeyboardMarkup(rows)
@@ -42,7 +42,7 @@ def remove_buttons(
     rows = [
         [
             InlineKeyboardButton(
-                f"✖ {shorten(s.describe(), 40)}",
+                f"✖ {label(s.describe(), 40)}",
                 callback_data=callbacks.encode(callbacks.REMOVE, str(s.id)),
             )
         ]

@@ -7,22 +7,25 @@ from zoneinfo import ZoneInfo
 
 from bot.i18n import Translate
 from bot.models import Article
-from bot.render.articles import format_time
-from bot.render.html import MESSAGE_LIMIT, bold, escape, link, utf16_len
-from bot.text import shorten
+from bot.render.articles import format_time, label
+from bot.render.html import MESSAGE_LIMIT, bold, escape, fit, link, utf16_len
+
+LINE_TITLE_LIMIT = 200
 
 
 def _line(article: Article, tz: ZoneInfo) -> str:
     when = escape(format_time(article.published_at, tz))
-    category = f" · {escape(article.category)}" if article.category else ""
-    return f"• {link(shorten(article.title, 200), article.url)}\n  <i>{when}{category}</i>"
+    extras = [label(article.source_name), label(article.category)]
+    tail = "".join(f" · {escape(x)}" for x in extras if x)
+    title = label(article.title, LINE_TITLE_LIMIT) or "…"
+    return f"• {link(title, article.url)}\n  <i>{when}{tail}</i>"
 
 
 def item_list(heading: str, items: Sequence[Article], *, tz: str) -> list[str]:
     """Split a heading and item lines into as few messages as Telegram's limit allows."""
     zone = ZoneInfo(tz)
     messages: list[str] = []
-    current = bold(heading)
+    current = fit(bold(heading), heading)
     for article in items:
         line = _line(article, zone)
         if utf16_len(current) + 2 + utf16_len(line) > MESSAGE_LIMIT:
@@ -35,5 +38,5 @@ def item_list(heading: str, items: Sequence[Article], *, tz: str) -> list[str]:
 
 
 def latest_list(items: Sequence[Article], *, tz: str, translate: Translate) -> str:
-    # At most 20 items of at most ~400 characters each: one message always suffices.
+    # At most 20 items of at most ~500 characters each: one message always suffices.
     return item_list(translate("Latest news"), items, tz=tz)[0]

@@ -11,8 +11,8 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 from bot.models import Source
 from bot.news.models import FeedItem
 from bot.render import callbacks
-from bot.render.html import escape
-from bot.text import shorten
+from bot.render.articles import label
+from bot.render.html import MESSAGE_LIMIT, escape, utf16_len
 
 ADD_USAGE = "/source_add URL [name]"
 REMOVE_USAGE = "/source_remove ID"
@@ -29,8 +29,8 @@ def source_line(source: Source, tz: ZoneInfo) -> str:
     """One source as HTML: id, name, state, and what its last polls said."""
     state = "⏸ paused" if source.paused else ("⚠️ failing" if source.consecutive_failures else "✅ ok")
     lines = [
-        f"<b>{escape(source.name)}</b> (<code>{escape(source.id)}</code>) — {state}",
-        f"{escape(source.kind)} · {escape(source.url)}",
+        f"<b>{escape(label(source.name))}</b> (<code>{escape(source.id)}</code>) — {state}",
+        f"{escape(source.kind)} · {escape(label(source.url, 300))}",
         f"last success: {_when(source.last_success_at, tz)} · items: {source.items_total}"
         f" · failures in a row: {source.consecutive_failures}",
     ]
@@ -40,10 +40,7 @@ def source_line(source: Source, tz: ZoneInfo) -> str:
             f"merged into other stories: {source.items_merged} · unreadable, skipped: {source.items_skipped}"
         )
     if source.last_error:
-        error = (
-            source.last_error if len(source.last_error) <= MAX_ERROR else source.last_error[:MAX_ERROR] + "…"
-        )
-        lines.append(f"last error: {escape(error)}")
+        lines.append(f"last error: {escape(label(source.last_error, MAX_ERROR))}")
     return "\n".join(lines)
 
 
@@ -55,7 +52,7 @@ def sources_text(all_sources: Sequence[Source], tz: ZoneInfo) -> list[str]:
     current = f"<b>Sources ({len(all_sources)})</b>"
     for source in all_sources:
         block = source_line(source, tz)
-        if len(current) + 2 + len(block) > 4000:
+        if utf16_len(current) + 2 + utf16_len(block) > MESSAGE_LIMIT:
             messages.append(current)
             current = block
         else:
@@ -66,6 +63,16 @@ def sources_text(all_sources: Sequence[Source], tz: ZoneInfo) -> list[str]:
 
 def usage(line: str) -> str:
     return f"Usage: <code>{escape(line)}</code>"
+
+
+def failing_text(source: Source, error: str) -> str:
+    """The admins' alert when a source starts failing; the error is web text, so capped and escaped."""
+    name = escape(label(source.name))
+    return f"⚠️ Source <b>{name}</b> ({escape(source.id)}) is failing: {escape(label(error, MAX_ERROR * 5))}"
+
+
+def recovered_text(source: Source) -> str:
+    return f"✅ Source <b>{escape(label(source.name))}</b> ({escape(source.id)}) has recovered."
 
 
 _FOUND = {
@@ -80,7 +87,7 @@ def candidate_text(
 ) -> str:
     """What /source_add found, with the first items it would push, before anything is saved."""
     lines = [
-        f"<b>{escape(name)}</b>",
+        f"<b>{escape(label(name))}</b>",
         escape(_FOUND.get(found, found)),
         f"{escape(kind)} · {escape(poll_url)}",
         "",
@@ -88,8 +95,8 @@ def candidate_text(
     ]
     for item in preview:
         when = f" · {item.published.astimezone(tz).strftime('%Y-%m-%d %H:%M')}" if item.published else ""
-        tags = f" [{escape(', '.join(item.tags))}]" if item.tags else ""
-        lines.append(f"• {escape(shorten(item.title, 200))}{tags}{when}")
+        tags = f" [{escape(label(', '.join(item.tags)))}]" if item.tags else ""
+        lines.append(f"• {escape(label(item.title, 200))}{tags}{when}")
     lines += ["", "Add it?"]
     return "\n".join(lines)
 

@@ -214,7 +214,7 @@ class StoreResult:
     updated: tuple[int, ...]  # ids whose title or lead changed
     queued: int  # outbox rows created
     merged: int = 0  # items found to be a story already stored (logged and counted on the source)
-    skipped: int = 0  # items that could not be stored (counted on the source)
+    skipped: int = 0  # unreadable items seen for the first time (counted on the source)
 
 
 @dataclass(frozen=True, slots=True)
@@ -291,7 +291,7 @@ async def store_items(
     breaking: bool,
     push: bool,
     now: float,
-    skipped: int = 0,
+    skipped: Sequence[str] = (),
 ) -> StoreResult:
     """Store a poll's items and, when ``push``, queue the new ones for readers, all in one transaction.
 
@@ -299,7 +299,8 @@ async def store_items(
     new subscriber must not be flooded with it. An item is the story already stored under its
     guid, else a story this source showed before (its article may be pruned), else, when the
     link says so, a story stored from elsewhere: such a merge is logged and counted.
-    ``skipped`` counts items the parser could not read, to be added to the source's counter.
+    ``skipped`` identifies items the parser could not read; each, like an item whose text
+    cannot be stored, is counted on the source the first time only and remembered as seen.
     """
     new: list[int] = []
     updated: list[int] = []
@@ -307,7 +308,8 @@ async def store_items(
     good = [item for item in items if _storable(item)]
     if len(good) < len(items):
         logger.warning("Source %s: %d items with unstorable text skipped", source_id, len(items) - len(good))
-        skipped += len(items) - len(good)
+    unreadable = {seen_key("unreadable:" + key) for key in skipped}
+    unreadable |= {seen_key("unreadable:" + item.guid) for item in items if not _storable(item)}
     keys = {item.guid: seen_key(item.guid) for item in good}
     linked = [item for item in good if item.own_link]
     params = {
@@ -320,9 +322,13 @@ async def store_items(
         ) as cur:
             by_guid = {row["guid"]: row for row in await cur.fetchall()}
         async with conn.execute(
-            FIND_SEEN, {"source_id": source_id, "keys": json.dumps(list(keys.values()))}
+            FIND_SEEN, {"source_id": source_id, "keys": json.dumps([*keys.values(), *unreadable])}
         ) as cur:
             seen = {row["key"]: row["seen_at"] for row in await cur.fetchall()}
+        new_unreadable = [key for key in unreadable if key not in seen]
+        await conn.executemany(
+            REMEMBER_SEEN, [{"source_id": source_id, "key": key, "now": now} for key in new_unreadable]
+        )
         async with conn.execute(FIND_BY_LINKS, params) as cur:
             candidates = [
                 _Known(
@@ -376,9 +382,10 @@ async def store_items(
                     _Known(article_id, source_id, item.url, url_key(item.url), None, item.publisher_guid)
                 )
         await conn.execute(
-            MARK_SEEDED, {"added": len(new), "merged": merged, "skipped": skipped, "id": source_id}
+            MARK_SEEDED,
+            {"added": len(new), "merged": merged, "skipped": len(new_unreadable), "id": source_id},
         )
-    return StoreResult(tuple(new), tuple(updated), queued, merged, skipped)
+    return StoreResult(tuple(new), tuple(updated), queued, merged, len(new_unreadable))
 
 
 async def _record_edit(conn: aiosqlite.Connection, known: sqlite3.Row, item: FeedItem, now: float) -> None:

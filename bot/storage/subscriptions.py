@@ -28,6 +28,15 @@ SELECT category FROM articles
 WHERE category IS NOT NULL AND category != '' AND published_at >= :since
 GROUP BY category ORDER BY COUNT(*) DESC, category LIMIT :limit
 """
+# Every category a reader may name: those on stored articles and those sources are configured with.
+KNOWN_CATEGORIES = """
+SELECT category FROM (
+    SELECT category, COUNT(*) AS n FROM articles
+    WHERE category IS NOT NULL AND category != '' GROUP BY category
+    UNION ALL
+    SELECT category, 0 FROM sources WHERE category IS NOT NULL AND category != ''
+) GROUP BY category ORDER BY SUM(n) DESC, category LIMIT :limit
+"""
 GET_BY_ID = "SELECT * FROM subscriptions WHERE id = :id AND chat_id = :chat_id"
 COUNT_ACTIVE = """
 SELECT COUNT(*) FROM subscriptions s JOIN chats c ON c.id = s.chat_id
@@ -113,4 +122,10 @@ async def get_by_id(db: Database, *, chat_id: int, subscription_id: int) -> Subs
 async def recent_categories(db: Database, *, since: float, limit: int = 20) -> list[str]:
     """Category names of articles published since a time, most common first."""
     rows = await db.fetchall(RECENT_CATEGORIES, {"since": since, "limit": limit})
+    return [str(r["category"]) for r in rows]
+
+
+async def known_categories(db: Database, *, limit: int = 1000) -> list[str]:
+    """Every category name seen on an article or set on a source, most common first."""
+    rows = await db.fetchall(KNOWN_CATEGORIES, {"limit": limit})
     return [str(r["category"]) for r in rows]
