@@ -185,3 +185,23 @@ def test_generic_reader_is_linear_on_a_huge_flat_page() -> None:
 )
 def test_non_english_month_and_weekday_names_in_page_dates_parse(text: str, expected: datetime) -> None:
     assert parse_site_time(text, tz=BAKU, now=NOW) == expected
+
+
+def test_links_inside_nested_menus_and_footers_are_skipped_without_touching_freed_nodes() -> None:
+    def stories(prefix: str, n: int) -> str:
+        return "".join(
+            f'<li><a href="/news/2024/{prefix}-story-number-{i}">'
+            f"{prefix.title()} story number {i} of the day</a></li>"
+            for i in range(n)
+        )
+
+    page = (
+        "<html><body>"
+        '<footer><div class="menu"><nav class="nav-list">'
+        f"<ul>{stories('footer', 5)}</ul></nav></div></footer>"
+        f'<div class="sidebar-most-popular"><div class="trending"><ul>{stories("ranked", 5)}</ul></div></div>'
+        f'<main><ul class="latest">{stories("main", 5)}</ul></main>'
+        "</body></html>"
+    )
+    feed = parse_listing(page, url="https://s.example/")
+    assert [item.title for item in feed.items] == [f"Main story number {i} of the day" for i in range(5)]

@@ -148,3 +148,17 @@ def test_a_preset_selector_the_parser_refuses_leaves_the_generic_reading() -> No
     page = extract_article(html, url="https://s.example/n/1", selectors=broken)
     assert page.title == "Storm hits the coast"
     assert "A strong storm reached the coast" in page.text
+
+
+def test_nested_read_also_blocks_are_kept_as_links_and_left_out_of_the_body() -> None:
+    html = (
+        '<html><body><div class="post"><h1 class="post_title">Storm hits the coast</h1>'
+        '<div class="post_body">'
+        "<p>A strong storm reached the coast on Monday night.</p>"
+        '<div class="read_also"><div class="read-also">'
+        '<a href="/en/news/old-flood">Last year&#39;s flood</a></div></div>'
+        "</div></div></body></html>"
+    )
+    page = extract_article(html, url="https://s.example/en/news/storm", selectors=load("caliber").article)
+    assert page.text == "A strong storm reached the coast on Monday night."
+    assert page.read_also[0] == ("Last year's flood", "https://s.example/en/news/old-flood")

@@ -16,7 +16,7 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from bot.news.dates import parse_date
 from bot.news.feeds import MAX_SHORT, MAX_TITLE, MAX_URL, clean_text
-from bot.news.listing import cap_nesting, decode_html
+from bot.news.listing import cap_nesting, decode_html, inside_marked
 from bot.news.presets import ArticleSelectors
 from bot.news.urls import host_of, normalize_url
 
@@ -608,14 +608,20 @@ def _apply_selectors(
     base = page.canonical_url or url
     links: list[tuple[str, str]] = []
     seen = {normalize_url(url), *([page.canonical_url] if page.canonical_url else [])}
-    for block in tree.css(selectors.read_also) if selectors.read_also else []:
+    blocks = list(tree.css(selectors.read_also)) if selectors.read_also else []
+    for block in blocks:
         for anchor in block.css("a[href]")[:MAX_READ_ALSO]:
             link = _http(anchor.attributes.get("href"), base)
             title = _link_title(anchor)
             if link and link not in seen and len(title) >= 3:
                 seen.add(link)
                 links.append((title, link))
-        block.decompose()  # "Read also" inside the body is not the story's text
+    # "Read also" inside the body is not the story's text. Only the outermost blocks are
+    # destroyed: a nested one goes with its parent, and must not be touched after.
+    marked = {block.mem_id for block in blocks}
+    outermost = [b for b in blocks if b.parent is None or not inside_marked(b.parent, marked)]
+    for block in outermost:
+        block.decompose()
     published = None
     time_node = root.css_first(selectors.time) if selectors.time else None
     if time_node is not None:

@@ -478,11 +478,14 @@ def _read_any(content: bytes | str, url: str, tz: tzinfo, now: datetime) -> Pars
     tree = LexborHTMLParser(cap_nesting(html, MAX_DEPTH))
     title_node = tree.css_first("title")
     page_title = clean_text(title_node.text(), limit=MAX_TITLE) if title_node else None
-    for node in tree.css(_JUNK_TAGS):
-        node.decompose()
-    for node in tree.css("[class], [id], [role]"):
-        if node.tag not in ("html", "body", "main") and _is_junk(node):
-            node.decompose()
+    # Junk blocks are marked, not removed: destroying a block would leave its nested matches
+    # pointing at freed nodes. A link inside any marked block is skipped.
+    junk = {node.mem_id for node in tree.css(_JUNK_TAGS)}
+    junk |= {
+        node.mem_id
+        for node in tree.css("[class], [id], [role]")
+        if node.tag not in ("html", "body", "main") and _is_junk(node)
+    }
     site_host = host_of(url).removeprefix("www.")
     page_key = normalize_url(url)
     groups: dict[tuple[str, ...], list[tuple[LexborNode, str, str]]] = {}
@@ -494,7 +497,7 @@ def _read_any(content: bytes | str, url: str, tz: tzinfo, now: datetime) -> Pars
         if link == page_key or len(link) > MAX_URL or not article_shaped(link, site_host):
             continue
         text = _anchor_title(anchor)
-        if not headline_shaped(text):
+        if not headline_shaped(text) or inside_marked(anchor, junk):
             continue
         groups.setdefault(_signature(anchor), []).append((anchor, link, text))
     ranked = sorted(
@@ -540,6 +543,16 @@ def _read_any(content: bytes | str, url: str, tz: tzinfo, now: datetime) -> Pars
     if not items:
         return ParsedFeed(title=page_title or None, items=(), error="no list of stories found on the page")
     return ParsedFeed(title=page_title or None, items=tuple(items))
+
+
+def inside_marked(node: LexborNode, marked: set[int]) -> bool:
+    """Whether node or one of its ancestors is marked (nesting is capped, so this is bounded)."""
+    current: LexborNode | None = node
+    while current is not None:
+        if current.mem_id in marked:
+            return True
+        current = current.parent
+    return False
 
 
 def _anchor_title(anchor: LexborNode) -> str:
