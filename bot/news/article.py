@@ -549,11 +549,9 @@ def _background_image(tree: LexborHTMLParser, base: str) -> str | None:
 def extract_article(
     content: bytes | str, *, url: str, selectors: ArticleSelectors | None = None, tz: tzinfo = UTC
 ) -> ArticlePage:
-    """Extract text and metadata from an article page (no network access of any kind).
-
-    ``selectors`` (a preset's) take precedence over the generic reading for each part they find;
-    ``tz`` is the zone of times the page prints without an offset.
-    """
+    """Extract text and metadata from an article page (no network access of any kind)."""
+    # A preset's selectors win for each part they find; tz is the zone of times printed without
+    # an offset.
     try:
         page = _extract(content, url)
     except Exception:

@@ -153,11 +153,9 @@ _TAG = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9-]{0,30})")
 
 
 def cap_nesting(html: str, limit: int) -> str:
-    """Cut the page where its elements nest deeper than limit (one linear scan of the tags).
-
-    HTML parsers check open elements on every tag, so a page nested thousands deep costs time
-    quadratic in its depth (a 2 MB page took over a minute): no real page nests that deep.
-    """
+    """Cut the page where its elements nest deeper than limit (one linear scan of the tags)."""
+    # HTML parsers check open elements on every tag, so a page nested thousands deep costs time
+    # quadratic in its depth (a 2 MB page took over a minute): no real page nests that deep.
     depth = 0
     position = 0
     while True:
@@ -267,10 +265,7 @@ def parse_listing(
     now: datetime | None = None,
     generic: bool = True,
 ) -> ParsedFeed:
-    """Read the items of a ticker page; times are read in tz and returned in UTC.
-
-    When the selectors match nothing and ``generic`` is set, the generic reader takes over.
-    """
+    """Read a ticker page's items, times in tz returned in UTC; the generic reader if none match."""
     try:
         html = decode_html(content) if isinstance(content, bytes) else content
         html = cap_nesting(html[:MAX_PAGE_CHARS], MAX_DEPTH)
