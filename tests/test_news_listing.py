@@ -205,3 +205,13 @@ def test_links_inside_nested_menus_and_footers_are_skipped_without_touching_free
     )
     feed = parse_listing(page, url="https://s.example/")
     assert [item.title for item in feed.items] == [f"Main story number {i} of the day" for i in range(5)]
+
+
+def test_lazy_loaded_picture_next_to_a_link_is_taken_not_its_placeholder() -> None:
+    rows = "".join(
+        f'<li><img src="data:image/gif;base64,R0lGOD" data-src="/img/{i}.jpg">'
+        f'<a href="/news/2024/story-number-{i}-of-the-day">Story number {i} of the long day</a></li>'
+        for i in range(3)
+    )
+    feed = parse_listing(f"<ul>{rows}</ul>", url="https://s.example/")
+    assert [item.image_url for item in feed.items] == [f"https://s.example/img/{i}.jpg" for i in range(3)]

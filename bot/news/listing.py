@@ -517,9 +517,8 @@ def _read_any(content: bytes | str, url: str, tz: tzinfo, now: datetime) -> Pars
             first, _, rest = text.partition(" ")
             if rest and _MEDIA_TAGS.get(first.lower()) in tags:
                 text = rest  # "Video Coronavirus: …": the label is a tag, not the headline
-            image = box.css_first("img[src]")
-            image_src = image.attributes.get("src") if image is not None else None
-            image_url = normalize_url(image_src, base=url) if image_src else None
+            image = box.css_first("img")
+            image_url = _image_of(image, url) if image is not None else None
             items.append(
                 FeedItem(
                     guid=link,
@@ -528,9 +527,7 @@ def _read_any(content: bytes | str, url: str, tz: tzinfo, now: datetime) -> Pars
                     kicker=kicker,
                     published=published,
                     tags=tags,
-                    image_url=image_url
-                    if image_url and image_url.startswith(("http://", "https://"))
-                    else None,
+                    image_url=image_url,
                 )
             )
             if len(items) >= MAX_ITEMS:
@@ -538,6 +535,17 @@ def _read_any(content: bytes | str, url: str, tz: tzinfo, now: datetime) -> Pars
     if not items:
         return ParsedFeed(title=page_title or None, items=(), error="no list of stories found on the page")
     return ParsedFeed(title=page_title or None, items=tuple(items))
+
+
+def _image_of(image: LexborNode, base: str) -> str | None:
+    """An <img>'s picture; lazy-loading pages keep it in data-src and put a placeholder in src."""
+    for name in ("data-src", "data-lazy-src", "data-original", "src"):
+        value = image.attributes.get(name)
+        if value and not value.startswith("data:"):
+            url = normalize_url(value, base=base)
+            if url.startswith(("http://", "https://")) and len(url) <= MAX_URL:
+                return url
+    return None
 
 
 def inside_marked(node: LexborNode, marked: set[int]) -> bool:
