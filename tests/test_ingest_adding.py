@@ -151,3 +151,11 @@ async def test_pending_source_survives_a_restart_and_is_taken_once(tmp_path: Pat
         )  # expired
     finally:
         await second.close()
+
+
+async def test_same_feed_written_another_way_is_refused_as_already_a_source(
+    db: Database, fetcher: Fetcher
+) -> None:
+    assert isinstance(await _add(db, fetcher, "https://news.example/rss.xml"), Added)
+    again = await _add(db, fetcher, "HTTP://news.example/rss.xml?utm_source=tg")
+    assert again == Refused("That is already the source news-example.")

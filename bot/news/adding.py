@@ -14,7 +14,7 @@ from bot.news.feeds import parse_feed
 from bot.news.fetcher import BlockedAddress, Fetcher, FetchError, HTTPStatusError, InvalidURL
 from bot.news.listing import DEFAULT_SELECTORS, parse_listing
 from bot.news.models import FeedItem
-from bot.news.urls import host_of, normalize_url
+from bot.news.urls import host_of, normalize_url, url_key
 from bot.storage import sources
 from bot.storage.connection import Database
 
@@ -57,6 +57,15 @@ async def _fetch(fetcher: Fetcher, url: str) -> tuple[str, bytes, str | None] | 
     except FetchError as exc:
         return Refused(f"{url} could not be fetched ({type(exc).__name__}).")
     return result.url, result.content, result.content_type
+
+
+async def _existing(db: Database, url: str) -> Source | None:
+    """The source already polling this address, written the same or differing only in form."""
+    same = await sources.find_by_url(db, url=url)
+    if same is not None:
+        return same
+    key = url_key(url)
+    return next((s for s in await sources.list_sources(db) if url_key(s.url) == key), None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +114,7 @@ async def find_source(
             kind, found = "html", "page"
     if not parsed.items and (kind == "html" or parsed.error is not None):
         return Refused(f"No feed or list of news found at {url}.")
-    existing = await sources.find_by_url(db, url=poll_url)
+    existing = await _existing(db, poll_url)
     if existing is not None:
         return Refused(f"That is already the source {existing.id}.")
     label = (name or parsed.title or host_of(poll_url) or "source").strip()[:MAX_NAME]
@@ -118,7 +127,7 @@ async def confirm_source(
     db: Database, candidate: Candidate, *, now: float, interval: float = DEFAULT_INTERVAL
 ) -> Added | Refused:
     """Store a found source; refuse when its address became a source meanwhile."""
-    existing = await sources.find_by_url(db, url=candidate.poll_url)
+    existing = await _existing(db, candidate.poll_url)
     if existing is not None:
         return Refused(f"That is already the source {existing.id}.")
     taken = {s.id for s in await sources.list_sources(db)}
