@@ -57,3 +57,13 @@ def test_digest_is_due_once_per_slot() -> None:
     assert digest_due(utc(4, 0), "08:00", BAKU, utc(4, 0, day=9).timestamp())
     assert not digest_due(utc(4, 1), "08:00", BAKU, utc(4, 0).timestamp())  # already sent this slot
     assert digest_due(utc(12), "08:00", BAKU, None)
+
+
+def test_digest_time_in_arabic_indic_digits_is_refused() -> None:
+    with pytest.raises(ScheduleError):
+        parse_hhmm("٣:٠٠")
+
+
+def test_very_long_timezone_name_is_refused_not_raised_as_oserror() -> None:
+    with pytest.raises(ScheduleError):
+        parse_timezone("Europe/" + "x" * 5000)

@@ -292,9 +292,18 @@ def test_adversarial_sizes_in_text_helpers_complete() -> None:
 
 @pytest.mark.parametrize(
     ("codec", "declared"),
-    [("big5", False), ("euc_jp", False), ("euc_kr", False), ("gb2312", False), ("shift_jis", False)],
+    [
+        ("big5", False),
+        ("euc_jp", False),
+        ("euc_kr", False),
+        ("gb2312", False),
+        ("shift_jis", False),
+        ("big5", True),
+        ("shift_jis", True),
+    ],
 )
 def test_undeclared_east_asian_feeds_decode_without_mojibake(codec: str, declared: bool) -> None:
+    """Undeclared, or declared as Latin-1 (a wrong declaration whose reading is mojibake)."""
     texts = {
         "big5": ("新聞快報", "政府今天宣布新的經濟政策，市場反應熱烈。"),
         "euc_jp": ("ニュース速報", "東京で国際会議が開かれ、多くの代表が参加した。"),
@@ -304,7 +313,8 @@ def test_undeclared_east_asian_feeds_decode_without_mojibake(codec: str, declare
     }
     title, text = texts[codec]
     document = (
-        '<rss version="2.0"><channel><title>'
+        ('<?xml version="1.0" encoding="ISO-8859-1"?>' if declared else "")
+        + '<rss version="2.0"><channel><title>'
         + title
         + "</title>"
         + "".join(
@@ -370,3 +380,12 @@ def test_malformed_links_are_not_taken_as_links() -> None:
         ("Bad port", "https://site.example/", False),
         ("Bad host", "https://site.example/", False),
     ]
+
+
+def test_json_feed_date_with_non_english_month_parses() -> None:
+    body = (
+        '{"version": "https://jsonfeed.org/version/1.1", "items": [{"id": "1", "url": "https://x.example/1",'
+        ' "title": "T", "date_published": "16 noyabr 2022 12:00 +0400"}]}'
+    )
+    (item,) = parse_feed(body.encode(), url="https://x.example/j").items
+    assert item.published == datetime(2022, 11, 16, 8, 0, tzinfo=UTC)

@@ -147,7 +147,8 @@ async def test_trusted_host_is_fetched_and_untrusted_loopback_is_refused(server:
 async def test_trust_after_construction(server: str) -> None:
     async with Fetcher() as fetcher:
         fetcher.trust(server)
-        assert fetcher.is_trusted("127.0.0.1")
+        assert fetcher.is_trusted(f"{server}/anything")
+        assert not fetcher.is_trusted("127.0.0.1")  # a URL vouches for its own port, not the whole host
         assert (await fetcher.fetch(f"{server}/moved")).url == f"{server}/feed"
 
 
@@ -211,6 +212,16 @@ async def test_trusted_call_does_not_trust_another_port_of_the_same_host(server:
         with pytest.raises(BlockedAddress):
             await fetcher.fetch(f"{server}/away?to=http://127.0.0.1:9/secret", trusted=True)
         assert (await fetcher.fetch(f"{server}/moved", trusted=True)).content == b"<rss/>"
+
+
+async def test_trusting_a_url_trusts_its_port_only(server: str) -> None:
+    async with Fetcher() as fetcher:
+        fetcher.trust(server)
+        assert fetcher.is_trusted(f"{server}/feed")
+        assert not fetcher.is_trusted("http://127.0.0.1:9/")
+        assert (await fetcher.fetch(f"{server}/feed")).content == b"<rss/>"
+        with pytest.raises(BlockedAddress):
+            await fetcher.fetch("http://127.0.0.1:9/secret")
 
 
 async def test_connect_time_check_defeats_dns_rebinding(server: str, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -6,7 +6,8 @@ import re
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-_HHMM = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+# [0-9], not \d: \d also matches Arabic-Indic and other digits, which int() would then accept.
+_HHMM = re.compile(r"^([01]?[0-9]|2[0-3]):([0-5][0-9])$")
 
 
 class ScheduleError(ValueError):
@@ -35,9 +36,13 @@ def parse_range(text: str) -> tuple[str, str]:
 def parse_timezone(text: str) -> str:
     """An IANA name like Europe/Istanbul (case as typed or canonical)."""
     name = text.strip()
+    # IANA names are short ASCII paths; anything else is refused before it reaches the filesystem,
+    # where a very long name raises OSError (name too long) instead of ZoneInfoNotFoundError.
+    if not name.isascii() or len(name) > 64:
+        raise ScheduleError(f"unknown timezone {text[:64]!r}")
     try:
         ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         lowered = {z.lower(): z for z in available_timezones()}
         if name.lower() not in lowered:
             raise ScheduleError(f"unknown timezone {text!r}") from None

@@ -282,12 +282,22 @@ def _detect_encoding(content: bytes, content_type: str | None) -> str:
             declared = None
         else:
             return declared
-    east_asian = _guess_east_asian(content)
+    # A declared Latin encoding is believed unless the bytes look like a multi-byte script's.
+    east_asian = _guess_east_asian(content) if declared is None or _high_share(content) >= 0.05 else None
     if east_asian is not None:
         return east_asian
     if _looks_non_latin(content.decode("latin-1")):
         return _guess_cyrillic(content)
     return declared or "cp1252"
+
+
+_HIGH_BYTES = bytes(range(0x80, 0x100))
+
+
+def _high_share(content: bytes) -> float:
+    """The share of bytes above ASCII in the start of a document."""
+    sample = content[:MAX_DETECT]
+    return (len(sample) - len(sample.translate(None, _HIGH_BYTES))) / max(len(sample), 1)
 
 
 def _guess_east_asian(content: bytes) -> str | None:
@@ -337,7 +347,7 @@ def _iso_to_datetime(value: object) -> datetime | None:
         try:
             parsed = parsedate_to_datetime(text)  # some JSON feeds carry RFC 822 dates
         except (TypeError, ValueError, IndexError):
-            return None
+            return _written_date(text)  # or a date in the site's language
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     return parsed.astimezone(UTC)

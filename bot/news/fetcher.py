@@ -327,6 +327,7 @@ class Fetcher:
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self._trusted: set[str] = set()
+        self._trusted_origins: set[tuple[str, str, int]] = set()
         for host in trusted_hosts:
             self.trust(host)
         self._total_timeout = total_timeout
@@ -375,13 +376,23 @@ class Fetcher:
             )
 
     def trust(self, url_or_host: str) -> None:
-        """Skip address checks for this host (an operator-configured source)."""
+        """Skip address checks for a URL's exact scheme, host and port, or for every port of a bare host."""
+        if "://" in url_or_host:
+            with contextlib.suppress(FetchError):  # an unparsable URL trusts nothing
+                self._trusted_origins.add(_origin(_parse_url(url_or_host)))
+            return
         host = _normalise_host(url_or_host)
         if host:
             self._trusted.add(host)
 
     def is_trusted(self, url_or_host: str) -> bool:
-        """Return True when the host of url_or_host was declared trusted."""
+        """Return True when url_or_host's origin, or its whole host, was declared trusted."""
+        if "://" in url_or_host:
+            try:
+                if _origin(_parse_url(url_or_host)) in self._trusted_origins:
+                    return True
+            except FetchError:
+                return False
         return _normalise_host(url_or_host) in self._trusted
 
     async def __aenter__(self) -> Self:
@@ -423,7 +434,8 @@ class Fetcher:
         deadline: float | None = None
         for _hop in range(self._max_redirects + 1):
             host = current.host
-            is_trusted = host in self._trusted or _origin(current) in call_trusted
+            origin = _origin(current)
+            is_trusted = host in self._trusted or origin in self._trusted_origins or origin in call_trusted
             if not is_trusted:
                 _check_url_address(current)
             client = self._open if is_trusted else self._guarded
