@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import re
 import sys
-import time
 import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -69,7 +68,6 @@ class Score:
     authors: int = 0
     authors_ok: int = 0
     f1: list[float] = field(default_factory=list)
-    seconds: float = 0.0
     misses: list[str] = field(default_factory=list)
 
 
@@ -137,7 +135,6 @@ def baseline(case: Case) -> Found:
 def score(cases: list[Case], extractor: Callable[[Case], Found]) -> Score:
     """Run one extractor over a set."""
     result = Score()
-    started = time.perf_counter()
     for case in cases:
         found = extractor(case)
         if case.body is not None:
@@ -162,7 +159,6 @@ def score(cases: list[Case], extractor: Callable[[Case], Found]) -> Score:
             result.authors_ok += ok
             if not ok:
                 result.misses.append(f"author {case.url}: {found.author!r} != {case.author!r}")
-    result.seconds = time.perf_counter() - started
     return result
 
 
@@ -222,8 +218,10 @@ def report(name: str, cases: list[Case], verbose: bool) -> None:
     if not cases:
         print(f"{name}: not present, skipped")
         return
-    ours = score(cases, project)
+    # No timing here: both run trafilatura, whose date search caches per page, so whichever runs
+    # second looks faster. bench/bench_parse.py times the project alone.
     theirs = score(cases, baseline)
+    ours = score(cases, project)
     body = "body snippet F1" if cases[0].body is None else "body token F1"
     print(f"\n{name}: {len(cases)} pages")
     print(f"| {'measure':<22} | {'project':>18} | {'trafilatura default':>19} |")
@@ -234,7 +232,6 @@ def report(name: str, cases: list[Case], verbose: bool) -> None:
         ("title exact", _pct(ours.titles_ok, ours.titles), _pct(theirs.titles_ok, theirs.titles)),
         ("date (day)", _pct(ours.dates_ok, ours.dates), _pct(theirs.dates_ok, theirs.dates)),
         ("author", _pct(ours.authors_ok, ours.authors), _pct(theirs.authors_ok, theirs.authors)),
-        ("seconds", f"{ours.seconds:.1f}", f"{theirs.seconds:.1f}"),
     )
     for label, left, right in rows:
         print(f"| {label:<22} | {left:>18} | {right:>19} |")

@@ -31,7 +31,7 @@ MAX_JSON_LD = 200_000
 # The precise extraction kept less than this share of the page's paragraphs: it collapsed.
 COLLAPSE_SHARE = 0.3
 # A precise text this short is checked against the default extraction (it costs a second pass).
-SHORT_TEXT = 1500
+SHORT_TEXT = 300
 MAX_READ_ALSO = 20
 MAX_TAGS = 20
 
