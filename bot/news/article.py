@@ -53,6 +53,7 @@ _RELATED_HEADING = re.compile(
     re.I,
 )
 _HEADING_TAGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6", "strong", "b", "span", "div", "p", "header"})
+_BLOCK_TAGS = frozenset({"div", "p", "span", "header"})
 _CONTAINER_STOP = frozenset({"html", "body", "main"})
 _KICKER_SELECTOR = (
     "[class*=kicker], [class*=overline], [class*=supertitle], [class*=eyebrow], [class*=overtitle],"
@@ -149,7 +150,10 @@ def _related_containers(tree: LexborHTMLParser) -> Iterator[LexborNode]:
         if _RELATED_CLASS.search(marker):
             yield node
     for node in tree.css(", ".join(sorted(_HEADING_TAGS))):
-        text = clean_text(node.text(deep=True, separator=" "))
+        # A block (div, p, span) says its heading itself; its whole text would be read once per
+        # enclosing block, quadratic in the page's depth.
+        deep = node.tag not in _BLOCK_TAGS
+        text = clean_text(node.text(deep=deep, separator=" ")[:200])
         if not text or len(text) > 40 or not _RELATED_HEADING.match(text):
             continue
         # The heading's block is the nearest ancestor that also holds links.
