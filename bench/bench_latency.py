@@ -97,6 +97,7 @@ async def run(items: int, readers: int) -> None:
                         await asyncio.sleep(0.01)
                     # Let the previous item's broadcast to every reader finish at 1/s per chat.
                     await asyncio.sleep(max(1.2, readers / 29))
+            refused = (await control.stats())["429"]
     await runner.cleanup()
     ms = sorted(x * 1000 for x in latencies)
     p90 = ms[int(len(ms) * 0.9) - 1] if ms else float("nan")
@@ -104,6 +105,7 @@ async def run(items: int, readers: int) -> None:
     median = statistics.median(ms)
     print(f"feed served -> first reader's message: median {median:.0f} ms, p90 {p90:.0f} ms", end="")
     print(f", max {ms[-1]:.0f} ms")
+    print(f"429 answers: {refused}")
 
 
 if __name__ == "__main__":

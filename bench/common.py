@@ -86,6 +86,35 @@ async def seed_broadcast(db: Database, targets: Sequence[tuple[int, str]], artic
     return int(await db.scalar("SELECT COUNT(*) FROM outbox"))
 
 
+async def seed_held(db: Database, rows: int, now: float, *, per_article: int = 10_000) -> None:
+    """Queue ``rows`` deliveries that are not due (held for quiet hours): a deep queue to send past."""
+    articles = max(1, -(-rows // per_article))
+    chats = min(rows, per_article)
+    async with db.transaction() as conn:
+        await conn.execute(
+            "INSERT OR IGNORE INTO sources (id, name, url, kind, interval, created_at)"
+            " VALUES ('held', 'Held', 'http://127.0.0.1:9/held', 'feed', 60, 0)"
+        )
+        await conn.executemany(
+            "INSERT INTO chats (id, type, created_at, updated_at) VALUES (?, 'private', 0, 0)",
+            ((9_000_000 + n,) for n in range(chats)),
+        )
+        for n in range(articles):
+            cursor = await conn.execute(
+                "INSERT INTO articles (source_id, guid, url, title, lead, published_at, fetched_at)"
+                " VALUES ('held', ?, ?, 'Held story', '', ?, ?)",
+                (f"held{n}", f"https://news.example/held/{n}", now, now),
+            )
+            await conn.executemany(
+                "INSERT INTO outbox (article_id, chat_id, state, next_attempt_at, created_at, last_error)"
+                " VALUES (?, ?, 'queued', ?, ?, 'quiet')",
+                (
+                    (cursor.lastrowid, 9_000_000 + c, now + 86_400, now)
+                    for c in range(min(chats, rows - n * per_article))
+                ),
+            )
+
+
 def make_bot(port: int, limiter: Limiter) -> ExtBot[None]:
     """The bot as the application builds it: aiohttp requests, the shared limiter, a sized pool."""
     pool = in_flight_for(1.0 / limiter.rates.global_interval) + 16

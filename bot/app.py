@@ -9,12 +9,14 @@ import asyncio
 import contextlib
 import functools
 import logging
+import signal
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from typing import Any
 
 from telegram import BotCommand, LinkPreviewOptions, Update
 from telegram.constants import ParseMode
+from telegram.error import InvalidToken, NetworkError, TelegramError
 from telegram.ext import (
     Application,
     ApplicationBuilder,
@@ -23,6 +25,7 @@ from telegram.ext import (
     CommandHandler,
     ContextTypes,
     Defaults,
+    ExtBot,
     MessageHandler,
     filters,
 )
@@ -32,15 +35,19 @@ from bot.budget import CommandBudget
 from bot.config import Settings
 from bot.context import BotData, NewsContext
 from bot.delivery.aiohttp_request import AiohttpRequest
+from bot.delivery.chat_order import PerChatUpdateProcessor
 from bot.delivery.dispatcher import Dispatcher, in_flight_for
 from bot.delivery.ratelimit import Limiter, Rates
 from bot.delivery.sender import make_batch_sender, make_list_sender, make_sender
 from bot.delivery.shared_limiter import SharedRateLimiter
+from bot.errors import TelegramUnavailable
 from bot.news.fetcher import Fetcher
 from bot.render.callbacks import REMOVE, SOURCE_ADD, SUBSCRIBE
 from bot.render.help import READER_COMMANDS
 from bot.reports import ErrorReports
 from bot.storage import open_database, sources
+from bot.storage.connection import InstanceLock
+from bot.supervisor import Supervisor
 from handlers import admin, gates, membership, reading, start, subscriptions
 from handlers import settings as chat_settings
 from handlers import sources as source_admin
@@ -48,6 +55,9 @@ from handlers.errors import on_error, report_held
 from jobs import digest, ingest, maintenance
 
 logger = logging.getLogger(__name__)
+
+# The name PTB gives its getUpdates loop task (telegram.ext.Updater.start_polling).
+POLLING_TASK = "Updater:start_polling:polling_task"
 
 NewsApp = Application[Any, NewsContext, dict[Any, Any], dict[Any, Any], BotData, Any]
 
@@ -59,7 +69,13 @@ def build_application(settings: Settings) -> NewsApp:
     delivery = settings.delivery
     global_rate = delivery.paid_per_second if delivery.paid_broadcast else delivery.global_per_second
     limiter = Limiter(
-        Rates(global_rate, delivery.chat_per_second, delivery.group_per_minute, delivery.headroom)
+        Rates(
+            global_rate,
+            delivery.chat_per_second,
+            delivery.group_per_minute,
+            delivery.headroom,
+            chat_burst=delivery.chat_burst,
+        )
     )
     application: NewsApp = (
         ApplicationBuilder()
@@ -76,8 +92,9 @@ def build_application(settings: Settings) -> NewsApp:
                 allow_sending_without_reply=True,
             )
         )
-        # Commands of different chats may run side by side; storage serialises its own writes.
-        .concurrent_updates(True)
+        # Commands of different chats run side by side (storage serialises its own writes);
+        # one chat's updates run in the order they came, so its replies come in that order too.
+        .concurrent_updates(PerChatUpdateProcessor())
         .rate_limiter(SharedRateLimiter(limiter))
         # aiohttp instead of PTB's default httpx stack: a third of the CPU per message. The pool
         # holds the dispatcher's sends in flight plus room for replies.
@@ -138,7 +155,8 @@ async def open_services(application: NewsApp) -> None:
     data = application.bot_data
     settings = data.settings
     assert settings is not None
-    data.db = db = await open_database(settings.bot.db)
+    # ``serve`` opens the database before it contacts Telegram, to fail fast; tests come here first.
+    data.db = db = data.db if data.db is not None else await open_database(settings.bot.db)
     data.fetcher = Fetcher(
         user_agent=settings.ingest.user_agent,
         total_timeout=settings.ingest.fetch_timeout,
@@ -161,10 +179,26 @@ async def open_services(application: NewsApp) -> None:
         ],
         now=time.time(),
     )
+    for source_id in await sources.retire_unconfigured(db, configured=[s.id for s in settings.sources]):
+        logger.warning(
+            "Source %s is no longer in the config file: paused and kept with its articles;"
+            " /source_remove %s deletes it",
+            source_id,
+            source_id,
+        )
     delivery = settings.delivery
     rate_limiter = application.bot.rate_limiter
     assert isinstance(rate_limiter, SharedRateLimiter)
-    data.dispatcher = Dispatcher(
+
+    async def tell_admins(text: str) -> None:
+        for admin_id in settings.bot.admins:
+            try:
+                await application.bot.send_message(admin_id, text)
+            except TelegramError as exc:
+                logger.warning("Could not tell admin %d: %s", admin_id, _one_line(exc))
+
+    data.supervisor = supervisor = Supervisor(tell_admins)
+    data.dispatcher = dispatcher = Dispatcher(
         db=db,
         send=make_sender(
             application.bot,
@@ -182,8 +216,10 @@ async def open_services(application: NewsApp) -> None:
         ),
         default_tz=settings.bot.timezone,
     )
-    # Not application.create_task: the application is not running yet during post_init.
-    data.dispatcher_task = asyncio.create_task(data.dispatcher.run(), name="dispatcher")
+    # Not application.create_task: the application is not running yet during post_init. After a
+    # failure the supervisor calls run() again on the same dispatcher, which first records what
+    # the failed run could not, then reclaims its rows.
+    data.dispatcher_task = supervisor.keep_running("delivery", dispatcher.run)
 
     job_queue = application.job_queue
     assert job_queue is not None, "install python-telegram-bot[job-queue]"
@@ -195,18 +231,40 @@ async def open_services(application: NewsApp) -> None:
     data.schedule_source = functools.partial(ingest.schedule_source, job_queue)
     data.unschedule_source = functools.partial(ingest.unschedule_source, job_queue)
     job_queue.run_repeating(maintenance.nudge_dispatcher, interval=5, first=5, name="nudge-dispatcher")
-    job_queue.run_repeating(digest.send_digests, interval=60, first=10, name="digests")
-    job_queue.run_repeating(maintenance.prune_articles, interval=3600, first=60, name="prune-articles")
-    job_queue.run_repeating(report_held, interval=60, first=60, name="error-reports")
+    job_queue.run_repeating(supervised("digests", digest.send_digests), interval=60, first=10, name="digests")
+    job_queue.run_repeating(
+        supervised("maintenance", maintenance.prune_articles), interval=3600, first=60, name="prune-articles"
+    )
+    job_queue.run_repeating(
+        supervised("error reports", report_held), interval=60, first=60, name="error-reports"
+    )
 
     # Admin commands stay out of the menu everyone sees; /help lists them to admins.
     commands = [BotCommand(name, description) for name, description in READER_COMMANDS]
-    await application.bot.set_my_commands(commands)
+    try:
+        await application.bot.set_my_commands(commands)
+    except TelegramError as exc:  # only the menu is missing; everything else works
+        logger.warning("Could not set the command menu: %s", _one_line(exc))
+
+
+def supervised(
+    kind: str, callback: Callable[[NewsContext], Awaitable[None]]
+) -> Callable[[NewsContext], Coroutine[Any, Any, None]]:
+    """A repeating job whose failures the supervisor logs, counts, backs off and reports once."""
+
+    async def job(context: NewsContext) -> None:
+        name = context.job.name if context.job is not None and context.job.name else kind
+        await context.supervisor.step(kind, name, lambda: callback(context))
+
+    job.__name__ = getattr(callback, "__name__", kind)
+    return job
 
 
 async def close_services(application: NewsApp) -> None:
     """Stop the dispatcher (recording what it sent), then close the fetcher and the database."""
     data = application.bot_data
+    if data.supervisor is not None:
+        data.supervisor.stop()
     if data.dispatcher is not None:
         await data.dispatcher.stop()
         if data.dispatcher_task is not None:
@@ -215,11 +273,13 @@ async def close_services(application: NewsApp) -> None:
         await data.fetcher.aclose()
     if data.db is not None:
         await data.db.close()
-    data.dispatcher = data.fetcher = data.db = data.dispatcher_task = None
+    data.dispatcher = data.fetcher = data.db = data.dispatcher_task = data.supervisor = None
 
 
 @contextlib.asynccontextmanager
-async def running(application: NewsApp, *, poll_interval: float = 0.0) -> AsyncIterator[NewsApp]:
+async def running(
+    application: NewsApp, *, poll_interval: float = 0.0, long_poll: int = 1
+) -> AsyncIterator[NewsApp]:
     """Run the application with long polling inside the current event loop (demo and tests).
 
     ``run_polling`` owns its event loop and signal handlers; this is the same sequence for
@@ -233,17 +293,23 @@ async def running(application: NewsApp, *, poll_interval: float = 0.0) -> AsyncI
         assert application.updater is not None
         await application.updater.start_polling(
             poll_interval=poll_interval,
-            timeout=1,
+            timeout=long_poll,
             allowed_updates=Update.ALL_TYPES,
             drop_pending_updates=False,
+            # PTB's default logs a traceback per failed getUpdates; PTB retries, so one line is enough.
+            error_callback=_polling_failed,
         )
         try:
             yield application
         finally:
-            if application.updater.running:
-                await application.updater.stop()
-            if application.running:
-                await application.stop()
+            try:
+                if application.updater.running:
+                    await application.updater.stop()
+            except TelegramError as exc:  # polling had already ended with it (a revoked token)
+                logger.warning("Polling had stopped: %s", _one_line(exc))
+            finally:
+                if application.running:
+                    await application.stop()
     finally:
         try:
             if application.post_shutdown is not None:
@@ -252,7 +318,98 @@ async def running(application: NewsApp, *, poll_interval: float = 0.0) -> AsyncI
             await application.shutdown()
 
 
+def _polling_failed(exc: TelegramError) -> None:
+    logger.warning("Polling Telegram failed (retrying): %s", _one_line(exc))
+
+
+def _one_line(exc: BaseException, limit: int = 200) -> str:
+    """An exception as one short line for a log (the formatter still scrubs the token)."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+async def connect(
+    bot: ExtBot[None], stop: asyncio.Event, *, api_url: str, first_delay: float = 1.0, max_delay: float = 60.0
+) -> bool:
+    """Reach Telegram (getMe), retrying network errors with back-off; False when stopped first."""
+    # A rejected token ends start-up at once with TelegramUnavailable: PTB's own InvalidToken
+    # message quotes the token.
+    delay = first_delay
+    attempt = 1
+    while True:
+        try:
+            await bot.initialize()
+            return True
+        except InvalidToken:
+            await bot.shutdown()
+            raise TelegramUnavailable(
+                f"{api_url} rejected the bot token (revoked or mistyped?); check NEWSBOT_TOKEN or bot.token"
+            ) from None
+        except NetworkError as exc:  # TimedOut, 5xx and connection failures alike
+            logger.warning(
+                "Telegram is not reachable (attempt %d: %s); retrying in %.0f s",
+                attempt,
+                _one_line(exc),
+                delay,
+            )
+        except BaseException:
+            await bot.shutdown()  # else aiohttp warns of unclosed sessions on exit
+            raise
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), delay)
+        if stop.is_set():
+            await bot.shutdown()
+            return False
+        delay = min(delay * 2, max_delay)
+        attempt += 1
+
+
+async def serve(settings: Settings) -> None:
+    """Run the bot until SIGINT or SIGTERM (``newsbot run``); one process per database."""
+    lock = InstanceLock.acquire(settings.bot.db)
+    try:
+        application = build_application(settings)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        # Open the database before waiting for Telegram: a bad file is reported at once.
+        data = application.bot_data
+        data.db = await open_database(settings.bot.db)
+        try:
+            if not await connect(application.bot, stop, api_url=settings.bot.api_url):
+                return
+            logger.info("Connected to Telegram as @%s", application.bot.username)
+            polling_error: BaseException | None = None
+
+            def polling_ended(task: asyncio.Task[Any]) -> None:
+                # PTB retries network errors itself and gives up only on a rejected token (or a
+                # bug); a bot that no longer polls is deaf, so it stops and says why.
+                nonlocal polling_error
+                polling_error = None if task.cancelled() else task.exception()
+                stop.set()
+
+            async with running(application, long_poll=10):
+                for task in asyncio.all_tasks():
+                    if task.get_name() == POLLING_TASK:
+                        task.add_done_callback(polling_ended)
+                await stop.wait()
+                logger.info("Stopping")
+            if isinstance(polling_error, InvalidToken):
+                raise TelegramUnavailable(
+                    f"{settings.bot.api_url} rejected the bot token while running (revoked?);"
+                    " check NEWSBOT_TOKEN or bot.token"
+                )
+            if polling_error is not None:
+                raise TelegramUnavailable(f"polling Telegram stopped: {_one_line(polling_error)}")
+        finally:
+            if data.db is not None:  # running() closes it; this is for a failed connect
+                await data.db.close()
+                data.db = None
+    finally:
+        lock.release()
+
+
 def run_polling(settings: Settings) -> None:
     """Run the bot until interrupted (``newsbot run``)."""
-    application = build_application(settings)
-    application.run_polling(allowed_updates=Update.ALL_TYPES)
+    asyncio.run(serve(settings))

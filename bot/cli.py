@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
+import sqlite3
 import sys
 from collections.abc import Sequence
 
 from bot import __version__
-from bot.errors import ConfigError
+from bot.errors import ConfigError, NewsbotError
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -50,7 +52,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             from bot.emulator import serve
 
             limits = {"global_per_second": None, "chat_per_second": None, "group_per_minute": None}
-            serve(host=args.host, port=args.port, **(limits if args.no_limits else {}))
+            try:
+                serve(host=args.host, port=args.port, **(limits if args.no_limits else {}))
+            except OSError as exc:  # the port is taken, or the address is not ours
+                print(
+                    f"newsbot: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}",
+                    file=sys.stderr,
+                )
+                return 1
             return 0
     except ConfigError as exc:
         print(f"newsbot: {exc}", file=sys.stderr)
@@ -61,14 +70,42 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(config: str | None) -> int:
+    """Run the bot; every failure at start-up is one line on stderr: status 2 for config, else 1."""
     from bot.app import run_polling
     from bot.config import load_settings
-    from bot.logs import setup_logging
+    from bot.logs import redact, setup_logging
 
     settings = load_settings(config)
     settings.require_token()
-    setup_logging(settings.bot.log_level, secrets=(settings.bot.token.get(),))
-    run_polling(settings)
+    if settings.bot.db.is_dir():
+        raise ConfigError("bot.db", f"{settings.bot.db} is a folder; give the path of the database file")
+    folder = settings.bot.db.parent
+    if not folder.is_dir():
+        # Never create it: a mistyped path would start an empty database and lose every reader.
+        raise ConfigError(
+            "bot.db", f"the folder {folder} does not exist (create it, or fix NEWSBOT_DB / bot.db)"
+        )
+    secrets = (settings.bot.token.get(),)
+    setup_logging(settings.bot.log_level, secrets=secrets)
+    try:
+        run_polling(settings)
+    except ConfigError:
+        raise
+    except NewsbotError as exc:
+        print(f"newsbot: {redact(str(exc), secrets)}", file=sys.stderr)
+        return 1
+    except sqlite3.Error as exc:  # e.g. another process held the write lock through start-up
+        print(f"newsbot: database error at start-up: {' '.join(str(exc).split())}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        # A bug of ours: the traceback goes through the redacting formatter, never Python's hook.
+        logging.getLogger("bot.cli").critical("newsbot stopped by an unexpected error", exc_info=exc)
+        print(
+            f"newsbot: stopped by an unexpected error: {redact(type(exc).__name__, secrets)}", file=sys.stderr
+        )
+        return 1
     return 0
 
 

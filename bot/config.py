@@ -16,7 +16,9 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.errors import ConfigError
+from bot.i18n import available_languages, is_available
 from bot.news import presets
+from bot.news.listing import SELECTOR_KEYS, is_valid_selector
 
 DEFAULT_API_URL = "https://api.telegram.org"
 DEFAULT_DB = "data/newsbot.db"
@@ -79,7 +81,9 @@ class DeliverySettings:
     paid_broadcast: bool = False
     paid_per_second: float = 1000.0
     # Pace a little under the limits: requests reach Telegram with jitter, and a 429 is our bug.
-    headroom: float = 0.97
+    headroom: float = 0.99
+    # Messages a private chat takes at once (Telegram tolerates short bursts): command replies.
+    chat_burst: int = 5
     # An instant item older than this is news no more: it goes to the digest or is dropped.
     stale_after: float = 6 * 3600.0
     # Network errors and 5xx are retried with backoff for this long, then recorded as failed.
@@ -176,6 +180,26 @@ def _timezone(key: str, value: Any) -> str:
     return name
 
 
+def _language(key: str, value: Any) -> str:
+    code = _string(key, value).strip()
+    if not is_available(code):
+        choices = ", ".join(sorted(available_languages()))
+        raise ConfigError(key, f"unknown language {code!r}; choose one of: {choices}")
+    return code
+
+
+def _selectors(where: str, value: Any) -> dict[str, str]:
+    table = _table(where, value)
+    for key, css in table.items():
+        if key not in SELECTOR_KEYS:
+            raise ConfigError(
+                f"{where}.{key}", f"unknown selector key; known keys: {', '.join(sorted(SELECTOR_KEYS))}"
+            )
+        if not is_valid_selector(_string(f"{where}.{key}", css)):
+            raise ConfigError(f"{where}.{key}", f"is not a CSS selector: {css!r}")
+    return dict(table)
+
+
 def _admins(key: str, value: Any) -> frozenset[int]:
     if isinstance(value, str):
         parts = [p.strip() for p in value.split(",") if p.strip()]
@@ -225,7 +249,7 @@ def _bot(raw: dict[str, Any], env: Mapping[str, str]) -> BotSettings:
         db=Path(_string("bot.db", merged.get("db", DEFAULT_DB))),
         admins=_admins("bot.admins", merged.get("admins", [])),
         timezone=_timezone("bot.timezone", merged.get("timezone", "UTC")),
-        language=_string("bot.language", merged.get("language", "en")),
+        language=_language("bot.language", merged.get("language", "en")),
         log_level=log_level,
     )
 
@@ -240,7 +264,7 @@ def _delivery(raw: dict[str, Any]) -> DeliverySettings:
         "stale_after": 60.0,
         "give_up_after": 1.0,
     }
-    _check_keys("delivery", raw, {*floats, "paid_broadcast", "headroom"})
+    _check_keys("delivery", raw, {*floats, "paid_broadcast", "headroom", "chat_burst"})
     values: dict[str, Any] = {}
     for key, minimum in floats.items():
         if key in raw:
@@ -251,6 +275,10 @@ def _delivery(raw: dict[str, Any]) -> DeliverySettings:
         values["headroom"] = _number("delivery.headroom", raw["headroom"], minimum=0.1)
         if values["headroom"] > 1:
             raise ConfigError("delivery.headroom", "must be at most 1")
+    if "chat_burst" in raw:
+        values["chat_burst"] = int(_number("delivery.chat_burst", raw["chat_burst"], minimum=1, integer=True))
+        if values["chat_burst"] > 30:
+            raise ConfigError("delivery.chat_burst", "must be at most 30")
     if "paid_broadcast" in raw:
         values["paid_broadcast"] = _flag("delivery.paid_broadcast", raw["paid_broadcast"])
     return DeliverySettings(**{**{f: getattr(d, f) for f in d.__dataclass_fields__}, **values})
@@ -314,9 +342,7 @@ def _source(index: int, raw: Any) -> SourceSettings:
     kind = _string(f"{where}.kind", table.get("kind", "html" if preset else "feed"))
     if kind not in SOURCE_KINDS:
         raise ConfigError(f"{where}.kind", f"must be one of {', '.join(SOURCE_KINDS)}")
-    selectors = _table(f"{where}.selectors", table.get("selectors", {}))
-    for key, value in selectors.items():
-        _string(f"{where}.selectors.{key}", value)
+    selectors = _selectors(f"{where}.selectors", table.get("selectors", {}))
     if preset is not None:
         selectors = {**preset.listing, **selectors}
     category = table.get("category")
@@ -330,7 +356,7 @@ def _source(index: int, raw: Any) -> SourceSettings:
         category=None if category is None else _string(f"{where}.category", category),
         breaking=_flag(f"{where}.breaking", table.get("breaking", False)),
         timezone=None if tz is None else _timezone(f"{where}.timezone", tz),
-        selectors=dict(selectors),
+        selectors=selectors,
         preset=preset.name if preset else None,
     )
 
@@ -368,6 +394,12 @@ def load_settings(path: Path | str | None = None, env: Mapping[str, str] | None 
             raw = tomllib.loads(file.read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise ConfigError("--config", f"no such file: {file}") from None
+        except IsADirectoryError:
+            raise ConfigError("--config", f"{file} is a directory, not a TOML file") from None
+        except UnicodeDecodeError:
+            raise ConfigError("--config", f"{file} is not UTF-8 text") from None
+        except OSError as exc:
+            raise ConfigError("--config", f"cannot read {file}: {exc.strerror or exc}") from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError("--config", f"{file} is not valid TOML: {exc}") from None
     return parse_settings(raw, env)

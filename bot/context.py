@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from bot.models import Source
     from bot.news.fetcher import Fetcher
     from bot.storage.connection import Database
+    from bot.supervisor import Supervisor
 
 
 class BotData:
@@ -29,6 +30,8 @@ class BotData:
         self.fetcher: Fetcher | None = None
         self.dispatcher: Dispatcher | None = None
         self.dispatcher_task: asyncio.Task[None] | None = None
+        # Keeps the dispatcher and every job alive through failures; /stats shows its counts.
+        self.supervisor: Supervisor | None = None
         # Sources whose failure the admins were already told of; they hear again on recovery.
         self.failing_sources: set[str] = set()
         # Set by the composition root, so handlers can (un)schedule polling without importing jobs.
@@ -69,6 +72,11 @@ class NewsContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], 
     def dispatcher(self) -> Dispatcher:
         assert self.bot_data.dispatcher is not None, "services are opened in post_init"
         return self.bot_data.dispatcher
+
+    @property
+    def supervisor(self) -> Supervisor:
+        assert self.bot_data.supervisor is not None, "services are opened in post_init"
+        return self.bot_data.supervisor
 
     def is_admin(self, user_id: int | None) -> bool:
         return user_id is not None and user_id in self.settings.bot.admins

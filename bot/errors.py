@@ -2,8 +2,11 @@
 
 NewsbotError
  ├── ConfigError       start-up cannot go on: a setting is missing, unknown or impossible
- └── StorageError      the database is not in the state this code expects
-      └── MigrationError
+ ├── StorageError      the database is not in the state this code expects
+ │    ├── MigrationError
+ │    ├── DatabaseUnavailable   the file cannot be opened, read or written
+ │    └── AlreadyRunning        another newsbot process holds the database
+ └── TelegramUnavailable        Telegram rejected the token, or polling it stopped for good
 """
 
 from __future__ import annotations
@@ -28,3 +31,15 @@ class StorageError(NewsbotError):
 
 class MigrationError(StorageError):
     """A schema migration could not be applied."""
+
+
+class DatabaseUnavailable(StorageError):
+    """The database file cannot be opened, read or written (its message is one line)."""
+
+
+class AlreadyRunning(StorageError):
+    """Another newsbot process holds the database's instance lock."""
+
+
+class TelegramUnavailable(NewsbotError):
+    """Telegram rejected the bot token, or polling stopped for good; the message never holds the token."""

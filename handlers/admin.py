@@ -15,4 +15,5 @@ async def stats(update: Update, context: NewsContext) -> None:
         return
     counts = await outbox.stats(context.db)
     subs = await subscriptions.count_active(context.db)
-    await message.reply_html(stats_text(counts, subscriptions=subs, dispatcher=context.dispatcher.counters))
+    text = stats_text(counts, subscriptions=subs, dispatcher=context.dispatcher.counters)
+    await message.reply_html(f"{text}\n<i>{context.supervisor.summary()}</i>")

@@ -34,6 +34,12 @@ def unschedule_source(job_queue: JobQueue[NewsContext], source_id: str) -> None:
 
 
 async def poll_job(context: NewsContext) -> None:
+    """Poll a source under the supervisor: an error of one poll is reported once, never fatal."""
+    assert context.job is not None
+    await context.supervisor.step("ingest", context.job.name or JOB_PREFIX, lambda: _poll(context))
+
+
+async def _poll(context: NewsContext) -> None:
     """Poll a source when it is due (its back-off may say not yet) and wake the dispatcher."""
     assert context.job is not None
     source = await sources.get_source(context.db, source_id=str(context.job.data))

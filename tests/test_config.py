@@ -80,6 +80,8 @@ def test_config_path_from_environment(tmp_path: Path) -> None:
         ("[bot]\ntokn = 'x'\n", "bot.tokn"),
         ("[delivery]\nglobal_per_second = 'fast'\n", "delivery.global_per_second"),
         ("[delivery]\nchat_per_second = -1\n", "delivery.chat_per_second"),
+        ("[delivery]\nchat_burst = 0\n", "delivery.chat_burst"),
+        ("[delivery]\nchat_burst = 2.5\n", "delivery.chat_burst"),
         ("[bot]\ntimezone = 'Mars/Olympus'\n", "bot.timezone"),
         ("[bot]\nadmins = ['me']\n", "bot.admins"),
         ("[[sources]]\nid = 'a'\nurl = 'ftp://x'\n", "sources[0].url"),
@@ -116,3 +118,44 @@ def test_token_never_shows_in_repr_or_errors() -> None:
     with pytest.raises(ConfigError) as caught:
         parse_settings({}, env={"NEWSBOT_TOKEN": "not a token " + TOKEN})
     assert TOKEN not in str(caught.value)
+
+
+def test_typo_in_selectors_is_refused_naming_the_key() -> None:
+    source = {"id": "site", "url": "https://example.org/", "kind": "html", "selectors": {"titel": "h3"}}
+    with pytest.raises(ConfigError) as caught:
+        parse_settings({"sources": [source]}, env={})
+    assert caught.value.key == "sources[0].selectors.titel"
+    assert "unknown selector key" in caught.value.problem
+    assert "title" in caught.value.problem  # the valid keys are listed
+
+
+def test_every_selector_key_the_listing_declares_is_accepted() -> None:
+    from bot.news.listing import SELECTOR_KEYS
+
+    selectors = dict.fromkeys(SELECTOR_KEYS, "li")
+    source = {"id": "site", "url": "https://example.org/", "kind": "html", "selectors": selectors}
+    settings = parse_settings({"sources": [source]}, env={})
+    assert dict(settings.sources[0].selectors) == selectors
+
+
+def test_unparsable_css_selector_is_refused() -> None:
+    source = {"id": "site", "url": "https://example.org/", "kind": "html", "selectors": {"item": "div >"}}
+    with pytest.raises(ConfigError) as caught:
+        parse_settings({"sources": [source]}, env={})
+    assert caught.value.key == "sources[0].selectors.item"
+
+
+def test_unknown_language_is_refused_with_the_choices() -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_settings({"bot": {"language": "klingon"}}, env={})
+    assert caught.value.key == "bot.language"
+    assert "'klingon'" in caught.value.problem
+    assert "choose one of: en" in caught.value.problem
+    assert parse_settings({"bot": {"language": "en"}}, env={}).bot.language == "en"
+
+
+def test_config_path_that_is_a_directory_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(tmp_path, env={})
+    assert caught.value.key == "--config"
+    assert "is a directory" in caught.value.problem

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import sqlite3
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from telegram.error import RetryAfter
 
 from bot.delivery.dispatcher import Dispatcher
 from bot.delivery.ratelimit import Limiter, Rates
@@ -211,3 +214,96 @@ async def test_a_small_article_cache_never_fails_a_row(db: Database, monkeypatch
 
     assert sorted(article for _, article in fake.sent) == [first] * 40 + [second] * 40
     assert await states(db) == {"sent": 80}
+
+
+class SlowTelegram(FakeTelegram):
+    """Sends that take a moment, so some are in flight when the dispatcher fails."""
+
+    async def send(self, row: ClaimedRow, article: Article) -> int:
+        await asyncio.sleep(0.002)
+        return await super().send(row, article)
+
+
+@pytest.mark.parametrize("step", ["record", "claim", "active_articles"])
+async def test_a_dispatcher_restarted_after_a_database_error_sends_each_item_once(
+    db: Database, monkeypatch: pytest.MonkeyPatch, step: str
+) -> None:
+    await add_readers(db, 1, 300)
+    article = await publish(db, 1)
+    real = getattr(outbox, step)
+    failed: list[int] = []
+
+    async def failing_once(*args: object, **kwargs: object) -> object:
+        if not failed and len(fake.sent) >= 50:  # mid-broadcast
+            failed.append(len(fake.sent))
+            raise sqlite3.OperationalError("database is locked")
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(outbox, step, failing_once)
+    fake = SlowTelegram()
+    limiter = Limiter(Rates(global_per_second=250, chat_per_second=1, group_per_minute=20))
+    d = Dispatcher(
+        db=db, send=fake.send, limiter=limiter, stale_after=3600.0, give_up_after=3600.0, window=20
+    )
+    with pytest.raises(sqlite3.OperationalError):
+        await asyncio.wait_for(d.run(), 20)
+    assert 0 < len(fake.sent) < 300, "the failure should come mid-broadcast"
+
+    # What a supervisor does: run the same dispatcher again.
+    await run_until(d, lambda: len(fake.sent) >= 300)
+    await asyncio.sleep(0.05)
+    assert Counter(chat for chat, _ in fake.sent) == {chat: 1 for chat in range(1, 301)}
+    assert {a for _, a in fake.sent} == {article}
+    assert await states(db) == {"sent": 300}
+
+
+async def test_a_429_for_one_chat_holds_that_chat_and_not_the_others(db: Database) -> None:
+    await add_readers(db, 1, 20)
+    await publish(db, 1)
+    refused_at: list[float] = []
+    sent_at: dict[int, float] = {}
+
+    class Refusing(FakeTelegram):
+        async def send(self, row: ClaimedRow, article: Article) -> int:
+            if row.chat_id == 1 and not refused_at:
+                refused_at.append(time.monotonic())
+                raise RetryAfter(timedelta(seconds=1))
+            sent_at[row.chat_id] = time.monotonic()
+            return await super().send(row, article)
+
+    fake = Refusing()
+    limiter = Limiter(Rates(global_per_second=40, chat_per_second=1, group_per_minute=20))
+    d = Dispatcher(db=db, send=fake.send, limiter=limiter, stale_after=3600.0, give_up_after=3600.0)
+    await run_until(d, lambda: len(fake.sent) >= 20)
+
+    # At 40/s the other 19 take about half a second, all within the refused chat's wait.
+    assert all(sent_at[chat] < refused_at[0] + 0.9 for chat in range(2, 21)), "other chats waited"
+    assert sent_at[1] >= refused_at[0] + 1.0  # the refused chat waited retry_after
+    assert d.counters.flood_waits == 1
+    assert await states(db) == {"sent": 20}
+
+
+async def test_stopping_a_failed_dispatcher_still_records_what_it_sent(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await add_readers(db, 1, 300)
+    await publish(db, 1)
+    real = outbox.record
+    failed: list[int] = []
+
+    async def failing_once(*args: object, **kwargs: object) -> None:
+        if len(failed) < 2 and len(fake.sent) >= 50:  # the step, then the run's last flush
+            failed.append(len(fake.sent))
+            raise sqlite3.OperationalError("database is locked")
+        await real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(outbox, "record", failing_once)
+    fake = SlowTelegram()
+    limiter = Limiter(Rates(global_per_second=250, chat_per_second=1, group_per_minute=20))
+    d = Dispatcher(db=db, send=fake.send, limiter=limiter, stale_after=3600.0, give_up_after=3600.0)
+    with pytest.raises(sqlite3.OperationalError):
+        await asyncio.wait_for(d.run(), 20)
+    await d.stop()  # shut down during the supervisor's back-off, before any restart
+
+    counts = await states(db)
+    assert counts["sent"] == len(fake.sent), "a sent message left unrecorded would be sent again"

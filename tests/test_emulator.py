@@ -163,17 +163,26 @@ async def test_callback_data_is_limited_to_64_bytes(bot: Bot, client: EmulatorCl
     assert len(await client.messages(READER)) == 1
 
 
-async def test_private_chat_limit_answers_429(bot: Bot, client: EmulatorClient) -> None:
+async def test_private_chat_takes_a_short_burst_then_answers_429(bot: Bot, client: EmulatorClient) -> None:
+    for n in range(5):  # Telegram tolerates a short burst in a private chat
+        await bot.send_message(READER, f"quick {n}")
+    with pytest.raises(RetryAfter) as caught:
+        await bot.send_message(READER, "one too many")
+    assert caught.value.retry_after == dtm.timedelta(seconds=1)  # then one a second
+    stats = await client.stats()
+    assert stats["429"] == 1
+    assert stats["429_by_scope"] == {"chat": 1}
+    assert stats["sent"] == 5
+    # The refused message was not delivered.
+    assert [m["text"] for m in await client.messages(READER)] == [f"quick {n}" for n in range(5)]
+
+
+async def test_private_chat_without_burst_takes_one_a_second(bot: Bot, client: EmulatorClient) -> None:
+    await client.set_limits(chat_burst=1)
     await bot.send_message(READER, "first")
     with pytest.raises(RetryAfter) as caught:
         await bot.send_message(READER, "second")
     assert caught.value.retry_after == dtm.timedelta(seconds=1)
-    stats = await client.stats()
-    assert stats["429"] == 1
-    assert stats["429_by_scope"] == {"chat": 1}
-    assert stats["sent"] == 1
-    # The refused message was not delivered.
-    assert [m["text"] for m in await client.messages(READER)] == ["first"]
 
 
 async def test_group_limit_is_per_minute(bot: Bot, client: EmulatorClient) -> None:

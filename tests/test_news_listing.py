@@ -9,7 +9,14 @@ from zoneinfo import ZoneInfo
 import pytest
 from selectolax.lexbor import LexborHTMLParser
 
-from bot.news.listing import DEFAULT_SELECTORS, ListingSelectors, decode_html, parse_listing, parse_site_time
+from bot.news.listing import (
+    DEFAULT_SELECTORS,
+    ListingSelectors,
+    cap_nesting,
+    decode_html,
+    parse_listing,
+    parse_site_time,
+)
 from bot.news.urls import normalize_url
 
 FIXTURES = Path(__file__).parent / "fixtures" / "news"
@@ -215,3 +222,9 @@ def test_lazy_loaded_picture_next_to_a_link_is_taken_not_its_placeholder() -> No
     )
     feed = parse_listing(f"<ul>{rows}</ul>", url="https://s.example/")
     assert [item.image_url for item in feed.items] == [f"https://s.example/img/{i}.jpg" for i in range(3)]
+
+
+def test_tags_that_never_close_do_not_make_the_nesting_scan_quadratic() -> None:
+    # 300,000 "<br" with no ">": each tag once looked for its ">" to the end of the page.
+    page = "<br" * 300_000
+    assert cap_nesting(page, 120) == page

@@ -111,8 +111,10 @@ async def test_keyword_needs_whole_words(db: Database) -> None:
         push=True,
         now=NOW,
     )
-    assert await queued_chats(db, result.new[0]) == set()
-    assert await queued_chats(db, result.new[1]) == {1}
+    # Stored oldest first: with equal dates, the feed's last item first.
+    warsaw, war = sorted(result.new, reverse=True)
+    assert await queued_chats(db, warsaw) == set()
+    assert await queued_chats(db, war) == {1}
 
 
 async def test_backlog_is_stored_but_not_queued(db: Database) -> None:

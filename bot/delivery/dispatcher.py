@@ -1,15 +1,15 @@
 """The dispatcher: claims due outbox rows, sends them at Telegram's limits, records every outcome.
 
 One long-running task per process. It keeps a small window of claimed rows in memory, grouped
-by chat; a chat is eligible when its own limit allows, and eligible chats are served breaking
-first, then in claim order, one send per overall slot. Rows are claimed round-robin across the
-articles that have due rows, so a reader's item from a small send does not wait behind a
-100,000-chat broadcast that began minutes earlier.
+by chat, oldest article first; a chat is eligible when its own limit allows, and eligible
+chats are served breaking first, then in claim order, in small bursts as the overall window
+frees. Rows are claimed round-robin across the articles that have due rows, so a reader's item
+from a small send does not wait behind a 100,000-chat broadcast that began minutes earlier.
 
-Outcome rules (see TELEGRAM.md): 403 blocks the chat; ChatMigrated moves it and resends;
-429 pauses all sending for ``retry_after``; any other 400 fails the row for good; network errors
-and 5xx retry with capped back-off until ``give_up_after``. Nothing is marked sent before
-Telegram answered with a message id.
+Outcome rules (see TELEGRAM.md): 403 blocks the chat; ChatMigrated moves it and resends; 429
+holds that chat for ``retry_after`` (every chat, when several are refused together); any other
+400 fails the row for good; network errors and 5xx retry with capped back-off until
+``give_up_after``. Nothing is marked sent before Telegram answered with a message id.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from telegram.error import (
     TimedOut,
 )
 
-from bot.delivery.ratelimit import Limiter
+from bot.delivery.ratelimit import NEVER, Limiter
 from bot.delivery.schedule import quiet_until
 from bot.models import Article
 from bot.storage import articles, chats, outbox
@@ -130,6 +130,7 @@ class Dispatcher:
         self._last_flush = 0.0
         self._wake = asyncio.Event()
         self._stopping = False
+        self._running = False
         self._in_flight: set[asyncio.Task[None]] = set()
         self._slots = asyncio.Semaphore(in_flight_for(1.0 / rates.global_interval))
         self.counters = DispatchCounters()
@@ -145,17 +146,33 @@ class Dispatcher:
         """Finish the sends in flight, record them, and hand unsent claimed rows back."""
         self._stopping = True
         self._wake.set()
+        if not self._running and self._outcomes:
+            # Stopped between a failed run and its restart: what was sent must still be
+            # recorded, or the next start re-queues and sends it again.
+            try:
+                await self._flush()
+            except Exception:
+                logger.exception("Could not record %d delivery outcomes at shutdown", len(self._outcomes))
 
     async def run(self) -> None:
         """Send until stopped. Rows a previous process left claimed go back to the queue first."""
-        released = await outbox.release_claims(self._db)
-        if released:
-            logger.info("Re-queued %d deliveries claimed before a restart", released)
+        # run() may be called again on the same dispatcher after it raised (a supervisor
+        # restarting it): outcomes the failed run could not record are written first, so a row
+        # already sent is never re-queued, and the limiter keeps its memory of recent sends.
+        self._running = True
         try:
-            while not self._stopping:
-                await self._step()
+            await self._flush()
+            self._forget_claims()
+            released = await outbox.release_claims(self._db)
+            if released:
+                logger.info("Re-queued %d deliveries claimed before a restart", released)
+            try:
+                while not self._stopping:
+                    await self._step()
+            finally:
+                await self._drain()
         finally:
-            await self._drain()
+            self._running = False
 
     # --- the loop --------------------------------------------------------------------------
 
@@ -168,29 +185,35 @@ class Dispatcher:
             await self._refill()
         self._promote(now)
         if not self._ready:
-            await self._flush()
+            # Not a flush per idle step: at 30/s that was two transactions per message.
+            await self._flush_if_due()
             await self._idle(now)
             return
-        ready_at = self._limiter.global_ready_at()
-        if ready_at > now:
-            await self._sleep(ready_at - now)
+        room = self._limiter.global_room(now)
+        if room <= 0:
+            await self._sleep_until(self._limiter.global_ready_at(now), now)
             return
-        _, _, chat_id = heapq.heappop(self._ready)
-        queue = self._chats.get(chat_id)
-        if queue is None or not queue.rows or queue.busy:
-            return
-        if self._limiter.chat_ready_at(chat_id) > now:  # e.g. a 429 moved the chat's slot
-            heapq.heappush(self._waiting, (self._limiter.chat_ready_at(chat_id), next(self._seq), chat_id))
-            return
-        row = queue.rows.popleft()
-        queue.busy = True
-        self._limiter.take(chat_id, private=row.chat_type == "private", now=now)
-        await self._slots.acquire()
-        task = asyncio.create_task(self._deliver(row, chat_id))
-        self._in_flight.add(task)
-        task.add_done_callback(self._in_flight.discard)
-        if len(self._outcomes) >= FLUSH_SIZE or now - self._last_flush >= FLUSH_EVERY:
-            await self._flush()
+        # A small burst per tick: one send per sleep lost the rate to the timer's granularity
+        # (a 0.5 ms sleep takes about 1.1 ms here), while the window keeps any burst legal.
+        started = 0
+        while started < room and self._ready:
+            _, _, chat_id = heapq.heappop(self._ready)
+            queue = self._chats.get(chat_id)
+            if queue is None or not queue.rows or queue.busy:
+                continue
+            ready_at = self._limiter.chat_ready_at(chat_id, now=now)
+            if ready_at > now:  # a reply went first, or a 429 held the chat
+                self._defer(chat_id, ready_at, now)
+                continue
+            row = queue.rows.popleft()
+            queue.busy = True
+            self._limiter.begin(chat_id, private=row.chat_type == "private", now=now)
+            await self._slots.acquire()
+            task = asyncio.create_task(self._deliver(row, chat_id))
+            self._in_flight.add(task)
+            task.add_done_callback(self._in_flight.discard)
+            started += 1
+        await self._flush_if_due()
 
     def _wants_rows(self) -> bool:
         """Claim more while few chats are ready to send: counting rows that merely wait for
@@ -209,6 +232,11 @@ class Dispatcher:
             return
         heapq.heappush(self._ready, (-queue.rows[0].priority, next(self._seq), chat_id))
 
+    def _defer(self, chat_id: int, ready_at: float, now: float) -> None:
+        # NEVER means "after an answer in flight" (a reply's): look again shortly.
+        when = ready_at if ready_at != NEVER else now + FLUSH_EVERY
+        heapq.heappush(self._waiting, (when, next(self._seq), chat_id))
+
     def _schedule(self, chat_id: int) -> None:
         """Put a chat back in line for its next row, when its own limit allows."""
         queue = self._chats.get(chat_id)
@@ -218,11 +246,12 @@ class Dispatcher:
             if not queue.busy:
                 del self._chats[chat_id]
             return
-        ready_at = self._limiter.chat_ready_at(chat_id)
-        if ready_at <= self._clock():
+        now = self._clock()
+        ready_at = self._limiter.chat_ready_at(chat_id, now=now)
+        if ready_at <= now:
             self._push_ready(chat_id)
         else:
-            heapq.heappush(self._waiting, (ready_at, next(self._seq), chat_id))
+            self._defer(chat_id, ready_at, now)
 
     async def _idle(self, now: float) -> None:
         if self._active and self._wants_rows():
@@ -230,13 +259,19 @@ class Dispatcher:
         timeout = 1.0
         if self._waiting:
             timeout = min(timeout, max(self._waiting[0][0] - now, 0.001))
+        if self._outcomes:  # record them no later than FLUSH_EVERY, even with nothing to send
+            timeout = min(timeout, max(self._last_flush + FLUSH_EVERY - now, 0.001))
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), timeout)
 
-    async def _sleep(self, seconds: float) -> None:
+    async def _sleep_until(self, ready_at: float, now: float) -> None:
         # Sleep in short steps so a flush is never more than FLUSH_EVERY late.
         await self._flush_if_due()
-        await asyncio.sleep(min(seconds, FLUSH_EVERY))
+        if ready_at == NEVER:  # the window frees when an answer comes back, which wakes us
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), FLUSH_EVERY)
+        else:
+            await asyncio.sleep(min(ready_at - now, FLUSH_EVERY))
 
     # --- claiming --------------------------------------------------------------------------
 
@@ -300,7 +335,16 @@ class Dispatcher:
             queue = self._chats.get(row.chat_id)
             if queue is None:
                 queue = self._chats[row.chat_id] = _ChatQueue()
-            queue.rows.append(row)
+            pending = queue.rows
+            if pending and pending[-1].article_id > row.article_id:
+                # A chat's items go out oldest first, even when a newer article's rows for it
+                # were claimed first (round-robin across articles).
+                position = len(pending)
+                while position and pending[position - 1].article_id > row.article_id:
+                    position -= 1
+                pending.insert(position, row)
+            else:
+                pending.append(row)
             self._claimed += 1
             if len(queue.rows) == 1 and not queue.busy:
                 self._schedule(row.chat_id)
@@ -310,16 +354,22 @@ class Dispatcher:
     async def _deliver(self, row: ClaimedRow, chat_id: int) -> None:
         batch = self._batches.pop(row.id, None)
         try:
-            article = await self._article(row.article_id)
-            if article is None:  # pruned while the row waited for its turn
+            try:
+                article = await self._article(row.article_id)
+                if article is None:  # pruned while the row waited for its turn
+                    message_id = None
+                elif batch is not None and self._send_batch is not None:
+                    listed = [await self._article(r.article_id) for r in batch]
+                    message_id = await self._send_batch(row, [a for a in [article, *listed] if a is not None])
+                else:
+                    message_id = await self._send(row, article)
+            finally:
+                # Before any outcome reschedules the chat: its next send is paced from now.
+                self._limiter.end(chat_id, now=self._clock())
+            if message_id is None:
                 self._outcomes.stale.append(("stale", row.id))
                 self._finish(row, chat_id)
                 return
-            if batch is not None and self._send_batch is not None:
-                listed = [await self._article(r.article_id) for r in batch]
-                message_id = await self._send_batch(row, [a for a in [article, *listed] if a is not None])
-            else:
-                message_id = await self._send(row, article)
         except RetryAfter as exc:
             self._on_flood(row, chat_id, exc.retry_after)
         except ChatMigrated as exc:
@@ -375,11 +425,15 @@ class Dispatcher:
 
     def _on_flood(self, row: ClaimedRow, chat_id: int, retry_after: timedelta | int) -> None:
         seconds = retry_after.total_seconds() if isinstance(retry_after, timedelta) else float(retry_after)
-        until = self._clock() + seconds
-        logger.warning("Telegram asked to wait %.0f s (chat %d); pausing all sends", seconds, chat_id)
+        now = self._clock()
+        everyone = self._limiter.flood(chat_id, until=now + seconds, now=now)
+        logger.warning(
+            "Telegram asked to wait %.0f s (chat %d); holding %s",
+            seconds,
+            chat_id,
+            "all sends" if everyone else "that chat",
+        )
         self.counters.flood_waits += 1
-        self._limiter.pause(until)
-        self._limiter.hold_chat(chat_id, until)
         self._requeue(row, chat_id)
         self._schedule(chat_id)
 
@@ -425,7 +479,15 @@ class Dispatcher:
         if not len(self._outcomes):
             return
         batch, self._outcomes = self._outcomes, Outcomes.empty()
-        await outbox.record(self._db, batch)
+        try:
+            await outbox.record(self._db, batch)
+        except BaseException:
+            # Kept for the next flush (or the next run): a sent row whose outcome is lost
+            # would be re-queued and sent twice.
+            for name in Outcomes.__dataclass_fields__:
+                getattr(batch, name).extend(getattr(self._outcomes, name))
+            self._outcomes = batch
+            raise
 
     async def _drain(self) -> None:
         if self._in_flight:
@@ -433,5 +495,14 @@ class Dispatcher:
         await self._flush()
         leftovers = [(self._now(), r.id) for q in self._chats.values() for r in q.rows]
         await outbox.release(self._db, leftovers)
+        self._forget_claims()
+
+    def _forget_claims(self) -> None:
+        """Drop every claimed row from memory; the database's 'sending' state still has them."""
         self._chats.clear()
+        self._ready.clear()
+        self._waiting.clear()
+        self._batches.clear()
+        self._active.clear()
+        self._active_checked = -1e9
         self._claimed = 0

@@ -4,6 +4,10 @@ Command replies and broadcasts go to the same chats under the same Telegram limi
 must draw from one budget: a reply that ignores the broadcast's pace earns a 429 for both.
 PTB's AIORateLimiter knows no per-private-chat limit and persists nothing, so newsbot plugs in
 this one instead. The dispatcher reserves its slots itself and marks its calls ``reserved``.
+
+Everything else here is a reply (or an admin notice): it waits only for room in its chat's
+window, not for the even spacing broadcasts keep, so a reader's few quick commands are answered
+at once; a broadcast to that chat steps aside while a reply waits, and leaves it an overall slot.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from typing import Any
 from telegram.error import RetryAfter
 from telegram.ext import BaseRateLimiter
 
-from bot.delivery.ratelimit import Limiter
+from bot.delivery.ratelimit import NEVER, Limiter
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +42,7 @@ LIMITED = frozenset(
     }
 )
 RESERVED = {"reserved": True}
+POLL = 0.005  # seconds between looks at a window that frees when an answer comes back
 
 
 class SharedRateLimiter(BaseRateLimiter[dict[str, Any]]):
@@ -78,18 +83,39 @@ class SharedRateLimiter(BaseRateLimiter[dict[str, Any]]):
             except RetryAfter as exc:
                 wait = exc.retry_after
                 seconds = wait.total_seconds() if isinstance(wait, timedelta) else float(wait)
-                until = time.monotonic() + seconds
-                self.limiter.pause(until)
+                now = time.monotonic()
+                self.limiter.flood(key, until=now + seconds, now=now)
                 if attempt == self._max_retries:
                     raise
                 logger.warning("429 on %s to chat %s; waiting %.0f s", endpoint, chat_id, seconds)
+            finally:
+                self.limiter.end(key, now=time.monotonic())
         raise AssertionError("unreachable")
 
     async def _wait_turn(self, chat_id: int, *, private: bool) -> None:
-        while True:
-            now = time.monotonic()
-            ready = max(self.limiter.chat_ready_at(chat_id), self.limiter.global_ready_at())
-            if ready <= now:
-                self.limiter.take(chat_id, private=private, now=now)
-                return
-            await asyncio.sleep(ready - now)
+        """Wait for room in the chat's window (not for the broadcast spacing), then overall."""
+        limiter = self.limiter
+        limiter.reply_waiting(chat_id, private=private, delta=1)
+        try:
+            while True:
+                now = time.monotonic()
+                ready = limiter.chat_ready_at(chat_id, now=now, reply=True)
+                if ready <= now:
+                    break
+                await asyncio.sleep(POLL if ready == NEVER else ready - now)
+            # From here the broadcast leaves an overall slot free for this reply.
+            limiter.claim_for_reply(1)
+            try:
+                while True:
+                    now = time.monotonic()
+                    if (
+                        limiter.global_room(now, reply=True) > 0
+                        and limiter.chat_ready_at(chat_id, now=now, reply=True) <= now
+                    ):
+                        limiter.begin(chat_id, private=private, now=now)
+                        return
+                    await asyncio.sleep(POLL)
+            finally:
+                limiter.claim_for_reply(-1)
+        finally:
+            limiter.reply_waiting(chat_id, private=private, delta=-1)

@@ -17,6 +17,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--global-per-second", type=float, default=30)
     parser.add_argument("--chat-per-second", type=float, default=1)
     parser.add_argument("--group-per-minute", type=float, default=20)
+    parser.add_argument("--chat-burst", type=int, default=5, help="messages a private chat takes at once")
     parser.add_argument("--bot-username", default="newsbot_demo_bot")
     parser.add_argument("--log-level", default="WARNING")
     args = parser.parse_args(argv)
@@ -30,6 +31,7 @@ def main(argv: list[str] | None = None) -> None:
         global_per_second=None if lifted else args.global_per_second,
         chat_per_second=None if lifted else args.chat_per_second,
         group_per_minute=None if lifted else args.group_per_minute,
+        chat_burst=args.chat_burst,
         bot_username=args.bot_username,
     )
 

@@ -250,12 +250,14 @@ class EmulatorClient:
         global_per_second: float | None = 30,
         chat_per_second: float | None = 1,
         group_per_minute: float | None = 20,
+        chat_burst: int = 5,
     ) -> dict[str, Any]:
-        """Replace all three limits (None lifts one; the defaults are Telegram's figures)."""
+        """Replace the limits (None lifts one; the defaults are Telegram's figures)."""
         body = {
             "global_per_second": global_per_second,
             "chat_per_second": chat_per_second,
             "group_per_minute": group_per_minute,
+            "chat_burst": chat_burst,
         }
         return cast(dict[str, Any], await self._call("POST", "limits", json=body))
 

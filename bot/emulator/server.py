@@ -50,14 +50,19 @@ Control API (JSON in and out; errors are ``{"ok": false, "error": "..."}`` with 
         (``delay`` seconds before answering each send, which is still delivered), server_error
         (``status``, default 502; nothing delivered), flood (429 with ``retry_after``, default 5).
         "Sends" are sendMessage, sendPhoto, editMessageText and editMessageCaption.
+        Kinds of every Bot API call (getMe and getUpdates too; ``count`` limits them): unauthorized
+        (401 "Unauthorized", as for a revoked token), bad_gateway (502 with an HTML body that
+        echoes the request path, token included, as a failing proxy does).
     ``DELETE /control/faults?chat_id=`` -> ``{"ok": true}`` clears one chat's faults, or all
-    ``POST /control/limits`` ``{global_per_second?, chat_per_second?, group_per_minute?}`` ->
-        the limits; a missing key gets Telegram's figure (30, 1, 20), null lifts that limit
+    ``POST /control/limits`` ``{global_per_second?, chat_per_second?, group_per_minute?,
+        chat_burst?}`` -> the limits; a missing key gets Telegram's figure (30, 1, 20, 5), null
+        lifts that limit
     ``POST /control/reset`` -> ``{"ok": true}`` clears messages, transcript, callbacks and
         counters (chats, limits and faults stay)
 
 Limits are sliding windows at request arrival over sends (as above): all chats ``global_per_second``
-per second, a private chat ``chat_per_second`` per second, a group, supergroup or channel
+per second, a private chat ``chat_per_second`` per second after a burst of ``chat_burst`` (a
+token bucket: the short burst Telegram tolerates), a group, supergroup or channel
 ``group_per_minute`` per minute. A refused send answers 429 with ``retry_after`` = whole seconds
 until the window frees a slot, is not delivered and uses no quota.
 
@@ -167,6 +172,14 @@ async def _bot_api(request: web.Request) -> web.Response:
         emulator.record_call(method, {}, 401, "Unauthorized")
         return _respond(401, _UNAUTHORIZED)
     emulator.bot_id = int(match.group(1))
+    fault = emulator.take_api_fault()
+    if fault == "unauthorized":
+        emulator.record_call(method, {}, 401, "Unauthorized")
+        return _respond(401, _UNAUTHORIZED)
+    if fault == "bad_gateway":
+        emulator.record_call(method, {}, 502, "Bad Gateway")
+        page = f"<html><body><h1>502 Bad Gateway</h1><p>upstream failed: {request.path}</p></body></html>"
+        return web.Response(status=502, text=page, content_type="text/html")
     params = await _read_params(request)
     name, status, body = await dispatch(emulator, method, params)
     emulator.record_call(name, params, status, None if status == 200 else body.get("description"))
@@ -318,13 +331,14 @@ async def _clear_faults(request: web.Request) -> web.Response:
 async def _set_limits(request: web.Request) -> web.Response:
     body = await _body(request)
     emulator = request.app[EMULATOR_KEY]
-    unknown = set(body) - {"global_per_second", "chat_per_second", "group_per_minute"}
+    unknown = set(body) - {"global_per_second", "chat_per_second", "group_per_minute", "chat_burst"}
     if unknown:
         raise ControlError(400, f"unknown limits: {', '.join(sorted(unknown))}")
     emulator.set_limits(
         global_per_second=body.get("global_per_second", 30),
         chat_per_second=body.get("chat_per_second", 1),
         group_per_minute=body.get("group_per_minute", 20),
+        chat_burst=body.get("chat_burst", 5),
     )
     return _respond(200, emulator.limits)
 

@@ -30,6 +30,8 @@ CHAT_FAULTS: dict[str, tuple[int, str]] = {
     "migrate": (400, "Bad Request: group chat was upgraded to a supergroup chat"),
 }
 GLOBAL_FAULTS = ("delay", "server_error", "flood")
+# Faults of every Bot API call, getMe and getUpdates included: a revoked token, a broken proxy.
+API_FAULTS = ("unauthorized", "bad_gateway")
 # Update kinds Telegram only sends when allowed_updates names them.
 OPT_IN_UPDATES = ("chat_member", "message_reaction", "message_reaction_count")
 _SERVER_ERRORS = {
@@ -219,6 +221,32 @@ class _Window:
         return max(1, math.ceil(frees_at - now))
 
 
+class _Bucket:
+    """A token bucket: `capacity` events at once, refilled at `rate` a second."""
+
+    __slots__ = ("capacity", "rate")
+
+    def __init__(self, capacity: int, rate: float) -> None:
+        if capacity < 1 or rate <= 0:
+            raise ValueError("a bucket needs a capacity of at least 1 and a positive rate")
+        self.capacity = capacity
+        self.rate = rate
+
+    def level(self, state: list[float], now: float) -> float:
+        """Tokens at `now`; `state` is [tokens, when] and is brought up to date."""
+        tokens, when = state
+        state[0] = min(float(self.capacity), tokens + max(0.0, now - when) * self.rate)
+        state[1] = max(when, now)
+        return state[0]
+
+    def retry_after(self, state: list[float], now: float) -> int | None:
+        """Return whole seconds until a token is free when the bucket is empty, else None."""
+        tokens = self.level(state, now)
+        if tokens >= 1.0:
+            return None
+        return max(1, math.ceil((1.0 - tokens) / self.rate))
+
+
 def chat_type_for(chat_id: int) -> str:
     """Guess a chat type from its id as Telegram lays ids out."""
     if chat_id > 0:
@@ -237,6 +265,7 @@ class Emulator:
         global_per_second: float | None = 30,
         chat_per_second: float | None = 1,
         group_per_minute: float | None = 20,
+        chat_burst: int = 5,
         bot_username: str = "newsbot_demo_bot",
     ) -> None:
         self.bot_username = bot_username
@@ -249,6 +278,7 @@ class Emulator:
         self.bot_settings: JSON = {}
         self.file_ids: set[str] = set()
         self.global_faults: list[GlobalFault] = []
+        self.api_faults: list[GlobalFault] = []
         self.updates: deque[JSON] = deque()
         self.allowed_updates: set[str] | None = None
         self.poll_generation = 0
@@ -259,13 +289,15 @@ class Emulator:
         self._next_file_id = 1
         self._global_hits: deque[float] = deque()
         self._chat_hits: dict[int, deque[float]] = {}
+        self._chat_buckets: dict[int, list[float]] = {}  # private chat -> [tokens, when]
         self._global_limit: _Window | None = None
-        self._chat_limit: _Window | None = None
+        self._chat_limit: _Bucket | None = None
         self._group_limit: _Window | None = None
         self.set_limits(
             global_per_second=global_per_second,
             chat_per_second=chat_per_second,
             group_per_minute=group_per_minute,
+            chat_burst=chat_burst,
         )
         self._reset_records()
 
@@ -293,15 +325,24 @@ class Emulator:
         global_per_second: float | None = 30,
         chat_per_second: float | None = 1,
         group_per_minute: float | None = 20,
+        chat_burst: int = 5,
     ) -> None:
-        """Replace all three rate limits; None lifts a limit, omitted ones get Telegram's figure."""
+        """Replace the rate limits; None lifts a limit, omitted ones get Telegram's figure.
+
+        A private chat is a token bucket: ``chat_burst`` messages at once, refilled at
+        ``chat_per_second``; the same sustained rate, with the short burst Telegram tolerates
+        (a reader's quick commands answered at once), and a 429 for anything faster for longer.
+        """
+        if chat_burst < 1:
+            raise ValueError("chat_burst must be at least 1")
         self._global_limit = None if global_per_second is None else _Window(global_per_second, 1.0)
-        self._chat_limit = None if chat_per_second is None else _Window(chat_per_second, 1.0)
+        self._chat_limit = None if chat_per_second is None else _Bucket(chat_burst, chat_per_second)
         self._group_limit = None if group_per_minute is None else _Window(group_per_minute, 60.0)
         self.limits = {
             "global_per_second": global_per_second,
             "chat_per_second": chat_per_second,
             "group_per_minute": group_per_minute,
+            "chat_burst": chat_burst,
         }
 
     def check_rate(self, chat_id: int, now: float) -> None:
@@ -310,20 +351,29 @@ class Emulator:
             wait = self._global_limit.retry_after(self._global_hits, now)
             if wait is not None:
                 self._flood("global", wait)
-        window = self._chat_limit if chat_id > 0 else self._group_limit
-        if window is not None:
+        if chat_id > 0:
+            state = self._chat_buckets.get(chat_id)
+            if self._chat_limit is not None and state is not None:
+                wait = self._chat_limit.retry_after(state, now)
+                if wait is not None:
+                    self._flood("chat", wait)
+        elif self._group_limit is not None:
             hits = self._chat_hits.get(chat_id)
             if hits is not None:
-                wait = window.retry_after(hits, now)
+                wait = self._group_limit.retry_after(hits, now)
                 if wait is not None:
-                    self._flood("chat" if chat_id > 0 else "group", wait)
+                    self._flood("group", wait)
 
     def record_send(self, chat_id: int, now: float) -> None:
         """Count a successful send against the windows."""
         if self._global_limit is not None:
             self._global_hits.append(now)
-        window = self._chat_limit if chat_id > 0 else self._group_limit
-        if window is not None:
+        if chat_id > 0:
+            if self._chat_limit is not None:
+                state = self._chat_buckets.setdefault(chat_id, [float(self._chat_limit.capacity), now])
+                self._chat_limit.level(state, now)
+                state[0] -= 1.0
+        elif self._group_limit is not None:
             hits = self._chat_hits.get(chat_id)
             if hits is None:
                 hits = self._chat_hits[chat_id] = deque()
@@ -348,6 +398,10 @@ class Emulator:
         retry_after: int | None = None,
     ) -> JSON:
         """Inject a fault; chat kinds need chat_id, global kinds may be narrowed to one chat."""
+        if kind in API_FAULTS:
+            api_fault = GlobalFault(kind=kind, remaining=count, status=401 if kind == "unauthorized" else 502)
+            self.api_faults.append(api_fault)
+            return api_fault.to_control()
         if kind in GLOBAL_FAULTS:
             if kind == "server_error" and status is not None and not 500 <= status <= 599:
                 raise ValueError("server_error status must be 5xx")
@@ -390,6 +444,18 @@ class Emulator:
             chat.fault = None
             chat.migrate_to = None
         self.global_faults = []
+        self.api_faults = []
+
+    def take_api_fault(self) -> str | None:
+        """Consume the first fault that applies to every Bot API call: its kind, or None."""
+        if not self.api_faults:
+            return None
+        fault = self.api_faults[0]
+        if fault.remaining is not None:
+            fault.remaining -= 1
+            if fault.remaining <= 0:
+                self.api_faults.pop(0)
+        return fault.kind
 
     def take_send_fault(self, chat_id: int | None) -> tuple[float, ApiError | None]:
         """Consume the global faults that apply to a send: (delay seconds, error to answer)."""
@@ -649,7 +715,7 @@ class Emulator:
             "updates_pending": len(self.updates),
             "chats": len(self.chats),
             "limits": dict(self.limits),
-            "faults": [f.to_control() for f in self.global_faults]
+            "faults": [f.to_control() for f in [*self.api_faults, *self.global_faults]]
             + [{"kind": c.fault, "chat_id": c.id} for c in self.chats.values() if c.fault],
         }
 
@@ -659,4 +725,5 @@ class Emulator:
             chat.messages.clear()
         self._global_hits.clear()
         self._chat_hits.clear()
+        self._chat_buckets.clear()
         self._reset_records()

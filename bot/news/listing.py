@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 
-from selectolax.lexbor import LexborHTMLParser, LexborNode
+from selectolax.lexbor import LexborHTMLParser, LexborNode, SelectolaxError
 
 from bot.news.dates import MONTHS, parse_date
 from bot.news.feeds import MAX_ITEMS, MAX_SHORT, MAX_TITLE, MAX_URL, clean_text, title_from_text
@@ -42,6 +42,8 @@ DEFAULT_SELECTORS = ListingSelectors(
     kicker=".news-item__subtitle, .subtitle, .kicker, .lead",
     tag=".news-item__tag, .tag, .label, .badge",
 )
+# The keys a source's ``selectors`` table may set; config checking refuses any other.
+SELECTOR_KEYS: frozenset[str] = frozenset(f.name for f in fields(ListingSelectors))
 
 # A zone nobody uses: parse_date returns it when the text named no offset, so ours applies.
 _UNWRITTEN = timezone(timedelta(seconds=1))
@@ -171,12 +173,22 @@ def cap_nesting(html: str, limit: int) -> str:
             end = html.find(f"</{name}", position)
             position = len(html) if end < 0 else end
             continue
-        close = html.find(">", position)
+        # Bounded: a page of "<a<a<a…" with no ">" must not make every tag scan to the end.
+        close = html.find(">", position, position + 4096)
         if name in _NO_DEPTH or (close > 0 and html[close - 1] == "/"):
             continue
         depth += 1
         if depth > limit:
             return html[: match.start()]
+
+
+def is_valid_selector(css: str) -> bool:
+    """True when selectolax can parse ``css`` (config checking refuses the others)."""
+    try:
+        LexborHTMLParser("<p></p>").css(css)
+    except SelectolaxError:
+        return False
+    return True
 
 
 def _first(node: LexborNode, selector: str | None) -> LexborNode | None:

@@ -7,6 +7,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bot.news.listing import is_valid_selector
 from bot.paths import PRESETS
 
 LISTING_KEYS = frozenset({"item", "title", "link", "time", "kicker", "tag"})
@@ -66,6 +67,9 @@ def load(name: str, folder: Path = PRESETS) -> Preset:
         raise PresetError(f"preset {name!r}: unknown keys {', '.join(sorted(unknown))}")
     if not all(isinstance(v, str) for v in (*listing.values(), *article.values())):
         raise PresetError(f"preset {name!r}: every selector must be a string")
+    bad = sorted(css for css in (*listing.values(), *article.values()) if css and not is_valid_selector(css))
+    if bad:
+        raise PresetError(f"preset {name!r}: not CSS selectors: {', '.join(bad)}")
     timezone = raw.get("timezone")
     return Preset(
         name=name,

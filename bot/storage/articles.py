@@ -282,6 +282,16 @@ def article_from_row(row: sqlite3.Row) -> Article:
     )
 
 
+def oldest_first(items: Sequence[FeedItem], *, now: float) -> list[FeedItem]:
+    """A poll's items in the order they were published, so ids (and deliveries) follow it.
+
+    Feeds list the newest first; stored in that order, a batch of new items reached readers
+    newest first. Undated items count as published now (as they are stored); among equal
+    times the feed's own order is reversed, since feeds put the newest on top.
+    """
+    return sorted(reversed(items), key=lambda i: i.published.timestamp() if i.published else now)
+
+
 async def store_items(
     db: Database,
     *,
@@ -341,7 +351,7 @@ async def store_items(
                 )
                 for r in await cur.fetchall()
             ]
-        for item in good:
+        for item in oldest_first(good, now=now):
             known = by_guid.get(item.guid)
             if known is not None:
                 if (known["title"], known["lead"]) != (item.title, item.lead):

@@ -8,7 +8,11 @@ on the same connection would interleave. Every write therefore goes through
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import errno
+import fcntl
 import logging
+import os
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
@@ -17,20 +21,69 @@ from typing import Any
 
 import aiosqlite
 
+from bot.errors import AlreadyRunning, DatabaseUnavailable, NewsbotError
 from bot.storage.migrations import apply_migrations
 
 logger = logging.getLogger(__name__)
 
 Params = Sequence[Any] | dict[str, Any]
 
+# How long a statement waits for another process's write lock (a backup, an sqlite3 shell) before
+# it fails with "database is locked"; the supervisor then retries the task with back-off.
+BUSY_TIMEOUT_MS = 5000
+
 _PRAGMAS = (
     "PRAGMA journal_mode = WAL",
     "PRAGMA synchronous = NORMAL",  # safe with WAL: a crash loses no committed transaction's integrity
     "PRAGMA foreign_keys = ON",
-    "PRAGMA busy_timeout = 5000",
     "PRAGMA temp_store = MEMORY",
     "PRAGMA cache_size = -65536",  # 64 MiB of page cache
 )
+
+
+def _reason(exc: BaseException) -> str:
+    """One line saying why a file could not be used, without the traceback."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror + (f" ({exc.filename})" if exc.filename else "")
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
+class InstanceLock:
+    """An exclusive lock on ``<database>.lock`` held for the life of the process."""
+
+    # Two bots on one database would send every message twice: the second one refuses to start.
+    # flock locks die with their process, so a crash never leaves a stale lock behind.
+
+    def __init__(self, path: Path, fd: int) -> None:
+        self.path = path
+        self._fd: int | None = fd
+
+    @classmethod
+    def acquire(cls, database: Path | str) -> InstanceLock:
+        """Take the lock beside ``database``; AlreadyRunning names the process that holds it."""
+        path = Path(f"{database}.lock")
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise DatabaseUnavailable(f"cannot open the database {database}: {_reason(exc)}") from exc
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+            os.close(fd)
+            if exc.errno in (errno.EAGAIN, errno.EACCES):
+                raise AlreadyRunning(
+                    f"another newsbot (pid {holder}) is already running on {database}; stop it first"
+                ) from None
+            raise DatabaseUnavailable(f"cannot lock {path}: {_reason(exc)}") from exc
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
+        return cls(path, fd)
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
 
 class Database:
@@ -47,20 +100,26 @@ class Database:
     ) -> Database:
         """Open (creating if needed) the database file and bring its schema up to date."""
         path = Path(path)
-        if str(path) != ":memory:":
-            path.parent.mkdir(parents=True, exist_ok=True)
-        # isolation_level=None: we issue BEGIN ourselves, sqlite3 must not add its own.
-        conn = await aiosqlite.connect(path, isolation_level=None)
-        conn.row_factory = sqlite3.Row
-        for pragma in _PRAGMAS:
-            await conn.execute(pragma)
-        for name, nargs, func in functions:
-            await conn.create_function(name, nargs, func, deterministic=True)
-        db = cls(conn, path)
+        conn: aiosqlite.Connection | None = None
         try:
+            if str(path) != ":memory:":
+                path.parent.mkdir(parents=True, exist_ok=True)
+            # isolation_level=None: we issue BEGIN ourselves, sqlite3 must not add its own.
+            conn = await aiosqlite.connect(path, isolation_level=None)
+            conn.row_factory = sqlite3.Row
+            for pragma in (*_PRAGMAS, f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_MS)}"):
+                await conn.execute(pragma)
+            for name, nargs, func in functions:
+                await conn.create_function(name, nargs, func, deterministic=True)
+            db = cls(conn, path)
             await apply_migrations(db)
-        except BaseException:
-            await conn.close()
+        except BaseException as exc:
+            # The connection's thread is not a daemon: left open, it keeps the process alive.
+            if conn is not None:
+                with contextlib.suppress(Exception):
+                    await conn.close()
+            if isinstance(exc, sqlite3.Error | OSError) and not isinstance(exc, NewsbotError):
+                raise DatabaseUnavailable(f"cannot open the database {path}: {_reason(exc)}") from exc
             raise
         return db
 

@@ -24,8 +24,17 @@ ON CONFLICT (id) DO UPDATE SET
     interval = excluded.interval,
     category = excluded.category,
     breaking = excluded.breaking,
+    -- A retired source put back in the file polls again; a configured one keeps its pause.
+    paused = CASE WHEN sources.origin = 'config' THEN sources.paused ELSE 0 END,
     origin = 'config',
     options = excluded.options
+"""
+# A config source no longer in the file: no longer polled or offered, kept with its articles, and
+# an ordinary source from now on, which /source_remove may delete.
+RETIRE_UNCONFIGURED = """
+UPDATE sources SET origin = 'admin', paused = 1
+WHERE origin = 'config' AND id NOT IN (SELECT value FROM json_each(:ids))
+RETURNING id
 """
 INSERT_ADMIN = """
 INSERT INTO sources (id, name, url, kind, interval, category, breaking, origin, options, created_at)
@@ -82,7 +91,7 @@ def source_from_row(row: sqlite3.Row) -> Source:
 
 
 async def sync_configured(db: Database, *, sources: Iterable[dict[str, Any]], now: float) -> None:
-    """Make the table agree with the config file's [[sources]], keeping each one's fetch state."""
+    """Add or update the config file's [[sources]], keeping each one's fetch state."""
     rows = [
         {
             "id": s["id"],
@@ -100,6 +109,16 @@ async def sync_configured(db: Database, *, sources: Iterable[dict[str, Any]], no
     if rows:
         async with db.transaction() as conn:
             await conn.executemany(UPSERT_CONFIGURED, rows)
+
+
+async def retire_unconfigured(db: Database, *, configured: Iterable[str]) -> list[str]:
+    """Retire the config sources whose ids the file no longer has; return their ids."""
+    async with (
+        db.transaction() as conn,
+        conn.execute(RETIRE_UNCONFIGURED, {"ids": json.dumps(list(configured))}) as cursor,
+    ):
+        rows = await cursor.fetchall()
+    return sorted(str(row[0]) for row in rows)
 
 
 async def add_source(
