@@ -25,6 +25,9 @@ from zoneinfo import ZoneInfo
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import feedparser  # noqa: E402
+import httpx  # noqa: E402
+
 from bot.news.fetcher import Fetcher  # noqa: E402
 from bot.news.ingest import poll_source  # noqa: E402
 from bot.storage import open_database, sources  # noqa: E402
@@ -92,6 +95,30 @@ async def cycle(db: object, fetcher: Fetcher, tz: ZoneInfo, now: float) -> tuple
     )
 
 
+async def plain_cycles(port: int) -> list[float]:
+    """The yardstick: a plain httpx + feedparser loop that sends ETags, nothing stored; CPU per cycle."""
+    urls = [f"http://127.0.0.1:{port}/feed/{n}.xml" for n in range(SOURCES)]
+    etags: dict[str, str] = {}
+    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+
+    async def poll(client: httpx.AsyncClient, url: str) -> None:
+        headers = {"If-None-Match": etags[url]} if url in etags else {}
+        response = await client.get(url, headers=headers)
+        if response.status_code == 200:
+            feedparser.parse(response.content)
+            if "etag" in response.headers:
+                etags[url] = response.headers["etag"]
+
+    cpus = []
+    async with httpx.AsyncClient(limits=limits, timeout=30) as client:
+        await asyncio.gather(*(poll(client, url) for url in urls))  # the first cycle learns the ETags
+        for _ in range(CYCLES):
+            cpu = time.process_time()
+            await asyncio.gather(*(poll(client, url) for url in urls))
+            cpus.append(time.process_time() - cpu)
+    return cpus
+
+
 async def run(port: int, folder: Path) -> None:
     tz = ZoneInfo("UTC")
     db = await open_database(folder / "bench.db")
@@ -128,6 +155,14 @@ async def run(port: int, folder: Path) -> None:
     print(
         f"median over {CYCLES} cycles of {SOURCES} sources: {statistics.median(walls):.2f} s wall, "
         f"{statistics.median(cpus):.2f} s CPU; peak memory {peak_mb:.0f} MB"
+    )
+    plain = await plain_cycles(port)
+    bot_ms = statistics.median(cpus) * 1000 / SOURCES
+    plain_ms = statistics.median(plain) * 1000 / SOURCES
+    print(
+        f"poll CPU per source per cycle: newsbot {bot_ms:.2f} ms (fetch, parse, store, fan-out); a plain "
+        f"httpx+feedparser loop with ETags, nothing stored: {plain_ms:.2f} ms; ratio {bot_ms / plain_ms:.2f} "
+        "(goal <= 1)"
     )
 
 

@@ -26,6 +26,7 @@ from telegram.ext import (
     ContextTypes,
     Defaults,
     ExtBot,
+    InlineQueryHandler,
     MessageHandler,
     filters,
 )
@@ -42,10 +43,10 @@ from bot.delivery.sender import make_batch_sender, make_list_sender, make_sender
 from bot.delivery.shared_limiter import SharedRateLimiter
 from bot.errors import TelegramUnavailable
 from bot.news.fetcher import Fetcher
-from bot.render.callbacks import REMOVE, SOURCE_ADD, SUBSCRIBE
+from bot.render.callbacks import RELATED, REMOVE, SEARCH_PAGE, SOURCE_ADD, SUBSCRIBE, SUMMARY
 from bot.render.help import READER_COMMANDS
 from bot.reports import ErrorReports
-from bot.storage import open_database, sources
+from bot.storage import open_database, search, sources
 from bot.storage.connection import InstanceLock
 from bot.supervisor import Supervisor
 from handlers import admin, gates, membership, reading, start, subscriptions
@@ -136,6 +137,23 @@ def register_handlers(application: NewsApp) -> None:
     command("quiet", chat_settings.quiet)
     command("timezone", chat_settings.timezone)
     command("latest", reading.latest)
+    command("summary", reading.summary_command)
+    command("related", reading.related_command)
+    command("search", reading.search_command)
+    application.add_handler(
+        CallbackQueryHandler(reading.on_reading_button, pattern=f"^({SUMMARY}|{RELATED}|{SEARCH_PAGE}):")
+    )
+    application.add_handler(InlineQueryHandler(reading.inline_query))
+    # A link sent on its own in a private chat gets its summary.
+    application.add_handler(
+        MessageHandler(
+            filters.ChatType.PRIVATE
+            & filters.TEXT
+            & ~filters.COMMAND
+            & filters.Regex(r"^\s*https?://\S+\s*$"),
+            reading.url_message,
+        )
+    )
     command("stats", admin.stats)
     command("sources", source_admin.list_sources)
     command("source_add", source_admin.add_source)
@@ -157,6 +175,10 @@ async def open_services(application: NewsApp) -> None:
     assert settings is not None
     # ``serve`` opens the database before it contacts Telegram, to fail fast; tests come here first.
     data.db = db = data.db if data.db is not None else await open_database(settings.bot.db)
+    # Articles stored before the search index existed are indexed once, here.
+    indexed = await search.index_missing(db)
+    if indexed:
+        logger.info("Indexed %d articles for search", indexed)
     data.fetcher = Fetcher(
         user_agent=settings.ingest.user_agent,
         total_timeout=settings.ingest.fetch_timeout,
@@ -237,6 +259,12 @@ async def open_services(application: NewsApp) -> None:
     )
     job_queue.run_repeating(
         supervised("error reports", report_held), interval=60, first=60, name="error-reports"
+    )
+    job_queue.run_repeating(
+        supervised("maintenance", maintenance.compact_deliveries),
+        interval=3600,
+        first=120,
+        name="compact-deliveries",
     )
 
     # Admin commands stay out of the menu everyone sees; /help lists them to admins.

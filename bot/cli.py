@@ -33,6 +33,10 @@ def _parser() -> argparse.ArgumentParser:
     emulator.add_argument("--port", type=int, default=8081)
     emulator.add_argument("--host", default="127.0.0.1")
     emulator.add_argument("--no-limits", action="store_true", help="lift Telegram's rate limits")
+
+    from bot.reading.commands import add_parsers
+
+    add_parsers(commands)
     return parser
 
 
@@ -61,6 +65,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 )
                 return 1
             return 0
+        if args.command in {"summarize", "extract", "import", "related", "search"}:
+            from bot.reading.commands import run
+
+            return run(args)
     except ConfigError as exc:
         print(f"newsbot: {exc}", file=sys.stderr)
         return 2

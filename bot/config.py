@@ -88,6 +88,11 @@ class DeliverySettings:
     stale_after: float = 6 * 3600.0
     # Network errors and 5xx are retried with backoff for this long, then recorded as failed.
     give_up_after: float = 3600.0
+    # Finished deliveries keep their row (and message id, for takedowns) this long, then become
+    # per-article and per-hour totals.
+    keep_delivered_hours: float = 48.0
+    # Subscriptions one chat may have, all its topics together.
+    max_subscriptions: int = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -263,8 +268,9 @@ def _delivery(raw: dict[str, Any]) -> DeliverySettings:
         "paid_per_second": 1.0,
         "stale_after": 60.0,
         "give_up_after": 1.0,
+        "keep_delivered_hours": 1.0,
     }
-    _check_keys("delivery", raw, {*floats, "paid_broadcast", "headroom", "chat_burst"})
+    _check_keys("delivery", raw, {*floats, "paid_broadcast", "headroom", "chat_burst", "max_subscriptions"})
     values: dict[str, Any] = {}
     for key, minimum in floats.items():
         if key in raw:
@@ -281,6 +287,10 @@ def _delivery(raw: dict[str, Any]) -> DeliverySettings:
             raise ConfigError("delivery.chat_burst", "must be at most 30")
     if "paid_broadcast" in raw:
         values["paid_broadcast"] = _flag("delivery.paid_broadcast", raw["paid_broadcast"])
+    if "max_subscriptions" in raw:
+        values["max_subscriptions"] = int(
+            _number("delivery.max_subscriptions", raw["max_subscriptions"], minimum=1, integer=True)
+        )
     return DeliverySettings(**{**{f: getattr(d, f) for f in d.__dataclass_fields__}, **values})
 
 

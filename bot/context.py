@@ -11,6 +11,7 @@ from telegram.ext import Application, CallbackContext, ExtBot
 from bot.budget import CommandBudget
 from bot.config import Settings
 from bot.i18n import Translate, translator
+from bot.reading.limits import ReaderLimits
 from bot.reports import ErrorReports
 
 if TYPE_CHECKING:
@@ -40,6 +41,8 @@ class BotData:
         # Guards against floods and noisy faults; sized from the settings by the composition root.
         self.command_budget = CommandBudget(per_minute=20)
         self.error_reports = ErrorReports()
+        # Per-reader limits on page fetches and searches (reading, issue 9).
+        self.reader_limits = ReaderLimits()
 
 
 class NewsContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], BotData]):
@@ -72,6 +75,10 @@ class NewsContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], 
     def dispatcher(self) -> Dispatcher:
         assert self.bot_data.dispatcher is not None, "services are opened in post_init"
         return self.bot_data.dispatcher
+
+    @property
+    def reader_limits(self) -> ReaderLimits:
+        return self.bot_data.reader_limits
 
     @property
     def supervisor(self) -> Supervisor:

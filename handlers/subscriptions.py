@@ -53,6 +53,11 @@ def _describe(wanted: Wanted) -> str:
     return f"everything except {text}" if wanted.exclude else text
 
 
+TOO_MANY = (
+    "This chat already has {limit} subscriptions, the most a chat may have. Remove some with /mysubs first."
+)
+
+
 def _choices_line(names: tuple[str, ...] | list[str]) -> str:
     shown = ", ".join(names[:SHOWN_CHOICES])
     more = len(names) - SHOWN_CHOICES
@@ -99,6 +104,7 @@ async def _resolve(context: NewsContext, wanted: Wanted) -> Wanted:
 
 
 async def _add(context: NewsContext, chat_id: int, thread_id: int, wanted: Wanted) -> bool:
+    """Subscribe; raises ``TooManySubscriptions`` at the configured cap."""
     return await subscriptions.subscribe(
         context.db,
         chat_id=chat_id,
@@ -108,6 +114,7 @@ async def _add(context: NewsContext, chat_id: int, thread_id: int, wanted: Wante
         label=wanted.label,
         exclude=wanted.exclude,
         now=time.time(),
+        limit=context.settings.delivery.max_subscriptions,
     )
 
 
@@ -131,7 +138,11 @@ async def subscribe(update: Update, context: NewsContext) -> None:
     except UsageError as exc:
         await message.reply_html(_parse_error_text(exc, _, USAGE, "/subscribe"))
         return
-    added = await _add(context, chat.id, thread_of(message), wanted)
+    try:
+        added = await _add(context, chat.id, thread_of(message), wanted)
+    except subscriptions.TooManySubscriptions as exc:
+        await message.reply_text(_(TOO_MANY).format(limit=exc.limit))
+        return
     what = escape(_describe(wanted))
     if added:
         await message.reply_html(_("Subscribed: {what}. New items will arrive here.").format(what=what))
@@ -266,7 +277,11 @@ async def _on_button(update: Update, context: NewsContext, _: Translate, answer:
         except (callbacks.CallbackDataError, UsageError):
             await answer(_(GONE))
             return
-        added = await _add(context, chat.id, thread_id, wanted)
+        try:
+            added = await _add(context, chat.id, thread_id, wanted)
+        except subscriptions.TooManySubscriptions as exc:
+            await answer(_(TOO_MANY).format(limit=exc.limit), alert=True)
+            return
         what = _describe(wanted)
         text = _("Subscribed: {what}.") if added else _("You already have this subscription: {what}.")
         await answer(text.format(what=what))

@@ -1,4 +1,4 @@
-"""Housekeeping: nudging the dispatcher and pruning old articles."""
+"""Housekeeping: nudging the dispatcher, compacting delivered rows, pruning old articles."""
 
 from __future__ import annotations
 
@@ -6,9 +6,12 @@ import logging
 import time
 
 from bot.context import NewsContext
-from bot.storage import articles
+from bot.storage import articles, outbox, search
 
 logger = logging.getLogger(__name__)
+
+COMPACT_BATCH = 250  # rows per transaction: a few milliseconds, so no send or poll waits long
+COMPACT_PAUSE = 0.01  # seconds between batches, leaving the loop to sends and polls
 
 
 async def nudge_dispatcher(context: NewsContext) -> None:
@@ -16,9 +19,28 @@ async def nudge_dispatcher(context: NewsContext) -> None:
     context.dispatcher.wake()
 
 
+async def compact_deliveries(context: NewsContext) -> None:
+    """Fold deliveries older than the window into per-article and per-hour totals; free the pages."""
+    hours = context.settings.delivery.keep_delivered_hours
+    done = await outbox.compact(
+        context.db, before=time.time() - hours * 3600, batch=COMPACT_BATCH, pause=COMPACT_PAUSE
+    )
+    if done.rows or done.pages_freed:
+        logger.info(
+            "Compacted %d deliveries older than %.0f h in %d batches (longest %.0f ms); freed %d pages",
+            done.rows,
+            hours,
+            done.batches,
+            done.longest * 1000,
+            done.pages_freed,
+        )
+
+
 async def prune_articles(context: NewsContext) -> None:
     cutoff = time.time() - context.settings.ingest.retention_days * 86400
     removed = await articles.prune(context.db, older_than=cutoff)
+    # Saved searches only serve their Next/Previous buttons; a day is plenty.
+    await search.prune_search_queries(context.db, older_than=time.time() - 86400)
     if removed:
         logger.info(
             "Pruned %d articles older than %.0f days", removed, context.settings.ingest.retention_days

@@ -120,6 +120,17 @@ def test_token_never_shows_in_repr_or_errors() -> None:
     assert TOKEN not in str(caught.value)
 
 
+def test_subscription_cap_and_compaction_window_are_configurable(tmp_path: Path) -> None:
+    defaults = load_settings(write(tmp_path, "[delivery]\n"), env={})
+    assert (defaults.delivery.max_subscriptions, defaults.delivery.keep_delivered_hours) == (100, 48)
+    text = "[delivery]\nmax_subscriptions = 20\nkeep_delivered_hours = 72\n"
+    settings = load_settings(write(tmp_path, text), env={})
+    assert (settings.delivery.max_subscriptions, settings.delivery.keep_delivered_hours) == (20, 72)
+    with pytest.raises(ConfigError) as caught:
+        load_settings(write(tmp_path, "[delivery]\nmax_subscriptions = 0\n"), env={})
+    assert caught.value.key == "delivery.max_subscriptions"
+
+
 def test_typo_in_selectors_is_refused_naming_the_key() -> None:
     source = {"id": "site", "url": "https://example.org/", "kind": "html", "selectors": {"titel": "h3"}}
     with pytest.raises(ConfigError) as caught:

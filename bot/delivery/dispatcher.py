@@ -316,6 +316,8 @@ class Dispatcher:
         if await self._article(article_id) is None:  # pruned between fan-out and claim
             self._outcomes.stale.extend(("stale", r.id) for r in rows)
             return
+        held: dict[int, int] = {}  # chat id -> its first held row in this claim
+        accepted: list[ClaimedRow] = []
         for row in rows:
             if now_wall - row.created_at > self._stale_after:
                 # Too old to push as news; a chat with a digest still gets it listed there.
@@ -329,9 +331,14 @@ class Dispatcher:
                     self._outcomes.held.append((ends.timestamp(), row.id))
                     continue
             if row.held and self._send_batch is not None:
-                others = await outbox.claim_held(self._db, chat_id=row.chat_id, now=now_wall)
-                if others:
-                    self._batches[row.id] = others
+                held.setdefault(row.chat_id, row.id)
+            accepted.append(row)
+        if held:
+            # One transaction for every held chat of this claim; the chat's first held row carries the list.
+            others = await outbox.claim_held(self._db, chat_ids=held, now=now_wall)
+            for chat_id, chat_rows in others.items():
+                self._batches[held[chat_id]] = chat_rows
+        for row in accepted:
             queue = self._chats.get(row.chat_id)
             if queue is None:
                 queue = self._chats[row.chat_id] = _ChatQueue()

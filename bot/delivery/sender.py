@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable, Sequence
 from functools import lru_cache
 from typing import Any
@@ -16,6 +17,7 @@ from bot.i18n import translator
 from bot.models import Article
 from bot.render.articles import article_message
 from bot.render.lists import item_list
+from bot.render.reading import article_keyboard, titled_keyboard
 from bot.storage.outbox import ClaimedRow
 
 SEND_MESSAGE = "sendmessage"
@@ -30,12 +32,18 @@ def make_sender(
     def render(article: Article, tz: str, language: str) -> str:
         return article_message(article, tz=ZoneInfo(tz), translate=translator(language))
 
+    @lru_cache(maxsize=2048)
+    def buttons(article: Article, language: str) -> str:
+        # Summary, Related and Open under every item (reading, issue 9); JSON once per article.
+        return json.dumps(article_keyboard(article, translator(language)).to_dict(), ensure_ascii=False)
+
     async def send(row: ClaimedRow, article: Article) -> int:
         params: dict[str, Any] = {
             "chat_id": row.chat_id,
             "text": render(article, row.timezone or default_tz, row.language or default_language),
             "parse_mode": ParseMode.HTML,
             "link_preview_options": {"is_disabled": not article.image_url},
+            "reply_markup": buttons(article, row.language or default_language),
         }
         if paid_broadcast:
             # Above 30 messages a second Telegram charges Stars; the operator opted in.
@@ -64,8 +72,13 @@ def make_list_sender(bot: ExtBot[Any]) -> ListSender:
         chat_id: int, thread_id: int, heading: str, items: Sequence[Article], tz: str, reserved: bool
     ) -> int:
         first = 0
-        for n, text in enumerate(item_list(heading, items, tz=tz)):
+        parts = item_list(heading, items, tz=tz)
+        # Where the list is one short message there is room for each item's reading buttons.
+        markup = titled_keyboard(items, translator(None)) if len(parts) == 1 else None
+        for n, text in enumerate(parts):
             params: dict[str, Any] = {"chat_id": chat_id, "text": text, "parse_mode": ParseMode.HTML}
+            if markup is not None:
+                params["reply_markup"] = markup
             if thread_id:
                 params["message_thread_id"] = thread_id
             # Only the first part had its slot reserved by the dispatcher; the rest queue in the limiter.

@@ -607,6 +607,64 @@ async def answer_callback_query(emulator: Emulator, params: JSON) -> bool:
     return True
 
 
+_INLINE_TYPES = frozenset({"article", "photo", "gif", "mpeg4_gif", "video", "audio", "voice", "document"})
+
+
+def _check_inline_result(result: Any, seen: set[str]) -> JSON:
+    if not isinstance(result, dict):
+        raise ApiError(400, "Bad Request: RESULT_TYPE_INVALID")
+    if result.get("type") not in _INLINE_TYPES:
+        raise ApiError(400, "Bad Request: RESULT_TYPE_INVALID")
+    result_id = str(result.get("id") or "")
+    if not result_id or len(result_id.encode()) > 64 or result_id in seen:
+        raise ApiError(
+            400,
+            "Bad Request: RESULT_ID_INVALID" if result_id not in seen else "Bad Request: RESULT_ID_DUPLICATE",
+        )
+    seen.add(result_id)
+    if result["type"] == "article":
+        if not str(result.get("title") or "").strip():
+            raise ApiError(400, "Bad Request: RESULT_TITLE_EMPTY")
+        content = result.get("input_message_content")
+        if not isinstance(content, dict) or not str(content.get("message_text") or "").strip():
+            raise ApiError(400, "Bad Request: MESSAGE_EMPTY")
+        # The message the reader would send must itself be valid: length and markup.
+        _render(
+            content["message_text"],
+            content.get("parse_mode"),
+            content.get("entities"),
+            TEXT_LIMIT,
+            "Bad Request: MESSAGE_TOO_LONG",
+        )
+    if result.get("reply_markup") is not None:
+        _markup({"reply_markup": result["reply_markup"]})
+    return result
+
+
+@_method("answerInlineQuery")
+async def answer_inline_query(emulator: Emulator, params: JSON) -> bool:
+    """Record the bot's answer to an inline query: at most 50 results, once per query."""
+    query_id = str(params.get("inline_query_id") or "")
+    record = emulator.inline_queries.get(query_id)
+    if record is None or record.answered:
+        raise ApiError(
+            400, "Bad Request: query is too old and response timeout expired or query ID is invalid"
+        )
+    results = _json(params, "results", "Bad Request: can't parse inline query results")
+    if not isinstance(results, list):
+        raise ApiError(400, "Bad Request: can't parse inline query results")
+    if len(results) > 50:
+        raise ApiError(400, "Bad Request: RESULTS_TOO_MUCH")
+    next_offset = str(params.get("next_offset") or "")
+    if len(next_offset.encode()) > 64:
+        raise ApiError(400, "Bad Request: NEXT_OFFSET_INVALID")
+    seen: set[str] = set()
+    record.results = [_check_inline_result(r, seen) for r in results]
+    record.next_offset = next_offset
+    record.answered = True
+    return True
+
+
 # --- chats --------------------------------------------------------------------------------------
 
 

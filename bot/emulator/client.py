@@ -138,6 +138,30 @@ class EmulatorClient:
         }
         return str((await self._call("POST", "updates/callback", json=body))["callback_query_id"])
 
+    async def inline_query(self, user_id: int, query: str, *, offset: str = "") -> str:
+        """Queue an inline query (``@bot query``); return the inline_query_id."""
+        body = {"user_id": user_id, "query": query, "offset": offset}
+        return str((await self._call("POST", "updates/inline", json=body))["inline_query_id"])
+
+    async def inline_answers(self) -> list[dict[str, Any]]:
+        """Return the injected inline queries with the bot's answers."""
+        return cast(list[dict[str, Any]], await self._call("GET", "inline"))
+
+    async def wait_for_inline_answer(
+        self,
+        query_id: str,
+        timeout: float = 5.0,  # noqa: ASYNC109
+    ) -> dict[str, Any]:
+        """Wait until the bot answered an inline query; return the record."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for record in await self.inline_answers():
+                if record["id"] == query_id and record["answered"]:
+                    return record
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"inline query {query_id} was not answered within {timeout}s")
+            await asyncio.sleep(0.05)
+
     async def chat_member_update(
         self, chat_id: int, user_id: int, old_status: str, new_status: str, *, chat_type: str | None = None
     ) -> int:

@@ -7,9 +7,16 @@ from typing import Any
 
 from bot.emulator.api import member_dict, message_dict
 from bot.emulator.entities import utf16_len
-from bot.emulator.state import JSON, CallbackRecord, Chat, Emulator
+from bot.emulator.state import JSON, CallbackRecord, Chat, Emulator, InlineQueryRecord
 
-__all__ = ["ControlError", "inject_callback", "inject_chat_member", "inject_message", "inject_raw"]
+__all__ = [
+    "ControlError",
+    "inject_callback",
+    "inject_chat_member",
+    "inject_inline_query",
+    "inject_message",
+    "inject_raw",
+]
 
 
 class ControlError(Exception):
@@ -171,6 +178,27 @@ def inject_callback(emulator: Emulator, body: JSON) -> JSON:
         id=query_id, chat_id=chat_id, message_id=message_id, user_id=user_id, data=data, t=time.time()
     )
     return {"update_id": update_id, "callback_query_id": query_id}
+
+
+def inject_inline_query(emulator: Emulator, body: JSON) -> JSON:
+    """Queue an inline query (``@bot words`` typed in any chat); return update_id and inline_query_id."""
+    user_id = _int(body, "user_id")
+    query = body.get("query", "")
+    offset = body.get("offset", "")
+    if not isinstance(query, str) or len(query) > 256:
+        raise ControlError(400, "query must be a string of at most 256 characters")
+    if not isinstance(offset, str):
+        raise ControlError(400, "offset must be a string")
+    user = emulator.ensure_user(user_id, first_name=body.get("first_name"))
+    query_id = emulator.new_callback_id()
+    inline: JSON = {"id": query_id, "from": user, "query": query, "offset": offset}
+    if isinstance(body.get("chat_type"), str):
+        inline["chat_type"] = body["chat_type"]
+    update_id = emulator.push_update({"inline_query": inline})
+    emulator.inline_queries[query_id] = InlineQueryRecord(
+        id=query_id, user_id=user_id, query=query, offset=offset, t=time.time()
+    )
+    return {"update_id": update_id, "inline_query_id": query_id}
 
 
 def inject_chat_member(emulator: Emulator, body: JSON) -> JSON:

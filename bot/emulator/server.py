@@ -36,6 +36,9 @@ Control API (JSON in and out; errors are ``{"ok": false, "error": "..."}`` with 
         (time.time()), edited (count), deleted, method}, ...]``
     ``GET  /control/transcript?since=N`` -> every Bot API call after seq N: ``[{seq, t, method,
         params (decoded), status, ok, description?}, ...]`` (the last 200,000 are kept)
+    ``POST /control/updates/inline`` ``{user_id, query, offset?, chat_type?}`` ->
+        ``{update_id, inline_query_id}``: a reader typing ``@bot query`` in any chat.
+    ``GET  /control/inline`` -> ``[{id, user_id, query, offset, t, answered, results, next_offset}]``.
     ``GET  /control/callbacks`` -> ``[{id, chat_id, message_id, user_id, data, t, answered,
         answer_text, show_alert}, ...]``
     ``GET  /control/stats`` -> ``{requests, sent, "429", "429_by_scope": {global, chat, group,
@@ -85,7 +88,14 @@ from typing import Any
 from aiohttp import web
 
 from bot.emulator.api import dispatch
-from bot.emulator.control import ControlError, inject_callback, inject_chat_member, inject_message, inject_raw
+from bot.emulator.control import (
+    ControlError,
+    inject_callback,
+    inject_chat_member,
+    inject_inline_query,
+    inject_message,
+    inject_raw,
+)
 from bot.emulator.state import JSON, Emulator
 
 __all__ = ["EMULATOR_KEY", "RunningEmulator", "create_app", "serve"]
@@ -274,6 +284,15 @@ async def _inject_callback(request: web.Request) -> web.Response:
     return _respond(200, inject_callback(request.app[EMULATOR_KEY], await _body(request)))
 
 
+async def _inject_inline_query(request: web.Request) -> web.Response:
+    return _respond(200, inject_inline_query(request.app[EMULATOR_KEY], await _body(request)))
+
+
+async def _inline_queries(request: web.Request) -> web.Response:
+    emulator = request.app[EMULATOR_KEY]
+    return _respond(200, [q.to_control() for q in emulator.inline_queries.values()])
+
+
 async def _inject_chat_member(request: web.Request) -> web.Response:
     return _respond(200, inject_chat_member(request.app[EMULATOR_KEY], await _body(request)))
 
@@ -364,6 +383,8 @@ def create_app(emulator: Emulator) -> web.Application:
     app.router.add_get("/control/messages", _messages)
     app.router.add_get("/control/transcript", _transcript)
     app.router.add_get("/control/callbacks", _callbacks)
+    app.router.add_post("/control/updates/inline", _inject_inline_query)
+    app.router.add_get("/control/inline", _inline_queries)
     app.router.add_get("/control/stats", _stats)
     app.router.add_post("/control/faults", _set_fault)
     app.router.add_delete("/control/faults", _clear_faults)

@@ -147,6 +147,33 @@ class Chat:
 
 
 @dataclass(slots=True)
+class InlineQueryRecord:
+    """An inline query injected for the bot, and the answer it gave (results as sent)."""
+
+    id: str
+    user_id: int
+    query: str
+    offset: str
+    t: float
+    answered: bool = False
+    results: list[JSON] = field(default_factory=list)
+    next_offset: str = ""
+
+    def to_control(self) -> JSON:
+        """Return the control API view of this inline query."""
+        return {
+            "id": self.id,
+            "user_id": self.user_id,
+            "query": self.query,
+            "offset": self.offset,
+            "t": self.t,
+            "answered": self.answered,
+            "results": self.results,
+            "next_offset": self.next_offset,
+        }
+
+
+@dataclass(slots=True)
 class CallbackRecord:
     """A callback query injected for the bot, and whether the bot answered it."""
 
@@ -305,6 +332,7 @@ class Emulator:
         self.delivered: list[StoredMessage] = []
         self.transcript: deque[JSON] = deque(maxlen=TRANSCRIPT_SIZE)
         self.callbacks: dict[str, CallbackRecord] = {}
+        self.inline_queries: dict[str, InlineQueryRecord] = {}
         self.seq = 0
         self.message_seq = 0
         self.requests = 0

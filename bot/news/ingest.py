@@ -18,6 +18,7 @@ from bot.news.listing import DEFAULT_SELECTORS, ListingSelectors, parse_listing
 from bot.news.models import ParsedFeed
 from bot.news.presets import ArticleSelectors
 from bot.news.urls import origin_of
+from bot.reading.summarize import summarize
 from bot.storage import articles, sources
 from bot.storage.connection import Database
 
@@ -219,6 +220,8 @@ async def _fetch_page(
             page = await asyncio.to_thread(
                 extract_article, result.content, url=result.url, selectors=selectors, tz=site_tz
             )
+            # Summarised once, here, off the event loop; a reader's press never waits for scoring.
+            summary = await asyncio.to_thread(summarize, page.text, title=page.title or "")
         except FetchError as exc:
             logger.info("Article page %s of %s not fetched: %s", url, source.id, _describe(exc))
             await articles.record_page_failure(
@@ -241,6 +244,8 @@ async def _fetch_page(
         description=page.description,
         canonical_url=page.canonical_url,
         read_also=page.read_also,
+        summary=summary.text if summary.sentences else None,
+        lang=summary.lang,
     )
     await articles.store_page(db, article_id=article_id, page=facts, now=time.time())
     return True

@@ -18,7 +18,12 @@ SUBSCRIBE = "sub"  # arg: "all", "category:NAME" or "source:ID"
 REMOVE = "unsub"  # arg: the subscription's id, or ALL for every subscription of the chat (topic)
 SOURCE_ADD = "srcadd"  # arg: "ok:ID" or "no:ID", the id of a pending source (bot.storage.pending)
 ALL = "*"
-PREFIXES = frozenset({SUBSCRIBE, REMOVE, SOURCE_ADD})
+# Reading (issue 9). An article is named by its id and a tag of its address, so a button whose
+# id was reused by another article is recognised rather than obeyed.
+SUMMARY = "sm"  # arg: "ID:TAG:MODE", MODE "x" expand in place, "c" collapse, "r" reply with it
+RELATED = "rl"  # arg: "ID:TAG"
+SEARCH_PAGE = "sp"  # arg: "SEARCH_ID:PAGE", the search saved in storage
+PREFIXES = frozenset({SUBSCRIBE, REMOVE, SOURCE_ADD, SUMMARY, RELATED, SEARCH_PAGE})
 _SUBSCRIBE_KINDS = frozenset({"category", "source"})
 
 

@@ -15,6 +15,9 @@ READER_COMMANDS = (
     ("quiet", "Quiet hours HH:MM-HH:MM, or off"),
     ("timezone", "Your timezone, e.g. Europe/Istanbul"),
     ("latest", "The newest items"),
+    ("summary", "Summary of an article: /summary ID or URL"),
+    ("related", "Related reads: /related ID or URL"),
+    ("search", "Search the news: /search WORDS"),
     ("help", "How to use the bot"),
 )
 ADMIN_COMMANDS = (

@@ -15,6 +15,7 @@ from bot.models import Article, from_epoch
 from bot.news.models import FeedItem
 from bot.news.urls import normalize_url, url_key
 from bot.storage import outbox
+from bot.storage import search_index as search
 from bot.storage.connection import Database
 from bot.text import fold
 
@@ -182,6 +183,8 @@ class PageFacts:
     description: str | None = None
     canonical_url: str | None = None
     read_also: tuple[tuple[str, str], ...] = ()  # (title, url), as the page lists them
+    summary: str | None = None  # extractive, one sentence a line (bot.reading.summarize)
+    lang: str | None = None  # detected from the text
     title: str | None = None
     site_name: str | None = None
     published_local: str | None = None  # ISO 8601 with the publisher's offset
@@ -357,6 +360,7 @@ async def store_items(
                 if (known["title"], known["lead"]) != (item.title, item.lead):
                     await _record_edit(conn, known, item, now)
                     updated.append(known["id"])
+                    await search.reindex(conn, article_id=known["id"])
                 continue
             key = keys[item.guid]
             if key in seen:
@@ -454,6 +458,7 @@ async def _insert(
     )
     article_id = cursor.lastrowid
     assert article_id is not None
+    await search.reindex(conn, article_id=article_id)
     if not push:
         return article_id, 0
     rows = await outbox.fan_out(
@@ -562,6 +567,9 @@ async def store_page(db: Database, *, article_id: int, page: PageFacts, now: flo
                 for position, (title, url) in enumerate(page.read_also)
             ],
         )
+        if page.summary is not None:
+            await search.set_summary(conn, article_id=article_id, summary=page.summary, lang=page.lang)
+        await search.reindex(conn, article_id=article_id)
 
 
 async def record_page_failure(db: Database, *, article_id: int, error: str, now: float) -> None:

@@ -31,8 +31,10 @@ UPDATE chats SET digest_time = :at, last_digest_at = COALESCE(last_digest_at, :n
 WHERE id = :id
 """
 # Turning the digest off sends what was waiting for it through the normal queue (or to 'stale').
+# The IN term repeats the partial index's condition so that SQLite uses outbox_pending.
 UNDIGEST_QUEUE = """
-UPDATE outbox SET state = 'queued', next_attempt_at = :now WHERE chat_id = :id AND state = 'digest'
+UPDATE outbox SET state = 'queued', next_attempt_at = :now
+WHERE chat_id = :id AND state IN ('queued', 'sending', 'digest') AND state = 'digest'
 """
 SET_LAST_DIGEST = "UPDATE chats SET last_digest_at = :at WHERE id = :id"
 SET_QUIET = "UPDATE chats SET quiet_start = :start, quiet_end = :end, updated_at = :now WHERE id = :id"

@@ -33,12 +33,31 @@ Params = Sequence[Any] | dict[str, Any]
 BUSY_TIMEOUT_MS = 5000
 
 _PRAGMAS = (
+    # Before the first table exists this makes the file give freed pages back on request
+    # (outbox compaction); on an existing file it only takes effect after a VACUUM.
+    "PRAGMA auto_vacuum = INCREMENTAL",
     "PRAGMA journal_mode = WAL",
     "PRAGMA synchronous = NORMAL",  # safe with WAL: a crash loses no committed transaction's integrity
     "PRAGMA foreign_keys = ON",
     "PRAGMA temp_store = MEMORY",
     "PRAGMA cache_size = -65536",  # 64 MiB of page cache
 )
+
+
+_READ_PRAGMAS = (
+    "PRAGMA query_only = ON",
+    f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_MS)}",
+    "PRAGMA cache_size = -16384",
+)
+# With a read connection, the writer leaves checkpoints (copying the WAL into the file, with an
+# fsync that can take tens of milliseconds on a busy disk) to it, so no commit, and so no send
+# or poll waiting for the write lock, pays for one. The writer still checkpoints as a safety net
+# if the WAL ever reaches this many pages.
+WRITER_AUTOCHECKPOINT = "PRAGMA wal_autocheckpoint = 10000"
+CHECKPOINT = "PRAGMA wal_checkpoint(PASSIVE)"
+CHECKPOINT_EVERY = 50  # commits between checkpoints started on the read connection
+AUTO_VACUUM = "PRAGMA auto_vacuum"
+VACUUM = "VACUUM"
 
 
 def _reason(exc: BaseException) -> str:
@@ -87,12 +106,21 @@ class InstanceLock:
 
 
 class Database:
-    """The storage handle: reads anywhere, writes inside ``transaction()``."""
+    """The storage handle: reads anywhere, writes inside ``transaction()``.
 
-    def __init__(self, conn: aiosqlite.Connection, path: Path) -> None:
+    A second connection (WAL lets it read while the first writes) serves ``read()``: what an admin
+    or a report asks must not queue behind, or hold up, the dispatcher's statements.
+    """
+
+    def __init__(
+        self, conn: aiosqlite.Connection, path: Path, reader: aiosqlite.Connection | None = None
+    ) -> None:
         self._conn = conn
+        self._reader = reader
         self.path = path
         self._lock = asyncio.Lock()
+        self._commits = 0
+        self._checkpoint: asyncio.Task[None] | None = None
 
     @classmethod
     async def open(
@@ -101,6 +129,7 @@ class Database:
         """Open (creating if needed) the database file and bring its schema up to date."""
         path = Path(path)
         conn: aiosqlite.Connection | None = None
+        reader: aiosqlite.Connection | None = None
         try:
             if str(path) != ":memory:":
                 path.parent.mkdir(parents=True, exist_ok=True)
@@ -112,19 +141,38 @@ class Database:
             for name, nargs, func in functions:
                 await conn.create_function(name, nargs, func, deterministic=True)
             db = cls(conn, path)
+            await _incremental_vacuum(conn)
             await apply_migrations(db)
+            if str(path) != ":memory:":
+                reader = await aiosqlite.connect(path, isolation_level=None)
+                reader.row_factory = sqlite3.Row
+                for pragma in _READ_PRAGMAS:
+                    await reader.execute(pragma)
+                await conn.execute(WRITER_AUTOCHECKPOINT)
+                db._reader = reader
         except BaseException as exc:
             # The connection's thread is not a daemon: left open, it keeps the process alive.
-            if conn is not None:
-                with contextlib.suppress(Exception):
-                    await conn.close()
+            for opened in (reader, conn):
+                if opened is not None:
+                    with contextlib.suppress(Exception):
+                        await opened.close()
             if isinstance(exc, sqlite3.Error | OSError) and not isinstance(exc, NewsbotError):
                 raise DatabaseUnavailable(f"cannot open the database {path}: {_reason(exc)}") from exc
             raise
         return db
 
     async def close(self) -> None:
+        if self._checkpoint is not None:
+            await asyncio.gather(self._checkpoint, return_exceptions=True)
+        if self._reader is not None:
+            await self._reader.close()
         await self._conn.close()
+
+    async def read(self, sql: str, params: Params = ()) -> list[sqlite3.Row]:
+        """Run a query on the read connection: it sees committed data and never waits for writes."""
+        conn = self._reader or self._conn
+        async with conn.execute(sql, params) as cursor:
+            return list(await cursor.fetchall())
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
@@ -138,6 +186,34 @@ class Database:
                 raise
             else:
                 await self._conn.commit()
+                self._committed()
+
+    def _committed(self) -> None:
+        self._commits += 1
+        if self._reader is None or self._commits < CHECKPOINT_EVERY:
+            return
+        if self._checkpoint is None or self._checkpoint.done():
+            self._commits = 0
+            self._checkpoint = asyncio.get_running_loop().create_task(self._checkpoint_wal())
+
+    async def checkpoint(self) -> None:
+        """Wait for a checkpoint on the read connection (none without one): long jobs call this so
+        their WAL never grows to the writer's own checkpoint threshold."""
+        if self._reader is None:
+            return
+        if self._checkpoint is None or self._checkpoint.done():
+            self._commits = 0
+            self._checkpoint = asyncio.get_running_loop().create_task(self._checkpoint_wal())
+        await asyncio.shield(self._checkpoint)
+
+    async def _checkpoint_wal(self) -> None:
+        """Copy committed pages from the WAL into the file on the read connection, off the write path."""
+        assert self._reader is not None
+        try:
+            async with self._reader.execute(CHECKPOINT) as cursor:
+                await cursor.fetchall()
+        except sqlite3.Error as exc:  # the writer's own autocheckpoint remains: log and go on
+            logger.warning("WAL checkpoint failed: %s", exc)
 
     async def fetchall(self, sql: str, params: Params = ()) -> list[sqlite3.Row]:
         async with self._conn.execute(sql, params) as cursor:
@@ -158,6 +234,11 @@ class Database:
             cursor = await conn.execute(sql, params)
             return cursor.rowcount
 
+    async def maintain(self, script: str) -> None:
+        """Run a maintenance statement to its end (executescript steps it fully) under the write lock."""
+        async with self._lock:
+            await self._conn.executescript(script)
+
     @property
     def in_transaction(self) -> bool:
         return bool(self._conn.in_transaction)
@@ -168,3 +249,12 @@ class Database:
 
     async def execute_in_transaction(self, sql: str, params: Params = ()) -> None:
         await self._conn.execute(sql, params)
+
+
+async def _incremental_vacuum(conn: aiosqlite.Connection) -> None:
+    """Switch a file made before incremental vacuum to it: one full VACUUM, once, at start-up."""
+    async with conn.execute(AUTO_VACUUM) as cursor:
+        row = await cursor.fetchone()
+    if row is not None and row[0] == 0:
+        logger.info("Converting the database to incremental vacuum (once; may take a while on a large file)")
+        await conn.execute(VACUUM)

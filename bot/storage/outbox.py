@@ -8,8 +8,10 @@ out twice are the ones in flight at the moment of the crash.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -19,64 +21,109 @@ from bot.models import OutboxStats
 from bot.storage.connection import Database
 
 # kw_match(folded_keyword, folded_text) is registered on the connection (bot.text.keyword_matches).
-# Exclusions are gathered once per article so the million-row scan does a hash lookup, not a
-# correlated subquery per row.
+# It runs once per distinct keyword (the keywords table), never once per subscription, so a word
+# ten thousand readers chose costs what a word one reader chose costs. What a chat wants is then
+# found by index: (kind, value) pairs joined to subscriptions. Exclusions are gathered once per
+# article so the million-row join does a hash lookup, not a correlated subquery per row.
+# (The INSERT comes first so that sqlite3 reports the rows it added.)
+# An article with compacted deliveries was fanned out long ago: it is never queued again.
 FAN_OUT = """
 INSERT OR IGNORE INTO outbox (article_id, chat_id, thread_id, state, priority, next_attempt_at, created_at)
+WITH matched (value, exclude) AS MATERIALIZED (
+    SELECT value, exclude FROM keywords WHERE kw_match(value, :text)
+),
+wanted (kind, value) AS (
+    SELECT 'all', '' UNION ALL SELECT 'category', :category UNION ALL SELECT 'source', :source
+    UNION ALL SELECT 'keyword', value FROM matched WHERE exclude = 0
+),
+unwanted (kind, value) AS (
+    SELECT 'category', :category UNION ALL SELECT 'source', :source
+    UNION ALL SELECT 'keyword', value FROM matched WHERE exclude = 1
+)
 SELECT :article_id, s.chat_id, s.thread_id,
        CASE WHEN c.digest_time IS NULL THEN 'queued' ELSE 'digest' END,
        :priority, :now, :now
-FROM subscriptions AS s
+FROM wanted AS w
+JOIN subscriptions AS s ON s.kind = w.kind AND s.value = w.value AND s.exclude = 0
 JOIN chats AS c ON c.id = s.chat_id
-WHERE s.exclude = 0
-  AND c.status = 'active'
-  AND (s.kind = 'all'
-       OR (s.kind = 'category' AND s.value = :category)
-       OR (s.kind = 'source' AND s.value = :source)
-       OR (s.kind = 'keyword' AND kw_match(s.value, :text)))
+WHERE c.status = 'active'
+  AND NOT EXISTS (SELECT 1 FROM delivery_totals AS t WHERE t.article_id = :article_id)
   AND (s.chat_id, s.thread_id) NOT IN (
-      SELECT x.chat_id, x.thread_id FROM subscriptions AS x
-      WHERE x.exclude = 1
-        AND ((x.kind = 'category' AND x.value = :category)
-             OR (x.kind = 'source' AND x.value = :source)
-             OR (x.kind = 'keyword' AND kw_match(x.value, :text)))
+      SELECT x.chat_id, x.thread_id FROM unwanted AS u
+      JOIN subscriptions AS x ON x.kind = u.kind AND x.value = u.value AND x.exclude = 1
   )
 """
-RELEASE_CLAIMS = "UPDATE outbox SET state = 'queued' WHERE state = 'sending'"
+# Fan-out counts what it added (there is no INSERT trigger): queued rows through the outbox_due
+# index, the rest went to the digest.
+COUNT_QUEUED_FOR = "SELECT COUNT(*) FROM outbox WHERE state = 'queued' AND article_id = :article_id"
+COUNT_FANNED_OUT = """
+UPDATE outbox_counts SET n = n + CASE state WHEN 'queued' THEN :queued ELSE :added - :queued END
+WHERE state IN ('queued', 'digest')
+"""
+RELEASE_CLAIMS = "UPDATE outbox SET state = 'queued' WHERE state = 'sending'"  # outbox_sending
+# Articles with due rows, found without reading their rows: a skip-scan over the distinct
+# article ids of queued rows (few: one per broadcast in progress), then two probes each of the
+# outbox_due index at the article's first row in due order. Holds for quiet hours and retries
+# not yet due cost nothing here however many there are.
 ACTIVE_ARTICLES = """
-SELECT article_id, MAX(priority) AS priority, MIN(id) AS first_id
-FROM outbox
-WHERE state = 'queued' AND next_attempt_at <= :now
-GROUP BY article_id
-ORDER BY priority DESC, first_id
+WITH RECURSIVE queued (article_id) AS (
+    SELECT MIN(article_id) FROM outbox WHERE state = 'queued'
+    UNION ALL
+    SELECT (SELECT MIN(o.article_id) FROM outbox AS o
+            WHERE o.state = 'queued' AND o.article_id > q.article_id)
+    FROM queued AS q WHERE q.article_id IS NOT NULL
+),
+heads (article_id, head) AS (
+    SELECT q.article_id,
+           (SELECT o.id FROM outbox AS o WHERE o.state = 'queued' AND o.article_id = q.article_id
+            ORDER BY o.next_attempt_at, o.id LIMIT 1)
+    FROM queued AS q WHERE q.article_id IS NOT NULL
+)
+SELECT h.article_id, o.priority, h.head AS first_id
+FROM heads AS h JOIN outbox AS o ON o.id = h.head
+WHERE o.next_attempt_at <= :now
+ORDER BY o.priority DESC, h.head
 LIMIT :limit
 """
+# Due rows in the order of the outbox_due index (due time, then id), so a claim reads exactly the
+# rows it takes; CROSS JOIN keeps SQLite from starting at chats.
 CLAIM_SELECT = """
 SELECT o.id, o.article_id, o.chat_id, c.type AS chat_type, o.thread_id, o.attempts, o.created_at,
        o.priority, c.timezone, c.language, c.digest_time, c.quiet_start, c.quiet_end,
        o.last_error IS 'quiet' AS held
-FROM outbox AS o JOIN chats AS c ON c.id = o.chat_id
+FROM outbox AS o CROSS JOIN chats AS c ON c.id = o.chat_id
 WHERE o.state = 'queued' AND o.article_id = :article_id AND o.next_attempt_at <= :now
-ORDER BY o.id
+ORDER BY o.next_attempt_at, o.id
 LIMIT :limit
 """
-# Rows held through a chat's quiet hours go out together as one list when the hours end.
+# (The IN term repeats outbox_pending's condition so that SQLite uses that index.)
+# Rows held through a chat's quiet hours go out together as one list when the hours end; the
+# held rows of every chat in one claim are taken in one statement, at most :limit per chat.
 CLAIM_HELD_SELECT = """
-SELECT o.id, o.article_id, o.chat_id, c.type AS chat_type, o.thread_id, o.attempts, o.created_at,
-       o.priority, c.timezone, c.language, c.digest_time, c.quiet_start, c.quiet_end, 1 AS held
-FROM outbox AS o JOIN chats AS c ON c.id = o.chat_id
-WHERE o.chat_id = :chat_id AND o.state = 'queued' AND o.last_error = 'quiet' AND o.next_attempt_at <= :now
-ORDER BY o.id
-LIMIT :limit
+SELECT id, article_id, chat_id, chat_type, thread_id, attempts, created_at, priority, timezone, language,
+       digest_time, quiet_start, quiet_end, 1 AS held
+FROM (
+    SELECT o.id, o.article_id, o.chat_id, c.type AS chat_type, o.thread_id, o.attempts, o.created_at,
+           o.priority, c.timezone, c.language, c.digest_time, c.quiet_start, c.quiet_end,
+           ROW_NUMBER() OVER (PARTITION BY o.chat_id ORDER BY o.id) AS n
+    FROM json_each(:chat_ids) AS j
+    CROSS JOIN outbox AS o ON o.chat_id = j.value
+    JOIN chats AS c ON c.id = o.chat_id
+    WHERE o.state IN ('queued', 'sending', 'digest') AND o.state = 'queued'
+      AND o.last_error = 'quiet' AND o.next_attempt_at <= :now
+)
+WHERE n <= :limit
+ORDER BY chat_id, id
 """
 MARK_HELD = "UPDATE outbox SET state = 'queued', next_attempt_at = ?, last_error = 'quiet' WHERE id = ?"
 DIGEST_CHATS = """
 SELECT id, digest_time, timezone, last_digest_at FROM chats
 WHERE status = 'active' AND digest_time IS NOT NULL
 """
+# The IN term repeats the partial index's condition so that SQLite uses outbox_pending.
 DIGEST_ROWS = """
 SELECT id, article_id, thread_id FROM outbox
-WHERE chat_id = :chat_id AND state = 'digest'
+WHERE chat_id = :chat_id AND state IN ('queued', 'sending', 'digest') AND state = 'digest'
 ORDER BY thread_id, id
 """
 MARK_DIGESTED = "UPDATE outbox SET state = 'digested', message_id = ?, sent_at = ? WHERE id = ?"
@@ -98,8 +145,47 @@ BLOCK_CHAT_QUEUE = """
 UPDATE outbox SET state = 'blocked', last_error = ?
 WHERE chat_id = ? AND state IN ('queued', 'sending', 'digest')
 """
-COUNT_BY_STATE = "SELECT state, COUNT(*) AS n FROM outbox GROUP BY state"
-COUNT_CHATS = "SELECT status, COUNT(*) AS n FROM chats GROUP BY status"
+# Kept by triggers in the transactions that change the rows (migration 0007): no count at /stats.
+COUNT_BY_STATE = "SELECT state, n FROM outbox_counts"
+COUNT_CHATS = "SELECT status, n FROM chat_counts"
+# Compaction: delivered (or finally failed) rows older than the window become per-article and
+# per-hour totals, a small batch per transaction so a send never waits long behind it.
+COMPACT_PICK = """
+SELECT id FROM outbox INDEXED BY outbox_done
+WHERE state IN ('sent', 'digested', 'failed', 'blocked', 'stale') AND COALESCE(sent_at, created_at) < :before
+ORDER BY COALESCE(sent_at, created_at)
+LIMIT :limit
+"""
+COMPACT_TOTALS = """
+INSERT INTO delivery_totals (article_id, sent, digested, failed, blocked, stale)
+SELECT article_id, SUM(state = 'sent'), SUM(state = 'digested'), SUM(state = 'failed'),
+       SUM(state = 'blocked'), SUM(state = 'stale')
+FROM outbox WHERE id IN (SELECT value FROM json_each(:ids))
+GROUP BY article_id
+ON CONFLICT (article_id) DO UPDATE SET
+    sent = sent + excluded.sent, digested = digested + excluded.digested, failed = failed + excluded.failed,
+    blocked = blocked + excluded.blocked, stale = stale + excluded.stale
+"""
+COMPACT_HOURS = """
+INSERT INTO delivery_hours (hour, sent, failed, other)
+SELECT CAST(COALESCE(sent_at, created_at) / 3600 AS INTEGER) AS hour,
+       SUM(state IN ('sent', 'digested')), SUM(state = 'failed'), SUM(state IN ('blocked', 'stale'))
+FROM outbox WHERE id IN (SELECT value FROM json_each(:ids))
+GROUP BY hour
+ON CONFLICT (hour) DO UPDATE SET
+    sent = sent + excluded.sent, failed = failed + excluded.failed, other = other + excluded.other
+"""
+# "+state": the ids pick the rows; an index on state would make SQLite scan every sent row.
+COMPACT_DELETE = """
+DELETE FROM outbox
+WHERE id IN (SELECT value FROM json_each(:ids))
+  AND +state IN ('sent', 'digested', 'failed', 'blocked', 'stale')
+"""
+FREE_PAGES = "PRAGMA freelist_count"
+CHECKPOINT_BATCHES = 20  # compaction waits for a checkpoint this often, so its WAL stays small
+VACUUM_STEP = 256  # pages (1 MiB at 4 KiB pages) given back per short transaction
+# Run with executescript: sqlite3's execute() steps a pragma once, and each step frees one page.
+INCREMENTAL_VACUUM = f"PRAGMA incremental_vacuum({VACUUM_STEP})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +245,7 @@ async def fan_out(
     now: float,
 ) -> int:
     """Queue one article for every matching subscription; call inside the article's transaction."""
+    queued_before = await _queued_for(conn, article_id)
     cursor = await conn.execute(
         FAN_OUT,
         {
@@ -170,7 +257,17 @@ async def fan_out(
             "now": now,
         },
     )
-    return cursor.rowcount
+    added = cursor.rowcount
+    if added > 0:
+        queued = await _queued_for(conn, article_id) - queued_before
+        await conn.execute(COUNT_FANNED_OUT, {"queued": queued, "added": added})
+    return added
+
+
+async def _queued_for(conn: aiosqlite.Connection, article_id: int) -> int:
+    async with conn.execute(COUNT_QUEUED_FOR, {"article_id": article_id}) as cursor:
+        row = await cursor.fetchone()
+    return 0 if row is None else int(row[0])
 
 
 async def release_claims(db: Database) -> int:
@@ -200,15 +297,20 @@ def _claimed(row: sqlite3.Row) -> ClaimedRow:
     return ClaimedRow(**values)
 
 
-async def claim_held(db: Database, *, chat_id: int, now: float, limit: int = 200) -> list[ClaimedRow]:
-    """Take every due row a chat's quiet hours held, to send as one list."""
+async def claim_held(
+    db: Database, *, chat_ids: Iterable[int], now: float, limit: int = 200
+) -> dict[int, list[ClaimedRow]]:
+    """Take every due row quiet hours held for these chats, in one transaction: chat id -> rows."""
+    held: dict[int, list[ClaimedRow]] = {}
+    params = {"chat_ids": json.dumps(sorted(set(chat_ids))), "now": now, "limit": limit}
     async with db.transaction() as conn:
-        params = {"chat_id": chat_id, "now": now, "limit": limit}
         async with conn.execute(CLAIM_HELD_SELECT, params) as cur:
             rows = await cur.fetchall()
         if rows:
             await conn.execute(CLAIM_MARK, {"ids": json.dumps([r["id"] for r in rows])})
-    return [_claimed(r) for r in rows]
+    for row in rows:
+        held.setdefault(row["chat_id"], []).append(_claimed(row))
+    return held
 
 
 @dataclass(frozen=True, slots=True)
@@ -271,8 +373,9 @@ async def release(db: Database, rows: Iterable[tuple[float, int]]) -> None:
 
 
 async def stats(db: Database) -> OutboxStats:
-    by_state = {r["state"]: r["n"] for r in await db.fetchall(COUNT_BY_STATE)}
-    by_status = {r["status"]: r["n"] for r in await db.fetchall(COUNT_CHATS)}
+    """Deliveries by state and chats by status, from counters (read on the read connection)."""
+    by_state = {r["state"]: r["n"] for r in await db.read(COUNT_BY_STATE)}
+    by_status = {r["status"]: r["n"] for r in await db.read(COUNT_CHATS)}
     return OutboxStats(
         queued=by_state.get("queued", 0),
         sending=by_state.get("sending", 0),
@@ -284,3 +387,56 @@ async def stats(db: Database) -> OutboxStats:
         chats_active=by_status.get("active", 0),
         chats_blocked=by_status.get("blocked", 0) + by_status.get("left", 0),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Compaction:
+    rows: int  # outbox rows folded into totals
+    batches: int
+    longest: float  # seconds of the longest single transaction
+    pages_freed: int
+
+
+async def compact(
+    db: Database,
+    *,
+    before: float,
+    batch: int = 500,
+    max_rows: int | None = None,
+    pause: float = 0.0,
+) -> Compaction:
+    """Fold finished rows older than ``before`` into totals, batch by batch, then free the pages.
+
+    Each batch is its own short transaction; between them the lock goes to whoever waits for it
+    (a send's outcome, a poll's articles). ``pause`` sleeps between batches to leave room.
+    """
+    done = batches = freed = 0
+    longest = 0.0
+    while max_rows is None or done < max_rows:
+        started = time.perf_counter()
+        async with db.transaction() as conn:
+            async with conn.execute(COMPACT_PICK, {"before": before, "limit": batch}) as cur:
+                ids = json.dumps([r[0] for r in await cur.fetchall()])
+            if ids == "[]":
+                break
+            await conn.execute(COMPACT_TOTALS, {"ids": ids})
+            await conn.execute(COMPACT_HOURS, {"ids": ids})
+            cursor = await conn.execute(COMPACT_DELETE, {"ids": ids})
+            done += cursor.rowcount
+        batches += 1
+        longest = max(longest, time.perf_counter() - started)
+        if batches % CHECKPOINT_BATCHES == 0:
+            await db.checkpoint()
+        await asyncio.sleep(pause)
+    # Give the freed pages back to the file system a few at a time (auto_vacuum = INCREMENTAL).
+    while int(await db.scalar(FREE_PAGES)) > VACUUM_STEP:
+        started = time.perf_counter()
+        before_free = int(await db.scalar(FREE_PAGES))
+        await db.maintain(INCREMENTAL_VACUUM)
+        after_free = int(await db.scalar(FREE_PAGES))
+        longest = max(longest, time.perf_counter() - started)
+        if after_free >= before_free:
+            break  # a file without auto_vacuum: nothing to give back this way
+        freed += before_free - after_free
+        await asyncio.sleep(pause)
+    return Compaction(done, batches, longest, freed)

@@ -38,10 +38,21 @@ SELECT category FROM (
 ) GROUP BY category ORDER BY SUM(n) DESC, category LIMIT :limit
 """
 GET_BY_ID = "SELECT * FROM subscriptions WHERE id = :id AND chat_id = :chat_id"
-COUNT_ACTIVE = """
-SELECT COUNT(*) FROM subscriptions s JOIN chats c ON c.id = s.chat_id
-WHERE c.status = 'active' AND s.exclude = 0
+COUNT_FOR_CHAT = "SELECT COUNT(*) FROM subscriptions WHERE chat_id = :chat_id"
+HAS_EXACTLY = """
+SELECT 1 FROM subscriptions
+WHERE chat_id = :chat_id AND thread_id = :thread_id AND kind = :kind AND value = :value AND exclude = :exclude
 """
+# Kept by triggers (migration 0007): subscriptions of active chats, exclusions aside.
+COUNT_ACTIVE = "SELECT n FROM subscription_count"
+
+
+class TooManySubscriptions(Exception):
+    """The chat already has as many subscriptions as a chat may have."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"a chat may have at most {limit} subscriptions")
+        self.limit = limit
 
 
 def _from_row(row: sqlite3.Row) -> Subscription:
@@ -66,21 +77,33 @@ async def subscribe(
     label: str = "",
     exclude: bool = False,
     now: float,
+    limit: int | None = None,
 ) -> bool:
-    """Add a subscription; return False when the chat already had exactly this one."""
-    changed = await db.write(
-        INSERT_SUBSCRIPTION,
-        {
-            "chat_id": chat_id,
-            "thread_id": thread_id,
-            "kind": kind,
-            "value": value,
-            "label": label or value,
-            "exclude": int(exclude),
-            "now": now,
-        },
-    )
-    return changed > 0
+    """Add a subscription; return False when the chat already had exactly this one.
+
+    With ``limit``, a chat (all its topics together) that already has that many is refused with
+    ``TooManySubscriptions``: every subscription costs at each article's fan-out.
+    """
+    params = {
+        "chat_id": chat_id,
+        "thread_id": thread_id,
+        "kind": kind,
+        "value": value,
+        "label": label or value,
+        "exclude": int(exclude),
+        "now": now,
+    }
+    async with db.transaction() as conn:
+        if limit is not None:
+            async with conn.execute(COUNT_FOR_CHAT, {"chat_id": chat_id}) as cur:
+                row = await cur.fetchone()
+            if row is not None and row[0] >= limit:
+                async with conn.execute(HAS_EXACTLY, params) as cur:
+                    if await cur.fetchone() is not None:
+                        return False
+                raise TooManySubscriptions(limit)
+        cursor = await conn.execute(INSERT_SUBSCRIPTION, params)
+        return cursor.rowcount > 0
 
 
 async def unsubscribe(
@@ -111,7 +134,8 @@ async def list_for_chat(db: Database, *, chat_id: int, thread_id: int = 0) -> li
 
 
 async def count_active(db: Database) -> int:
-    return int(await db.scalar(COUNT_ACTIVE))
+    rows = await db.read(COUNT_ACTIVE)
+    return int(rows[0][0]) if rows else 0
 
 
 async def get_by_id(db: Database, *, chat_id: int, subscription_id: int) -> Subscription | None:

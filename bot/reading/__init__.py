@@ -1,0 +1,1 @@
+"""Reading: summaries, sentence splitting, language detection, related reads and search queries."""

@@ -1,0 +1,37 @@
+"""Writing the full-text index and summaries, inside the transactions that write articles."""
+
+from __future__ import annotations
+
+import aiosqlite
+
+from bot.reading.normalize import search_fold
+
+# Bodies are indexed up to this many characters: the rest adds size and little recall.
+INDEX_BODY_CHARS = 20_000
+
+SELECT_INDEXABLE = "SELECT title, lead, body, kicker FROM articles WHERE id = ?"
+DELETE_INDEX_ROW = "DELETE FROM article_search WHERE rowid = ?"
+INSERT_INDEX_ROW = "INSERT INTO article_search (rowid, title, lead, body) VALUES (?, ?, ?, ?)"
+SET_SUMMARY = "UPDATE articles SET summary = :summary, lang = COALESCE(:lang, lang) WHERE id = :id"
+
+
+def index_values(title: str, lead: str, body: str | None, kicker: str | None) -> tuple[str, str, str]:
+    heading = f"{kicker} {title}" if kicker else title
+    return search_fold(heading), search_fold(lead), search_fold((body or "")[:INDEX_BODY_CHARS])
+
+
+async def reindex(conn: aiosqlite.Connection, *, article_id: int) -> None:
+    """Write an article's index row from what the articles table holds now (inside a transaction)."""
+    async with conn.execute(SELECT_INDEXABLE, (article_id,)) as cur:
+        row = await cur.fetchone()
+    await conn.execute(DELETE_INDEX_ROW, (article_id,))
+    if row is not None:
+        values = index_values(row["title"], row["lead"], row["body"], row["kicker"])
+        await conn.execute(INSERT_INDEX_ROW, (article_id, *values))
+
+
+async def set_summary(
+    conn: aiosqlite.Connection, *, article_id: int, summary: str | None, lang: str | None
+) -> None:
+    """Keep an article's summary and language (inside the transaction that stored its text)."""
+    await conn.execute(SET_SUMMARY, {"id": article_id, "summary": summary or None, "lang": lang})
