@@ -16,7 +16,7 @@ sys.path.insert(0, str(ROOT))
 
 from bot.news.article import extract_article  # noqa: E402
 from bot.news.feeds import parse_feed  # noqa: E402
-from bot.news.listing import parse_listing  # noqa: E402
+from bot.news.listing import parse_listing, read_any_listing  # noqa: E402
 
 CORPUS = ROOT.parent / "shared" / "corpus"
 REPEATS = 5
@@ -79,6 +79,39 @@ def main() -> int:
         return len(pages)
 
     measure("articles: pages", "pages", extract_pages)
+
+    # The generic reader (no selectors match) over the real pages' own lists of story links.
+    # Each page read as from its own site (its canonical address), so same-site links count.
+    addresses = [extract_article(body, url="https://corpus.example/article").canonical_url for body in pages]
+    own = [
+        (body, url or "https://corpus.example/article") for body, url in zip(pages, addresses, strict=True)
+    ]
+
+    def read_generic() -> int:
+        return sum(len(read_any_listing(body, url=url).items) for body, url in own)
+
+    measure("listing: generic reader items", "items", read_generic)
+
+    # Hostile size: one page of each growing length, 2,000 repeated stories or nested a whole MB.
+    def median_ms(work: Callable[[], object]) -> float:
+        times = []
+        for _ in range(REPEATS):
+            started = time.perf_counter()
+            work()
+            times.append(1000 * (time.perf_counter() - started))
+        return statistics.median(times)
+
+    for rows in (1_000, 2_000, 4_000):
+        flat = "".join(
+            f'<li><a href="/n/2024/story-{i}-of-the-day">Story {i} of the long day</a></li>'
+            for i in range(rows)
+        )
+        elapsed = median_ms(lambda flat=flat: read_any_listing(f"<ul>{flat}</ul>", url="https://s.example/"))
+        print(f"generic reader, {rows:5} links in one list: median {elapsed:7.1f} ms")
+    for repeats in (25_000, 50_000, 100_000):
+        deep = ("<html><body><p>Story.</p>" + "<div><span>word " * repeats).encode()
+        elapsed = median_ms(lambda deep=deep: extract_article(deep, url="https://s.example/deep"))
+        print(f"article nested {repeats:6} deep ({len(deep) // 1000:5} kB): median {elapsed:7.1f} ms")
     return 0
 
 

@@ -44,7 +44,16 @@ from bot.delivery.sender import make_batch_sender, make_list_sender, make_sender
 from bot.delivery.shared_limiter import SharedRateLimiter
 from bot.errors import TelegramUnavailable
 from bot.news.fetcher import Fetcher
-from bot.render.callbacks import BROADCAST, RELATED, REMOVE, REVIEW, SEARCH_PAGE, SUBSCRIBE, SUMMARY
+from bot.render.callbacks import (
+    BROADCAST,
+    RELATED,
+    REMOVE,
+    REVIEW,
+    SEARCH_PAGE,
+    SOURCE_ADD,
+    SUBSCRIBE,
+    SUMMARY,
+)
 from bot.render.help import READER_COMMANDS
 from bot.reports import ErrorReports
 from bot.storage import channels as channel_store
@@ -164,6 +173,7 @@ def register_handlers(application: NewsApp) -> None:
     command("stats", admin.stats)
     command("sources", source_admin.list_sources)
     command("source_add", source_admin.add_source)
+    application.add_handler(CallbackQueryHandler(source_admin.on_add_button, pattern=f"^{SOURCE_ADD}:"))
     command("source_remove", source_admin.remove_source)
     command("source_pause", source_admin.pause_source)
     command("source_resume", source_admin.resume_source)
@@ -230,7 +240,7 @@ async def open_services(application: NewsApp) -> None:
                 "interval": s.interval,
                 "category": s.category,
                 "breaking": s.breaking,
-                "options": {"selectors": dict(s.selectors), "timezone": s.timezone},
+                "options": {"selectors": dict(s.selectors), "timezone": s.timezone, "preset": s.preset},
             }
             for s in settings.sources
         ],

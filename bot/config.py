@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.errors import ConfigError
 from bot.i18n import available_languages, is_available
+from bot.news import presets
 from bot.news.listing import SELECTOR_KEYS, is_valid_selector
 
 DEFAULT_API_URL = "https://api.telegram.org"
@@ -125,6 +126,7 @@ class SourceSettings:
     breaking: bool = False
     timezone: str | None = None
     selectors: Mapping[str, str] = field(default_factory=dict)
+    preset: str | None = None  # data/presets/NAME.toml: its selectors under these, its timezone
 
 
 @dataclass(frozen=True, slots=True)
@@ -363,7 +365,7 @@ def _source(index: int, raw: Any) -> SourceSettings:
     _check_keys(
         where,
         table,
-        {"id", "name", "url", "kind", "interval", "category", "breaking", "timezone", "selectors"},
+        {"id", "name", "url", "kind", "interval", "category", "breaking", "timezone", "selectors", "preset"},
     )
     for required in ("id", "url"):
         if required not in table:
@@ -371,12 +373,21 @@ def _source(index: int, raw: Any) -> SourceSettings:
     source_id = _string(f"{where}.id", table["id"])
     if not _SOURCE_ID.match(source_id):
         raise ConfigError(f"{where}.id", "must be 1-32 lowercase letters, digits, '-' or '_'")
-    kind = _string(f"{where}.kind", table.get("kind", "feed"))
+    preset = None
+    if "preset" in table:
+        try:
+            preset = presets.load(_string(f"{where}.preset", table["preset"]))
+        except presets.PresetError as exc:
+            raise ConfigError(f"{where}.preset", str(exc)) from None
+    # A preset describes a page to read, not a feed.
+    kind = _string(f"{where}.kind", table.get("kind", "html" if preset else "feed"))
     if kind not in SOURCE_KINDS:
         raise ConfigError(f"{where}.kind", f"must be one of {', '.join(SOURCE_KINDS)}")
     selectors = _selectors(f"{where}.selectors", table.get("selectors", {}))
+    if preset is not None:
+        selectors = {**preset.listing, **selectors}
     category = table.get("category")
-    tz = table.get("timezone")
+    tz = table.get("timezone", preset.timezone if preset else None)
     return SourceSettings(
         id=source_id,
         name=_string(f"{where}.name", table.get("name", source_id)),
@@ -387,6 +398,7 @@ def _source(index: int, raw: Any) -> SourceSettings:
         breaking=_flag(f"{where}.breaking", table.get("breaking", False)),
         timezone=None if tz is None else _timezone(f"{where}.timezone", tz),
         selectors=selectors,
+        preset=preset.name if preset else None,
     )
 
 
@@ -409,8 +421,17 @@ def parse_channel_options(where: str, table: Mapping[str, Any]) -> ChannelSettin
         where,
         table,
         {
-            "chat", "review", "categories", "sources", "keywords", "exclude_keywords",
-            "min_interval", "silent_hours", "timezone", "footer", "hashtags",
+            "chat",
+            "review",
+            "categories",
+            "sources",
+            "keywords",
+            "exclude_keywords",
+            "min_interval",
+            "silent_hours",
+            "timezone",
+            "footer",
+            "hashtags",
         },
     )
     if "chat" not in table:

@@ -8,19 +8,22 @@ import time
 from telegram import Message, Update
 
 from bot.context import NewsContext
-from bot.news.adding import Added, add_from_url
+from bot.news.adding import Added, Candidate, Refused, confirm_source, find_source
+from bot.render import callbacks
 from bot.render.html import clip, escape
 from bot.render.sources import (
     ADD_USAGE,
     PAUSE_USAGE,
     REMOVE_USAGE,
     RESUME_USAGE,
+    candidate_buttons,
+    candidate_text,
     source_line,
     sources_text,
     usage,
 )
-from bot.storage import moderation, sources
-from handlers.common import staff_message
+from bot.storage import moderation, pending, sources
+from handlers.common import role_of, staff_message
 
 
 async def _admin_message(update: Update, context: NewsContext) -> Message | None:
@@ -66,6 +69,7 @@ async def list_sources(update: Update, context: NewsContext) -> None:
 
 
 async def add_source(update: Update, context: NewsContext) -> None:
+    """Find what to poll at the URL and show it with its first items; nothing is saved until Confirm."""
     if (message := await _admin_message(update, context)) is None:
         return
     args = context.args or []
@@ -73,21 +77,69 @@ async def add_source(update: Update, context: NewsContext) -> None:
         await message.reply_html(usage(ADD_USAGE))
         return
     await message.reply_chat_action("typing")
-    outcome = await add_from_url(
+    found = await find_source(
+        context.db, context.fetcher, url=args[0], name=" ".join(args[1:]) or None, tz=context.settings.bot.tz
+    )
+    if isinstance(found, Refused):
+        await message.reply_html("Not added: " + escape(clip(found.reason, 1000)))
+        return
+    pending_id = await pending.save_pending(
         context.db,
-        context.fetcher,
-        url=args[0],
-        name=" ".join(args[1:]) or None,
+        url=found.url,
+        kind=found.kind,
+        poll_url=found.poll_url,
+        name=found.name,
+        found=found.found,
         now=time.time(),
+    )
+    text = candidate_text(
+        name=found.name,
+        kind=found.kind,
+        poll_url=found.poll_url,
+        found=found.found,
+        preview=found.preview,
         tz=context.settings.bot.tz,
     )
+    await message.reply_html(text, reply_markup=candidate_buttons(pending_id))
+
+
+async def on_add_button(update: Update, context: NewsContext) -> None:
+    """Confirm or cancel a source /source_add found; always answer the query."""
+    query = update.callback_query
+    if query is None:
+        return
+    role = await role_of(context, query.from_user.id)
+    if role is None or moderation.RANK[role] < moderation.RANK["admin"]:
+        await query.answer()  # not an admin: no effect, and nothing said
+        return
+    try:
+        confirm, pending_id = callbacks.pending_source_choice(callbacks.decode(query.data))
+    except callbacks.CallbackDataError:
+        await query.answer("This button no longer works.")
+        return
+    taken = await pending.take_pending(context.db, pending_id=pending_id, now=time.time())
+    if taken is None:
+        await query.answer("This button no longer works.")
+        return
+    if not confirm:
+        await query.answer("Cancelled.")
+        await query.edit_message_text("Not added: cancelled.", reply_markup=None)
+        return
+    candidate = Candidate(
+        url=taken.url, kind=taken.kind, poll_url=taken.poll_url, name=taken.name, found=taken.found
+    )
+    outcome = await confirm_source(context.db, candidate, now=time.time())
     if not isinstance(outcome, Added):
-        await message.reply_html("Not added: " + escape(clip(outcome.reason, 1000)))
+        await query.answer("Not added.")
+        await query.edit_message_text("Not added: " + escape(clip(outcome.reason, 1000)), parse_mode="HTML")
         return
     if context.bot_data.schedule_source is not None:
         context.bot_data.schedule_source(outcome.source)
     await _audit(update, context, "source add", outcome.source.id, outcome.source.url)
-    await message.reply_html("Added:\n" + source_line(outcome.source, context.settings.bot.tz))
+    await query.answer("Added.")
+    await query.edit_message_text(
+        "Added:\n" + source_line(outcome.source, context.settings.bot.tz), parse_mode="HTML"
+    )
 
 
 async def remove_source(update: Update, context: NewsContext) -> None:

@@ -51,3 +51,14 @@ def test_bad_channel_footer_stops_with_status_2_naming_the_key(tmp_path: Path) -
     result = run("run", "--config", str(config))
     assert result.returncode == 2
     assert "channels[1].footer: <b> is never closed" in result.stderr
+
+
+def test_unknown_preset_stops_with_status_2_and_lists_the_presets(tmp_path: Path) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text(
+        f'[bot]\ntoken = "{TOKEN}"\napi_url = "http://127.0.0.1:9"\n'
+        '[[sources]]\nid = "cal"\nurl = "https://news.example/en/"\npreset = "caliberr"\n'
+    )
+    result = run("run", "--config", str(config))
+    assert result.returncode == 2
+    assert "sources[0].preset: unknown preset 'caliberr'; known presets: caliber" in result.stderr

@@ -112,7 +112,8 @@ review</a></li></ul></div></body></html>""",
     assert main(["extract", str(page)]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["title"] == "Storm hits the coast"
-    assert data["published"].startswith("2024-04-20T10:30:00")
+    assert data["published"] == "2024-04-20T12:30:00+02:00"  # the publisher's offset is kept
+    assert data["published_utc"].startswith("2024-04-20T10:30:00")
     assert data["lang"] == "en"
     assert data["image"] == "https://site.example/storm.jpg"
     assert data["read_also"] == [{"url": "https://site.example/old", "title": "Last year's flood in review"}]

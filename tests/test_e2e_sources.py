@@ -8,8 +8,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any
 
+import httpx
+
+from bot.app import NewsApp, build_application, running
 from bot.config import Settings, SourceSettings
 from bot.emulator import EmulatorClient
+from bot.news.fetcher import Fetcher
 from bot.news.models import FeedItem
 from bot.storage import articles, open_database, sources
 from tests.conftest import FeedItemSpec, FeedServer
@@ -154,3 +158,89 @@ async def test_source_added_by_an_admin_is_removed_with_its_articles(
     assert (await _ask(control, ADMIN, "/source_remove wire", 1))["text"] == "Removed wire and its articles."
     assert (await _ask(control, ADMIN, "/sources", 2))["text"].startswith("No sources yet.")
     assert (await _ask(control, ADMIN, "/latest", 3))["text"].startswith("No news yet")
+
+
+HOME = (
+    "<html><head><title>Ticker Daily</title></head><body><nav><a href='/en/politics/'>Politics</a></nav>"
+    "<main><ul class='stories'>"
+    + "".join(
+        f"<li><a href='/en/news/2024/07/story-number-{i}-of-the-day'>Story number {i} of a very long day</a>"
+        f"<span class='date'>26.07.2024 1{i}:00</span></li>"
+        for i in range(5)
+    )
+    + "</ul></main><footer><a href='/en/about-the-site-and-us'>About the site and all of us</a></footer>"
+    "</body></html>"
+)
+
+
+def _site(request: httpx.Request) -> httpx.Response:
+    if request.url.path == "/en/":
+        return httpx.Response(200, content=HOME.encode(), headers={"Content-Type": "text/html"})
+    return httpx.Response(404)
+
+
+async def _use_offline_site(app: NewsApp) -> None:
+    """Admin URLs are fetched as untrusted; the site is an offline transport, not the network."""
+    assert app.bot_data.fetcher is not None
+    await app.bot_data.fetcher.aclose()
+    app.bot_data.fetcher = Fetcher(transport=httpx.MockTransport(_site))
+
+
+async def test_source_add_shows_what_it_chose_and_the_first_items_and_confirm_works_after_restart(
+    control: EmulatorClient, make_settings: Callable[..., Settings]
+) -> None:
+    settings = make_settings(admins=(ADMIN,))
+    await control.send_text(ADMIN, ADMIN, "/start")
+    async with running(build_application(settings)) as app:
+        await control.wait_for_messages(ADMIN, 1, timeout=10)
+        await _use_offline_site(app)
+        offer = await _ask(control, ADMIN, "/source_add https://news.example/en/", 2)
+        assert app.bot_data.fetcher is not None
+        await app.bot_data.fetcher.aclose()
+    # Nothing is saved before Confirm.
+    db = await open_database(settings.bot.db)
+    try:
+        assert await sources.list_sources(db) == []
+    finally:
+        await db.close()
+    assert "No feed found: newsbot will read the page itself as a list of news." in offer["text"]
+    lines = offer["text"].splitlines()
+    shown = [line for line in lines if line.startswith("• ")]
+    assert shown == [
+        "• Story number 0 of a very long day · 2024-07-26 10:00",
+        "• Story number 1 of a very long day · 2024-07-26 11:00",
+        "• Story number 2 of a very long day · 2024-07-26 12:00",
+    ]
+    choices = {b["text"]: b["callback_data"] for row in offer["reply_markup"]["inline_keyboard"] for b in row}
+    confirm = choices["✅ Confirm"]
+
+    async with running(build_application(settings)):  # a restart between the offer and the press
+        stranger = await control.press_button(ADMIN, STRANGER, offer["message_id"], confirm, force=True)
+        pressed = await control.press_button(ADMIN, ADMIN, offer["message_id"], confirm)
+        for _ in range(500):
+            answered = {c["id"]: c for c in await control.callbacks()}
+            if answered[pressed]["answered"] and answered[stranger]["answered"]:
+                break
+            await asyncio.sleep(0.02)
+        assert answered[pressed]["answer_text"] == "Added."
+        assert not answered[stranger].get("answer_text")
+        # A second tap that raced the edit removing the buttons: the source is not added twice.
+        again = await control.press_button(ADMIN, ADMIN, offer["message_id"], confirm, force=True)
+        for _ in range(500):
+            record = {c["id"]: c for c in await control.callbacks()}[again]
+            if record["answered"]:
+                break
+            await asyncio.sleep(0.02)
+        assert record["answer_text"] == "This button no longer works."
+        for _ in range(500):
+            edited = next(m for m in await control.messages(ADMIN) if m["message_id"] == offer["message_id"])
+            if edited["edited"]:
+                break
+            await asyncio.sleep(0.02)
+        assert edited["text"].startswith("Added:\nTicker Daily (news-example)")
+    db = await open_database(settings.bot.db)
+    try:
+        [added] = await sources.list_sources(db)
+    finally:
+        await db.close()
+    assert (added.id, added.kind, added.url) == ("news-example", "html", "https://news.example/en/")

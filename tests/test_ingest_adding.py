@@ -10,9 +10,9 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
-from bot.news.adding import Added, Refused, add_from_url, source_id_for
+from bot.news.adding import Added, Candidate, Refused, add_from_url, find_source, source_id_for
 from bot.news.fetcher import Fetcher
-from bot.storage import open_database, sources
+from bot.storage import open_database, pending, sources
 from bot.storage.connection import Database
 
 RSS = (
@@ -102,3 +102,60 @@ async def test_page_without_feed_or_news_is_refused(db: Database, fetcher: Fetch
 def test_source_id_from_host() -> None:
     assert source_id_for("https://www.Example.co.uk/feed", set()) == "example-co-uk"
     assert source_id_for("https://example.com/", {"example-com", "example-com-2"}) == "example-com-3"
+
+
+async def test_feed_is_preferred_and_its_first_items_are_shown_before_anything_is_saved(
+    db: Database, fetcher: Fetcher
+) -> None:
+    found = await find_source(db, fetcher, url="https://news.example/home", name=None, tz=ZoneInfo("UTC"))
+    assert isinstance(found, Candidate)
+    assert (found.kind, found.found, found.poll_url, found.name) == (
+        "feed",
+        "discovered feed",
+        "https://news.example/rss.xml",
+        "Daily Ticker",
+    )
+    assert [item.title for item in found.preview] == ["A story"]
+    assert await sources.list_sources(db) == []
+
+
+async def test_pending_source_survives_a_restart_and_is_taken_once(tmp_path: Path) -> None:
+    path = tmp_path / "news.db"
+    first = await open_database(path)
+    try:
+        pending_id = await pending.save_pending(
+            first,
+            url="https://n.example/",
+            kind="html",
+            poll_url="https://n.example/",
+            name="N",
+            found="page",
+            now=100.0,
+        )
+    finally:
+        await first.close()
+    second = await open_database(path)
+    try:
+        taken = await pending.take_pending(second, pending_id=pending_id, now=200.0)
+        assert taken is not None and (taken.kind, taken.poll_url, taken.found) == (
+            "html",
+            "https://n.example/",
+            "page",
+        )
+        assert await pending.take_pending(second, pending_id=pending_id, now=200.0) is None
+        late = await pending.save_pending(
+            second, url="u", kind="feed", poll_url="https://m.example/f", name="M", found="feed", now=0.0
+        )
+        assert (
+            await pending.take_pending(second, pending_id=late, now=pending.PENDING_TTL + 1) is None
+        )  # expired
+    finally:
+        await second.close()
+
+
+async def test_same_feed_written_another_way_is_refused_as_already_a_source(
+    db: Database, fetcher: Fetcher
+) -> None:
+    assert isinstance(await _add(db, fetcher, "https://news.example/rss.xml"), Added)
+    again = await _add(db, fetcher, "HTTP://news.example/rss.xml?utm_source=tg")
+    assert again == Refused("That is already the source news-example.")

@@ -311,3 +311,52 @@ async def test_prune_takes_links_changes_and_deliveries_along(
     assert before == [1, 2, 1]
     assert removed == 1
     assert after == [0, 0, 0]
+
+
+async def test_everything_the_page_says_is_stored_with_the_publishers_offset(
+    db: Database, fetcher: Fetcher, feed_server: FeedServer
+) -> None:
+    now = time.time()
+    link = feed_server.url("/news/quake")
+    feed_server.set(
+        "/rss.xml",
+        f'<?xml version="1.0"?><rss version="2.0"><channel><title>T</title><item><title>Quake</title>'
+        f"<link>{link}</link><guid>quake</guid><description>Lead.</description></item></channel></rss>",
+        content_type="application/rss+xml",
+    )
+    # The feed's title stays on the article; the page's own headline, without the site's name and
+    # the kicker glued into its h1, goes beside it with the date as the publisher wrote it.
+    page_html = (
+        _page(feed_server, canonical=link, published="2024-04-20T16:30:00+04:00")
+        .replace(
+            "<title>Storm hits the coast</title>",
+            "<title>Storm hits the coast - Coast Daily</title>"
+            '<meta property="og:site_name" content="Coast Daily">',
+        )
+        .replace(
+            "<h1>Storm hits the coast</h1>",
+            '<h1><span class="subtitle">Weather alert</span> Storm hits the coast</h1>',
+        )
+    )
+    feed_server.set("/news/quake", page_html)
+    source = await _source(db, "site", feed_server.url("/rss.xml"), now=now)
+    await _poll(db, fetcher, "site", now)
+
+    await fetch_pages(db, fetcher, source, now=now)
+
+    article_id = await _article_id(db, link)
+    facts = await articles.page_facts(db, article_id=article_id)
+    assert facts is not None
+    assert facts.title == "Storm hits the coast"
+    assert facts.kicker == "Weather alert"
+    assert facts.category == "Weather"
+    assert facts.author == "Ada Writer"
+    assert facts.site_name == "Coast Daily"
+    assert facts.published_local == "2024-04-20T16:30:00+04:00"
+    assert facts.utc_offset == 240
+    assert facts.published_at == datetime(2024, 4, 20, 12, 30, tzinfo=UTC).timestamp()
+    assert facts.image_url == feed_server.url("/img/storm.jpg")
+    assert facts.tags == ("Storm",)
+    assert [link.title for link in facts.read_also] == ["Last year's flood in review", "How harbours prepare"]
+    article = await articles.get_article(db, article_id=article_id)
+    assert article is not None and article.title == "Quake"

@@ -7,8 +7,17 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from selectolax.lexbor import LexborHTMLParser
 
-from bot.news.listing import DEFAULT_SELECTORS, ListingSelectors, parse_listing, parse_site_time
+from bot.news.listing import (
+    DEFAULT_SELECTORS,
+    ListingSelectors,
+    cap_nesting,
+    decode_html,
+    parse_listing,
+    parse_site_time,
+)
+from bot.news.urls import normalize_url
 
 FIXTURES = Path(__file__).parent / "fixtures" / "news"
 BAKU = ZoneInfo("Asia/Baku")
@@ -86,3 +95,136 @@ def test_parse_site_time(text: str, expected: datetime | None) -> None:
 
 def test_default_selectors_are_exported() -> None:
     assert DEFAULT_SELECTORS.item and DEFAULT_SELECTORS.link
+
+
+CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus" / "articles" / "trafilatura-eval"
+needs_corpus = pytest.mark.skipif(not CORPUS.is_dir(), reason="shared corpus not present")
+
+
+def _real(name: str, url: str) -> list[tuple[str, str]]:
+    feed = parse_listing((CORPUS / name).read_bytes(), url=url, now=NOW)
+    assert feed.error is None
+    return [(item.title, item.url) for item in feed.items]
+
+
+@needs_corpus
+def test_real_page_without_matching_selectors_is_read_by_its_story_lists() -> None:
+    # faz.net: the default selectors match nothing; the generic reader finds the story teasers
+    # and leaves out the section menu ("Staat und Recht", "Auto & Verkehr").
+    items = _real("faz.net.streaming.html", "https://www.faz.net/aktuell/wirtschaft/x-16604622.html")
+    titles = [title for title, _ in items]
+    assert any("Greta Thunberg will Fridays for Future" in title for title in titles)
+    assert not any(title in ("Staat und Recht", "Auto & Verkehr", "Arm und reich") for title in titles)
+    assert all(url.startswith("https://www.faz.net/aktuell/") and url.endswith(".html") for _, url in items)
+
+
+@needs_corpus
+def test_real_page_navigation_and_archive_links_are_not_stories() -> None:
+    items = _real(
+        "tagesschau.de.rheinmetall.html",
+        "https://www.tagesschau.de/investigativ/ndr/rheinmetall-datenleck-101.html",
+    )
+    assert items, "the related stories list was not found"
+    titles = " | ".join(title for title, _ in items)
+    for junk in ("Was ist neu?", "Alle Meldungen vom", "Tagesschau 20 Uhr"):
+        assert junk not in titles
+    assert any("Rheinmetall" in title for title, _ in items)
+
+
+@needs_corpus
+def test_real_page_video_labels_become_tags_and_dates_are_read() -> None:
+    feed = parse_listing(
+        (CORPUS / "bbc.com.52241221.html").read_bytes(),
+        url="https://www.bbc.com/news/world-us-canada-52241221",
+        now=NOW,
+    )
+    by_url = {item.url: item for item in feed.items}
+    havoc = by_url["https://www.bbc.com/news/world-us-canada-52194018"]
+    assert havoc.title == "Coronavirus wreaks havoc in African American neighbourhoods"
+    assert havoc.published is not None and havoc.published.date().isoformat() == "2020-04-07"
+    videos = [item for item in feed.items if "VIDEO" in item.tags]
+    assert videos and all(not item.title.startswith("Video ") for item in videos)
+
+
+@needs_corpus
+@pytest.mark.parametrize(
+    ("name", "url", "ranking", "stories_left"),
+    [
+        # "Most popular" sidebars: rankings, not the news list.
+        ("bostonherald.com-Brothel-catering.html", "https://www.bostonherald.com/2023/11/08/brothel-catering-to-politicians-doctors-lawyers-busted-in-boston/", "[class*=most-popular]", True),  # noqa: E501
+        ("../newspaper4k/wired_001.html", "https://www.wired.com/story/israel-surveillance-state-out-of-control-west-bank/", "[class*=RecircMostPopular]", True),  # noqa: E501
+        # "Lo más visto" (most viewed) is the only list on this page: nothing is left to read.
+        ("elpais.com.ciencia.html", "https://elpais.com/elpais/2020/02/18/ciencia/1582045946_459487.html", "[class*=lo_mas_visto]", False),  # noqa: E501
+    ],
+)  # fmt: skip
+def test_real_page_most_read_blocks_are_not_stories(
+    name: str, url: str, ranking: str, stories_left: bool
+) -> None:
+    raw = (CORPUS / name).read_bytes()
+    tree = LexborHTMLParser(decode_html(raw))
+    ranked = {normalize_url(a.attributes.get("href") or "", base=url) for a in tree.css(f"{ranking} a[href]")}
+    assert ranked, "the page's ranking block was not found"
+    feed = parse_listing(raw, url=url, now=NOW)
+    assert not ranked & {item.url for item in feed.items}
+    assert bool(feed.items) == stories_left
+
+
+def test_generic_reader_is_linear_on_a_huge_flat_page() -> None:
+    # 20,000 links in one list: capped, read in one pass, no quadratic work per link.
+    rows = "".join(
+        f'<li><a href="/news/2024/story-number-{i}-of-the-day">Story number {i} of the long day</a></li>'
+        for i in range(20_000)
+    )
+    feed = parse_listing(f"<html><body><ul>{rows}</ul></body></html>", url="https://s.example/")
+    assert 0 < len(feed.items) <= 500
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("26 julho 2024 20:55", datetime(2024, 7, 26, 16, 55, tzinfo=UTC)),  # Portuguese
+        ("Sex, 26 Jul 2024 20:55", datetime(2024, 7, 26, 16, 55, tzinfo=UTC)),
+        ("venerdì 26 luglio 2024, 20:55", datetime(2024, 7, 26, 16, 55, tzinfo=UTC)),  # Italian
+        ("пятница, 26 июля 2024, 20:55", datetime(2024, 7, 26, 16, 55, tzinfo=UTC)),  # Russian
+        ("Cümə, 26 iyul 2024 20:55", datetime(2024, 7, 26, 16, 55, tzinfo=UTC)),  # Azerbaijani
+        ("26 Temmuz 2024 Cuma 20:55", datetime(2024, 7, 26, 16, 55, tzinfo=UTC)),  # Turkish
+    ],
+)
+def test_non_english_month_and_weekday_names_in_page_dates_parse(text: str, expected: datetime) -> None:
+    assert parse_site_time(text, tz=BAKU, now=NOW) == expected
+
+
+def test_links_inside_nested_menus_and_footers_are_skipped_without_touching_freed_nodes() -> None:
+    def stories(prefix: str, n: int) -> str:
+        return "".join(
+            f'<li><a href="/news/2024/{prefix}-story-number-{i}">'
+            f"{prefix.title()} story number {i} of the day</a></li>"
+            for i in range(n)
+        )
+
+    page = (
+        "<html><body>"
+        '<footer><div class="menu"><nav class="nav-list">'
+        f"<ul>{stories('footer', 5)}</ul></nav></div></footer>"
+        f'<div class="sidebar-most-popular"><div class="trending"><ul>{stories("ranked", 5)}</ul></div></div>'
+        f'<main><ul class="latest">{stories("main", 5)}</ul></main>'
+        "</body></html>"
+    )
+    feed = parse_listing(page, url="https://s.example/")
+    assert [item.title for item in feed.items] == [f"Main story number {i} of the day" for i in range(5)]
+
+
+def test_lazy_loaded_picture_next_to_a_link_is_taken_not_its_placeholder() -> None:
+    rows = "".join(
+        f'<li><img src="data:image/gif;base64,R0lGOD" data-src="/img/{i}.jpg">'
+        f'<a href="/news/2024/story-number-{i}-of-the-day">Story number {i} of the long day</a></li>'
+        for i in range(3)
+    )
+    feed = parse_listing(f"<ul>{rows}</ul>", url="https://s.example/")
+    assert [item.image_url for item in feed.items] == [f"https://s.example/img/{i}.jpg" for i in range(3)]
+
+
+def test_tags_that_never_close_do_not_make_the_nesting_scan_quadratic() -> None:
+    # 300,000 "<br" with no ">": each tag once looked for its ">" to the end of the page.
+    page = "<br" * 300_000
+    assert cap_nesting(page, 120) == page

@@ -147,3 +147,28 @@ def test_callback_codec_reads_back_what_it_writes() -> None:
     )
     choice = callbacks.subscription_choice(callbacks.decode("sub:source:bbc"))
     assert choice == ("source", "bbc")
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        "srcadd:ok:",
+        "srcadd:yes:1",
+        "srcadd:ok:0",
+        "srcadd:no:-3",
+        "srcadd:ok:²",
+        "srcadd:ok:9223372036854775808",
+    ],
+)
+def test_forged_source_confirm_button_is_refused_by_the_codec(data: str) -> None:
+    with pytest.raises(callbacks.CallbackDataError):
+        callbacks.pending_source_choice(callbacks.decode(data))
+
+
+def test_source_confirm_button_reads_back_what_it_writes() -> None:
+    assert callbacks.pending_source_choice(
+        callbacks.decode(callbacks.encode(callbacks.SOURCE_ADD, "ok:7"))
+    ) == (True, 7)
+    assert callbacks.pending_source_choice(
+        callbacks.decode(callbacks.encode(callbacks.SOURCE_ADD, "no:7"))
+    ) == (False, 7)

@@ -236,8 +236,10 @@ def inject_chat_member(emulator: Emulator, body: JSON) -> JSON:
     if chat.type != "private":
         chat.bot_status, chat.bot_can_post = new_status, can_post
         # In a channel only an administrator with "Post messages" may post.
-        if chat.type == "channel" and chat.fault is None and not (
-            new_status == "creator" or (new_status == "administrator" and can_post)
+        if (
+            chat.type == "channel"
+            and chat.fault is None
+            and not (new_status == "creator" or (new_status == "administrator" and can_post))
         ):
             chat.fault = "no_rights"
     update_id = emulator.push_update(

@@ -13,7 +13,8 @@ from bot.news.discovery import discover_feeds
 from bot.news.feeds import parse_feed
 from bot.news.fetcher import BlockedAddress, Fetcher, FetchError, HTTPStatusError, InvalidURL
 from bot.news.listing import DEFAULT_SELECTORS, parse_listing
-from bot.news.urls import host_of, normalize_url
+from bot.news.models import FeedItem
+from bot.news.urls import host_of, normalize_url, url_key
 from bot.storage import sources
 from bot.storage.connection import Database
 
@@ -58,6 +59,98 @@ async def _fetch(fetcher: Fetcher, url: str) -> tuple[str, bytes, str | None] | 
     return result.url, result.content, result.content_type
 
 
+async def _existing(db: Database, url: str) -> Source | None:
+    """The source already polling this address, written the same or differing only in form."""
+    same = await sources.find_by_url(db, url=url)
+    if same is not None:
+        return same
+    key = url_key(url)
+    return next((s for s in await sources.list_sources(db) if url_key(s.url) == key), None)
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """What /source_add found at a URL, before the admin confirms it."""
+
+    url: str  # as the admin gave it
+    kind: str  # "feed" or "html"
+    poll_url: str
+    name: str
+    found: str  # "feed" (the URL is one), "discovered feed" (the page links one) or "page" (read as a list)
+    preview: tuple[FeedItem, ...] = ()  # the first items it would push
+
+
+PREVIEW_ITEMS = 3
+
+
+async def find_source(
+    db: Database, fetcher: Fetcher, *, url: str, name: str | None, tz: ZoneInfo
+) -> Candidate | Refused:
+    """Find what to poll at url: the URL as a feed, a feed the page links to, else the page as a list."""
+    # Fetched as written: some sites answer only at their own spelling (a trailing slash, a query).
+    url = url.strip()
+    if not normalize_url(url).startswith(("http://", "https://")):
+        return Refused("Give an http:// or https:// address.")
+    fetched = await _fetch(fetcher, url)
+    if isinstance(fetched, Refused):
+        return fetched
+    final_url, content, content_type = fetched
+    parsed = await asyncio.to_thread(parse_feed, content, url=final_url, content_type=content_type)
+    kind, poll_url, found = "feed", final_url, "feed"
+    if parsed.error is not None:
+        # A feed is preferred: the publisher's own list, with dates and leads.
+        for feed_url in discover_feeds(content, url=final_url):
+            got = await _fetch(fetcher, feed_url)
+            if isinstance(got, Refused):
+                continue
+            feed = await asyncio.to_thread(parse_feed, got[1], url=got[0], content_type=got[2])
+            if feed.error is None:
+                parsed, poll_url, found = feed, got[0], "discovered feed"
+                break
+        else:
+            parsed = await asyncio.to_thread(
+                parse_listing, content, url=final_url, selectors=DEFAULT_SELECTORS, tz=tz
+            )
+            kind, found = "html", "page"
+    if not parsed.items and (kind == "html" or parsed.error is not None):
+        return Refused(f"No feed or list of news found at {url}.")
+    existing = await _existing(db, poll_url)
+    if existing is not None:
+        return Refused(f"That is already the source {existing.id}.")
+    label = (name or parsed.title or host_of(poll_url) or "source").strip()[:MAX_NAME]
+    return Candidate(
+        url=url, kind=kind, poll_url=poll_url, name=label, found=found, preview=parsed.items[:PREVIEW_ITEMS]
+    )
+
+
+async def confirm_source(
+    db: Database, candidate: Candidate, *, now: float, interval: float = DEFAULT_INTERVAL
+) -> Added | Refused:
+    """Store a found source; refuse when its address became a source meanwhile."""
+    existing = await _existing(db, candidate.poll_url)
+    if existing is not None:
+        return Refused(f"That is already the source {existing.id}.")
+    taken = {s.id for s in await sources.list_sources(db)}
+    source_id = source_id_for(candidate.poll_url, taken)
+    if not await sources.add_source(
+        db,
+        source_id=source_id,
+        name=candidate.name,
+        url=candidate.poll_url,
+        kind=candidate.kind,
+        interval=interval,
+        options={},
+        now=now,
+    ):
+        return Refused(f"The id {source_id} was taken meanwhile; try again.")
+    source = await sources.get_source(db, source_id=source_id)
+    assert source is not None
+    logger.info(
+        "Admin added source %s (%s, %s) at %s", source.id, candidate.kind, candidate.found, source.url
+    )
+    return Added(source)
+
+
 async def add_from_url(
     db: Database,
     fetcher: Fetcher,
@@ -68,46 +161,8 @@ async def add_from_url(
     tz: ZoneInfo,
     interval: float = DEFAULT_INTERVAL,
 ) -> Added | Refused:
-    """Find what to poll at url (feed, discovered feed, or listing) and store it as a new source."""
-    url = normalize_url(url)
-    if not url.startswith(("http://", "https://")):
-        return Refused("Give an http:// or https:// address.")
-    fetched = await _fetch(fetcher, url)
-    if isinstance(fetched, Refused):
-        return fetched
-    final_url, content, content_type = fetched
-    kind, poll_url, title = "", final_url, None
-    parsed = await asyncio.to_thread(parse_feed, content, url=final_url, content_type=content_type)
-    if parsed.error is None:
-        kind, title = "feed", parsed.title
-    else:
-        for feed_url in discover_feeds(content, url=final_url):
-            found = await _fetch(fetcher, feed_url)
-            if isinstance(found, Refused):
-                continue
-            feed = await asyncio.to_thread(parse_feed, found[1], url=found[0], content_type=found[2])
-            if feed.error is None:
-                kind, poll_url, title = "feed", found[0], feed.title
-                break
-        else:
-            listing = await asyncio.to_thread(
-                parse_listing, content, url=final_url, selectors=DEFAULT_SELECTORS, tz=tz
-            )
-            if listing.items:
-                kind, title = "html", listing.title
-    if not kind:
-        return Refused(f"No feed or list of news found at {url}.")
-    existing = await sources.find_by_url(db, url=poll_url)
-    if existing is not None:
-        return Refused(f"That is already the source {existing.id}.")
-    taken = {s.id for s in await sources.list_sources(db)}
-    source_id = source_id_for(poll_url, taken)
-    label = (name or title or host_of(poll_url) or source_id).strip()[:MAX_NAME]
-    if not await sources.add_source(
-        db, source_id=source_id, name=label, url=poll_url, kind=kind, interval=interval, options={}, now=now
-    ):
-        return Refused(f"The id {source_id} was taken meanwhile; try again.")
-    source = await sources.get_source(db, source_id=source_id)
-    assert source is not None
-    logger.info("Admin added source %s (%s) at %s", source.id, kind, poll_url)
-    return Added(source)
+    """Find what to poll at url (feed, discovered feed, or listing) and store it at once."""
+    found = await find_source(db, fetcher, url=url, name=name, tz=tz)
+    if isinstance(found, Refused):
+        return found
+    return await confirm_source(db, found, now=now, interval=interval)

@@ -10,11 +10,13 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from bot.models import Source
+from bot.news import presets
 from bot.news.article import extract_article
 from bot.news.feeds import parse_feed
 from bot.news.fetcher import Fetcher, FetchError, HTTPStatusError
 from bot.news.listing import DEFAULT_SELECTORS, ListingSelectors, parse_listing
 from bot.news.models import ParsedFeed
+from bot.news.presets import ArticleSelectors
 from bot.news.urls import origin_of
 from bot.reading.summarize import summarize
 from bot.storage import articles, sources
@@ -62,6 +64,19 @@ def _selectors(source: Source) -> ListingSelectors:
         return DEFAULT_SELECTORS
     defaults = {f: getattr(DEFAULT_SELECTORS, f) for f in DEFAULT_SELECTORS.__dataclass_fields__}
     return ListingSelectors(**{**defaults, **given})
+
+
+def _article_selectors(source: Source) -> tuple[ArticleSelectors | None, ZoneInfo]:
+    """The source's preset article selectors (if it names a preset) and the zone its pages write in."""
+    site_tz = ZoneInfo(source.options["timezone"]) if source.options.get("timezone") else ZoneInfo("UTC")
+    name = source.options.get("preset")
+    if not name:
+        return None, site_tz
+    try:
+        return presets.load(name).article, site_tz
+    except presets.PresetError:
+        logger.warning("Source %s names preset %r, which no longer exists", source.id, name)
+        return None, site_tz
 
 
 def _trusted(source: Source, url: str) -> bool:
@@ -201,7 +216,10 @@ async def _fetch_page(
         try:
             # Article addresses come from the feed's content: untrusted unless on the source's own host.
             result = await fetcher.fetch(url, trusted=_trusted(source, url))
-            page = await asyncio.to_thread(extract_article, result.content, url=result.url)
+            selectors, site_tz = _article_selectors(source)
+            page = await asyncio.to_thread(
+                extract_article, result.content, url=result.url, selectors=selectors, tz=site_tz
+            )
             # Summarised once, here, off the event loop; a reader's press never waits for scoring.
             summary = await asyncio.to_thread(summarize, page.text, title=page.title or "")
         except FetchError as exc:
@@ -210,7 +228,12 @@ async def _fetch_page(
                 db, article_id=article_id, error=_describe(exc), now=time.time()
             )
             return False
+    offset = page.published.utcoffset() if page.published else None
     facts = articles.PageFacts(
+        title=page.title,
+        site_name=page.site_name,
+        published_local=page.published.isoformat() if page.published else None,
+        utc_offset=int(offset.total_seconds() // 60) if offset is not None else None,
         body=page.text,
         author=page.author,
         published=page.published.timestamp() if page.published else None,

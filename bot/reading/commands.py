@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import sys
+from datetime import UTC
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -108,7 +109,9 @@ def _extract(target: str) -> int:
             {
                 "title": page.title,
                 "text": page.text,
+                # As the publisher wrote it (its offset kept), and in UTC.
                 "published": page.published.isoformat() if page.published else None,
+                "published_utc": page.published.astimezone(UTC).isoformat() if page.published else None,
                 "author": page.author,
                 "lang": summary.lang,
                 "image": page.image_url,

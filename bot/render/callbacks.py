@@ -16,6 +16,7 @@ MAX_ID = 2**63 - 1  # SQLite's largest integer; a bigger "id" is forged
 # What each prefix means; handlers route on these.
 SUBSCRIBE = "sub"  # arg: "all", "category:NAME" or "source:ID"
 REMOVE = "unsub"  # arg: the subscription's id, or ALL for every subscription of the chat (topic)
+SOURCE_ADD = "srcadd"  # arg: "ok:ID" or "no:ID", the id of a pending source (bot.storage.pending)
 ALL = "*"
 # Reading (issue 9). An article is named by its id and a tag of its address, so a button whose
 # id was reused by another article is recognised rather than obeyed.
@@ -24,7 +25,7 @@ RELATED = "rl"  # arg: "ID:TAG"
 SEARCH_PAGE = "sp"  # arg: "SEARCH_ID:PAGE", the search saved in storage
 REVIEW = "rv"  # arg: "a:ID" approve, "r:ID" reject, "e:ID" edit a review card
 BROADCAST = "bc"  # arg: "send:ID" or "cancel:ID", a broadcast draft
-PREFIXES = frozenset({SUBSCRIBE, REMOVE, SUMMARY, RELATED, SEARCH_PAGE, REVIEW, BROADCAST})
+PREFIXES = frozenset({SUBSCRIBE, REMOVE, SOURCE_ADD, SUMMARY, RELATED, SEARCH_PAGE, REVIEW, BROADCAST})
 REVIEW_ACTIONS = {"a": "approve", "r": "reject", "e": "edit"}
 _SUBSCRIBE_KINDS = frozenset({"category", "source"})
 
@@ -128,3 +129,16 @@ def broadcast_action(callback: Callback) -> tuple[str, int]:
     if not sep or action not in ("send", "cancel") or not digits or not 1 <= int(number) <= MAX_ID:
         raise CallbackDataError("malformed broadcast button")
     return action, int(number)
+
+
+def pending_source_choice(callback: Callback) -> tuple[bool, int]:
+    """What a SOURCE_ADD button asks: (confirm?, the pending source's id)."""
+    if callback.prefix != SOURCE_ADD:
+        raise CallbackDataError("not a source button")
+    verb, sep, raw_id = callback.arg.partition(":")
+    if not sep or verb not in ("ok", "no") or not (raw_id.isascii() and raw_id.isdigit()) or len(raw_id) > 19:
+        raise CallbackDataError("malformed source button")
+    value = int(raw_id)
+    if not 1 <= value <= MAX_ID:
+        raise CallbackDataError("pending source id out of range")
+    return verb == "ok", value

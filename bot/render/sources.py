@@ -6,7 +6,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+
 from bot.models import Source
+from bot.news.models import FeedItem
+from bot.render import callbacks
 from bot.render.articles import label
 from bot.render.html import MESSAGE_LIMIT, escape, utf16_len
 
@@ -69,3 +73,45 @@ def failing_text(source: Source, error: str) -> str:
 
 def recovered_text(source: Source) -> str:
     return f"✅ Source <b>{escape(label(source.name))}</b> ({escape(source.id)}) has recovered."
+
+
+_FOUND = {
+    "feed": "This address is a feed.",
+    "discovered feed": "The page links to a feed; newsbot will poll the feed.",
+    "page": "No feed found: newsbot will read the page itself as a list of news.",
+}
+
+
+def candidate_text(
+    *, name: str, kind: str, poll_url: str, found: str, preview: Sequence[FeedItem], tz: ZoneInfo
+) -> str:
+    """What /source_add found, with the first items it would push, before anything is saved."""
+    lines = [
+        f"<b>{escape(label(name))}</b>",
+        escape(_FOUND.get(found, found)),
+        f"{escape(kind)} · {escape(poll_url)}",
+        "",
+        "The first items it would push:" if preview else "It holds no items yet.",
+    ]
+    for item in preview:
+        when = f" · {item.published.astimezone(tz).strftime('%Y-%m-%d %H:%M')}" if item.published else ""
+        tags = f" [{escape(label(', '.join(item.tags)))}]" if item.tags else ""
+        lines.append(f"• {escape(label(item.title, 200))}{tags}{when}")
+    lines += ["", "Add it?"]
+    return "\n".join(lines)
+
+
+def candidate_buttons(pending_id: int) -> InlineKeyboardMarkup:
+    """Confirm and Cancel; they name the stored candidate, so they work after a restart."""
+    return InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton(
+                    "✅ Confirm", callback_data=callbacks.encode(callbacks.SOURCE_ADD, f"ok:{pending_id}")
+                ),
+                InlineKeyboardButton(
+                    "✖ Cancel", callback_data=callbacks.encode(callbacks.SOURCE_ADD, f"no:{pending_id}")
+                ),
+            ]
+        ]
+    )

@@ -116,6 +116,19 @@ SELECT_LINKS = "SELECT url, title FROM article_links WHERE article_id = ? ORDER 
 SELECT_PAGE = """
 SELECT canonical_url, description, page_fetched_at, page_error, duplicate_of FROM articles WHERE id = ?
 """
+UPSERT_PAGE_FACTS = """
+INSERT INTO article_pages (article_id, title, kicker, category, author, published_at, published_local,
+                           utc_offset, image_url, tags, description, site_name, canonical_url, fetched_at)
+VALUES (:id, :title, :kicker, :category, :author, :published, :published_local, :utc_offset, :image_url,
+        :tags, :description, :site_name, :canonical_url, :now)
+ON CONFLICT (article_id) DO UPDATE SET
+    title = excluded.title, kicker = excluded.kicker, category = excluded.category,
+    author = excluded.author, published_at = excluded.published_at,
+    published_local = excluded.published_local, utc_offset = excluded.utc_offset,
+    image_url = excluded.image_url, tags = excluded.tags, description = excluded.description,
+    site_name = excluded.site_name, canonical_url = excluded.canonical_url, fetched_at = excluded.fetched_at
+"""
+SELECT_PAGE_FACTS = "SELECT * FROM article_pages WHERE article_id = ?"
 MARK_SEEDED = """
 UPDATE sources SET seeded = 1, items_total = items_total + :added, items_merged = items_merged + :merged,
     items_skipped = items_skipped + :skipped
@@ -176,6 +189,30 @@ class PageFacts:
     read_also: tuple[tuple[str, str], ...] = ()  # (title, url), as the page lists them
     summary: str | None = None  # extractive, one sentence a line (bot.reading.summarize)
     lang: str | None = None  # detected from the text
+    title: str | None = None
+    site_name: str | None = None
+    published_local: str | None = None  # ISO 8601 with the publisher's offset
+    utc_offset: int | None = None  # minutes east of UTC, as the publisher wrote the date
+
+
+@dataclass(frozen=True, slots=True)
+class StoredPage:
+    """What an article's own page said, as stored (the feed's version stays on the article)."""
+
+    title: str | None
+    kicker: str | None
+    category: str | None
+    author: str | None
+    published_at: float | None
+    published_local: str | None
+    utc_offset: int | None
+    image_url: str | None
+    tags: tuple[str, ...]
+    description: str | None
+    site_name: str | None
+    canonical_url: str | None
+    fetched_at: float
+    read_also: tuple[ArticleLink, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -535,6 +572,25 @@ async def store_page(db: Database, *, article_id: int, page: PageFacts, now: flo
                 "now": now,
             },
         )
+        await conn.execute(
+            UPSERT_PAGE_FACTS,
+            {
+                "id": article_id,
+                "title": page.title,
+                "kicker": page.kicker,
+                "category": page.category,
+                "author": page.author,
+                "published": page.published,
+                "published_local": page.published_local,
+                "utc_offset": page.utc_offset,
+                "image_url": page.image_url,
+                "tags": json.dumps(list(page.tags), ensure_ascii=False),
+                "description": page.description,
+                "site_name": page.site_name,
+                "canonical_url": page.canonical_url,
+                "now": now,
+            },
+        )
         await conn.execute(DELETE_LINKS, (article_id,))
         await conn.executemany(
             INSERT_LINK,
@@ -568,4 +624,27 @@ async def page_state(db: Database, *, article_id: int) -> PageState | None:
         row["page_fetched_at"],
         row["page_error"],
         row["duplicate_of"],
+    )
+
+
+async def page_facts(db: Database, *, article_id: int) -> StoredPage | None:
+    """Everything the article's page said, with its "Read also" links; None before it was fetched."""
+    row = await db.fetchone(SELECT_PAGE_FACTS, (article_id,))
+    if row is None:
+        return None
+    return StoredPage(
+        title=row["title"],
+        kicker=row["kicker"],
+        category=row["category"],
+        author=row["author"],
+        published_at=row["published_at"],
+        published_local=row["published_local"],
+        utc_offset=row["utc_offset"],
+        image_url=row["image_url"],
+        tags=tuple(json.loads(row["tags"])),
+        description=row["description"],
+        site_name=row["site_name"],
+        canonical_url=row["canonical_url"],
+        fetched_at=row["fetched_at"],
+        read_also=tuple(await read_also(db, article_id=article_id)),
     )
