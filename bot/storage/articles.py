@@ -421,7 +421,7 @@ async def _insert(
     )
     article_id = cursor.lastrowid
     assert article_id is not None
-    await search.reindex(conn, article_id=article_id)
+    await search.index_new(conn, article_id=article_id, title=item.title, lead=item.lead, kicker=item.kicker)
     if not push:
         return article_id, 0
     rows = await outbox.fan_out(
@@ -432,6 +432,7 @@ async def _insert(
         source=source_id,
         text=fold(f"{item.title}\n{item.lead}"),
         now=now,
+        fresh=True,
     )
     return article_id, rows
 
