@@ -230,12 +230,9 @@ class Database:
 
     async def write(self, sql: str, params: Params = ()) -> int:
         """Run one write statement as its own transaction; return the rows it changed."""
-        # In autocommit mode one statement is its own transaction (rolled back whole if it fails):
-        # one trip to aiosqlite's thread instead of three (BEGIN, the statement, COMMIT).
-        async with self._lock:
-            cursor = await self._conn.execute(sql, params)
-        self._committed()
-        return cursor.rowcount
+        async with self.transaction() as conn:
+            cursor = await conn.execute(sql, params)
+            return cursor.rowcount
 
     async def maintain(self, script: str) -> None:
         """Run a maintenance statement to its end (executescript steps it fully) under the write lock."""
