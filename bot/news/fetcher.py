@@ -357,13 +357,15 @@ class Fetcher:
         else:
             ssl_context = httpx.create_ssl_context(trust_env=False)
             # Two pools: a connection dialled for a trusted host without checks must never be
-            # reused by an untrusted request to the same origin.
+            # reused by an untrusted request to the same origin. Each keeps every connection it
+            # may open: with fewer kept alive, each poll burst closed and redialled the surplus
+            # (CPU for nothing); an idle connection still closes after keepalive_expiry.
             self._guarded = client(
                 _PoolTransport(
                     backend=_GuardedBackend(),
                     ssl_context=ssl_context,
                     max_connections=200,
-                    max_keepalive=100,
+                    max_keepalive=200,
                 )
             )
             self._open = client(
@@ -371,7 +373,7 @@ class Fetcher:
                     backend=httpcore.AnyIOBackend(),
                     ssl_context=ssl_context,
                     max_connections=50,
-                    max_keepalive=20,
+                    max_keepalive=50,
                 )
             )
 

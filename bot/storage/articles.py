@@ -333,31 +333,27 @@ async def store_items(
         "urls": json.dumps([item.url for item in linked] + [normalize_url(item.url) for item in linked]),
         "keys": json.dumps([url_key(item.url) for item in linked]),
     }
+    # execute_fetchall and no empty executemany: each call is a trip to aiosqlite's thread.
     async with db.transaction() as conn:
-        async with conn.execute(
+        found = await conn.execute_fetchall(
             FIND_BY_GUIDS, {"source_id": source_id, "guids": json.dumps(list(keys))}
-        ) as cur:
-            by_guid = {row["guid"]: row for row in await cur.fetchall()}
-        async with conn.execute(
-            FIND_SEEN, {"source_id": source_id, "keys": json.dumps([*keys.values(), *unreadable])}
-        ) as cur:
-            seen = {row["key"]: row["seen_at"] for row in await cur.fetchall()}
-        new_unreadable = [key for key in unreadable if key not in seen]
-        await conn.executemany(
-            REMEMBER_SEEN, [{"source_id": source_id, "key": key, "now": now} for key in new_unreadable]
         )
-        async with conn.execute(FIND_BY_LINKS, params) as cur:
-            candidates = [
-                _Known(
-                    r["id"],
-                    r["source_id"],
-                    r["url"],
-                    r["url_key"],
-                    r["canonical_url"],
-                    bool(r["publisher_guid"]),
-                )
-                for r in await cur.fetchall()
-            ]
+        by_guid = {row["guid"]: row for row in found}
+        found = await conn.execute_fetchall(
+            FIND_SEEN, {"source_id": source_id, "keys": json.dumps([*keys.values(), *unreadable])}
+        )
+        seen = {row["key"]: row["seen_at"] for row in found}
+        new_unreadable = [key for key in unreadable if key not in seen]
+        if new_unreadable:
+            await conn.executemany(
+                REMEMBER_SEEN, [{"source_id": source_id, "key": key, "now": now} for key in new_unreadable]
+            )
+        candidates = [
+            _Known(
+                r["id"], r["source_id"], r["url"], r["url_key"], r["canonical_url"], bool(r["publisher_guid"])
+            )
+            for r in await conn.execute_fetchall(FIND_BY_LINKS, params)
+        ]
         for item in oldest_first(good, now=now):
             known = by_guid.get(item.guid)
             if known is not None:
@@ -462,7 +458,7 @@ async def _insert(
     )
     article_id = cursor.lastrowid
     assert article_id is not None
-    await search.reindex(conn, article_id=article_id)
+    await search.index_new(conn, article_id=article_id, title=item.title, lead=item.lead, kicker=item.kicker)
     if not push:
         return article_id, 0
     held = moderation.blocked_by(await moderation.blocklist_words(conn), f"{item.title}\n{item.lead}")
@@ -478,6 +474,7 @@ async def _insert(
         source=source_id,
         text=fold(f"{item.title}\n{item.lead}"),
         now=now,
+        fresh=True,
     )
     return article_id, rows
 

@@ -246,9 +246,13 @@ async def fan_out(
     source: str,
     text: str,
     now: float,
+    fresh: bool = False,
 ) -> int:
-    """Queue one article for every matching subscription; call inside the article's transaction."""
-    queued_before = await _queued_for(conn, article_id)
+    """Queue one article for every matching subscription; call inside the article's transaction.
+
+    ``fresh`` says the article was inserted in this transaction, so it has no rows yet.
+    """
+    queued_before = 0 if fresh else await _queued_for(conn, article_id)
     cursor = await conn.execute(
         FAN_OUT,
         {

@@ -30,6 +30,17 @@ async def reindex(conn: aiosqlite.Connection, *, article_id: int) -> None:
         await conn.execute(INSERT_INDEX_ROW, (article_id, *values))
 
 
+async def index_new(
+    conn: aiosqlite.Connection, *, article_id: int, title: str, lead: str, kicker: str | None
+) -> None:
+    """Write the index row of an article inserted in this transaction, from the values just stored.
+
+    The same row reindex would write (a new article has no body yet), without reading it back.
+    """
+    await conn.execute(DELETE_INDEX_ROW, (article_id,))
+    await conn.execute(INSERT_INDEX_ROW, (article_id, *index_values(title, lead, None, kicker)))
+
+
 async def set_summary(
     conn: aiosqlite.Connection, *, article_id: int, summary: str | None, lang: str | None
 ) -> None:
