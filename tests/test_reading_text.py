@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from bot.folding import search_fold, search_tokens
 from bot.reading.language import detect_language
-from bot.reading.normalize import search_fold, search_tokens
 from bot.reading.query import EmptyQuery, to_match
 from bot.reading.sentences import split_sentences
 from bot.reading.summarize import summarize

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from bot.reading.normalize import search_tokens
+from bot.folding import search_tokens
 
 MAX_QUERY_CHARS = 200
 MAX_TERMS = 12

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 
+from bot.folding import folded_tokens, search_fold, search_tokens
 from bot.models import Article
-from bot.reading.normalize import folded_tokens, search_fold, search_tokens
 from bot.reading.stopwords import stopwords_for
 from bot.storage import search
 from bot.storage.connection import Database

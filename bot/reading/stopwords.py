@@ -1,4 +1,4 @@
-"""Function words that carry no topic, per language; folded (see ``bot.reading.normalize``)."""
+"""Function words that carry no topic, per language; folded (see ``bot.folding``)."""
 
 from __future__ import annotations
 

@@ -7,13 +7,10 @@ import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from bot.errors import MigrationError
 from bot.paths import MIGRATIONS
-
-if TYPE_CHECKING:
-    from bot.storage.connection import Database
 
 logger = logging.getLogger(__name__)
 
@@ -26,6 +23,19 @@ CREATE TABLE IF NOT EXISTS schema_migrations (
     applied_at REAL NOT NULL
 )
 """
+
+
+class _Connection(Protocol):
+    """What the runner needs of a database; ``connection.Database`` opens one and hands itself in."""
+
+    @property
+    def in_transaction(self) -> bool: ...
+
+    async def executescript(self, sql: str) -> None: ...
+
+    async def execute_in_transaction(self, sql: str, params: Any = ()) -> None: ...
+
+    async def fetchall(self, sql: str, params: Any = ()) -> list[Any]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +59,7 @@ def load_migrations(folder: Path = MIGRATIONS) -> list[Migration]:
     return migrations
 
 
-async def apply_migrations(db: Database, folder: Path = MIGRATIONS) -> list[int]:
+async def apply_migrations(db: _Connection, folder: Path = MIGRATIONS) -> list[int]:
     """Apply every migration the database has not seen yet; return the versions applied."""
     await db.executescript(CREATE_LEDGER)
     applied = {row[0] for row in await db.fetchall("SELECT version FROM schema_migrations")}

@@ -1,6 +1,6 @@
 """The full-text index (SQLite FTS5, BM25), summaries, and what reading needs to know of an article.
 
-The index holds folded text (``bot.reading.normalize.search_fold``) and is written by the same
+The index holds folded text (``bot.folding.search_fold``) and is written by the same
 transactions that write articles; a trigger removes an article's row when the article goes.
 """
 

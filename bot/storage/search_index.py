@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import aiosqlite
 
-from bot.reading.normalize import search_fold
+from bot.folding import search_fold
 
 # Bodies are indexed up to this many characters: the rest adds size and little recall.
 INDEX_BODY_CHARS = 20_000

@@ -1,5 +1,7 @@
 """Folding text for search: case and diacritics, sensibly for English, Russian, Azerbaijani, Turkish.
 
+It sits beside ``bot.text``, below storage and reading, because storage writes the index with it.
+
 SQLite's unicode61 tokenizer lower-cases "İ" to "i̇" (with a combining dot) and leaves "ı" and
 "ə" alone, so "İstanbul", "istanbul" and "Istanbul" would be three words. Text is folded here,
 before it is indexed and before a query is run, and the index tokenizer only splits words.
