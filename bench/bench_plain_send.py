@@ -15,9 +15,11 @@ import argparse
 import asyncio
 import resource
 import time
+from typing import Any
 
 # common.py puts the project root on sys.path, so it comes before the bot imports.
 from common import emulator_process, make_bot, wait_until_up
+from telegram.ext import ExtBot
 
 from bot.config import DeliverySettings
 from bot.delivery.ratelimit import Limiter, Rates
@@ -38,7 +40,7 @@ async def main(rate: float, messages: int, runs: int) -> None:
             for run in range(runs):
                 await control.reset()
                 rates = Rates(rate, LIMITS.chat_per_second, LIMITS.group_per_minute, LIMITS.headroom)
-                bot = make_bot(port, Limiter(rates))
+                bot: ExtBot[Any] = make_bot(port, Limiter(rates))  # its limiter takes RESERVED
                 await bot.initialize()
                 before, started = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
                 for n in range(messages):
