@@ -36,6 +36,7 @@ CHAT_TABLE = 10_000  # chats remembered before idle ones are dropped
 FLOOD_SPREAD = 2  # chats refused within FLOOD_MEMORY seconds that mean the whole bot floods
 FLOOD_MEMORY = 1.0
 NEVER = math.inf
+CREDIT_TOLERANCE = 1e-6  # sends: rounding in the smoothing credit, far below one send
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,7 +161,9 @@ class Limiter:
         earned = (now - self._credit_at) * self.rates.global_per_second
         self._credit = min(self._credit_max, self._credit + earned)
         self._credit_at = now
-        return max(0, min(room, math.floor(self._credit)))
+        # A sleep until the credit reaches 1 can wake with 0.9999999: without the tolerance that
+        # costs a second, near-zero sleep (and a loop wake-up) per send at low rates.
+        return max(0, min(room, math.floor(self._credit + CREDIT_TOLERANCE)))
 
     def global_ready_at(self, now: float) -> float:
         """When the next broadcast send may start under the overall limit (NEVER: after an answer)."""
