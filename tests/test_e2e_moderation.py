@@ -9,6 +9,7 @@ from dataclasses import replace
 from typing import Any
 
 from bot.config import Settings, SourceSettings
+from bot.delivery.dispatcher import FLUSH_EVERY
 from bot.emulator import EmulatorClient
 from bot.storage import open_database
 from tests.conftest import FeedItemSpec, FeedServer
@@ -229,6 +230,8 @@ async def test_stats_adds_chats_subscriptions_queues_and_a_chart_photo(
     await control.send_text(READER, READER, "/subscribe not keyword football")
     feed_server.set_rss("/rss.xml", [_story(1, feed_server)])
     await control.wait_for_messages(READER, 4, timeout=10)
+    # The dispatcher records outcomes in batches, at most FLUSH_EVERY after a send.
+    await asyncio.sleep(FLUSH_EVERY * 2)
 
     before = len(await control.messages(OWNER))
     await control.send_text(OWNER, OWNER, "/stats")
