@@ -142,7 +142,6 @@ SELECT a.*, s.name AS source_name FROM articles a JOIN sources s ON s.id = a.sou
 WHERE a.hidden = 0
 ORDER BY a.published_at DESC, a.id DESC LIMIT ?
 """
-SELECT_FOR_FANOUT = "SELECT title, lead, category, source_id, breaking FROM articles WHERE id = ?"
 # A taken-down story leaves /latest, search and related reads: they all filter on hidden = 0.
 HIDE_ARTICLE = "UPDATE articles SET hidden = 1 WHERE id = ?"
 PRUNE_OLDER = "DELETE FROM articles WHERE published_at < ? AND fetched_at < ?"
@@ -477,23 +476,6 @@ async def _insert(
         fresh=True,
     )
     return article_id, rows
-
-
-async def fan_out_article(conn: aiosqlite.Connection, *, article_id: int, now: float) -> int:
-    """Queue a stored article for its readers now (a held push a moderator approved)."""
-    async with conn.execute(SELECT_FOR_FANOUT, (article_id,)) as cur:
-        row = await cur.fetchone()
-    if row is None:
-        return 0
-    return await outbox.fan_out(
-        conn,
-        article_id=article_id,
-        priority=1 if row["breaking"] else 0,
-        category=fold(row["category"] or ""),
-        source=row["source_id"],
-        text=fold(f"{row['title']}\n{row['lead']}"),
-        now=now,
-    )
 
 
 async def hide(conn: aiosqlite.Connection, *, article_id: int) -> bool:

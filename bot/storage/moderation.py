@@ -8,12 +8,15 @@ from typing import Literal
 
 import aiosqlite
 
+from bot.storage import outbox
 from bot.storage.connection import Database
 from bot.text import fold, keyword_matches
 
 Role = Literal["owner", "admin", "moderator"]
 RANK: dict[str, int] = {"moderator": 1, "admin": 2, "owner": 3}
 
+# A held push a moderator approved is fanned out from what the articles table holds now.
+SELECT_FOR_FANOUT = "SELECT title, lead, category, source_id, breaking FROM articles WHERE id = ?"
 SELECT_ROLE = "SELECT role FROM staff WHERE user_id = ?"
 SELECT_STAFF = "SELECT user_id, role, granted_by, granted_at FROM staff ORDER BY role, user_id"
 UPSERT_STAFF = """
@@ -380,7 +383,17 @@ async def decide(
 
 
 async def _release_push(conn: aiosqlite.Connection, article_id: int, now: float) -> None:
-    # Imported here: articles imports this module for the blocklist check at ingest.
-    from bot.storage.articles import fan_out_article
-
-    await fan_out_article(conn, article_id=article_id, now=now)
+    """Queue a held story for its readers now that a moderator approved it."""
+    async with conn.execute(SELECT_FOR_FANOUT, (article_id,)) as cur:
+        row = await cur.fetchone()
+    if row is None:
+        return
+    await outbox.fan_out(
+        conn,
+        article_id=article_id,
+        priority=1 if row["breaking"] else 0,
+        category=fold(row["category"] or ""),
+        source=row["source_id"],
+        text=fold(f"{row['title']}\n{row['lead']}"),
+        now=now,
+    )
