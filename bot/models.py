@@ -106,3 +106,15 @@ class OutboxStats:
     digest: int
     chats_active: int
     chats_blocked: int
+
+
+@dataclass(slots=True)
+class DispatchCounters:
+    """What the dispatcher did since start, for /stats (kept here so rendering needs no delivery import)."""
+
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0
+    blocked: int = 0
+    flood_waits: int = 0
+    migrated: int = 0

@@ -11,6 +11,7 @@ from telegram.ext import JobQueue
 from bot.context import NewsContext
 from bot.models import Source
 from bot.news.ingest import PollReport, fetch_pages, poll_source
+from bot.reading.summarize import page_summary
 from bot.render.sources import failing_text, recovered_text
 from bot.storage import sources
 
@@ -62,7 +63,7 @@ async def _poll(context: NewsContext) -> None:
     await _tell_admins_about_health(context, source, report)
     # Only now, with the new items queued and the dispatcher awake, read their pages.
     if context.settings.ingest.fetch_articles:
-        await fetch_pages(context.db, context.fetcher, source, now=time.time())
+        await fetch_pages(context.db, context.fetcher, source, now=time.time(), summarizer=page_summary)
 
 
 async def _tell_admins_about_health(context: NewsContext, source: Source, report: PollReport) -> None:

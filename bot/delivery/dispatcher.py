@@ -41,7 +41,7 @@ from telegram.error import (
 
 from bot.delivery.ratelimit import NEVER, Limiter
 from bot.delivery.schedule import quiet_until
-from bot.models import Article
+from bot.models import Article, DispatchCounters
 from bot.storage import articles, chats, outbox
 from bot.storage.connection import Database
 from bot.storage.outbox import ClaimedRow, Outcomes
@@ -77,16 +77,6 @@ def in_flight_for(global_per_second: float, *, round_trip: float = 0.1) -> int:
 class _ChatQueue:
     rows: deque[ClaimedRow] = field(default_factory=deque)
     busy: bool = False  # a send to this chat is in flight; keeps a chat's messages in order
-
-
-@dataclass(slots=True)
-class DispatchCounters:
-    sent: int = 0
-    retried: int = 0
-    failed: int = 0
-    blocked: int = 0
-    flood_waits: int = 0
-    migrated: int = 0
 
 
 class Dispatcher:

@@ -7,6 +7,7 @@ import functools
 import hashlib
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
@@ -19,7 +20,6 @@ from bot.news.listing import DEFAULT_SELECTORS, ListingSelectors, parse_listing
 from bot.news.models import ParsedFeed
 from bot.news.presets import ArticleSelectors
 from bot.news.urls import origin_of
-from bot.reading.summarize import summarize
 from bot.storage import articles, sources
 from bot.storage.connection import Database
 
@@ -190,6 +190,11 @@ async def poll_source(
     )
 
 
+# (text, title) -> (summary or None, language or None). The reading package builds on news, so its
+# summarizer is handed in by the job rather than imported here.
+PageSummarizer = Callable[[str, str], tuple[str | None, str | None]]
+
+
 async def fetch_pages(
     db: Database,
     fetcher: Fetcher,
@@ -198,6 +203,7 @@ async def fetch_pages(
     now: float,
     at_once: int = PAGES_AT_ONCE,
     limit: int = PAGES_PER_POLL,
+    summarizer: PageSummarizer | None = None,
 ) -> PagesReport:
     """Fetch and keep the page of every recent article of a source whose page was never fetched.
 
@@ -209,14 +215,22 @@ async def fetch_pages(
     if not due:
         return PagesReport()
     gate = asyncio.Semaphore(max(1, at_once))
-    outcomes = await asyncio.gather(*(_fetch_page(db, fetcher, source, gate, i, url) for i, url in due))
+    outcomes = await asyncio.gather(
+        *(_fetch_page(db, fetcher, source, gate, i, url, summarizer) for i, url in due)
+    )
     report = PagesReport(stored=sum(outcomes), failed=len(outcomes) - sum(outcomes))
     logger.info("Source %s: %d article pages stored, %d failed", source.id, report.stored, report.failed)
     return report
 
 
 async def _fetch_page(
-    db: Database, fetcher: Fetcher, source: Source, gate: asyncio.Semaphore, article_id: int, url: str
+    db: Database,
+    fetcher: Fetcher,
+    source: Source,
+    gate: asyncio.Semaphore,
+    article_id: int,
+    url: str,
+    summarizer: PageSummarizer | None,
 ) -> bool:
     async with gate:
         try:
@@ -227,7 +241,11 @@ async def _fetch_page(
                 extract_article, result.content, url=result.url, selectors=selectors, tz=site_tz
             )
             # Summarised once, here, off the event loop; a reader's press never waits for scoring.
-            summary = await asyncio.to_thread(summarize, page.text, title=page.title or "")
+            summary, lang = (
+                await asyncio.to_thread(summarizer, page.text, page.title or "")
+                if summarizer
+                else (None, None)
+            )
         except FetchError as exc:
             logger.info("Article page %s of %s not fetched: %s", url, source.id, _describe(exc))
             await articles.record_page_failure(
@@ -250,8 +268,8 @@ async def _fetch_page(
         description=page.description,
         canonical_url=page.canonical_url,
         read_also=page.read_also,
-        summary=summary.text if summary.sentences else None,
-        lang=summary.lang,
+        summary=summary,
+        lang=lang,
     )
     await articles.store_page(db, article_id=article_id, page=facts, now=time.time())
     return True

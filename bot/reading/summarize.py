@@ -145,3 +145,9 @@ def summarize(
     score(found, title, lang)
     chosen = select(found, count, budget)
     return Summary(tuple(c.text for c in chosen), lang)
+
+
+def page_summary(text: str, title: str) -> tuple[str | None, str | None]:
+    """The summary kept with a stored page (None when nothing is worth keeping) and its language."""
+    found = summarize(text, title=title)
+    return (found.text if found.sentences else None), found.lang

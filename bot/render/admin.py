@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from bot.delivery.dispatcher import DispatchCounters
-from bot.models import OutboxStats
+from bot.models import DispatchCounters, OutboxStats
 
 
 def stats_text(counts: OutboxStats, *, subscriptions: int, dispatcher: DispatchCounters) -> str:
