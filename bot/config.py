@@ -16,6 +16,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.errors import ConfigError
+from bot.html_check import footer_problem
 from bot.i18n import available_languages, is_available
 from bot.news import presets
 from bot.news.listing import SELECTOR_KEYS, is_valid_selector
@@ -450,12 +451,8 @@ def parse_channel_options(where: str, table: Mapping[str, Any]) -> ChannelSettin
             raise ConfigError(f"{where}.silent_hours", "must not start and end at the same time")
         silent = (start, end)
     footer = _string(f"{where}.footer", table.get("footer", ""), empty=True)
-    if footer:
-        # Deferred import: the renderer is plain Python, but config must stay importable alone.
-        from bot.render.channels import footer_problem
-
-        if problem := footer_problem(footer):
-            raise ConfigError(f"{where}.footer", problem)
+    if footer and (problem := footer_problem(footer)):
+        raise ConfigError(f"{where}.footer", problem)
     tz = table.get("timezone")
     return ChannelSettings(
         chat=chat,

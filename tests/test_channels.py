@@ -11,8 +11,9 @@ from bot.channels import candidates, in_silent_hours, is_due, matches, parse_add
 from bot.config import ChannelSettings, load_settings
 from bot.emulator.entities import parse_html
 from bot.errors import ConfigError
+from bot.html_check import footer_problem
 from bot.models import Article
-from bot.render.channels import PostStyle, channel_post, footer_problem, hashtag
+from bot.render.channels import PostStyle, channel_post, hashtag
 from bot.render.html import utf16_len
 from bot.storage.channels import Channel
 

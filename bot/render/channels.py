@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from html.parser import HTMLParser
 
+from bot.html_check import visible
 from bot.models import Article
 from bot.render.articles import TITLE_LIMIT, label
 from bot.render.html import (
@@ -27,61 +27,7 @@ from bot.render.html import (
 from bot.text import collapse_spaces, shorten
 
 SUMMARY_LIMIT = 3000
-FOOTER_LIMIT = 300
-_ALLOWED = {"b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "a", "code", "tg-spoiler"}
 _HASHTAG_JUNK = re.compile(r"[^\w]+")
-
-
-class _Plain(HTMLParser):
-    """Collects the visible text of Telegram HTML and notes anything Telegram would refuse."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-        self.problem: str | None = None
-        self.open: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag not in _ALLOWED:
-            self.problem = self.problem or f"tag <{tag}> is not allowed in Telegram HTML"
-        elif tag == "a" and not any(
-            k == "href" and v and v.startswith(("http://", "https://", "tg://")) for k, v in attrs
-        ):
-            self.problem = self.problem or "a link needs an http(s) href"
-        self.open.append(tag)
-
-    def handle_endtag(self, tag: str) -> None:
-        if not self.open or self.open[-1] != tag:
-            self.problem = self.problem or f"</{tag}> does not close the last open tag"
-        else:
-            self.open.pop()
-
-    def handle_data(self, data: str) -> None:
-        self.parts.append(data)
-
-
-def visible(html_text: str) -> str:
-    """The text a reader sees of Telegram HTML (what the length limits count)."""
-    parser = _Plain()
-    parser.feed(html_text)
-    parser.close()
-    return "".join(parser.parts)
-
-
-def footer_problem(footer: str) -> str | None:
-    """Why an operator's footer would be refused by Telegram, or None when it is fine."""
-    if utf16_len(footer) > FOOTER_LIMIT:
-        return f"is longer than {FOOTER_LIMIT} characters"
-    if "\n" in footer.strip():
-        return "must be one line"
-    parser = _Plain()
-    parser.feed(footer)
-    parser.close()
-    if parser.problem is None and parser.open:
-        return f"<{parser.open[-1]}> is never closed"
-    if parser.problem is None and re.search(r"<(?![a-zA-Z/])", footer):
-        return "has a bare '<'; write &lt;"
-    return parser.problem
 
 
 def hashtag(category: str | None) -> str:

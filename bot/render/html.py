@@ -10,6 +10,9 @@ from __future__ import annotations
 import html
 from urllib.parse import urlsplit
 
+# Re-exported: every renderer measures with it, and one definition serves config checks too.
+from bot.html_check import utf16_len as utf16_len
+
 MESSAGE_LIMIT = 4096
 CAPTION_LIMIT = 1024
 ANSWER_LIMIT = 200  # answerCallbackQuery text
@@ -59,11 +62,6 @@ def link(text: str, url: str) -> str:
     if scheme not in {"http", "https"} or len(url) > 2048:
         return escape(text)
     return f'<a href="{escape(url)}">{escape(text)}</a>'
-
-
-def utf16_len(text: str) -> int:
-    """Length as Telegram counts it: UTF-16 code units."""
-    return len(text.encode("utf-16-le", "surrogatepass")) // 2
 
 
 def clip(text: str, limit: int) -> str:
