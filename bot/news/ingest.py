@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 from bot.models import Source
 from bot.news import presets
-from bot.news.article import extract_article
+from bot.news.article import ArticlePage, extract_article
 from bot.news.feeds import parse_feed
 from bot.news.fetcher import Fetcher, FetchError, HTTPStatusError
 from bot.news.listing import DEFAULT_SELECTORS, ListingSelectors, parse_listing
@@ -252,8 +252,15 @@ async def _fetch_page(
                 db, article_id=article_id, error=_describe(exc), now=time.time()
             )
             return False
+    facts = page_facts(page, summary=summary, lang=lang)
+    await articles.store_page(db, article_id=article_id, page=facts, now=time.time())
+    return True
+
+
+def page_facts(page: ArticlePage, *, summary: str | None, lang: str | None) -> articles.PageFacts:
+    """Everything an extracted page says, as the article pages table keeps it."""
     offset = page.published.utcoffset() if page.published else None
-    facts = articles.PageFacts(
+    return articles.PageFacts(
         title=page.title,
         site_name=page.site_name,
         published_local=page.published.isoformat() if page.published else None,
@@ -271,8 +278,6 @@ async def _fetch_page(
         summary=summary,
         lang=lang,
     )
-    await articles.store_page(db, article_id=article_id, page=facts, now=time.time())
-    return True
 
 
 class _Unparsable(Exception):

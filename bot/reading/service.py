@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from bot.models import Article
 from bot.news.article import ArticlePage, extract_article
 from bot.news.fetcher import Fetcher, FetchError
+from bot.news.ingest import page_facts
 from bot.news.urls import normalize_url, origin_of
 from bot.reading.related import MAX_RELATED, RelatedRead, related_reads, similar_articles
 from bot.reading.summarize import Summary, summarize
@@ -51,20 +52,7 @@ async def fetch_page(fetcher: Fetcher, url: str, *, trusted: bool = False) -> Ar
 
 async def _store_fetched(db: Database, article: Article, page: ArticlePage) -> Summary:
     summary = await asyncio.to_thread(summarize, page.text, title=article.title)
-    facts = articles.PageFacts(
-        body=page.text,
-        author=page.author,
-        published=page.published.timestamp() if page.published else None,
-        category=page.category,
-        tags=page.tags,
-        image_url=page.image_url,
-        kicker=page.kicker,
-        description=page.description,
-        canonical_url=page.canonical_url,
-        read_also=page.read_also,
-        summary=summary.text if summary.sentences else None,
-        lang=summary.lang,
-    )
+    facts = page_facts(page, summary=summary.text if summary.sentences else None, lang=summary.lang)
     await articles.store_page(db, article_id=article.id, page=facts, now=time.time())
     return summary
 
