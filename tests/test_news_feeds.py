@@ -389,3 +389,15 @@ def test_json_feed_date_with_non_english_month_parses() -> None:
     )
     (item,) = parse_feed(body.encode(), url="https://x.example/j").items
     assert item.published == datetime(2022, 11, 16, 8, 0, tzinfo=UTC)
+
+
+def test_item_with_nothing_to_show_is_skipped_and_counted_not_dropped_silently() -> None:
+    feed = parse_feed(
+        _rss(
+            "<item><guid>urn:empty</guid></item>",
+            "<item><title>Fine</title><link>https://x.example/2</link></item>",
+        ),
+        url="https://x.example/rss",
+    )
+    assert [item.title for item in feed.items] == ["Fine"]
+    assert feed.skipped == ("urn:empty",)

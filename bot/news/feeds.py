@@ -523,8 +523,11 @@ def _build_items(
             skipped.append(_identity(raw))
             logger.warning("Feed %s: skipped an item that could not be read", url, exc_info=True)
             continue
-        if item is not None:
-            items.append(item)
+        if item is None:  # nothing a reader could be shown (no title, no text): counted all the same
+            skipped.append(_identity(raw))
+            logger.info("Feed %s: skipped an item with nothing to show", url)
+            continue
+        items.append(item)
     return _dedupe(items), tuple(skipped)
 
 
