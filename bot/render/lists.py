@@ -1,11 +1,10 @@
-"""Messages that list several items: /latest, digests, quiet-hours batches."""
+"""Messages that list several items: digests and quiet-hours batches."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from zoneinfo import ZoneInfo
 
-from bot.i18n import Translate
 from bot.models import Article
 from bot.render.articles import format_time, label
 from bot.render.html import MESSAGE_LIMIT, bold, escape, fit, link, utf16_len
@@ -35,8 +34,3 @@ def item_list(heading: str, items: Sequence[Article], *, tz: str) -> list[str]:
             current += "\n\n" + line
     messages.append(current)
     return messages
-
-
-def latest_list(items: Sequence[Article], *, tz: str, translate: Translate) -> str:
-    # At most 20 items of at most ~500 characters each: one message always suffices.
-    return item_list(translate("Latest news"), items, tz=tz)[0]
