@@ -166,6 +166,8 @@ async def test_newsbot_run_webhook_serves_and_never_prints_its_secret(
 
     text = output.decode()
     assert bot.returncode == 0, text[-2000:]
+    assert "Traceback" not in text
+    assert "Unclosed" not in text
     secret = emulator_state.webhook["secret_token"]  # made at random at start: no --secret given
     assert len(secret) >= 32
     assert secret not in text
