@@ -16,7 +16,7 @@ from typing import Any
 
 from telegram import BotCommand, LinkPreviewOptions, Update
 from telegram.constants import ParseMode
-from telegram.error import InvalidToken, NetworkError, TelegramError
+from telegram.error import BadRequest, InvalidToken, NetworkError, TelegramError
 from telegram.ext import (
     Application,
     ApplicationBuilder,
@@ -34,7 +34,7 @@ from telegram.ext.filters import UpdateType
 
 from bot.budget import CommandBudget
 from bot.channels import make_channel_sender, options_of
-from bot.config import Settings
+from bot.config import Settings, WebhookSettings
 from bot.context import BotData, NewsContext
 from bot.delivery.aiohttp_request import AiohttpRequest
 from bot.delivery.chat_order import PerChatUpdateProcessor
@@ -42,7 +42,7 @@ from bot.delivery.dispatcher import Dispatcher, in_flight_for
 from bot.delivery.ratelimit import Limiter, Rates
 from bot.delivery.sender import make_batch_sender, make_list_sender, make_sender
 from bot.delivery.shared_limiter import SharedRateLimiter
-from bot.errors import TelegramUnavailable
+from bot.errors import ConfigError, TelegramUnavailable
 from bot.news.fetcher import Fetcher
 from bot.render.callbacks import (
     BROADCAST,
@@ -367,42 +367,80 @@ async def close_services(application: NewsApp) -> None:
 async def running(
     application: NewsApp, *, poll_interval: float = 0.0, long_poll: int = 1
 ) -> AsyncIterator[NewsApp]:
-    """Run the application with long polling inside the current event loop (demo and tests).
+    """Run the application inside the current event loop, by webhook when its settings name one.
 
-    ``run_polling`` owns its event loop and signal handlers; this is the same sequence for
-    callers that already have a loop.
+    ``run_polling`` and ``run_webhook`` own their event loop and signal handlers; this is the
+    same sequence for callers that already have a loop (``serve``, the demo and tests).
     """
     await application.initialize()
     try:
         if application.post_init is not None:
             await application.post_init(application)
         await application.start()
-        assert application.updater is not None
-        await application.updater.start_polling(
-            poll_interval=poll_interval,
-            timeout=long_poll,
-            allowed_updates=Update.ALL_TYPES,
-            drop_pending_updates=False,
-            # PTB's default logs a traceback per failed getUpdates; PTB retries, so one line is enough.
-            error_callback=_polling_failed,
-        )
         try:
-            yield application
-        finally:
+            await _start_updates(application, poll_interval=poll_interval, long_poll=long_poll)
             try:
-                if application.updater.running:
-                    await application.updater.stop()
-            except TelegramError as exc:  # polling had already ended with it (a revoked token)
-                logger.warning("Polling had stopped: %s", _one_line(exc))
+                yield application
             finally:
-                if application.running:
-                    await application.stop()
+                try:
+                    assert application.updater is not None
+                    if application.updater.running:
+                        # A webhook stays set: Telegram queues updates for the next start meanwhile.
+                        await application.updater.stop()
+                except TelegramError as exc:  # polling had already ended with it (a revoked token)
+                    logger.warning("Polling had stopped: %s", _one_line(exc))
+        finally:
+            # Also when the updates could not start (a webhook port in use): else shutdown refuses.
+            if application.running:
+                await application.stop()
     finally:
         try:
             if application.post_shutdown is not None:
                 await application.post_shutdown(application)
         finally:
             await application.shutdown()
+
+
+async def _start_updates(application: NewsApp, *, poll_interval: float, long_poll: int) -> None:
+    """Start receiving updates: by webhook when the settings name one, else by long polling."""
+    assert application.updater is not None
+    settings = application.bot_data.settings
+    if settings is not None and settings.webhook.url:
+        await _start_webhook(application, settings.webhook)
+        return
+    await application.updater.start_polling(
+        poll_interval=poll_interval,
+        timeout=long_poll,
+        allowed_updates=Update.ALL_TYPES,
+        drop_pending_updates=False,
+        # PTB's default logs a traceback per failed getUpdates; PTB retries, so one line is enough.
+        error_callback=_polling_failed,
+    )
+
+
+async def _start_webhook(application: NewsApp, webhook: WebhookSettings) -> None:
+    """Set the webhook and serve it (plain HTTP: TLS ends at the proxy in front of it)."""
+    assert application.updater is not None
+    try:
+        await application.updater.start_webhook(
+            listen=webhook.listen_host,
+            port=webhook.listen_port,
+            url_path=webhook.url_path,
+            webhook_url=webhook.url,
+            # Without it anyone who finds the URL could post forged updates; PTB answers them 403.
+            secret_token=webhook.secret.get() or None,
+            allowed_updates=Update.ALL_TYPES,
+            drop_pending_updates=False,
+            # ``serve`` has set the same webhook already, with back-off; this covers a blip since.
+            bootstrap_retries=5,
+        )
+    except OSError as exc:  # the port is taken, or the address is not this machine's
+        raise ConfigError(
+            "webhook.listen",
+            f"cannot listen on {webhook.listen_host}:{webhook.listen_port}: {exc.strerror or exc}",
+        ) from None
+    # Not the URL: its path is often a secret of its own.
+    logger.info("Receiving updates by webhook on %s:%d", webhook.listen_host, webhook.listen_port)
 
 
 def _polling_failed(exc: TelegramError) -> None:
@@ -451,6 +489,48 @@ async def connect(
         attempt += 1
 
 
+async def set_webhook(
+    bot: ExtBot[None],
+    stop: asyncio.Event,
+    webhook: WebhookSettings,
+    *,
+    first_delay: float = 1.0,
+    max_delay: float = 60.0,
+) -> bool:
+    """Tell Telegram the webhook, retrying network errors with back-off; False when stopped first."""
+    delay = first_delay
+    attempt = 1
+    while True:
+        try:
+            await bot.set_webhook(
+                url=webhook.url,
+                secret_token=webhook.secret.get() or None,
+                allowed_updates=Update.ALL_TYPES,
+                drop_pending_updates=False,
+                max_connections=40,  # PTB's figure, so its own setWebhook repeats ours exactly
+            )
+            return True
+        except InvalidToken:
+            raise TelegramUnavailable(
+                "Telegram rejected the bot token; check NEWSBOT_TOKEN or bot.token"
+            ) from None
+        except BadRequest as exc:  # Telegram will not call this URL (unresolvable, bad port, ...)
+            raise TelegramUnavailable(f"Telegram refused the webhook URL: {_one_line(exc)}") from None
+        except NetworkError as exc:
+            logger.warning(
+                "Telegram is not reachable to set the webhook (attempt %d: %s); retrying in %.0f s",
+                attempt,
+                _one_line(exc),
+                delay,
+            )
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), delay)
+        if stop.is_set():
+            return False
+        delay = min(delay * 2, max_delay)
+        attempt += 1
+
+
 async def serve(settings: Settings) -> None:
     """Run the bot until SIGINT or SIGTERM (``newsbot run``); one process per database."""
     lock = InstanceLock.acquire(settings.bot.db)
@@ -467,6 +547,16 @@ async def serve(settings: Settings) -> None:
             if not await connect(application.bot, stop, api_url=settings.bot.api_url):
                 return
             logger.info("Connected to Telegram as @%s", application.bot.username)
+            webhook = settings.webhook if settings.webhook.url else None
+            if webhook is not None:
+                try:
+                    webhook_set = await set_webhook(application.bot, stop, webhook)
+                except BaseException:
+                    await application.bot.shutdown()  # else aiohttp warns of unclosed sessions
+                    raise
+                if not webhook_set:
+                    await application.bot.shutdown()
+                    return
             polling_error: BaseException | None = None
 
             def polling_ended(task: asyncio.Task[Any]) -> None:
@@ -497,6 +587,6 @@ async def serve(settings: Settings) -> None:
         lock.release()
 
 
-def run_polling(settings: Settings) -> None:
-    """Run the bot until interrupted (``newsbot run``)."""
+def run_bot(settings: Settings) -> None:
+    """Run the bot until interrupted (``newsbot run``), by long polling or by webhook."""
     asyncio.run(serve(settings))

@@ -9,9 +9,15 @@ import os
 import sqlite3
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
+from secrets import token_urlsafe
+from typing import TYPE_CHECKING
 
 from bot import __version__
 from bot.errors import ConfigError, NewsbotError
+
+if TYPE_CHECKING:
+    from bot.config import Settings
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -22,8 +28,23 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"newsbot {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    run = commands.add_parser("run", help="run the bot with long polling")
+    run = commands.add_parser("run", help="run the bot (long polling, or a webhook with --webhook)")
     run.add_argument("--config", metavar="FILE", help="TOML config file (default: $NEWSBOT_CONFIG)")
+    run.add_argument(
+        "--webhook",
+        metavar="URL",
+        help="receive updates at this public https:// URL instead of polling (default: [webhook] url)",
+    )
+    run.add_argument(
+        "--listen",
+        metavar="HOST:PORT",
+        help="where the webhook server listens, behind the TLS proxy (default: 127.0.0.1:8443)",
+    )
+    run.add_argument(
+        "--secret",
+        metavar="TOKEN",
+        help="the webhook's secret token (default: [webhook] secret, else a random one per start)",
+    )
 
     demo = commands.add_parser("demo", help="run a self-contained demo against the local emulator")
     demo.add_argument("--keep-running", action="store_true", help="keep running after the scripted part")
@@ -47,7 +68,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.command == "run":
-            return _run(args.config)
+            return _run(args.config, webhook=args.webhook, listen=args.listen, secret=args.secret)
         if args.command == "demo":
             from bot.demo import run_demo
 
@@ -77,13 +98,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 2
 
 
-def _run(config: str | None) -> int:
+def _run(
+    config: str | None, *, webhook: str | None = None, listen: str | None = None, secret: str | None = None
+) -> int:
     """Run the bot; every failure at start-up is one line on stderr: status 2 for config, else 1."""
-    from bot.app import run_polling
+    from bot.app import run_bot
     from bot.config import load_settings
     from bot.logs import redact, setup_logging
 
-    settings = load_settings(config)
+    settings = _with_webhook(load_settings(config), url=webhook, listen=listen, secret=secret)
     settings.require_token()
     if settings.bot.db.is_dir():
         raise ConfigError("bot.db", f"{settings.bot.db} is a folder; give the path of the database file")
@@ -93,10 +116,10 @@ def _run(config: str | None) -> int:
         raise ConfigError(
             "bot.db", f"the folder {folder} does not exist (create it, or fix NEWSBOT_DB / bot.db)"
         )
-    secrets = (settings.bot.token.get(),)
+    secrets = (settings.bot.token.get(), settings.webhook.secret.get())
     setup_logging(settings.bot.log_level, secrets=secrets)
     try:
-        run_polling(settings)
+        run_bot(settings)
     except ConfigError:
         raise
     except NewsbotError as exc:
@@ -115,6 +138,26 @@ def _run(config: str | None) -> int:
         )
         return 1
     return 0
+
+
+def _with_webhook(settings: Settings, *, url: str | None, listen: str | None, secret: str | None) -> Settings:
+    """Apply the --webhook, --listen and --secret flags; a webhook without a secret gets a random one."""
+    from bot.config import Secret, webhook_listen, webhook_secret, webhook_url
+
+    hook = settings.webhook
+    if url is not None:
+        hook = replace(hook, url=webhook_url("--webhook", url))
+    if listen is not None:
+        host, port = webhook_listen("--listen", listen)
+        hook = replace(hook, listen_host=host, listen_port=port)
+    if secret is not None:
+        hook = replace(hook, secret=webhook_secret("--secret", secret))
+    if (listen is not None or secret is not None) and not hook.url:
+        raise ConfigError("--webhook", "is required with --listen or --secret (or set [webhook] url)")
+    if hook.url and not hook.secret:
+        # Telegram's secret header is all that tells its requests from forged ones.
+        hook = replace(hook, secret=Secret(token_urlsafe(32)))
+    return replace(settings, webhook=hook)
 
 
 if __name__ == "__main__":

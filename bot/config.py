@@ -6,6 +6,7 @@ operator can keep the token out of the file entirely.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import tomllib
@@ -13,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.errors import ConfigError
@@ -25,6 +27,9 @@ DEFAULT_API_URL = "https://api.telegram.org"
 DEFAULT_DB = "data/newsbot.db"
 SOURCE_KINDS = ("feed", "html")
 _SOURCE_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+DEFAULT_WEBHOOK_LISTEN = "127.0.0.1:8443"
+# What Telegram accepts as a webhook's secret_token.
+_WEBHOOK_SECRET = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 
 
 class Secret:
@@ -148,6 +153,22 @@ class ChannelSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class WebhookSettings:
+    """Webhook mode ([webhook], or ``newsbot run --webhook``); an empty url means long polling."""
+
+    url: str = ""
+    listen_host: str = "127.0.0.1"
+    listen_port: int = 8443
+    # Empty: ``newsbot run`` makes a random one at each start.
+    secret: Secret = field(default_factory=lambda: Secret(""))
+
+    @property
+    def url_path(self) -> str:
+        """The path the local webhook server answers: the URL's own path."""
+        return urlsplit(self.url).path or "/"
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     bot: BotSettings = field(default_factory=BotSettings)
     delivery: DeliverySettings = field(default_factory=DeliverySettings)
@@ -155,6 +176,7 @@ class Settings:
     commands: CommandSettings = field(default_factory=CommandSettings)
     sources: tuple[SourceSettings, ...] = ()
     channels: tuple[ChannelSettings, ...] = ()
+    webhook: WebhookSettings = field(default_factory=WebhookSettings)
 
     def require_token(self) -> None:
         """Stop start-up unless a token is configured."""
@@ -195,6 +217,72 @@ def _url(key: str, value: Any) -> str:
     if not re.match(r"^https?://[^\s/]+", text):
         raise ConfigError(key, "must be an http:// or https:// address")
     return text
+
+
+def is_loopback_host(host: str) -> bool:
+    """True for localhost and loopback IP addresses (the emulator's only webhook targets)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def webhook_url(key: str, value: Any) -> str:
+    """A webhook URL Telegram can call: https, or http only on a loopback host (the emulator)."""
+    text = _string(key, value).strip()
+    parts = urlsplit(text)
+    try:
+        host = parts.hostname or ""
+        _ = parts.port  # raises on a port that is not a number
+    except ValueError:
+        raise ConfigError(key, "is not a valid URL (check the host and port)") from None
+    # The URL is never echoed: operators often put a secret path (even the token) in it.
+    if parts.scheme not in ("http", "https") or not host or any(c.isspace() for c in text):
+        raise ConfigError(key, "must be an https:// address with a host, like https://bot.example.com/hook")
+    if parts.query or parts.fragment:
+        raise ConfigError(key, "must have no query or fragment (the path is all the server matches)")
+    if parts.scheme == "http" and not is_loopback_host(host):
+        raise ConfigError(key, "must use https:// (plain http is allowed only for 127.0.0.1 or localhost)")
+    return text
+
+
+def webhook_listen(key: str, value: Any) -> tuple[str, int]:
+    """HOST:PORT the local webhook server binds (an IPv6 host in brackets)."""
+    text = _string(key, value).strip()
+    found = re.fullmatch(r"(\[[0-9A-Fa-f:.]+\]|[^:\s\[\]]+):(\d{1,5})", text)
+    if found is None or not 1 <= int(found.group(2)) <= 65535:
+        raise ConfigError(key, f"must be HOST:PORT, like {DEFAULT_WEBHOOK_LISTEN}, not {text!r}")
+    return found.group(1).strip("[]"), int(found.group(2))
+
+
+def webhook_secret(key: str, value: Any) -> Secret:
+    """A secret_token as Telegram takes it; the message never echoes it."""
+    text = _string(key, value, empty=True).strip()
+    if text and not _WEBHOOK_SECRET.fullmatch(text):
+        raise ConfigError(key, "must be 1-256 characters, each a letter, digit, '_' or '-'")
+    return Secret(text)
+
+
+def _webhook(raw: dict[str, Any], env: Mapping[str, str]) -> WebhookSettings:
+    _check_keys("webhook", raw, {"url", "listen", "secret"})
+    merged = dict(raw)
+    for env_key, key in (
+        ("NEWSBOT_WEBHOOK_URL", "url"),
+        ("NEWSBOT_WEBHOOK_LISTEN", "listen"),
+        ("NEWSBOT_WEBHOOK_SECRET", "secret"),
+    ):
+        if env.get(env_key):
+            merged[key] = env[env_key]
+    url = merged.get("url", "")
+    host, port = webhook_listen("webhook.listen", merged.get("listen", DEFAULT_WEBHOOK_LISTEN))
+    return WebhookSettings(
+        url=webhook_url("webhook.url", url) if url != "" else "",
+        listen_host=host,
+        listen_port=port,
+        secret=webhook_secret("webhook.secret", merged.get("secret", "")),
+    )
 
 
 def _timezone(key: str, value: Any) -> str:
@@ -485,7 +573,7 @@ def _channels(raw: Any) -> tuple[ChannelSettings, ...]:
 
 def parse_settings(raw: Mapping[str, Any], env: Mapping[str, str]) -> Settings:
     """Build settings from an already-decoded TOML document and an environment."""
-    _check_keys("", raw, {"bot", "delivery", "ingest", "commands", "sources", "channels"})
+    _check_keys("", raw, {"bot", "delivery", "ingest", "commands", "sources", "channels", "webhook"})
     sources_raw = raw.get("sources", [])
     if not isinstance(sources_raw, list):
         raise ConfigError("sources", "must be an array of tables ([[sources]])")
@@ -502,6 +590,7 @@ def parse_settings(raw: Mapping[str, Any], env: Mapping[str, str]) -> Settings:
         commands=_commands(_table("commands", raw.get("commands", {}))),
         sources=sources,
         channels=_channels(raw.get("channels", [])),
+        webhook=_webhook(_table("webhook", raw.get("webhook", {})), env),
     )
 
 

@@ -6,7 +6,7 @@ NewsbotError
  │    ├── MigrationError
  │    ├── DatabaseUnavailable   the file cannot be opened, read or written
  │    └── AlreadyRunning        another newsbot process holds the database
- └── TelegramUnavailable        Telegram rejected the token, or polling it stopped for good
+ └── TelegramUnavailable        Telegram rejected the token or the webhook, or polling stopped for good
 """
 
 from __future__ import annotations
@@ -42,4 +42,4 @@ class AlreadyRunning(StorageError):
 
 
 class TelegramUnavailable(NewsbotError):
-    """Telegram rejected the bot token, or polling stopped for good; the message never holds the token."""
+    """Telegram rejected the token or the webhook URL, or polling stopped for good; never holds the token."""

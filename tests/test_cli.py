@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 TOKEN = "123456:SECRET-value-xyz"
 
 
@@ -62,3 +64,38 @@ def test_unknown_preset_stops_with_status_2_and_lists_the_presets(tmp_path: Path
     result = run("run", "--config", str(config))
     assert result.returncode == 2
     assert "sources[0].preset: unknown preset 'caliberr'; known presets: caliber" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://bot.example.com/hook",  # plain http off the machine: Telegram would refuse it
+        "bot.example.com/hook",
+        "https://bot.example.com:port/hook",
+        "https://bot.example.com/hook?x=1",
+    ],
+)
+def test_a_bad_webhook_url_stops_with_status_2_in_one_line(url: str) -> None:
+    result = run(
+        "run", "--webhook", url, env={"NEWSBOT_TOKEN": TOKEN, "NEWSBOT_API_URL": "http://127.0.0.1:9"}
+    )
+    assert result.returncode == 2
+    assert result.stderr.startswith("newsbot: config: --webhook: ")
+    assert result.stderr.count("\n") == 1
+    assert TOKEN not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "key"),
+    [
+        (["--webhook", "https://bot.example.com/hook", "--secret", "not a secret!"], "--secret"),
+        (["--webhook", "https://bot.example.com/hook", "--listen", "8443"], "--listen"),
+        (["--listen", "127.0.0.1:8443"], "--webhook"),
+    ],
+)
+def test_bad_webhook_flags_stop_with_status_2_naming_the_flag(args: list[str], key: str) -> None:
+    result = run("run", *args, env={"NEWSBOT_TOKEN": TOKEN, "NEWSBOT_API_URL": "http://127.0.0.1:9"})
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"newsbot: config: {key}: ")
+    assert result.stderr.count("\n") == 1
+    assert "not a secret!" not in result.stderr

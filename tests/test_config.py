@@ -170,3 +170,49 @@ def test_config_path_that_is_a_directory_is_a_config_error(tmp_path: Path) -> No
         load_settings(tmp_path, env={})
     assert caught.value.key == "--config"
     assert "is a directory" in caught.value.problem
+
+
+def test_webhook_section_and_environment(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        '[webhook]\nurl = "https://bot.example.com/tg/hook"\nlisten = "0.0.0.0:9000"\nsecret = "from-file"\n',
+    )
+    hook = load_settings(path, env={}).webhook
+    assert (hook.url, hook.url_path, hook.listen_host, hook.listen_port) == (
+        "https://bot.example.com/tg/hook",
+        "/tg/hook",
+        "0.0.0.0",
+        9000,
+    )
+    assert hook.secret.get() == "from-file"
+    assert "from-file" not in repr(hook)
+    env = {"NEWSBOT_WEBHOOK_SECRET": "from-env", "NEWSBOT_WEBHOOK_LISTEN": "[::1]:8443"}
+    hook = load_settings(path, env=env).webhook
+    assert (hook.secret.get(), hook.listen_host, hook.listen_port) == ("from-env", "::1", 8443)
+
+
+def test_no_webhook_means_polling() -> None:
+    assert parse_settings({}, env={}).webhook.url == ""
+
+
+@pytest.mark.parametrize(
+    ("table", "key"),
+    [
+        ({"url": "http://bot.example.com/hook"}, "webhook.url"),
+        ({"url": "https://"}, "webhook.url"),
+        ({"url": "https://bot.example.com/hook", "listen": "localhost"}, "webhook.listen"),
+        ({"url": "https://bot.example.com/hook", "listen": "127.0.0.1:99999"}, "webhook.listen"),
+        ({"url": "https://bot.example.com/hook", "secret": "has spaces"}, "webhook.secret"),
+        ({"url": "https://bot.example.com/hook", "port": 1}, "webhook.port"),
+    ],
+)
+def test_bad_webhook_settings_name_their_key(table: dict[str, object], key: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_settings({"webhook": table}, env={})
+    assert caught.value.key == key
+    assert "has spaces" not in str(caught.value)
+
+
+def test_plain_http_webhook_is_allowed_on_loopback_only() -> None:
+    for url in ("http://127.0.0.1:8443/hook", "http://localhost/hook", "http://[::1]:8443/hook"):
+        assert parse_settings({"webhook": {"url": url}}, env={}).webhook.url == url

@@ -12,6 +12,7 @@ from typing import Any
 
 from bot.emulator.entities import EntityParseError, parse_html, plain_entities, utf16_len
 from bot.emulator.state import CHAT_FAULTS, JSON, ApiError, Chat, Emulator, StoredMessage
+from bot.emulator.webhook import is_loopback_url
 
 __all__ = ["METHODS", "NOT_FOUND", "dispatch", "member_dict", "message_dict"]
 
@@ -79,6 +80,10 @@ _RESTRICTED_FLAGS = (
 
 
 DELETE_WINDOW = 48 * 3600
+_WEBHOOK_ACTIVE = (
+    "Conflict: can't use getUpdates method while webhook is active; "
+    "use deleteWebhook to delete the webhook first"
+)
 
 
 def _method(name: str, *, send: bool = False) -> Callable[[Handler], Handler]:
@@ -849,39 +854,49 @@ for _name in (
 
 @_method("setWebhook")
 async def set_webhook(emulator: Emulator, params: JSON) -> bool:
-    """Store the webhook (nothing is pushed to it); getUpdates then answers 409."""
+    """Set the webhook updates are then POSTed to (loopback only); getUpdates answers 409 meanwhile."""
     url = str(params.get("url") or "")
     if url and not url.lower().startswith(("http://", "https://")):
         raise ApiError(400, "Bad Request: bad webhook: invalid webhook URL specified")
-    emulator.webhook = {"url": url} if url else {}
+    if url and not is_loopback_url(url):
+        # Telegram calls any public address; the emulator never reaches off the machine.
+        raise ApiError(400, "Bad Request: bad webhook: the emulator calls only 127.0.0.1, ::1 or localhost")
+    secret = params.get("secret_token")
+    if secret is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", str(secret)):
+        raise ApiError(400, "Bad Request: secret token contains unallowed characters")
+    hook: JSON = {"url": url} if url else {}
     if url:
         for key in ("secret_token", "max_connections", "allowed_updates"):
             if params.get(key) is not None:
-                emulator.webhook[key] = params[key]
+                hook[key] = params[key]
+    allowed = _json(params, "allowed_updates", "Bad Request: can't parse allowed updates")
+    if isinstance(allowed, list):
+        # One setting of the bot, shared with getUpdates, as on Telegram.
+        emulator.allowed_updates = {str(kind) for kind in allowed} or None
     if _bool(params, "drop_pending_updates"):
         emulator.updates.clear()
-    emulator.wake_pollers()
+    emulator.set_webhook(hook)
     return True
 
 
 @_method("deleteWebhook")
 async def delete_webhook(emulator: Emulator, params: JSON) -> bool:
     """Remove the webhook; optionally drop pending updates."""
-    emulator.webhook = {}
     if _bool(params, "drop_pending_updates"):
         emulator.updates.clear()
+    emulator.set_webhook({})
     return True
 
 
 @_method("getWebhookInfo")
 async def get_webhook_info(emulator: Emulator, params: JSON) -> JSON:
-    """Describe the webhook."""
+    """Describe the webhook: where it points, what waits for it and why the last delivery failed."""
     info: JSON = {
         "url": emulator.webhook.get("url", ""),
         "has_custom_certificate": False,
         "pending_update_count": len(emulator.updates),
     }
-    for key in ("max_connections", "allowed_updates"):
+    for key in ("max_connections", "allowed_updates", "last_error_date", "last_error_message"):
         if key in emulator.webhook:
             info[key] = emulator.webhook[key]
     return info
@@ -891,11 +906,7 @@ async def get_webhook_info(emulator: Emulator, params: JSON) -> JSON:
 async def get_updates(emulator: Emulator, params: JSON) -> list[JSON]:
     """Long-poll for updates; offset confirms earlier ones, a newer poller ends this one with 409."""
     if emulator.webhook.get("url"):
-        raise ApiError(
-            409,
-            "Conflict: can't use getUpdates method while webhook is active; "
-            "use deleteWebhook to delete the webhook first",
-        )
+        raise ApiError(409, _WEBHOOK_ACTIVE)
     offset = _int(params, "offset") or 0
     limit = min(100, max(1, _int(params, "limit") or 100))
     timeout = max(0, _int(params, "timeout") or 0)
@@ -926,5 +937,7 @@ async def get_updates(emulator: Emulator, params: JSON) -> list[JSON]:
                 "Conflict: terminated by other getUpdates request; "
                 "make sure that only one bot instance is running",
             )
+        if emulator.webhook.get("url"):
+            raise ApiError(409, _WEBHOOK_ACTIVE)
         result = emulator.pending_updates(limit)
     return result

@@ -49,8 +49,8 @@ Control API (JSON in and out; errors are ``{"ok": false, "error": "..."}`` with 
         answer_text, show_alert}, ...]``
     ``GET  /control/stats`` -> ``{requests, sent, "429", "429_by_scope": {global, chat, group,
         flood}, errors: {"400": n, "403": n, ...}, by_method, edits, deletes, messages, callbacks,
-        callbacks_answered, callbacks_unanswered, updates_queued, updates_pending, chats, limits,
-        faults}``
+        callbacks_answered, callbacks_unanswered, updates_queued, updates_pending, webhook_deliveries,
+        webhook_failures, chats, limits, faults}``
     ``POST /control/faults`` ``{kind, chat_id?, new_chat_id?, count?, status?, delay?,
         retry_after?}`` -> the chat or the fault. Chat kinds (need chat_id, last until cleared):
         blocked, deactivated, kicked, left, not_found, no_rights, migrate (groups only; creates
@@ -77,7 +77,14 @@ until the window frees a slot, is not delivered and uses no quota.
 
 Deliberate simplifications: ``message_thread_id`` is checked only in forums and ignored elsewhere;
 Markdown parse modes are accepted as is; HTML mode is stricter than Telegram about a bare "&" (it
-must be an entity) and requires the ";" of entities; nothing is pushed to a webhook.
+must be an entity) and requires the ";" of entities.
+
+Webhooks: after setWebhook (loopback URLs only: 127.0.0.1, ::1, localhost; http allowed) each
+queued update is POSTed as JSON to the URL, one at a time in order, with
+``X-Telegram-Bot-Api-Secret-Token`` when a ``secret_token`` was set; a non-2xx answer or a failed
+connection is retried with back-off (``Emulator(webhook_backoff=(first, cap))``) and shown by
+getWebhookInfo's ``pending_update_count``, ``last_error_date`` and ``last_error_message``.
+getUpdates answers 409 Conflict while a webhook is set; deleteWebhook goes back to polling.
 """
 
 from __future__ import annotations
@@ -104,6 +111,7 @@ from bot.emulator.control import (
     inject_raw,
 )
 from bot.emulator.state import JSON, Emulator
+from bot.emulator.webhook import deliver_webhooks
 
 __all__ = ["EMULATOR_KEY", "RunningEmulator", "create_app", "serve"]
 
@@ -415,6 +423,7 @@ class RunningEmulator:
         self.host = host
         self.port = port
         self._runner: web.AppRunner | None = None
+        self._pusher: asyncio.Task[None] | None = None
 
     @property
     def base_url(self) -> str:
@@ -438,12 +447,18 @@ class RunningEmulator:
         await site.start()
         self._runner = runner
         self.port = int(runner.addresses[0][1])
+        self._pusher = asyncio.create_task(deliver_webhooks(self.emulator), name="emulator-webhook")
         logger.info("emulator listening on http://%s:%d", self.host, self.port)
 
     async def stop(self) -> None:
         """Answer pending long polls and close the server."""
         self.emulator.closing = True
         self.emulator.wake_pollers()
+        if self._pusher is not None:
+            self._pusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._pusher
+            self._pusher = None
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None

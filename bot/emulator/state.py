@@ -297,8 +297,11 @@ class Emulator:
         group_per_minute: float | None = 20,
         chat_burst: int = 5,
         bot_username: str = "newsbot_demo_bot",
+        webhook_backoff: tuple[float, float] = (0.25, 8.0),
     ) -> None:
         self.bot_username = bot_username
+        # A failed webhook delivery waits the first figure, doubling up to the second.
+        self.webhook_backoff = webhook_backoff
         self.bot_first_name = "Newsbot Demo"
         self.bot_id = 1
         self.chats: dict[int, Chat] = {}
@@ -314,6 +317,7 @@ class Emulator:
         self.poll_generation = 0
         self.closing = False
         self._update_event: asyncio.Event | None = None
+        self._webhook_event: asyncio.Event | None = None
         self._next_update_id = 1
         self._next_callback_id = 1
         self._next_file_id = 1
@@ -347,6 +351,8 @@ class Emulator:
         self.errors: Counter[str] = Counter()
         self.by_method: Counter[str] = Counter()
         self.updates_queued = 0
+        self.webhook_deliveries = 0
+        self.webhook_failures = 0
 
     # --- limits -------------------------------------------------------------------------------
 
@@ -663,6 +669,20 @@ class Emulator:
             self._update_event = asyncio.Event()
         return self._update_event
 
+    def set_webhook(self, hook: JSON) -> None:
+        """Replace the webhook settings ({} deletes it) and wake whoever waits on the old ones."""
+        self.webhook = hook
+        if self._webhook_event is not None:
+            self._webhook_event.set()
+            self._webhook_event = None
+        self.wake_pollers()
+
+    def webhook_changed(self) -> asyncio.Event:
+        """Return the event the next setWebhook or deleteWebhook will set."""
+        if self._webhook_event is None:
+            self._webhook_event = asyncio.Event()
+        return self._webhook_event
+
     def confirm_updates(self, offset: int) -> None:
         """Forget updates below offset; a negative offset keeps only the last -offset ones."""
         if offset < 0:
@@ -744,6 +764,8 @@ class Emulator:
             "callbacks_unanswered": len(self.callbacks) - answered,
             "updates_queued": self.updates_queued,
             "updates_pending": len(self.updates),
+            "webhook_deliveries": self.webhook_deliveries,
+            "webhook_failures": self.webhook_failures,
             "chats": len(self.chats),
             "limits": dict(self.limits),
             "faults": [f.to_control() for f in [*self.api_faults, *self.global_faults]]
