@@ -62,3 +62,10 @@ def test_unknown_preset_stops_with_status_2_and_lists_the_presets(tmp_path: Path
     result = run("run", "--config", str(config))
     assert result.returncode == 2
     assert "sources[0].preset: unknown preset 'caliberr'; known presets: caliber" in result.stderr
+
+
+def test_bad_environment_value_stops_with_status_2_naming_the_variable() -> None:
+    result = run("run", env={"NEWSBOT_TOKEN": TOKEN, "NEWSBOT_DELIVERY__GLOBAL_PER_SECOND": "fast"})
+    assert result.returncode == 2
+    assert "NEWSBOT_DELIVERY__GLOBAL_PER_SECOND" in result.stderr
+    assert TOKEN not in result.stderr
