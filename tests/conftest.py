@@ -168,6 +168,55 @@ class ForwardProxy:
             writer.close()
 
 
+class Socks5Proxy:
+    """A SOCKS5 proxy on 127.0.0.1 (no auth or user/password) that records each CONNECT target."""
+
+    def __init__(self) -> None:
+        self.connects: list[str] = []
+        self.logins: list[tuple[str, str]] = []
+        self.upstream: tuple[str, int] | None = None
+        self.port = 0
+        self._server: asyncio.Server | None = None
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            _version, count = await reader.readexactly(2)
+            methods = await reader.readexactly(count)
+            if 2 in methods:  # username/password (RFC 1929)
+                writer.write(b"\x05\x02")
+                _, ulen = await reader.readexactly(2)
+                user = (await reader.readexactly(ulen)).decode()
+                (plen,) = await reader.readexactly(1)
+                self.logins.append((user, (await reader.readexactly(plen)).decode()))
+                writer.write(b"\x01\x00")
+            else:
+                writer.write(b"\x05\x00")
+            _version, _command, _reserved, kind = await reader.readexactly(4)
+            if kind == 1:
+                host = socket.inet_ntoa(await reader.readexactly(4))
+            elif kind == 3:
+                (length,) = await reader.readexactly(1)
+                host = (await reader.readexactly(length)).decode()
+            else:
+                host = socket.inet_ntop(socket.AF_INET6, await reader.readexactly(16))
+            port = int.from_bytes(await reader.readexactly(2), "big")
+            self.connects.append(f"{host}:{port}")
+            up_reader, up_writer = await asyncio.open_connection(*(self.upstream or (host, port)))
+            writer.write(b"\x05\x00\x00\x01" + socket.inet_aton("127.0.0.1") + (0).to_bytes(2, "big"))
+            await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
+        except (asyncio.IncompleteReadError, ConnectionError):
+            writer.close()
+
+
 async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
     try:
         while data := await reader.read(65536):
@@ -182,6 +231,16 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
 @pytest.fixture
 async def forward_proxy() -> AsyncIterator[ForwardProxy]:
     proxy = ForwardProxy()
+    await proxy.start()
+    try:
+        yield proxy
+    finally:
+        await proxy.stop()
+
+
+@pytest.fixture
+async def socks_proxy() -> AsyncIterator[Socks5Proxy]:
+    proxy = Socks5Proxy()
     await proxy.start()
     try:
         yield proxy

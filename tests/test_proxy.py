@@ -17,7 +17,7 @@ from bot.delivery.aiohttp_request import AiohttpRequest
 from bot.emulator import EmulatorClient, RunningEmulator
 from bot.news import fetcher as fetcher_module
 from bot.news.fetcher import BlockedAddress, Fetcher
-from tests.conftest import TOKEN, FeedServer, ForwardProxy
+from tests.conftest import TOKEN, FeedServer, ForwardProxy, Socks5Proxy
 
 PUBLIC = "93.184.216.34"
 
@@ -136,3 +136,28 @@ async def test_the_application_sends_both_kinds_of_traffic_through_their_proxies
     result = await fetcher.fetch("http://news.example/feed.xml")
     assert result.content == b"<rss/>"
     assert "GET http://news.example/feed.xml" in forward_proxy.requests
+
+
+async def test_telegram_calls_go_through_a_socks5_proxy_with_its_login(
+    telegram: RunningEmulator, control: EmulatorClient, socks_proxy: Socks5Proxy
+) -> None:
+    await control.add_chat(77, "private")
+    request = AiohttpRequest(proxy=f"socks5://reader:hunter2@127.0.0.1:{socks_proxy.port}")
+    async with Bot(TOKEN, base_url=telegram.base_url, request=request) as bot:
+        await bot.send_message(77, "through socks")
+    assert (await control.messages(77))[0]["text"] == "through socks"
+    assert socks_proxy.connects and socks_proxy.connects[0].endswith(f":{telegram.port}")
+    assert socks_proxy.logins[0] == ("reader", "hunter2")
+
+
+async def test_a_fetch_goes_through_a_socks5h_proxy_by_name_after_the_check(
+    feed_server: FeedServer, socks_proxy: Socks5Proxy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    feed_server.set("/feed.xml", "<rss/>", content_type="application/rss+xml")
+    socks_proxy.upstream = ("127.0.0.1", int(feed_server.base_url.rsplit(":", 1)[1]))
+    asked = resolve_to(monkeypatch, PUBLIC)
+    async with Fetcher(proxy=f"socks5h://127.0.0.1:{socks_proxy.port}") as fetcher:
+        result = await fetcher.fetch("http://news.example/feed.xml")
+    assert result.content == b"<rss/>"
+    assert socks_proxy.connects == ["news.example:80"]
+    assert asked == ["news.example"]
