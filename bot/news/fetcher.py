@@ -366,7 +366,7 @@ class Fetcher:
             )
             self._open = self._guarded
         elif transport is not None:
-            # A caller-supplied transport (tests, proxies) makes its own connections, so only the
+            # A caller-supplied transport (tests) makes its own connections, so only the
             # URL-level checks (scheme, literal addresses, localhost names) apply.
             self._guarded = client(transport)
             self._open = self._guarded
