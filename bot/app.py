@@ -82,6 +82,7 @@ def build_application(settings: Settings) -> NewsApp:
     api = settings.bot.api_url.rstrip("/")
     delivery = settings.delivery
     global_rate = delivery.paid_per_second if delivery.paid_broadcast else delivery.global_per_second
+    proxy = settings.bot.proxy.get() or None
     limiter = Limiter(
         Rates(
             global_rate,
@@ -112,8 +113,8 @@ def build_application(settings: Settings) -> NewsApp:
         .rate_limiter(SharedRateLimiter(limiter))
         # aiohttp instead of PTB's default httpx stack: a third of the CPU per message. The pool
         # holds the dispatcher's sends in flight plus room for replies.
-        .request(AiohttpRequest(connection_pool_size=in_flight_for(global_rate) + 16))
-        .get_updates_request(AiohttpRequest(connection_pool_size=1))
+        .request(AiohttpRequest(connection_pool_size=in_flight_for(global_rate) + 16, proxy=proxy))
+        .get_updates_request(AiohttpRequest(connection_pool_size=1, proxy=proxy))
         .post_init(open_services)
         .post_shutdown(close_services)
         .build()
@@ -228,6 +229,7 @@ async def open_services(application: NewsApp) -> None:
         user_agent=settings.ingest.user_agent,
         total_timeout=settings.ingest.fetch_timeout,
         max_bytes=settings.ingest.max_bytes,
+        proxy=settings.ingest.proxy.get() or None,
     )
     await sources.sync_configured(
         db,

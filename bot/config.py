@@ -6,10 +6,14 @@ operator can keep the token out of the file entirely.
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
+import math
 import os
 import re
 import tomllib
+import types
+import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,6 +73,8 @@ class BotSettings:
     log_level: str = "INFO"
     # Where held items go as cards for moderators (a group id); None: the owners' private chats.
     review_chat: int | None = None
+    # Outgoing proxy for Bot API calls (http://, socks5://...); a Secret as it may hold a password.
+    proxy: Secret = field(default_factory=lambda: Secret(""))
 
     @property
     def tz(self) -> ZoneInfo:
@@ -119,6 +125,8 @@ class IngestSettings:
     retention_days: float = 30.0
     max_backoff: float = 3600.0
     user_agent: str = "newsbot/0.1 (+https://github.com/newsbot/newsbot)"
+    # Outgoing proxy for feeds and pages; destinations are still checked before it is asked.
+    proxy: Secret = field(default_factory=lambda: Secret(""))
 
 
 @dataclass(frozen=True, slots=True)
@@ -265,16 +273,9 @@ def webhook_secret(key: str, value: Any) -> Secret:
     return Secret(text)
 
 
-def _webhook(raw: dict[str, Any], env: Mapping[str, str]) -> WebhookSettings:
-    _check_keys("webhook", raw, {"url", "listen", "secret"})
-    merged = dict(raw)
-    for env_key, key in (
-        ("NEWSBOT_WEBHOOK_URL", "url"),
-        ("NEWSBOT_WEBHOOK_LISTEN", "listen"),
-        ("NEWSBOT_WEBHOOK_SECRET", "secret"),
-    ):
-        if env.get(env_key):
-            merged[key] = env[env_key]
+def _webhook(raw: dict[str, Any]) -> WebhookSettings:
+    _check_keys("webhook", raw, set(_WEBHOOK_KEYS))
+    merged = raw
     url = merged.get("url", "")
     host, port = webhook_listen("webhook.listen", merged.get("listen", DEFAULT_WEBHOOK_LISTEN))
     return WebhookSettings(
@@ -326,6 +327,30 @@ def _admins(key: str, value: Any) -> frozenset[int]:
     return frozenset(value)
 
 
+# What each client speaks: aiohttp (with aiohttp-socks) for Telegram, httpx (with socksio) for news.
+BOT_PROXY_SCHEMES = ("http", "https", "socks4", "socks5")
+INGEST_PROXY_SCHEMES = ("http", "https", "socks5", "socks5h")
+
+
+def _proxy(key: str, value: Any, schemes: tuple[str, ...]) -> Secret:
+    text = _string(key, value, empty=True).strip()
+    if not text:
+        return Secret("")
+    # The address may carry a password: no message below quotes it.
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        raise ConfigError(key, "is not a proxy address (scheme://[user:password@]host:port)") from None
+    if parts.scheme not in schemes:
+        raise ConfigError(key, f"must start with one of {', '.join(s + '://' for s in schemes)}")
+    if not parts.hostname:
+        raise ConfigError(key, "has no host (scheme://[user:password@]host:port)")
+    if parts.scheme.startswith("socks") and parts.port is None:
+        raise ConfigError(key, "needs the SOCKS proxy's port (scheme://host:port)")
+    return Secret(text)
+
+
 def _check_keys(section: str, table: Mapping[str, Any], allowed: set[str]) -> None:
     for key in table:
         if key not in allowed:
@@ -338,20 +363,9 @@ def _table(key: str, value: Any) -> dict[str, Any]:
     return value
 
 
-def _bot(raw: dict[str, Any], env: Mapping[str, str]) -> BotSettings:
-    _check_keys(
-        "bot", raw, {"token", "api_url", "db", "admins", "timezone", "language", "log_level", "review_chat"}
-    )
-    # The environment wins over the file.
-    merged = dict(raw)
-    for env_key, key in (
-        ("NEWSBOT_TOKEN", "token"),
-        ("NEWSBOT_API_URL", "api_url"),
-        ("NEWSBOT_DB", "db"),
-        ("NEWSBOT_ADMINS", "admins"),
-    ):
-        if env.get(env_key):
-            merged[key] = env[env_key]
+def _bot(raw: dict[str, Any]) -> BotSettings:
+    _check_keys("bot", raw, set(_field_types(BotSettings)))
+    merged = raw
     token = _string("bot.token", merged.get("token", ""), empty=True).strip()
     if token and not re.fullmatch(r"\d+:[\w-]+", token):
         # Say what is wrong without echoing the token itself.
@@ -368,6 +382,7 @@ def _bot(raw: dict[str, Any], env: Mapping[str, str]) -> BotSettings:
         language=_language("bot.language", merged.get("language", "en")),
         log_level=log_level,
         review_chat=_review_chat(merged.get("review_chat")),
+        proxy=_proxy("bot.proxy", merged.get("proxy", ""), BOT_PROXY_SCHEMES),
     )
 
 
@@ -418,7 +433,15 @@ def _ingest(raw: dict[str, Any]) -> IngestSettings:
     _check_keys(
         "ingest",
         raw,
-        {"fetch_timeout", "max_bytes", "fetch_articles", "retention_days", "max_backoff", "user_agent"},
+        {
+            "fetch_timeout",
+            "max_bytes",
+            "fetch_articles",
+            "retention_days",
+            "max_backoff",
+            "user_agent",
+            "proxy",
+        },
     )
     values: dict[str, Any] = {}
     if "fetch_timeout" in raw:
@@ -433,6 +456,8 @@ def _ingest(raw: dict[str, Any]) -> IngestSettings:
         values["max_backoff"] = _number("ingest.max_backoff", raw["max_backoff"], minimum=1)
     if "user_agent" in raw:
         values["user_agent"] = _string("ingest.user_agent", raw["user_agent"])
+    if "proxy" in raw:
+        values["proxy"] = _proxy("ingest.proxy", raw["proxy"], INGEST_PROXY_SCHEMES)
     return IngestSettings(**values)
 
 
@@ -571,6 +596,109 @@ def _channels(raw: Any) -> tuple[ChannelSettings, ...]:
     return channels
 
 
+# --- the environment -----------------------------------------------------------------------
+
+ENV_PREFIX = "NEWSBOT_"
+# The short names that came before NEWSBOT_<SECTION>__<KEY>; the long form wins over them.
+_SHORTHANDS = {
+    "NEWSBOT_TOKEN": "token",
+    "NEWSBOT_API_URL": "api_url",
+    "NEWSBOT_DB": "db",
+    "NEWSBOT_ADMINS": "admins",
+}
+_ENV_SECTIONS: dict[str, type] = {
+    "bot": BotSettings,
+    "delivery": DeliverySettings,
+    "ingest": IngestSettings,
+    "commands": CommandSettings,
+}
+# [webhook] takes "HOST:PORT" as one key where WebhookSettings keeps two fields, so its keys are listed.
+_WEBHOOK_KEYS: dict[str, Any] = {"url": str, "listen": str, "secret": Secret}
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
+
+
+def env_variable(section: str, key: str) -> str:
+    """The environment variable that sets ``section.key``."""
+    return f"{ENV_PREFIX}{section.upper()}__{key.upper()}"
+
+
+def _field_types(cls: type) -> dict[str, Any]:
+    """A settings dataclass's fields and their resolved types."""
+    hints = typing.get_type_hints(cls)
+    return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
+
+
+def _env_scalar(var: str, kind: Any, text: str) -> Any:
+    """Turn one environment string into what the TOML file would hold for a field of ``kind``."""
+    if kind is bool:
+        word = text.strip().lower()
+        if word in _TRUE:
+            return True
+        if word in _FALSE:
+            return False
+        raise ConfigError(var, "must be true or false (also 1/0, yes/no, on/off)")
+    if kind is int:
+        try:
+            return int(text.strip())
+        except ValueError:
+            raise ConfigError(var, "must be a whole number") from None
+    if kind is float:
+        try:
+            number = float(text.strip())
+        except ValueError:
+            raise ConfigError(var, "must be a number") from None
+        if not math.isfinite(number):
+            raise ConfigError(var, "must be a finite number")
+        return number
+    if kind in (str, Secret, Path):
+        return text
+    raise ConfigError(var, "cannot be set from the environment; use the config file")
+
+
+def _env_value(var: str, kind: Any, text: str) -> Any:
+    """Parse an environment string by the field's type: scalars, optionals and lists."""
+    origin = typing.get_origin(kind)
+    args = typing.get_args(kind)
+    if origin in (types.UnionType, typing.Union) and type(None) in args:
+        if text.strip().lower() in {"", "none"}:
+            return None
+        (inner,) = [a for a in args if a is not type(None)]
+        return _env_value(var, inner, text)
+    if origin in (frozenset, tuple, list, set):
+        item = args[0] if args else str
+        if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
+            item = args[0]
+        elif origin is tuple:
+            raise ConfigError(var, "cannot be set from the environment; use the config file")
+        return [_env_scalar(var, item, part.strip()) for part in text.split(",") if part.strip()]
+    return _env_scalar(var, kind, text)
+
+
+def environment_overrides(env: Mapping[str, str]) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
+    """Settings the environment gives, by section, and the variable behind each ``section.key``."""
+    values: dict[str, dict[str, Any]] = {}
+    origins: dict[str, str] = {}
+    for var, key in _SHORTHANDS.items():
+        if env.get(var):
+            values.setdefault("bot", {})[key] = env[var]
+            origins[f"bot.{key}"] = var
+    for var in sorted(env):
+        if not var.startswith(ENV_PREFIX) or "__" not in var:
+            continue
+        section, _, key = var[len(ENV_PREFIX) :].lower().partition("__")
+        cls = _ENV_SECTIONS.get(section)
+        if cls is None and section != "webhook":
+            known = ", ".join(env_variable(s, "KEY") for s in (*_ENV_SECTIONS, "webhook"))
+            raise ConfigError(var, f"unknown section {section!r}; settings come as {known}")
+        fields = _field_types(cls) if cls is not None else _WEBHOOK_KEYS
+        if key not in fields:
+            raise ConfigError(var, f"unknown key; [{section}] has {', '.join(sorted(fields))}")
+        values.setdefault(section, {})[key] = _env_value(var, fields[key], env[var])
+        origins[f"{section}.{key}"] = var
+    return values, origins
+
+
 def parse_settings(raw: Mapping[str, Any], env: Mapping[str, str]) -> Settings:
     """Build settings from an already-decoded TOML document and an environment."""
     _check_keys("", raw, {"bot", "delivery", "ingest", "commands", "sources", "channels", "webhook"})
@@ -583,15 +711,27 @@ def parse_settings(raw: Mapping[str, Any], env: Mapping[str, str]) -> Settings:
         if source.id in seen:
             raise ConfigError(f"sources[{i}].id", f"duplicate id {source.id!r}")
         seen.add(source.id)
-    return Settings(
-        bot=_bot(_table("bot", raw.get("bot", {})), env),
-        delivery=_delivery(_table("delivery", raw.get("delivery", {}))),
-        ingest=_ingest(_table("ingest", raw.get("ingest", {}))),
-        commands=_commands(_table("commands", raw.get("commands", {}))),
-        sources=sources,
-        channels=_channels(raw.get("channels", [])),
-        webhook=_webhook(_table("webhook", raw.get("webhook", {})), env),
-    )
+    overrides, origins = environment_overrides(env)
+    # The environment wins over the file.
+    sections = {
+        name: {**_table(name, raw.get(name, {})), **overrides.get(name, {})}
+        for name in (*_ENV_SECTIONS, "webhook")
+    }
+    try:
+        return Settings(
+            bot=_bot(sections["bot"]),
+            delivery=_delivery(sections["delivery"]),
+            ingest=_ingest(sections["ingest"]),
+            commands=_commands(sections["commands"]),
+            sources=sources,
+            channels=_channels(raw.get("channels", [])),
+            webhook=_webhook(sections["webhook"]),
+        )
+    except ConfigError as exc:
+        # A bad value from the environment is reported under the variable the operator set.
+        if exc.key in origins:
+            raise ConfigError(origins[exc.key], exc.problem) from None
+        raise
 
 
 def load_settings(path: Path | str | None = None, env: Mapping[str, str] | None = None) -> Settings:

@@ -6,11 +6,12 @@ python="${PYTHON:-python3}"
 if [ ! -x .venv/bin/python ]; then
   "$python" -m venv .venv
 fi
-# Reinstall only when pyproject.toml changed since the last install.
+# Reinstall only when pyproject.toml or the lock changed since the last install.
 stamp=.venv/.newsbot-installed
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ requirements.lock -nt "$stamp" ]; then
   .venv/bin/python -m pip install --quiet --upgrade pip
-  .venv/bin/python -m pip install --quiet -e ".[dev]"
+  # The lock pins every package (scripts/lock regenerates it), so each machine gets the same set.
+  .venv/bin/python -m pip install --quiet -c requirements.lock -e ".[dev]"
   touch "$stamp"
 fi
 export PTB_TIMEDELTA=1

@@ -7,6 +7,7 @@ import os
 # PTB 22 warns (and warnings fail this suite) unless durations are timedelta; set before import.
 os.environ.setdefault("PTB_TIMEDELTA", "1")
 
+import asyncio
 import contextlib
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -16,6 +17,7 @@ from email.utils import format_datetime
 from html import escape
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from aiohttp import web
@@ -102,6 +104,148 @@ async def feed_server() -> AsyncIterator[FeedServer]:
         yield server
     finally:
         await server.stop()
+
+
+class ForwardProxy:
+    """An HTTP proxy on 127.0.0.1 that records each request line it is asked, then forwards it.
+
+    ``upstream`` sends every request to one local server whatever host was asked, so a test can
+    fetch a public-looking name without leaving the machine. CONNECT is tunnelled as well.
+    """
+
+    def __init__(self) -> None:
+        self.requests: list[str] = []
+        self.upstream: tuple[str, int] | None = None
+        self.url = ""
+        self._server: asyncio.Server | None = None
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.url = f"http://127.0.0.1:{self._server.sockets[0].getsockname()[1]}"
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+
+    def _target(self, host: str | None, port: int) -> tuple[str, int]:
+        return self.upstream or (host or "127.0.0.1", port)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1")
+                first, *lines = head.split("\r\n")
+                method, target, _version = first.split(" ", 2)
+                self.requests.append(f"{method} {target}")
+                headers = [tuple(line.split(":", 1)) for line in lines if ":" in line]
+                if method == "CONNECT":
+                    host, _, port = target.rpartition(":")
+                    up_reader, up_writer = await asyncio.open_connection(*self._target(host, int(port)))
+                    writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                    await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
+                    return
+                url = urlsplit(target)
+                length = next((int(v) for k, v in headers if k.strip().lower() == "content-length"), 0)
+                body = await reader.readexactly(length)
+                up_reader, up_writer = await asyncio.open_connection(
+                    *self._target(url.hostname, url.port or 80)
+                )
+                hop = {"connection", "proxy-connection", "keep-alive", "proxy-authorization"}
+                kept = "".join(f"{k}:{v}\r\n" for k, v in headers if k.strip().lower() not in hop)
+                path = url.path + (f"?{url.query}" if url.query else "")
+                up_writer.write(
+                    f"{method} {path} HTTP/1.1\r\n{kept}Connection: close\r\n\r\n".encode("latin-1") + body
+                )
+                await up_writer.drain()
+                # The origin closes after its answer (Connection: close), whatever its framing.
+                writer.write(await up_reader.read())
+                up_writer.close()
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+
+class Socks5Proxy:
+    """A SOCKS5 proxy on 127.0.0.1 (no auth or user/password) that records each CONNECT target."""
+
+    def __init__(self) -> None:
+        self.connects: list[str] = []
+        self.logins: list[tuple[str, str]] = []
+        self.upstream: tuple[str, int] | None = None
+        self.port = 0
+        self._server: asyncio.Server | None = None
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            _version, count = await reader.readexactly(2)
+            methods = await reader.readexactly(count)
+            if 2 in methods:  # username/password (RFC 1929)
+                writer.write(b"\x05\x02")
+                _, ulen = await reader.readexactly(2)
+                user = (await reader.readexactly(ulen)).decode()
+                (plen,) = await reader.readexactly(1)
+                self.logins.append((user, (await reader.readexactly(plen)).decode()))
+                writer.write(b"\x01\x00")
+            else:
+                writer.write(b"\x05\x00")
+            _version, _command, _reserved, kind = await reader.readexactly(4)
+            if kind == 1:
+                host = socket.inet_ntoa(await reader.readexactly(4))
+            elif kind == 3:
+                (length,) = await reader.readexactly(1)
+                host = (await reader.readexactly(length)).decode()
+            else:
+                host = socket.inet_ntop(socket.AF_INET6, await reader.readexactly(16))
+            port = int.from_bytes(await reader.readexactly(2), "big")
+            self.connects.append(f"{host}:{port}")
+            up_reader, up_writer = await asyncio.open_connection(*(self.upstream or (host, port)))
+            writer.write(b"\x05\x00\x00\x01" + socket.inet_aton("127.0.0.1") + (0).to_bytes(2, "big"))
+            await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
+        except (asyncio.IncompleteReadError, ConnectionError):
+            writer.close()
+
+
+async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    try:
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
+    except ConnectionError:
+        pass
+    finally:
+        writer.close()
+
+
+@pytest.fixture
+async def forward_proxy() -> AsyncIterator[ForwardProxy]:
+    proxy = ForwardProxy()
+    await proxy.start()
+    try:
+        yield proxy
+    finally:
+        await proxy.stop()
+
+
+@pytest.fixture
+async def socks_proxy() -> AsyncIterator[Socks5Proxy]:
+    proxy = Socks5Proxy()
+    await proxy.start()
+    try:
+        yield proxy
+    finally:
+        await proxy.stop()
 
 
 @pytest.fixture

@@ -99,3 +99,10 @@ def test_bad_webhook_flags_stop_with_status_2_naming_the_flag(args: list[str], k
     assert result.stderr.startswith(f"newsbot: config: {key}: ")
     assert result.stderr.count("\n") == 1
     assert "not a secret!" not in result.stderr
+
+
+def test_bad_environment_value_stops_with_status_2_naming_the_variable() -> None:
+    result = run("run", env={"NEWSBOT_TOKEN": TOKEN, "NEWSBOT_DELIVERY__GLOBAL_PER_SECOND": "fast"})
+    assert result.returncode == 2
+    assert "NEWSBOT_DELIVERY__GLOBAL_PER_SECOND" in result.stderr
+    assert TOKEN not in result.stderr

@@ -186,7 +186,7 @@ def test_webhook_section_and_environment(tmp_path: Path) -> None:
     )
     assert hook.secret.get() == "from-file"
     assert "from-file" not in repr(hook)
-    env = {"NEWSBOT_WEBHOOK_SECRET": "from-env", "NEWSBOT_WEBHOOK_LISTEN": "[::1]:8443"}
+    env = {"NEWSBOT_WEBHOOK__SECRET": "from-env", "NEWSBOT_WEBHOOK__LISTEN": "[::1]:8443"}
     hook = load_settings(path, env=env).webhook
     assert (hook.secret.get(), hook.listen_host, hook.listen_port) == ("from-env", "::1", 8443)
 
@@ -216,3 +216,88 @@ def test_bad_webhook_settings_name_their_key(table: dict[str, object], key: str)
 def test_plain_http_webhook_is_allowed_on_loopback_only() -> None:
     for url in ("http://127.0.0.1:8443/hook", "http://localhost/hook", "http://[::1]:8443/hook"):
         assert parse_settings({"webhook": {"url": url}}, env={}).webhook.url == url
+
+
+def test_every_setting_comes_from_the_environment_by_its_type() -> None:
+    settings = parse_settings(
+        {"delivery": {"global_per_second": 25}},
+        env={
+            "NEWSBOT_DELIVERY__GLOBAL_PER_SECOND": "20",
+            "NEWSBOT_DELIVERY__CHAT_BURST": "3",
+            "NEWSBOT_DELIVERY__PAID_BROADCAST": "yes",
+            "NEWSBOT_BOT__ADMINS": "1,2",
+            "NEWSBOT_BOT__DB": "/data/newsbot.db",
+            "NEWSBOT_BOT__REVIEW_CHAT": "-100123",
+            "NEWSBOT_INGEST__FETCH_ARTICLES": "false",
+            "NEWSBOT_COMMANDS__PER_MINUTE": "7.5",
+        },
+    )
+    assert settings.delivery.global_per_second == 20  # the environment wins over the file
+    assert settings.delivery.chat_burst == 3
+    assert settings.delivery.paid_broadcast is True
+    assert settings.bot.admins == {1, 2}
+    assert settings.bot.db == Path("/data/newsbot.db")
+    assert settings.bot.review_chat == -100123
+    assert settings.ingest.fetch_articles is False
+    assert settings.commands.per_minute == 7.5
+
+
+def test_an_empty_optional_from_the_environment_clears_the_file_value() -> None:
+    settings = parse_settings({"bot": {"review_chat": -100123}}, env={"NEWSBOT_BOT__REVIEW_CHAT": ""})
+    assert settings.bot.review_chat is None
+
+
+def test_long_form_wins_over_the_old_short_variable() -> None:
+    settings = parse_settings({}, env={"NEWSBOT_DB": "short.db", "NEWSBOT_BOT__DB": "long.db"})
+    assert settings.bot.db == Path("long.db")
+
+
+@pytest.mark.parametrize(
+    ("var", "value"),
+    [
+        ("NEWSBOT_DELIVERY__GLOBAL_PER_SECOND", "fast"),
+        ("NEWSBOT_DELIVERY__GLOBAL_PER_SECOND", "nan"),
+        ("NEWSBOT_DELIVERY__CHAT_BURST", "2.5"),
+        ("NEWSBOT_DELIVERY__PAID_BROADCAST", "maybe"),
+        ("NEWSBOT_BOT__ADMINS", "1,two"),
+        # Parsed fine, then out of range: still reported under the variable.
+        ("NEWSBOT_DELIVERY__HEADROOM", "2"),
+        ("NEWSBOT_BOT__TIMEZONE", "Mars/Olympus"),
+        # Unknown keys are refused as in the file.
+        ("NEWSBOT_DELIVERY__GLOBAL_PER_SECONDS", "20"),
+        ("NEWSBOT_WEATHER__CITY", "Baku"),
+        ("NEWSBOT_SOURCES__URL", "http://x"),
+    ],
+)
+def test_bad_environment_values_name_the_variable(var: str, value: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_settings({}, env={var: value})
+    assert caught.value.key == var
+
+
+def test_other_newsbot_variables_are_left_alone(tmp_path: Path) -> None:
+    # Single-underscore names (the entrypoint's NEWSBOT_BIN, NEWSBOT_CONFIG) are not settings.
+    path = write(tmp_path, "[bot]\n")
+    settings = load_settings(None, env={"NEWSBOT_CONFIG": str(path), "NEWSBOT_BIN": "/usr/bin/true"})
+    assert settings.bot.timezone == "UTC"
+
+
+@pytest.mark.parametrize("section", ["bot", "ingest"])
+def test_proxy_setting_hides_its_password(section: str) -> None:
+    url = "socks5://reader:hunter2@proxy.internal:1080"
+    settings = parse_settings({section: {"proxy": url}}, env={})
+    proxy = getattr(settings, section).proxy
+    assert proxy.get() == url
+    assert "hunter2" not in repr(settings)
+    via_env = parse_settings({}, env={f"NEWSBOT_{section.upper()}__PROXY": "http://proxy.internal:3128"})
+    assert getattr(via_env, section).proxy.get() == "http://proxy.internal:3128"
+
+
+@pytest.mark.parametrize(
+    "url", ["ftp://u:hunter2@proxy:21", "socks5://u:hunter2@:1080", "http://u:hunter2@proxy:notaport"]
+)
+def test_bad_proxy_is_refused_without_quoting_its_password(url: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_settings({"ingest": {"proxy": url}}, env={})
+    assert caught.value.key == "ingest.proxy"
+    assert "hunter2" not in str(caught.value)

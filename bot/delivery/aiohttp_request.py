@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 
 import aiohttp
+from aiohttp_socks import ProxyConnector
 from telegram._utils.defaultvalue import DefaultValue
 from telegram._utils.types import ODVInput
 from telegram.error import NetworkError, TimedOut
@@ -26,6 +27,7 @@ class AiohttpRequest(BaseRequest):
         "_connect_timeout",
         "_media_write_timeout",
         "_pool_size",
+        "_proxy",
         "_read_timeout",
         "_session",
         "_write_timeout",
@@ -39,7 +41,9 @@ class AiohttpRequest(BaseRequest):
         write_timeout: float | None = 5.0,
         connect_timeout: float | None = 5.0,
         media_write_timeout: float | None = 20.0,
+        proxy: str | None = None,
     ) -> None:
+        self._proxy = proxy or None
         self._pool_size = connection_pool_size
         self._read_timeout = read_timeout
         self._write_timeout = write_timeout
@@ -53,9 +57,19 @@ class AiohttpRequest(BaseRequest):
 
     async def initialize(self) -> None:
         if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(limit=self._pool_size, ttl_dns_cache=300)
+            connector: aiohttp.BaseConnector
+            http_proxy: str | None = None
+            if self._proxy is not None and self._proxy.startswith("socks"):
+                # aiohttp speaks HTTP proxies itself; SOCKS needs a connector that tunnels.
+                connector = ProxyConnector.from_url(self._proxy, limit=self._pool_size, ttl_dns_cache=300)
+            else:
+                connector = aiohttp.TCPConnector(limit=self._pool_size, ttl_dns_cache=300)
+                http_proxy = self._proxy
             self._session = aiohttp.ClientSession(
-                connector=connector, headers={"User-Agent": self.USER_AGENT}, auto_decompress=True
+                connector=connector,
+                headers={"User-Agent": self.USER_AGENT},
+                auto_decompress=True,
+                proxy=http_proxy,
             )
 
     async def shutdown(self) -> None:
@@ -119,4 +133,7 @@ class AiohttpRequest(BaseRequest):
         except aiohttp.ClientError as exc:
             # The URL holds the bot token; some aiohttp errors quote it whole.
             reason = str(exc).replace(url, "<Bot API URL>")
+            if self._proxy is not None:
+                # So does the proxy's, which may hold its password.
+                reason = reason.replace(self._proxy, "<proxy>")
             raise NetworkError(f"aiohttp.{type(exc).__name__}: {reason}") from exc

@@ -325,7 +325,9 @@ class Fetcher:
         max_redirects: int = 5,
         per_host: int = 4,
         transport: httpx.AsyncBaseTransport | None = None,
+        proxy: str | None = None,
     ) -> None:
+        self._proxied = bool(proxy) and transport is None
         self._trusted: set[str] = set()
         self._trusted_origins: set[tuple[str, str, int]] = set()
         for host in trusted_hosts:
@@ -349,8 +351,22 @@ class Fetcher:
                 trust_env=False,
             )
 
-        if transport is not None:
-            # A caller-supplied transport (tests, proxies) makes its own connections, so only the
+        if self._proxied:
+            assert proxy
+            # The proxy dials the destination, so our backend cannot pin the checked address:
+            # fetch() resolves and checks each hop itself before handing it over. The proxy's
+            # own address is the operator's choice and is not checked.
+            self._guarded = client(
+                httpx.AsyncHTTPTransport(
+                    proxy=proxy,
+                    verify=httpx.create_ssl_context(trust_env=False),
+                    trust_env=False,
+                    limits=httpx.Limits(max_connections=200, max_keepalive_connections=200),
+                )
+            )
+            self._open = self._guarded
+        elif transport is not None:
+            # A caller-supplied transport (tests) makes its own connections, so only the
             # URL-level checks (scheme, literal addresses, localhost names) apply.
             self._guarded = client(transport)
             self._open = self._guarded
@@ -448,6 +464,8 @@ class Fetcher:
                     deadline = loop.time() + self._total_timeout
                 try:
                     async with asyncio.timeout_at(deadline):
+                        if self._proxied and not is_trusted:
+                            await _check_resolved(current)
                         outcome = await self._exchange(client, current, headers)
                 except TimeoutError as exc:
                     raise FetchTimeout(f"{url}: no answer within {self._total_timeout:g}s") from exc
@@ -620,6 +638,27 @@ def _parse_url(url: str) -> httpx.URL:
     if not parsed.host:
         raise InvalidURL(f"no host in {url!r}")
     return parsed
+
+
+async def _check_resolved(url: httpx.URL) -> None:
+    """Resolve url's host and refuse it when any answer is not public, before a proxy is asked.
+
+    The proxy resolves the name again, so a rebinding answer between the two lookups is not
+    caught here the way _GuardedBackend catches it; a proxy that refuses private targets itself
+    closes that gap.
+    """
+    host = url.host.lower().rstrip(".")
+    if _is_ip_literal(host):
+        return  # _check_url_address judged it already
+    try:
+        addresses = await _system_resolve(host, url.port or (443 if url.scheme == "https" else 80))
+    except (OSError, UnicodeError) as exc:
+        raise FetchNetworkError(f"cannot resolve {host}: {exc}") from exc
+    if not addresses:
+        raise FetchNetworkError(f"{host} has no address")
+    blocked = [address for address in addresses if is_blocked_ip(address)]
+    if blocked:
+        raise BlockedAddress(f"{host} resolves to a non-public address {blocked[0]}")
 
 
 def _check_url_address(url: httpx.URL) -> None:
