@@ -174,7 +174,7 @@ async def test_photo_option_sends_a_captioned_photo_and_falls_back_to_text_once_
 ) -> None:
     await subscribed(control)
     await press(control, await settings_menu(control), "🖼 With photo: off")
-    title = "Photo story " + "word " * 55  # 300 characters of title, the most shown
+    title = "Photo story " + "word " * 55  # a long title: with the lead it cannot all fit a caption
     await publish(app, title, lead="Long & lead. " * 100, image=IMAGE)
     [photo] = await wait_news(control, READER, "Photo story")
     assert photo["kind"] == "photo" and photo["method"] == "sendPhoto"
