@@ -46,6 +46,7 @@ from bot.errors import ConfigError, TelegramUnavailable
 from bot.news.fetcher import Fetcher
 from bot.render.callbacks import (
     BROADCAST,
+    OPTION,
     RELATED,
     REMOVE,
     REVIEW,
@@ -153,6 +154,8 @@ def register_handlers(application: NewsApp) -> None:
     command("digest", chat_settings.digest)
     command("quiet", chat_settings.quiet)
     command("timezone", chat_settings.timezone)
+    command("settings", chat_settings.settings_command)
+    application.add_handler(CallbackQueryHandler(chat_settings.on_settings_button, pattern=f"^{OPTION}:"))
     command("latest", reading.latest)
     command("summary", reading.summary_command)
     command("related", reading.related_command)
@@ -211,6 +214,8 @@ def register_handlers(application: NewsApp) -> None:
     # Keep last in group 0: a button no handler above claims (forged, or from an older
     # version) is still answered, so the reader's client stops spinning.
     application.add_handler(CallbackQueryHandler(subscriptions.on_stale_button))
+    # Keep last of all: every real command, whoever adds it above, wins over this pointer to /help.
+    application.add_handler(MessageHandler(commands, start.unknown_command))
     application.add_error_handler(on_error)
 
 

@@ -21,6 +21,7 @@ from telegram.ext import ExtBot
 from bot.config import ChannelSettings, parse_channel_options
 from bot.delivery.dispatcher import SendFunc
 from bot.delivery.schedule import quiet_until
+from bot.delivery.sender import photo_refused
 from bot.delivery.shared_limiter import RESERVED
 from bot.errors import ConfigError
 from bot.models import Article
@@ -153,13 +154,6 @@ def can_post(member: ChatMember, chat_type: str) -> bool:
     return member.status in (ChatMember.ADMINISTRATOR, ChatMember.MEMBER)
 
 
-_PHOTO_REFUSED = (
-    "wrong file identifier",
-    "failed to get http url content",
-    "wrong type of the web page content",
-)
-
-
 def make_channel_sender(bot: ExtBot[Any], db: Database) -> SendFunc:
     """Send one channel post for the dispatcher: a photo with caption, or text; plus any follow-up."""
 
@@ -181,7 +175,7 @@ def make_channel_sender(bot: ExtBot[Any], db: Database) -> SendFunc:
                 )
                 kind = "photo"
             except BadRequest as exc:
-                if not any(s in str(exc).lower() for s in _PHOTO_REFUSED):
+                if not photo_refused(exc):
                     raise
                 logger.info("Telegram refused the image of article %d; posting text", article.id)
                 post = channel_post(

@@ -16,6 +16,19 @@ def from_epoch(value: float | None) -> datetime | None:
 
 
 @dataclass(frozen=True, slots=True)
+class PushOptions:
+    """How a chat's pushed items arrive; the defaults are what every chat got before /settings."""
+
+    silent: bool = False  # disable_notification
+    preview: bool = True  # Telegram's link preview where the article has a picture
+    photo: bool = False  # the lead image with the item as its caption
+    short: bool = False  # title, source and time only, no lead
+
+
+PUSH_OPTIONS = ("silent", "preview", "photo", "short")
+
+
+@dataclass(frozen=True, slots=True)
 class Chat:
     id: int
     type: ChatType
@@ -28,6 +41,7 @@ class Chat:
     quiet_start: str | None
     quiet_end: str | None
     last_digest_at: float | None
+    options: PushOptions = field(default_factory=PushOptions)
 
     @property
     def is_private(self) -> bool:
@@ -77,6 +91,7 @@ class Article:
     body: str | None = None
     breaking: bool = False
     source_name: str | None = None
+    source_category: str | None = None  # shown when the article names no category of its own
 
 
 @dataclass(frozen=True, slots=True)

@@ -48,3 +48,11 @@ def shorten(text: str, limit: int) -> str:
     if space > limit * 0.6:
         cut = cut[:space]
     return cut.rstrip(" ,.;:-–—") + "…"
+
+
+def command_target(text: str) -> str | None:
+    """The bot a command names after its "@" ("/foo@NewsBot" -> "NewsBot"), None when it names none."""
+    word = text.split(maxsplit=1)[0] if text.strip() else ""
+    if not word.startswith("/") or "@" not in word:
+        return None
+    return word.partition("@")[2] or None

@@ -24,7 +24,7 @@ from bot.reading import service
 from bot.reading.ids import article_tag
 from bot.reading.query import EmptyQuery, to_match
 from bot.render import callbacks
-from bot.render.articles import article_message
+from bot.render.articles import article_message, minutes_ago
 from bot.render.html import escape
 from bot.render.reading import (
     article_keyboard,
@@ -291,7 +291,16 @@ async def _summary_button(update: Update, context: NewsContext, article: Article
     tz = await _tz(context, chat_id)
     if mode == "c":
         await query.answer()
-        collapsed = article_message(article, tz=tz, translate=_)
+        # Back to the item as it was pushed: the chat's form, and the age it had when sent.
+        known = await get_chat(context.db, chat_id=chat_id) if chat_id is not None else None
+        age = minutes_ago(article, message.date.timestamp()) if message is not None else -1
+        collapsed = article_message(
+            article,
+            tz=tz,
+            translate=_,
+            short=known.options.short if known else False,
+            minutes_ago=age,
+        )
         try:
             if message is None:
                 raise BadRequest("message is inaccessible")

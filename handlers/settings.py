@@ -1,4 +1,4 @@
-"""/digest, /quiet and /timezone: when and how a chat gets its news."""
+"""/digest, /quiet, /timezone and /settings: when and how a chat gets its news."""
 
 from __future__ import annotations
 
@@ -7,18 +7,27 @@ import time
 from functools import lru_cache
 from zoneinfo import available_timezones
 
-from telegram import Chat, Update
+from telegram import Chat, Message, Update
+from telegram.error import BadRequest
 
 from bot.context import NewsContext
 from bot.delivery.schedule import ScheduleError, parse_hhmm, parse_range, parse_timezone
+from bot.i18n import _
+from bot.models import PushOptions
+from bot.render import callbacks
+from bot.render.html import ANSWER_LIMIT, clip
+from bot.render.options import settings_keyboard, settings_text
 from bot.storage import chats
-from handlers.common import may_configure, reply_usage
+from handlers.common import may_configure, reply_usage, translate_for
 
 DIGEST_USAGE = "/digest HH:MM | /digest off"
 QUIET_USAGE = "/quiet HH:MM-HH:MM | /quiet off"
 TIMEZONE_USAGE = "/timezone Area/City (for example Europe/Istanbul)"
 NOT_ADMIN = "Only the group's administrators can change its settings."
 NOT_CHANNEL_ADMIN = "Only the channel's administrators can change its settings."
+SETTINGS_USAGE = "/settings"
+BUTTON_GONE = _("This button no longer works.")
+SAVED = _("Saved.")
 MAX_ARG = 64  # the longest IANA zone name is about 32 characters; a time range 11
 
 
@@ -132,3 +141,50 @@ async def timezone(update: Update, context: NewsContext) -> None:
         return
     await chats.set_timezone(context.db, chat_id=update.effective_chat.id, timezone=zone, now=time.time())
     await update.effective_message.reply_text(context.translate()("Timezone set: {zone}.").format(zone=zone))
+
+
+async def settings_command(update: Update, context: NewsContext) -> None:
+    """Show how pushed items arrive here (sound, preview, photo, form) as toggle buttons."""
+    message, chat = update.effective_message, update.effective_chat
+    if message is None or chat is None:
+        return
+    if context.args:
+        await reply_usage(update, context, SETTINGS_USAGE)
+        return
+    if not await _allowed(update, context):
+        return
+    tr = translate_for(update, context)
+    found = await chats.get_chat(context.db, chat_id=chat.id)
+    options = found.options if found else PushOptions()
+    await message.reply_text(settings_text(tr), reply_markup=settings_keyboard(options, tr))
+
+
+async def on_settings_button(update: Update, context: NewsContext) -> None:
+    """Set the option a /settings button names and redraw the buttons; always answer the press."""
+    query, chat = update.callback_query, update.effective_chat
+    if query is None:
+        return
+    tr = context.translate(query.from_user.language_code)
+    message = query.message if isinstance(query.message, Message) else None
+    try:
+        name, on = callbacks.option_choice(callbacks.decode(query.data))
+    except callbacks.CallbackDataError:
+        await query.answer(tr(BUTTON_GONE))
+        return
+    if chat is None or message is None:
+        await query.answer(tr(BUTTON_GONE))  # too old for Telegram to show us; nothing to edit
+        return
+    if not await may_configure(update, context):
+        refusal = NOT_CHANNEL_ADMIN if chat.type == Chat.CHANNEL else NOT_ADMIN
+        await query.answer(clip(tr(refusal), ANSWER_LIMIT), show_alert=True)
+        return
+    if not await chats.set_option(context.db, chat_id=chat.id, name=name, on=on, now=time.time()):
+        await query.answer(tr(BUTTON_GONE))  # a chat the database forgot: /settings again redraws it
+        return
+    found = await chats.get_chat(context.db, chat_id=chat.id)
+    await query.answer(tr(SAVED))
+    try:
+        await message.edit_reply_markup(settings_keyboard(found.options if found else PushOptions(), tr))
+    except BadRequest as exc:
+        if "not modified" not in str(exc).lower():  # a double press: already drawn this way
+            raise

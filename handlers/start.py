@@ -1,12 +1,16 @@
-"""/start and /help: what the bot is and how to use it."""
+"""/start and /help: what the bot is and how to use it; a pointer to /help for unknown commands."""
 
 from __future__ import annotations
 
-from telegram import Update
+from telegram import Chat, Update
 
 from bot.context import NewsContext
+from bot.i18n import _
 from bot.render.help import help_text, welcome_text
-from handlers.common import remember, role_of
+from bot.text import command_target
+from handlers.common import remember, role_of, translate_for
+
+UNKNOWN_COMMAND = _("I don't know that command. /help lists what I can do.")
 
 
 async def start(update: Update, context: NewsContext) -> None:
@@ -32,3 +36,16 @@ async def help_command(update: Update, context: NewsContext) -> None:
     await message.reply_html(
         help_text(_, is_admin=role in ("owner", "admin"), is_moderator=role == "moderator")
     )
+
+
+async def unknown_command(update: Update, context: NewsContext) -> None:
+    """Point to /help: always in private; in groups only when the command names this bot."""
+    message, chat = update.effective_message, update.effective_chat
+    if message is None or chat is None or not message.text:
+        return
+    if chat.type != Chat.PRIVATE:
+        # "/foo" alone in a group may be meant for another bot there; only "/foo@ThisBot" is ours.
+        target = command_target(message.text)
+        if target is None or target.lower() != (context.bot.username or "").lower():
+            return
+    await message.reply_text(translate_for(update, context)(UNKNOWN_COMMAND))

@@ -18,11 +18,21 @@ __all__ = ["db"]
 class FakeLists:
     def __init__(self) -> None:
         self.sent: list[tuple[int, int, str, list[int], str]] = []
+        self.silent: list[bool] = []
 
     async def __call__(
-        self, chat_id: int, thread_id: int, heading: str, items: Sequence[Article], tz: str, reserved: bool
+        self,
+        chat_id: int,
+        thread_id: int,
+        heading: str,
+        items: Sequence[Article],
+        tz: str,
+        reserved: bool,
+        *,
+        silent: bool = False,
     ) -> int:
         self.sent.append((chat_id, thread_id, heading, [a.id for a in items], tz))
+        self.silent.append(silent)
         return 500 + len(self.sent)
 
 
@@ -63,3 +73,15 @@ async def test_turning_the_digest_off_sends_waiting_items_normally(db: Database)
     assert (await states(db)) == {"queued": 1}
     lists = FakeLists()
     assert await run(db, lists, at(9)) == 0 and lists.sent == []
+
+
+async def test_digest_of_a_silent_chat_arrives_without_a_sound(db: Database) -> None:
+    await add_readers(db, 1, 2)
+    for chat_id in (1, 2):
+        await chats.set_digest(db, chat_id=chat_id, at="08:00", now=at(0))
+    assert await chats.set_option(db, chat_id=2, name="silent", on=True, now=at(0))
+    await publish(db, 1, created_at=at(1))  # both chats follow the keyword "tag1"
+
+    lists = FakeLists()
+    assert await run(db, lists, at(8, 0)) == 2
+    assert dict(zip([s[0] for s in lists.sent], lists.silent, strict=True)) == {1: False, 2: True}

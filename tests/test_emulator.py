@@ -19,6 +19,7 @@ from telegram import (
     ChatMemberOwner,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
+    LinkPreviewOptions,
     MessageEntity,
     Update,
 )
@@ -484,3 +485,30 @@ async def test_module_entry_point_serves_in_its_own_process() -> None:
     finally:
         process.terminate()
         assert await asyncio.wait_for(process.wait(), 10) == 0
+
+
+async def test_notification_and_preview_options_are_recorded_and_bad_preview_json_refused(
+    bot: Bot, client: EmulatorClient
+) -> None:
+    await bot.send_message(READER, "quiet", disable_notification=True)
+    await bot.send_message(READER, "loud", link_preview_options=LinkPreviewOptions(is_disabled=True))
+    await bot.send_photo(READER, "https://example.org/p.jpg", caption="pic", disable_notification=True)
+    quiet, loud, pic = await client.messages(READER)
+    assert quiet["silent"] and quiet["link_preview_options"] is None
+    assert not loud["silent"] and loud["link_preview_options"] == {"is_disabled": True}
+    assert pic["silent"] and pic["kind"] == "photo"
+    with pytest.raises(BadRequest, match=r"(?i)can't parse link preview options"):
+        await bot.do_api_request(
+            "sendmessage", api_kwargs={"chat_id": READER, "text": "x", "link_preview_options": "[1]"}
+        )
+
+
+async def test_photo_url_fault_refuses_a_photo_address_and_nothing_else(
+    bot: Bot, client: EmulatorClient
+) -> None:
+    await client.set_fault("photo_url", READER, count=1)
+    await bot.send_message(READER, "text is unaffected")
+    with pytest.raises(BadRequest, match=r"(?i)failed to get http url content"):
+        await bot.send_photo(READER, "https://example.org/gone.jpg")
+    await bot.send_photo(READER, "https://example.org/p.jpg")  # the fault was for one photo
+    assert [m["kind"] for m in await client.messages(READER)] == ["text", "photo"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
+from bot.html_check import visible
 from bot.i18n import translator
 from bot.models import Article, Source
 from bot.render.articles import article_message
@@ -154,3 +155,32 @@ def test_admin_texts_from_web_data_are_escaped_and_capped() -> None:
         )
         assert utf16_len(text) < 2000
     assert all(utf16_len(m) <= MESSAGE_LIMIT for m in sources_text([evil] * 40, ZoneInfo("UTC")))
+
+
+def test_caption_form_fits_1024_visible_characters_and_keeps_title_and_time() -> None:
+    a = article(title="T" * 400, lead="Lead & more. " * 200, source_name="Site", category="World")
+    text = article_message(a, tz=ZoneInfo("UTC"), translate=translator("en"), limit=1024)
+    assert utf16_len(visible(text)) <= 1024
+    assert "T" * 299 in text and "26 Jul 2024, 16:55 UTC" in text
+    assert "Lead &amp; more." in text
+
+
+def test_short_form_drops_the_lead_and_source_category_fills_in() -> None:
+    a = article(lead="A lead", source_name="Site", source_category="Economy")
+    text = article_message(a, tz=ZoneInfo("UTC"), translate=translator("en"), short=True)
+    assert "A lead" not in text
+    assert text.endswith("<b>Site</b> · Economy · 26 Jul 2024, 16:55 UTC")
+    own = article_message(
+        article(category="Sport", source_category="Economy"), tz=ZoneInfo("UTC"), translate=translator("en")
+    )
+    assert "Sport" in own and "Economy" not in own
+
+
+def test_recent_items_say_how_long_ago_older_ones_the_zoned_time() -> None:
+    a = article(source_name="Site")
+    tr = translator("en")
+    assert "· just now" in article_message(a, tz=ZoneInfo("UTC"), translate=tr, minutes_ago=0)
+    assert "· 59 min ago" in article_message(a, tz=ZoneInfo("UTC"), translate=tr, minutes_ago=59)
+    assert "· 26 Jul 2024, 20:55 +04" in article_message(
+        a, tz=ZoneInfo("Asia/Baku"), translate=tr, minutes_ago=60
+    )

@@ -172,3 +172,12 @@ def test_source_confirm_button_reads_back_what_it_writes() -> None:
     assert callbacks.pending_source_choice(
         callbacks.decode(callbacks.encode(callbacks.SOURCE_ADD, "no:7"))
     ) == (False, 7)
+
+
+def test_settings_buttons_name_the_value_they_set_and_refuse_anything_else() -> None:
+    data = callbacks.encode(callbacks.OPTION, "silent:1")
+    assert callbacks.option_choice(callbacks.decode(data)) == ("silent", True)
+    assert callbacks.option_choice(callbacks.decode("opt:short:0")) == ("short", False)
+    for forged in ("opt:silent:2", "opt:volume:1", "opt:silent", "sub:silent:1"):
+        with pytest.raises(callbacks.CallbackDataError):
+            callbacks.option_choice(callbacks.decode(forged))

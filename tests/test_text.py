@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.text import fold, keyword_matches, shorten
+from bot.text import command_target, fold, keyword_matches, shorten
 
 
 def matches(keyword: str, text: str) -> bool:
@@ -61,3 +61,10 @@ def test_shorten_cuts_at_a_word_and_marks_the_cut() -> None:
     assert shorten(text, 100) == text
     cut = shorten(text, 20)
     assert len(cut) <= 20 and cut.endswith("…") and cut.startswith("The quick brown")
+
+
+def test_command_target_names_the_bot_after_the_at() -> None:
+    assert command_target("/foo@NewsBot now") == "NewsBot"
+    assert command_target("/foo now") is None
+    assert command_target("/foo@") is None
+    assert command_target("hello @NewsBot") is None

@@ -30,7 +30,9 @@ async def send_due_digests(
         if not digest_due(moment, chat.digest_time, ZoneInfo(tz), chat.last_digest_at):
             continue
         try:
-            sent = await _send_one(db, chat.chat_id, send_list=send_list, tz=tz, now=now, translate=translate)
+            sent = await _send_one(
+                db, chat.chat_id, send_list=send_list, tz=tz, now=now, translate=translate, silent=chat.silent
+            )
         except Forbidden as exc:
             await chats.set_status(db, chat_id=chat.chat_id, status="blocked", now=now, reason=str(exc))
             continue
@@ -44,7 +46,14 @@ async def send_due_digests(
 
 
 async def _send_one(
-    db: Database, chat_id: int, *, send_list: ListSender, tz: str, now: float, translate: Translate
+    db: Database,
+    chat_id: int,
+    *,
+    send_list: ListSender,
+    tz: str,
+    now: float,
+    translate: Translate,
+    silent: bool = False,
 ) -> int:
     rows = await outbox.digest_rows(db, chat_id=chat_id)
     sent = 0
@@ -58,7 +67,7 @@ async def _send_one(
         message_id = 0
         if items:
             heading = translate("Your digest: {n} new").format(n=len(items))
-            message_id = await send_list(chat_id, thread_id, heading, items, tz, False)
+            message_id = await send_list(chat_id, thread_id, heading, items, tz, False, silent=silent)
             sent = 1
         await outbox.mark_digested(db, rows=[(message_id, now, r.id) for r in members])
     return sent

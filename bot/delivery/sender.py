@@ -3,24 +3,48 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, Sequence
+import logging
+import time
+from collections.abc import Sequence
 from functools import lru_cache
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from telegram.constants import ParseMode
+from telegram.error import BadRequest
 from telegram.ext import ExtBot
 
 from bot.delivery.dispatcher import BatchSendFunc, SendFunc
 from bot.delivery.shared_limiter import RESERVED
 from bot.i18n import translator
 from bot.models import Article
-from bot.render.articles import article_message
+from bot.render.articles import article_message, minutes_ago
+from bot.render.html import CAPTION_LIMIT, MESSAGE_LIMIT
 from bot.render.lists import item_list
 from bot.render.reading import article_keyboard, titled_keyboard
 from bot.storage.outbox import ClaimedRow
 
+logger = logging.getLogger(__name__)
+
 SEND_MESSAGE = "sendmessage"
+SEND_PHOTO = "sendphoto"
+# What Telegram answers when it cannot use an image address; the item then goes as text.
+_PHOTO_REFUSED = (
+    "wrong file identifier",
+    "failed to get http url content",
+    "wrong type of the web page content",
+)
+
+
+def photo_refused(exc: BadRequest) -> bool:
+    """Whether a 400 says the picture could not be used (the message itself would be fine)."""
+    return any(s in str(exc).lower() for s in _PHOTO_REFUSED)
+
+
+def photo_of(article: Article) -> str | None:
+    """The lead image Telegram may fetch: an http(s) address, nothing else."""
+    url = article.image_url
+    return url if url and url.startswith(("http://", "https://")) else None
 
 
 def make_sender(
@@ -38,8 +62,15 @@ def make_sender(
     """
 
     @lru_cache(maxsize=2048)
-    def render(article: Article, tz: str, language: str) -> str:
-        return article_message(article, tz=ZoneInfo(tz), translate=translator(language))
+    def render(article: Article, tz: str, language: str, short: bool, age: int, limit: int) -> str:
+        return article_message(
+            article,
+            tz=ZoneInfo(tz),
+            translate=translator(language),
+            short=short,
+            minutes_ago=age,
+            limit=limit,
+        )
 
     @lru_cache(maxsize=2048)
     def buttons(article: Article, language: str) -> str:
@@ -49,20 +80,40 @@ def make_sender(
     async def send(row: ClaimedRow, article: Article) -> int:
         if row.kind == "channel" and send_channel is not None:
             return await send_channel(row, article)
+        tz, language = row.timezone or default_tz, row.language or default_language
         # A broadcast's body is the admin's own HTML, produced by Telegram from their message.
         text = (article.body or "") if row.kind == "broadcast" else None
         params: dict[str, Any] = {
             "chat_id": row.chat_id,
-            "text": text or render(article, row.timezone or default_tz, row.language or default_language),
             "parse_mode": ParseMode.HTML,
-            "link_preview_options": {"is_disabled": not article.image_url},
-            "reply_markup": buttons(article, row.language or default_language),
+            "reply_markup": buttons(article, language),
         }
+        if row.silent:
+            params["disable_notification"] = True
         if paid_broadcast:
             # Above 30 messages a second Telegram charges Stars; the operator opted in.
             params["allow_paid_broadcast"] = True
         if row.thread_id:
             params["message_thread_id"] = row.thread_id
+        age = minutes_ago(article, time.time())
+        photo = photo_of(article) if row.photo and text is None else None
+        if photo is not None:
+            caption = render(article, tz, language, row.short, age, CAPTION_LIMIT)
+            try:
+                result = await bot.do_api_request(
+                    SEND_PHOTO,
+                    api_kwargs={**params, "photo": photo, "caption": caption},
+                    rate_limit_args=RESERVED,
+                )
+                return int(result["message_id"])
+            except BadRequest as exc:
+                if not photo_refused(exc):
+                    raise
+                # Nothing went out: the same item follows as text, in the slot reserved for it.
+                logger.info("Telegram refused the image of article %d; sending text", article.id)
+        params["text"] = text or render(article, tz, language, row.short, age, MESSAGE_LIMIT)
+        # Telegram's preview where the chat wants one and the article has a picture to show.
+        params["link_preview_options"] = {"is_disabled": not (row.preview and article.image_url)}
         # Building a full Message from the answer cost a fifth of the dispatcher's CPU per
         # message, and only its id is kept, so this goes through PTB's generic call, which
         # returns the raw result and raises the same exceptions. Bot API method names are
@@ -74,15 +125,34 @@ def make_sender(
     return send
 
 
-# (chat id, topic, heading, articles, timezone, reserved) -> id of the first message sent.
-ListSender = Callable[[int, int, str, Sequence[Article], str, bool], Awaitable[int]]
+class ListSender(Protocol):
+    """(chat id, topic, heading, articles, timezone, reserved; silent) -> id of the first message sent."""
+
+    async def __call__(
+        self,
+        chat_id: int,
+        thread_id: int,
+        heading: str,
+        items: Sequence[Article],
+        tz: str,
+        reserved: bool,
+        *,
+        silent: bool = False,
+    ) -> int: ...
 
 
 def make_list_sender(bot: ExtBot[Any]) -> ListSender:
     """Send a heading and item lines as few messages as the length limit allows (digests, batches)."""
 
     async def send_list(
-        chat_id: int, thread_id: int, heading: str, items: Sequence[Article], tz: str, reserved: bool
+        chat_id: int,
+        thread_id: int,
+        heading: str,
+        items: Sequence[Article],
+        tz: str,
+        reserved: bool,
+        *,
+        silent: bool = False,
     ) -> int:
         first = 0
         parts = item_list(heading, items, tz=tz)
@@ -94,6 +164,8 @@ def make_list_sender(bot: ExtBot[Any]) -> ListSender:
                 params["reply_markup"] = markup
             if thread_id:
                 params["message_thread_id"] = thread_id
+            if silent:
+                params["disable_notification"] = True
             # Only the first part had its slot reserved by the dispatcher; the rest queue in the limiter.
             limits = RESERVED if reserved and n == 0 else None
             message = await bot.send_message(**params, rate_limit_args=limits)
@@ -109,6 +181,7 @@ def make_batch_sender(send_list: ListSender, *, default_tz: str, default_languag
     async def send_batch(row: ClaimedRow, items: list[Article]) -> int:
         _ = translator(row.language or default_language)
         heading = _("While you were in quiet hours ({n})").format(n=len(items))
-        return await send_list(row.chat_id, row.thread_id, heading, items, row.timezone or default_tz, True)
+        tz = row.timezone or default_tz
+        return await send_list(row.chat_id, row.thread_id, heading, items, tz, True, silent=row.silent)
 
     return send_batch

@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from bot.emulator.entities import EntityParseError, parse_html, plain_entities, utf16_len
-from bot.emulator.state import CHAT_FAULTS, JSON, ApiError, Chat, Emulator, StoredMessage
+from bot.emulator.state import CHAT_FAULTS, JSON, PHOTO_URL_REFUSED, ApiError, Chat, Emulator, StoredMessage
 from bot.emulator.webhook import is_loopback_url
 
 __all__ = ["METHODS", "NOT_FOUND", "dispatch", "member_dict", "message_dict"]
@@ -427,6 +427,9 @@ def _admit_send(
     return markup, thread, reply_to
 
 
+_BAD_PREVIEW = "Bad Request: can't parse link preview options JSON object"
+
+
 @_method("sendMessage", send=True)
 async def send_message(emulator: Emulator, params: JSON) -> JSON:
     """Send a text message."""
@@ -440,6 +443,9 @@ async def send_message(emulator: Emulator, params: JSON) -> JSON:
     )
     if not plain.strip():
         raise ApiError(400, "Bad Request: message text is empty")
+    preview = _json(params, "link_preview_options", _BAD_PREVIEW)
+    if preview is not None and not isinstance(preview, dict):
+        raise ApiError(400, _BAD_PREVIEW)
     markup, thread, reply_to = _admit_send(emulator, chat, params, arrived)
     message = emulator.new_message(
         chat,
@@ -452,6 +458,8 @@ async def send_message(emulator: Emulator, params: JSON) -> JSON:
         reply_markup=markup,
         message_thread_id=thread,
         reply_to_message_id=reply_to,
+        silent=_bool(params, "disable_notification"),
+        link_preview_options=preview,
     )
     return message_dict(emulator, chat, message)
 
@@ -472,6 +480,8 @@ async def send_photo(emulator: Emulator, params: JSON) -> JSON:
             known = photo
         elif not photo.lower().startswith(("http://", "https://")):
             raise ApiError(400, "Bad Request: wrong file identifier/HTTP URL specified")
+        elif emulator.take_photo_fault(chat.id):
+            raise ApiError(400, PHOTO_URL_REFUSED)  # Telegram could not download the address
     else:
         raise ApiError(400, "Bad Request: there is no photo in the request")
     caption = params.get("caption")
@@ -495,6 +505,7 @@ async def send_photo(emulator: Emulator, params: JSON) -> JSON:
         message_thread_id=thread,
         reply_to_message_id=reply_to,
         photo=_photo_sizes(emulator, known),
+        silent=_bool(params, "disable_notification"),
     )
     return message_dict(emulator, chat, message)
 

@@ -37,7 +37,8 @@ Control API (JSON in and out; errors are ``{"ok": false, "error": "..."}`` with 
     ``GET  /control/messages?chat_id=&since=`` -> messages the bot delivered after message seq
         ``since``: ``[{seq, chat_id, message_id, message_thread_id, kind: text|photo, text (plain,
         or the caption), html (as sent), entities, reply_markup, reply_to_message_id, date, t
-        (time.time()), edited (count), deleted, method}, ...]``
+        (time.time()), edited (count), deleted, method, silent (sent with disable_notification),
+        link_preview_options (as sent, text only)}, ...]``
     ``POST /control/messages/backdate`` ``{chat_id, seconds, message_id?}`` -> ``{changed}``
         ages a chat's messages (or one); deleteMessage refuses messages older than 48 hours.
     ``GET  /control/transcript?since=N`` -> every Bot API call after seq N: ``[{seq, t, method,
@@ -57,7 +58,9 @@ Control API (JSON in and out; errors are ``{"ok": false, "error": "..."}`` with 
         the supergroup ``new_chat_id``, default -100<id>). Global kinds (``chat_id`` narrows them
         to one chat, ``count`` limits them to the next N sends, else until cleared): delay
         (``delay`` seconds before answering each send, which is still delivered), server_error
-        (``status``, default 502; nothing delivered), flood (429 with ``retry_after``, default 5).
+        (``status``, default 502; nothing delivered), flood (429 with ``retry_after``, default 5),
+        photo_url (sendPhoto by URL answers 400 "failed to get HTTP URL content", as when
+        Telegram cannot download the picture; other sends are unaffected).
         "Sends" are sendMessage, sendPhoto, editMessageText and editMessageCaption.
         Kinds of every Bot API call (getMe and getUpdates too; ``count`` limits them): unauthorized
         (401 "Unauthorized", as for a revoked token), bad_gateway (502 with an HTML body that

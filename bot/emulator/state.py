@@ -29,7 +29,9 @@ CHAT_FAULTS: dict[str, tuple[int, str]] = {
     "no_rights": (400, "Bad Request: not enough rights to send text messages to the chat"),
     "migrate": (400, "Bad Request: group chat was upgraded to a supergroup chat"),
 }
-GLOBAL_FAULTS = ("delay", "server_error", "flood")
+GLOBAL_FAULTS = ("delay", "server_error", "flood", "photo_url")
+# What Telegram answers when it cannot download a photo given by URL (the photo_url fault).
+PHOTO_URL_REFUSED = "Bad Request: failed to get HTTP URL content"
 # Faults of every Bot API call, getMe and getUpdates included: a revoked token, a broken proxy.
 API_FAULTS = ("unauthorized", "bad_gateway")
 # Update kinds Telegram only sends when allowed_updates names them.
@@ -82,6 +84,8 @@ class StoredMessage:
     edited: int = 0
     edit_date: int | None = None
     deleted: bool = False
+    silent: bool = False  # sent with disable_notification: the reader's client made no sound
+    link_preview_options: JSON | None = None  # as sent (text messages only)
 
     def to_control(self) -> JSON:
         """Return the control API view of this message."""
@@ -101,6 +105,8 @@ class StoredMessage:
             "edited": self.edited,
             "deleted": self.deleted,
             "method": self.method,
+            "silent": self.silent,
+            "link_preview_options": self.link_preview_options,
         }
 
 
@@ -493,6 +499,18 @@ class Emulator:
             if fault.remaining <= 0:
                 self.api_faults.pop(0)
         return fault.kind
+
+    def take_photo_fault(self, chat_id: int) -> bool:
+        """Consume a photo_url fault that applies to this chat: True when the photo must be refused."""
+        for fault in self.global_faults:
+            if fault.kind != "photo_url" or (fault.chat_id is not None and fault.chat_id != chat_id):
+                continue
+            if fault.remaining is not None:
+                fault.remaining -= 1
+                if fault.remaining <= 0:
+                    self.global_faults.remove(fault)
+            return True
+        return False
 
     def take_send_fault(self, chat_id: int | None) -> tuple[float, ApiError | None]:
         """Consume the global faults that apply to a send: (delay seconds, error to answer)."""

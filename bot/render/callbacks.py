@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bot.models import PUSH_OPTIONS
+
 LIMIT = 64  # bytes; Telegram answers BUTTON_DATA_INVALID above it
 MAX_ID = 2**63 - 1  # SQLite's largest integer; a bigger "id" is forged
 
@@ -25,7 +27,12 @@ RELATED = "rl"  # arg: "ID:TAG"
 SEARCH_PAGE = "sp"  # arg: "SEARCH_ID:PAGE", the search saved in storage
 REVIEW = "rv"  # arg: "a:ID" approve, "r:ID" reject, "e:ID" edit a review card
 BROADCAST = "bc"  # arg: "send:ID" or "cancel:ID", a broadcast draft
-PREFIXES = frozenset({SUBSCRIBE, REMOVE, SOURCE_ADD, SUMMARY, RELATED, SEARCH_PAGE, REVIEW, BROADCAST})
+# /settings (issue 12). The button names the value it sets, not a flip: a press that arrives
+# twice, or on an old message, sets what the reader saw on it rather than undoing itself.
+OPTION = "opt"  # arg: "NAME:1" or "NAME:0", NAME one of bot.models.PUSH_OPTIONS
+PREFIXES = frozenset(
+    {SUBSCRIBE, REMOVE, SOURCE_ADD, SUMMARY, RELATED, SEARCH_PAGE, REVIEW, BROADCAST, OPTION}
+)
 REVIEW_ACTIONS = {"a": "approve", "r": "reject", "e": "edit"}
 _SUBSCRIBE_KINDS = frozenset({"category", "source"})
 
@@ -142,3 +149,13 @@ def pending_source_choice(callback: Callback) -> tuple[bool, int]:
     if not 1 <= value <= MAX_ID:
         raise CallbackDataError("pending source id out of range")
     return verb == "ok", value
+
+
+def option_choice(callback: Callback) -> tuple[str, bool]:
+    """The (option name, new value) an OPTION button sets."""
+    if callback.prefix != OPTION:
+        raise CallbackDataError("not a settings button")
+    name, sep, value = callback.arg.partition(":")
+    if not sep or name not in PUSH_OPTIONS or value not in ("0", "1"):
+        raise CallbackDataError("malformed settings button")
+    return name, value == "1"

@@ -14,6 +14,7 @@ READER_COMMANDS = (
     ("digest", "One message a day at HH:MM, or off"),
     ("quiet", "Quiet hours HH:MM-HH:MM, or off"),
     ("timezone", "Your timezone, e.g. Europe/Istanbul"),
+    ("settings", "Sound, link preview, photo, short or long items"),
     ("latest", "The newest items"),
     ("summary", "Summary of an article: /summary ID or URL"),
     ("related", "Related reads: /related ID or URL"),

@@ -135,7 +135,8 @@ UPDATE sources SET seeded = 1, items_total = items_total + :added, items_merged 
 WHERE id = :id
 """
 SELECT_ARTICLE = """
-SELECT a.*, s.name AS source_name FROM articles a JOIN sources s ON s.id = a.source_id WHERE a.id = ?
+SELECT a.*, s.name AS source_name, s.category AS source_category
+FROM articles a JOIN sources s ON s.id = a.source_id WHERE a.id = ?
 """
 SELECT_LATEST = """
 SELECT a.*, s.name AS source_name FROM articles a JOIN sources s ON s.id = a.source_id
@@ -285,6 +286,7 @@ def article_from_row(row: sqlite3.Row) -> Article:
         body=row["body"],
         breaking=bool(row["breaking"]),
         source_name=row["source_name"] if "source_name" in keys else None,
+        source_category=row["source_category"] if "source_category" in keys else None,
     )
 
 

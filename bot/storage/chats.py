@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from bot.models import Chat, ChatStatus, ChatType
+from bot.models import Chat, ChatStatus, ChatType, PushOptions
 from bot.storage.connection import Database
 
 UPSERT_CHAT = """
@@ -38,11 +38,19 @@ WHERE chat_id = :id AND state IN ('queued', 'sending', 'digest') AND state = 'di
 """
 SET_LAST_DIGEST = "UPDATE chats SET last_digest_at = :at WHERE id = :id"
 SET_QUIET = "UPDATE chats SET quiet_start = :start, quiet_end = :end, updated_at = :now WHERE id = :id"
+# One statement per option: a column name cannot be a bound parameter.
+SET_OPTION = {
+    "silent": "UPDATE chats SET push_silent = :on, updated_at = :now WHERE id = :id",
+    "preview": "UPDATE chats SET push_preview = :on, updated_at = :now WHERE id = :id",
+    "photo": "UPDATE chats SET push_photo = :on, updated_at = :now WHERE id = :id",
+    "short": "UPDATE chats SET push_short = :on, updated_at = :now WHERE id = :id",
+}
 COPY_CHAT = """
 INSERT INTO chats (id, type, title, username, status, language, timezone, digest_time, quiet_start,
-                   quiet_end, last_digest_at, created_at, updated_at)
+                   quiet_end, last_digest_at, push_silent, push_preview, push_photo, push_short,
+                   created_at, updated_at)
 SELECT :new_id, 'supergroup', title, username, 'active', language, timezone, digest_time, quiet_start,
-       quiet_end, last_digest_at, created_at, :now
+       quiet_end, last_digest_at, push_silent, push_preview, push_photo, push_short, created_at, :now
 FROM chats WHERE id = :old_id
 ON CONFLICT (id) DO UPDATE SET status = 'active', updated_at = excluded.updated_at
 """
@@ -69,6 +77,12 @@ def chat_from_row(row: sqlite3.Row) -> Chat:
         quiet_start=row["quiet_start"],
         quiet_end=row["quiet_end"],
         last_digest_at=row["last_digest_at"],
+        options=PushOptions(
+            silent=bool(row["push_silent"]),
+            preview=bool(row["push_preview"]),
+            photo=bool(row["push_photo"]),
+            short=bool(row["push_short"]),
+        ),
     )
 
 
@@ -131,6 +145,11 @@ async def set_quiet_hours(
     db: Database, *, chat_id: int, start: str | None, end: str | None, now: float
 ) -> None:
     await db.write(SET_QUIET, {"start": start, "end": end, "now": now, "id": chat_id})
+
+
+async def set_option(db: Database, *, chat_id: int, name: str, on: bool, now: float) -> bool:
+    """Set one of a chat's push options (a name of ``PUSH_OPTIONS``); False when the chat is unknown."""
+    return await db.write(SET_OPTION[name], {"on": int(on), "now": now, "id": chat_id}) > 0
 
 
 async def migrate_chat(db: Database, *, old_id: int, new_id: int, now: float) -> None:

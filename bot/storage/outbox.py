@@ -91,7 +91,8 @@ LIMIT :limit
 CLAIM_SELECT = """
 SELECT o.id, o.article_id, o.chat_id, c.type AS chat_type, o.thread_id, o.attempts, o.created_at,
        o.priority, c.timezone, c.language, c.digest_time, c.quiet_start, c.quiet_end,
-       o.last_error IS 'quiet' AS held, o.kind, o.silent
+       o.last_error IS 'quiet' AS held, o.kind, (o.silent OR c.push_silent) AS silent,
+       c.push_preview AS preview, c.push_photo AS photo, c.push_short AS short
 FROM outbox AS o CROSS JOIN chats AS c ON c.id = o.chat_id
 WHERE o.state = 'queued' AND o.article_id = :article_id AND o.next_attempt_at <= :now
 ORDER BY o.next_attempt_at, o.id
@@ -102,10 +103,12 @@ LIMIT :limit
 # held rows of every chat in one claim are taken in one statement, at most :limit per chat.
 CLAIM_HELD_SELECT = """
 SELECT id, article_id, chat_id, chat_type, thread_id, attempts, created_at, priority, timezone, language,
-       digest_time, quiet_start, quiet_end, 1 AS held, kind, silent
+       digest_time, quiet_start, quiet_end, 1 AS held, kind, silent, preview, photo, short
 FROM (
     SELECT o.id, o.article_id, o.chat_id, c.type AS chat_type, o.thread_id, o.attempts, o.created_at,
-           o.priority, c.timezone, c.language, c.digest_time, c.quiet_start, c.quiet_end, o.kind, o.silent,
+           o.priority, c.timezone, c.language, c.digest_time, c.quiet_start, c.quiet_end, o.kind,
+           (o.silent OR c.push_silent) AS silent, c.push_preview AS preview, c.push_photo AS photo,
+           c.push_short AS short,
            ROW_NUMBER() OVER (PARTITION BY o.chat_id ORDER BY o.id) AS n
     FROM json_each(:chat_ids) AS j
     CROSS JOIN outbox AS o ON o.chat_id = j.value
@@ -118,7 +121,7 @@ ORDER BY chat_id, id
 """
 MARK_HELD = "UPDATE outbox SET state = 'queued', next_attempt_at = ?, last_error = 'quiet' WHERE id = ?"
 DIGEST_CHATS = """
-SELECT id, digest_time, timezone, last_digest_at FROM chats
+SELECT id, digest_time, timezone, last_digest_at, push_silent FROM chats
 WHERE status = 'active' AND digest_time IS NOT NULL
 """
 # The IN term repeats the partial index's condition so that SQLite uses outbox_pending.
@@ -206,7 +209,11 @@ class ClaimedRow:
     quiet_end: str | None = None
     held: bool = False  # held through quiet hours; goes out in one list with the chat's others
     kind: str = "push"  # 'channel': a channel post, rendered and paced by bot.channels
-    silent: bool = False  # sent with disable_notification
+    silent: bool = False  # sent with disable_notification (a channel's silent hours, a chat's option)
+    # The chat's /settings (bot.models.PushOptions), read with the row so a send costs no query.
+    preview: bool = True
+    photo: bool = False
+    short: bool = False
 
 
 @dataclass(slots=True)
@@ -301,7 +308,8 @@ async def claim(db: Database, *, article_id: int, limit: int, now: float) -> lis
 def _claimed(row: sqlite3.Row) -> ClaimedRow:
     values = dict(row)
     values["held"] = bool(values["held"])
-    values["silent"] = bool(values["silent"])
+    for name in ("silent", "preview", "photo", "short"):
+        values[name] = bool(values[name])
     return ClaimedRow(**values)
 
 
@@ -327,6 +335,7 @@ class DigestChat:
     digest_time: str
     timezone: str | None
     last_digest_at: float | None
+    silent: bool = False  # the chat's silent option: the digest arrives without a sound
 
 
 @dataclass(frozen=True, slots=True)
@@ -339,7 +348,10 @@ class DigestRow:
 async def digest_chats(db: Database) -> list[DigestChat]:
     """Active chats that asked for a digest."""
     rows = await db.fetchall(DIGEST_CHATS)
-    return [DigestChat(r["id"], r["digest_time"], r["timezone"], r["last_digest_at"]) for r in rows]
+    return [
+        DigestChat(r["id"], r["digest_time"], r["timezone"], r["last_digest_at"], bool(r["push_silent"]))
+        for r in rows
+    ]
 
 
 async def digest_rows(db: Database, *, chat_id: int) -> list[DigestRow]:
