@@ -38,7 +38,7 @@ RETURNING id
 """
 INSERT_ADMIN = """
 INSERT INTO sources (id, name, url, kind, interval, category, breaking, origin, options, created_at)
-VALUES (:id, :name, :url, :kind, :interval, NULL, 0, 'admin', :options, :now)
+VALUES (:id, :name, :url, :kind, :interval, :category, 0, 'admin', :options, :now)
 ON CONFLICT (id) DO NOTHING
 """
 # Sources whose id starts with '_' are reserved (broadcasts): never listed, polled or removed.
@@ -132,6 +132,7 @@ async def add_source(
     interval: float,
     options: dict[str, Any],
     now: float,
+    category: str | None = None,
 ) -> bool:
     """Add a source an admin asked for; False when the id is taken."""
     changed = await db.write(
@@ -142,6 +143,7 @@ async def add_source(
             "url": url,
             "kind": kind,
             "interval": interval,
+            "category": category,
             "options": json.dumps(options, sort_keys=True),
             "now": now,
         },
