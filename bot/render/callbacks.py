@@ -25,7 +25,10 @@ RELATED = "rl"  # arg: "ID:TAG"
 SEARCH_PAGE = "sp"  # arg: "SEARCH_ID:PAGE", the search saved in storage
 REVIEW = "rv"  # arg: "a:ID" approve, "r:ID" reject, "e:ID" edit a review card
 BROADCAST = "bc"  # arg: "send:ID" or "cancel:ID", a broadcast draft
-PREFIXES = frozenset({SUBSCRIBE, REMOVE, SOURCE_ADD, SUMMARY, RELATED, SEARCH_PAGE, REVIEW, BROADCAST})
+FORGET = "fg"  # arg: "ok:STAMP" or "no:STAMP", STAMP naming the chat row /forget was asked for
+PREFIXES = frozenset(
+    {SUBSCRIBE, REMOVE, SOURCE_ADD, SUMMARY, RELATED, SEARCH_PAGE, REVIEW, BROADCAST, FORGET}
+)
 REVIEW_ACTIONS = {"a": "approve", "r": "reject", "e": "edit"}
 _SUBSCRIBE_KINDS = frozenset({"category", "source"})
 
@@ -141,4 +144,17 @@ def pending_source_choice(callback: Callback) -> tuple[bool, int]:
     value = int(raw_id)
     if not 1 <= value <= MAX_ID:
         raise CallbackDataError("pending source id out of range")
+    return verb == "ok", value
+
+
+def forget_choice(callback: Callback) -> tuple[bool, int]:
+    """What a FORGET button asks: (confirm?, the stamp of the chat row it was drawn for)."""
+    if callback.prefix != FORGET:
+        raise CallbackDataError("not a forget button")
+    verb, sep, raw = callback.arg.partition(":")
+    if not sep or verb not in ("ok", "no") or not (raw.isascii() and raw.isdigit()) or len(raw) > 19:
+        raise CallbackDataError("malformed forget button")
+    value = int(raw)
+    if not 0 <= value <= MAX_ID:
+        raise CallbackDataError("forget stamp out of range")
     return verb == "ok", value
