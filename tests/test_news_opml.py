@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -286,3 +288,49 @@ async def test_round_trip_on_the_corpus_feeds(db: Database, fetcher: Fetcher, tm
     assert report.failed == ()
     assert len(report.added) == len(expected)
     assert again == expected
+
+
+def _cli(*args: str, db: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bot.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": "/usr/bin:/bin", "PTB_TIMEDELTA": "1", "NEWSBOT_DB": str(db)},
+        check=False,
+    )
+
+
+def test_newsbot_opml_import_then_export_to_stdout(tmp_path: Path) -> None:
+    file = tmp_path / "feeds.opml"
+    file.write_bytes(
+        _opml(
+            '<outline text="News"><outline text="One &amp; Two" xmlUrl="https://one.example/rss"/></outline>'
+            '<outline text="Bad" xmlUrl="ftp://files.example/rss"/>'
+        )
+    )
+    db = tmp_path / "newsbot.db"
+    imported = _cli("opml", "import", str(file), db=db)
+    assert imported.returncode == 0, imported.stderr
+    assert imported.stdout.splitlines() == [
+        "added 1, already present 0, failed 1",
+        "added\tone-two\thttps://one.example/rss",
+        "failed\tBad\tnot a web address: ftp://files.example/rss",
+    ]
+    exported = _cli("opml", "export", db=db)
+    assert exported.returncode == 0, exported.stderr
+    [entry] = parse_opml(exported.stdout.encode()).entries
+    assert (entry.name, entry.url, entry.category) == ("One & Two", "https://one.example/rss", "News")
+    written = tmp_path / "x.opml"
+    assert _cli("opml", "export", str(written), db=db).returncode == 0
+    assert [e.url for e in parse_opml(written.read_bytes()).entries] == ["https://one.example/rss"]
+
+
+def test_newsbot_opml_import_refuses_what_is_not_opml_in_one_line(tmp_path: Path) -> None:
+    file = tmp_path / "feed.xml"
+    file.write_bytes(b'<?xml version="1.0"?><rss version="2.0"><channel/></rss>')
+    result = _cli("opml", "import", str(file), db=tmp_path / "newsbot.db")
+    assert result.returncode == 2
+    assert result.stderr == f"newsbot: {file}: this is not OPML (its root element is <rss>)\n"
+    missing = _cli("opml", "import", str(tmp_path / "nope.opml"), db=tmp_path / "newsbot.db")
+    assert missing.returncode == 2 and missing.stderr.count("\n") == 1
