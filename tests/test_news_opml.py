@@ -106,6 +106,16 @@ def test_html_entities_in_titles_are_decoded_escaped_once_twice_or_bare() -> Non
     assert [e.name for e in doc.entries] == ["Tom & Jerry's", "Café & Bar", "Café — Le Monde"]
 
 
+def test_declared_encodings_and_byte_order_marks_are_honoured() -> None:
+    body = '<opml version="2.0"><body><outline text="Новости" xmlUrl="https://a.example/rss"/></body></opml>'
+    cp1251 = ('<?xml version="1.0" encoding="windows-1251"?>' + body).encode("cp1251")
+    utf16 = ('<?xml version="1.0" encoding="UTF-16"?>' + body).encode("utf-16")
+    bom = b"\xef\xbb\xbf" + body.encode()
+    assert [parse_opml(d).entries[0].name for d in (cp1251, utf16, bom)] == ["Новости"] * 3
+    with pytest.raises(OpmlError, match="cannot be decoded"):
+        parse_opml(b'<?xml version="1.0" encoding="x-nonsense"?><opml/>')
+
+
 def test_folders_become_the_category_unless_the_feed_names_its_own() -> None:
     doc = parse_opml(
         _opml(
@@ -213,6 +223,17 @@ async def test_import_adds_reports_duplicates_and_failures(db: Database, fetcher
     again = await _import(db, fetcher, data)
     assert again.added == ()
     assert len(again.present) == 4
+
+
+async def test_a_page_whose_feed_is_already_a_source_counts_as_present(
+    db: Database, fetcher: Fetcher
+) -> None:
+    await sources.add_source(
+        db, source_id="found", name="Found", url="https://site.example/feed.xml", kind="feed", interval=300,
+        options={}, now=time.time(),
+    )  # fmt: skip
+    report = await _import(db, fetcher, _opml('<outline text="Home" htmlUrl="https://site.example/home"/>'))
+    assert (report.added, report.present, report.failed) == ((), ("Home",), ())
 
 
 async def test_ids_come_from_titles_and_stay_unique(db: Database, fetcher: Fetcher) -> None:
