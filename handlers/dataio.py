@@ -18,6 +18,7 @@ from bot.render.dataio import (
     EXPORT_USAGE,
     FORGET_USAGE,
     IMPORT_HINT,
+    IMPORT_USAGE,
     forget_buttons,
     forget_text,
     import_report_text,
@@ -149,6 +150,9 @@ async def on_forget_button(update: Update, context: NewsContext) -> None:
 async def import_command(update: Update, context: NewsContext) -> None:
     """/import alone: say how to send the file (a document whose caption is /import lands below)."""
     if (message := await staff_message(update, context, "admin")) is None:
+        return
+    if context.args:
+        await reply_usage(update, context, IMPORT_USAGE)
         return
     await message.reply_text(translate_for(update, context)(IMPORT_HINT))
 

@@ -84,6 +84,10 @@ async def test_import_via_hint_or_caption_then_export_sources_as_opml(
         ("Globe & Mail", "https://globe.example/rss", "World", "https://globe.example/"),
         ("Café Times", "https://cafe.example/feed", "World", None),
     }
+    assert (await _ask(control, ADMIN, "/import now", 6))[
+        "text"
+    ] == "Usage: /import (then send the .opml file)"
+    assert (await _ask(control, ADMIN, "/export all", 7))["text"] == "Usage: /export | /export sources"
     await _ask(control, STRANGER, "/start", 1)
     assert len(await control.messages(STRANGER)) == 1  # only the /start answer
 
