@@ -64,7 +64,7 @@ Control API (JSON in and out; errors are ``{"ok": false, "error": "..."}`` with 
         to one chat, ``count`` limits them to the next N sends, else until cleared): delay
         (``delay`` seconds before answering each send, which is still delivered), server_error
         (``status``, default 502; nothing delivered), flood (429 with ``retry_after``, default 5).
-        "Sends" are sendMessage, sendPhoto, editMessageText and editMessageCaption.
+        "Sends" are sendMessage, sendPhoto, sendDocument, editMessageText and editMessageCaption.
         Kinds of every Bot API call (getMe and getUpdates too; ``count`` limits them): unauthorized
         (401 "Unauthorized", as for a revoked token), bad_gateway (502 with an HTML body that
         echoes the request path, token included, as a failing proxy does).
