@@ -64,12 +64,13 @@ def run(args: argparse.Namespace) -> int:
             if args.file is None:
                 sys.stdout.buffer.write(text)
                 sys.stdout.flush()
-            else:
+                return 0
+            try:
                 Path(args.file).write_bytes(text)
+            except OSError as exc:
+                return _fail(f"cannot write {args.file}: {exc.strerror or exc}")
             return 0
         return _import(args.file, database, settings.bot.tz)
-    except OSError as exc:
-        return _fail(f"{exc.filename or args.file}: {exc.strerror or exc}")
     except NewsbotError as exc:
         return _fail(str(exc))
 
@@ -91,8 +92,11 @@ def _import(file: str, database: Path, tz: ZoneInfo) -> int:
     from bot.news.opml_import import ImportReport, import_opml
     from bot.storage import open_database
 
-    with Path(file).open("rb") as handle:
-        data = handle.read(MAX_BYTES + 1)
+    try:
+        with Path(file).open("rb") as handle:
+            data = handle.read(MAX_BYTES + 1)
+    except OSError as exc:
+        return _fail(f"cannot read {file}: {exc.strerror or exc}")
 
     async def go() -> ImportReport:
         db = await open_database(database)

@@ -102,24 +102,27 @@ async def import_opml(
         else:
             keys.add(url_key(outcome.url))
             ready.append(outcome)
-    added_ids: list[str] = []
+    rows = []
     for found in ready:
         source_id = source_id_from_title(found.name, found.url, taken)
         taken.add(source_id)
-        if await sources.add_source(
-            db,
-            source_id=source_id,
-            name=found.name,
-            url=found.url,
-            kind=found.kind,
-            interval=interval,
-            options={"html_url": found.html_url} if found.html_url else {},
-            now=now,
-            category=found.entry.category,
-        ):
-            added_ids.append(source_id)
-        else:
-            failed.append((found.entry.name or found.url, f"the id {source_id} was taken meanwhile"))
+        rows.append(
+            {
+                "source_id": source_id,
+                "name": found.name,
+                "url": found.url,
+                "kind": found.kind,
+                "interval": interval,
+                "category": found.entry.category,
+                "options": {"html_url": found.html_url} if found.html_url else {},
+            }
+        )
+    # One transaction: a file of 5,000 feeds is one commit, and all of it or none.
+    added_ids = await sources.add_sources(db, sources=rows, now=now)
+    free = set(added_ids)
+    for row in rows:
+        if row["source_id"] not in free:
+            failed.append((str(row["name"]), f"the id {row['source_id']} was taken meanwhile"))
     by_id = {s.id: s for s in await sources.list_sources(db)}
     added = tuple(by_id[i] for i in added_ids if i in by_id)
     logger.info("OPML import: %d added, %d already present, %d failed", len(added), len(present), len(failed))

@@ -151,6 +151,30 @@ async def add_source(
     return changed > 0
 
 
+async def add_sources(db: Database, *, sources: Iterable[dict[str, Any]], now: float) -> list[str]:
+    """Add many admin sources in one transaction (an OPML import); return the ids that were free.
+
+    Each dict has the keyword arguments of ``add_source`` except ``now``.
+    """
+    added: list[str] = []
+    async with db.transaction() as conn:
+        for s in sources:
+            params = {
+                "id": s["source_id"],
+                "name": s["name"],
+                "url": s["url"],
+                "kind": s["kind"],
+                "interval": s["interval"],
+                "category": s.get("category"),
+                "options": json.dumps(s.get("options", {}), sort_keys=True),
+                "now": now,
+            }
+            cursor = await conn.execute(INSERT_ADMIN, params)
+            if cursor.rowcount > 0:
+                added.append(s["source_id"])
+    return added
+
+
 async def list_sources(db: Database) -> list[Source]:
     return [source_from_row(r) for r in await db.fetchall(SELECT_ALL)]
 
