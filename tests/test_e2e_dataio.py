@@ -165,7 +165,7 @@ async def test_reader_export_then_forget_after_a_restart_and_nothing_arrives_aft
         assert len(await control.messages(READER)) == before
 
 
-async def test_forget_keeps_bans_and_the_audit_log(tmp_path: Path) -> None:
+async def test_forget_removes_waiting_items_keeps_bans_and_the_audit_log(tmp_path: Path) -> None:
     db = await open_database(tmp_path / "news.db")
     try:
         now = time.time()
@@ -174,6 +174,24 @@ async def test_forget_keeps_bans_and_the_audit_log(tmp_path: Path) -> None:
         )
         await subscriptions.subscribe(db, chat_id=READER, kind="all", now=now)
         await moderation.ban(db, user_id=READER, reason="spam", actor=ADMIN, now=now)
+        await sources.add_source(
+            db, source_id="s", name="S", url="https://s.example/rss", kind="feed", interval=300,
+            options={}, now=now,
+        )  # fmt: skip
+        # A queued item and one held for the digest, counted as fan-out counts what it queues.
+        async with db.transaction() as conn:
+            await conn.execute(
+                "INSERT INTO articles (id, source_id, guid, url, title, published_at, fetched_at)"
+                " VALUES (1, 's', 'g', 'https://s.example/1', 'T', ?, ?)",
+                (now, now),
+            )
+            await conn.executemany(
+                "INSERT INTO outbox (article_id, chat_id, thread_id, state, next_attempt_at, created_at)"
+                " VALUES (1, ?, ?, ?, ?, ?)",
+                [(READER, 0, "queued", now, now), (READER, 7, "digest", now, now)],
+            )
+            await conn.execute("UPDATE outbox_counts SET n = n + 1 WHERE state IN ('queued', 'digest')")
+        assert await chats.waiting_deliveries(db, chat_id=READER) == 2
         stamp = await chats.forget_stamp(db, chat_id=READER)
         assert stamp is not None
         assert await chats.forget_chat(db, chat_id=READER, stamp=stamp)
@@ -181,5 +199,8 @@ async def test_forget_keeps_bans_and_the_audit_log(tmp_path: Path) -> None:
         assert await moderation.is_banned(db, user_id=READER)
         assert [e.action for e in await moderation.recent_audit(db, limit=5)] == ["ban"]
         assert await subscriptions.count_active(db) == 0
+        assert await chats.waiting_deliveries(db, chat_id=READER) == 0
+        counts = {row[0]: row[1] for row in await db.fetchall("SELECT state, n FROM outbox_counts")}
+        assert counts["queued"] == counts["digest"] == 0  # the rows left through the counters' trigger
     finally:
         await db.close()
