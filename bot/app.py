@@ -46,6 +46,7 @@ from bot.errors import ConfigError, TelegramUnavailable
 from bot.news.fetcher import Fetcher
 from bot.render.callbacks import (
     BROADCAST,
+    FORGET,
     OPTION,
     RELATED,
     REMOVE,
@@ -61,7 +62,7 @@ from bot.storage import channels as channel_store
 from bot.storage import open_database, search, sources
 from bot.storage.connection import InstanceLock
 from bot.supervisor import Supervisor
-from handlers import admin, gates, membership, moderation, reading, start, subscriptions
+from handlers import admin, dataio, gates, membership, moderation, reading, start, subscriptions
 from handlers import channels as channel_admin
 from handlers import settings as chat_settings
 from handlers import sources as source_admin
@@ -160,6 +161,12 @@ def register_handlers(application: NewsApp) -> None:
     command("summary", reading.summary_command)
     command("related", reading.related_command)
     command("search", reading.search_command)
+    # A reader's own data (/export, /forget) and the admins' OPML (/export sources, /import).
+    command("export", dataio.export_command)
+    command("forget", dataio.forget_command)
+    application.add_handler(CallbackQueryHandler(dataio.on_forget_button, pattern=f"^{FORGET}:"))
+    command("import", dataio.import_command)
+    application.add_handler(MessageHandler(filters.Document.ALL & posts, dataio.on_document))
     application.add_handler(
         CallbackQueryHandler(reading.on_reading_button, pattern=f"^({SUMMARY}|{RELATED}|{SEARCH_PAGE}):")
     )

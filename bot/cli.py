@@ -55,9 +55,11 @@ def _parser() -> argparse.ArgumentParser:
     emulator.add_argument("--host", default="127.0.0.1")
     emulator.add_argument("--no-limits", action="store_true", help="lift Telegram's rate limits")
 
+    from bot import dataio
     from bot.reading.commands import add_parsers
 
     add_parsers(commands)
+    dataio.add_parsers(commands)
     return parser
 
 
@@ -86,6 +88,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 )
                 return 1
             return 0
+        if args.command in {"opml", "backup", "restore"}:
+            from bot import dataio
+
+            return dataio.run(args)
         if args.command in {"summarize", "extract", "import", "related", "search"}:
             from bot.reading.commands import run
 

@@ -26,6 +26,8 @@ NOT_FOUND: JSON = {"ok": False, "error_code": 404, "description": "Not Found"}
 
 TEXT_LIMIT = 4096
 CAPTION_LIMIT = 1024
+UPLOAD_LIMIT = 50 * 1024 * 1024  # what a bot may upload with sendDocument
+DOWNLOAD_LIMIT = 20 * 1024 * 1024  # what getFile lets a bot download
 CALLBACK_DATA_LIMIT = 64
 BUTTONS_LIMIT = 100
 ROW_LIMIT = 8
@@ -354,8 +356,11 @@ def message_dict(emulator: Emulator, chat: Chat, message: StoredMessage, *, nest
     if message.message_thread_id is not None:
         result["message_thread_id"] = message.message_thread_id
         result["is_topic_message"] = True
-    if message.photo is not None:
-        result["photo"] = message.photo
+    if message.photo is not None or message.document is not None:
+        if message.photo is not None:
+            result["photo"] = message.photo
+        else:
+            result["document"] = message.document
         if message.text:
             result["caption"] = message.text
             if message.entities:
@@ -508,6 +513,73 @@ async def send_photo(emulator: Emulator, params: JSON) -> JSON:
         silent=_bool(params, "disable_notification"),
     )
     return message_dict(emulator, chat, message)
+
+
+@_method("sendDocument", send=True)
+async def send_document(emulator: Emulator, params: JSON) -> JSON:
+    """Send a file given as multipart upload, file id or URL; uploads are kept for getFile."""
+    arrived = time.monotonic()
+    chat = _target(emulator, params)
+    document = params.get("document")
+    if isinstance(document, str) and document.startswith("attach://"):
+        document = params.get(document[len("attach://") :])
+    if isinstance(document, dict) and "_upload" in document:
+        data = document.get("_data")
+        if not isinstance(data, bytes) or not data:
+            raise ApiError(400, "Bad Request: file must be non-empty")
+        if len(data) > UPLOAD_LIMIT:
+            raise ApiError(413, "Request Entity Too Large")
+        name = str(document.get("_upload") or "file")
+        mime = document.get("mime_type")
+        sent = emulator.store_file(data, file_name=name, mime_type=str(mime) if mime else None).document()
+    elif isinstance(document, str) and document in emulator.files:
+        sent = emulator.files[document].document()
+    elif isinstance(document, str) and document.lower().startswith(("http://", "https://")):
+        sent = {"file_id": emulator.new_file_id("BQAC"), "file_unique_id": "AgADurl", "file_size": 0}
+    else:
+        raise ApiError(400, "Bad Request: there is no document in the request")
+    caption = params.get("caption")
+    plain, entities = _render(
+        caption,
+        params.get("parse_mode"),
+        params.get("caption_entities"),
+        CAPTION_LIMIT,
+        "Bad Request: message caption is too long",
+    )
+    markup, thread, reply_to = _admit_send(emulator, chat, params, arrived)
+    message = emulator.new_message(
+        chat,
+        from_bot=True,
+        method="sendDocument",
+        now=time.time(),
+        text=plain,
+        html=None if caption is None else str(caption),
+        entities=entities,
+        reply_markup=markup,
+        message_thread_id=thread,
+        reply_to_message_id=reply_to,
+        document=sent,
+    )
+    return message_dict(emulator, chat, message)
+
+
+@_method("getFile")
+async def get_file(emulator: Emulator, params: JSON) -> JSON:
+    """Name the path a file is downloaded from (``/file/bot<token>/<file_path>``)."""
+    file_id = params.get("file_id")
+    if not isinstance(file_id, str) or not file_id:
+        raise ApiError(400, "Bad Request: file_id is empty")
+    stored = emulator.files.get(file_id)
+    if stored is None:
+        raise ApiError(400, "Bad Request: invalid file_id")
+    if len(stored.data) > DOWNLOAD_LIMIT:
+        raise ApiError(400, "Bad Request: file is too big")
+    return {
+        "file_id": stored.file_id,
+        "file_unique_id": stored.file_unique_id,
+        "file_size": len(stored.data),
+        "file_path": stored.file_path,
+    }
 
 
 def _editable(emulator: Emulator, params: JSON) -> tuple[Chat, StoredMessage]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import time
 from types import TracebackType
 from typing import Any, cast
@@ -126,6 +127,38 @@ class EmulatorClient:
             }
         )
         return int((await self._call("POST", "updates/message", json=body))["update_id"])
+
+    async def send_document(
+        self,
+        chat_id: int,
+        user_id: int,
+        file_name: str,
+        content: bytes,
+        *,
+        caption: str | None = None,
+        mime_type: str | None = None,
+        reply_to_message_id: int | None = None,
+    ) -> int:
+        """Queue a reader's upload of a file (with an optional caption); return its message_id."""
+        body = self._drop_none(
+            {
+                "chat_id": chat_id,
+                "user_id": user_id,
+                "file_name": file_name,
+                "content": base64.b64encode(content).decode("ascii"),
+                "caption": caption,
+                "mime_type": mime_type,
+                "reply_to_message_id": reply_to_message_id,
+            }
+        )
+        return int((await self._call("POST", "updates/document", json=body))["message_id"])
+
+    async def file_content(self, file_id: str) -> bytes:
+        """The bytes of a file the bot sent (sendDocument)."""
+        response = await self._http.get(f"files/{file_id}")
+        if response.status_code != 200:
+            raise ControlAPIError(f"GET files/{file_id}: {response.status_code}")
+        return response.content
 
     async def press_button(
         self, chat_id: int, user_id: int, message_id: int, data: str, *, force: bool = False

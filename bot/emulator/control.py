@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import time
 from typing import Any
 
@@ -121,6 +123,40 @@ def inject_message(emulator: Emulator, body: JSON) -> JSON:
     )
     update_id = emulator.push_update({"message": message_dict(emulator, chat, message)})
     return {"update_id": update_id, "message_id": message.message_id}
+
+
+def inject_document(emulator: Emulator, body: JSON) -> JSON:
+    """Queue a message carrying a file a reader uploads; return update_id, message_id and file_id."""
+    chat_id = _int(body, "chat_id")
+    name, content = body.get("file_name"), body.get("content")
+    if not isinstance(name, str) or not name or not isinstance(content, str):
+        raise ControlError(400, "file_name and content (base64) are required")
+    try:
+        data = base64.b64decode(content, validate=True)
+    except (binascii.Error, ValueError):
+        raise ControlError(400, "content must be base64") from None
+    chat = _chat_for(emulator, body, chat_id)
+    user_id = _int(body, "user_id", chat_id if chat_id > 0 else None)
+    emulator.ensure_user(user_id, first_name=body.get("first_name"))
+    reply_to = _optional_int(body, "reply_to_message_id")
+    if reply_to is not None and reply_to not in chat.messages:
+        raise ControlError(404, "no such message to reply to in this chat")
+    mime = body.get("mime_type")
+    stored = emulator.store_file(data, file_name=name, mime_type=mime if isinstance(mime, str) else None)
+    caption = body.get("caption") if isinstance(body.get("caption"), str) else None
+    message = emulator.new_message(
+        chat,
+        from_bot=False,
+        method="user",
+        now=time.time(),
+        text=caption,
+        entities=_command_entities(caption) if caption else [],
+        user_id=user_id,
+        reply_to_message_id=reply_to,
+        document=stored.document(),
+    )
+    update_id = emulator.push_update({"message": message_dict(emulator, chat, message)})
+    return {"update_id": update_id, "message_id": message.message_id, "file_id": stored.file_id}
 
 
 def _inject_channel_post(emulator: Emulator, chat: Chat, body: JSON, text: str) -> JSON:

@@ -24,6 +24,11 @@ Control API (JSON in and out; errors are ``{"ok": false, "error": "..."}`` with 
         ``signed: true`` it also carries ``author_signature`` and ``from`` (the author ``user_id``),
         as a channel that shows its authors' profiles sends it.
         ``reply_to_message_id`` makes the message a reply (to the bot's prompt, say).
+    ``POST /control/updates/document`` ``{chat_id, user_id?, file_name, content (base64),
+        mime_type?, caption?, reply_to_message_id?}`` -> ``{update_id, message_id, file_id}``: a
+        reader uploads a file; a caption starting with "/" gets a ``bot_command`` caption entity.
+        The bot reads it with getFile and ``GET /file/bot<token>/<file_path>`` (20 MB at most).
+    ``GET  /control/files/{file_id}`` -> the bytes of a file (one the bot sent with sendDocument)
     ``POST /control/updates/callback`` ``{chat_id, user_id?, message_id, data, force?}`` ->
         ``{update_id, callback_query_id}``; ``data`` must be one of the message's buttons unless
         ``force`` is true.
@@ -38,7 +43,8 @@ Control API (JSON in and out; errors are ``{"ok": false, "error": "..."}`` with 
         ``since``: ``[{seq, chat_id, message_id, message_thread_id, kind: text|photo, text (plain,
         or the caption), html (as sent), entities, reply_markup, reply_to_message_id, date, t
         (time.time()), edited (count), deleted, method, silent (sent with disable_notification),
-        link_preview_options (as sent, text only)}, ...]``
+        link_preview_options (as sent, text only), document}, ...]``; ``kind`` is ``document``
+        for sendDocument, whose ``document`` holds ``file_id``, ``file_name``, ``mime_type``
     ``POST /control/messages/backdate`` ``{chat_id, seconds, message_id?}`` -> ``{changed}``
         ages a chat's messages (or one); deleteMessage refuses messages older than 48 hours.
     ``GET  /control/transcript?since=N`` -> every Bot API call after seq N: ``[{seq, t, method,
@@ -61,7 +67,7 @@ Control API (JSON in and out; errors are ``{"ok": false, "error": "..."}`` with 
         (``status``, default 502; nothing delivered), flood (429 with ``retry_after``, default 5),
         photo_url (sendPhoto by URL answers 400 "failed to get HTTP URL content", as when
         Telegram cannot download the picture; other sends are unaffected).
-        "Sends" are sendMessage, sendPhoto, editMessageText and editMessageCaption.
+        "Sends" are sendMessage, sendPhoto, sendDocument, editMessageText and editMessageCaption.
         Kinds of every Bot API call (getMe and getUpdates too; ``count`` limits them): unauthorized
         (401 "Unauthorized", as for a revoked token), bad_gateway (502 with an HTML body that
         echoes the request path, token included, as a failing proxy does).
@@ -109,6 +115,7 @@ from bot.emulator.control import (
     backdate,
     inject_callback,
     inject_chat_member,
+    inject_document,
     inject_inline_query,
     inject_message,
     inject_raw,
@@ -181,9 +188,15 @@ async def _read_params(request: web.Request) -> JSON:
         form = await request.post()
         for key, value in form.items():
             if isinstance(value, web.FileField):
-                # Keep uploads out of memory and the transcript: name and size are enough.
-                size = len(value.file.read())
-                params[key] = {"_upload": value.filename, "size": size}
+                # The bytes go to the method (sendDocument keeps them for getFile), never to the
+                # transcript: name, type and size are enough there.
+                data = value.file.read()
+                params[key] = {
+                    "_upload": value.filename,
+                    "size": len(data),
+                    "mime_type": value.content_type,
+                    "_data": data,
+                }
             elif isinstance(value, str):
                 params[key] = _decode(key, value)
             else:
@@ -210,8 +223,23 @@ async def _bot_api(request: web.Request) -> web.Response:
         return web.Response(status=502, text=page, content_type="text/html")
     params = await _read_params(request)
     name, status, body = await dispatch(emulator, method, params)
-    emulator.record_call(name, params, status, None if status == 200 else body.get("description"))
+    logged = {
+        k: {f: x for f, x in v.items() if f != "_data"} if isinstance(v, dict) and "_data" in v else v
+        for k, v in params.items()
+    }
+    emulator.record_call(name, logged, status, None if status == 200 else body.get("description"))
     return _respond(status, body)
+
+
+async def _download(request: web.Request) -> web.Response:
+    """A file getFile named, under /file/bot<token>/<file_path>, as Telegram serves it."""
+    emulator = request.app[EMULATOR_KEY]
+    if _TOKEN_RE.fullmatch(request.match_info["token"]) is None:
+        return _respond(401, _UNAUTHORIZED)
+    stored = emulator.file_by_path(request.match_info["path"])
+    if stored is None:
+        return _respond(404, {"ok": False, "error_code": 404, "description": "Not Found"})
+    return web.Response(body=stored.data, content_type="application/octet-stream")
 
 
 async def _not_found(request: web.Request) -> web.Response:
@@ -300,6 +328,17 @@ async def _add_topic(request: web.Request) -> web.Response:
 
 async def _inject_message(request: web.Request) -> web.Response:
     return _respond(200, inject_message(request.app[EMULATOR_KEY], await _body(request)))
+
+
+async def _inject_document(request: web.Request) -> web.Response:
+    return _respond(200, inject_document(request.app[EMULATOR_KEY], await _body(request)))
+
+
+async def _file_content(request: web.Request) -> web.Response:
+    stored = request.app[EMULATOR_KEY].files.get(request.match_info["file_id"])
+    if stored is None:
+        raise ControlError(404, "no such file")
+    return web.Response(body=stored.data, content_type="application/octet-stream")
 
 
 async def _inject_callback(request: web.Request) -> web.Response:
@@ -399,6 +438,8 @@ def create_app(emulator: Emulator) -> web.Application:
     app.router.add_get("/control/chats", _list_chats)
     app.router.add_post("/control/chats/{chat_id}/topics", _add_topic)
     app.router.add_post("/control/updates/message", _inject_message)
+    app.router.add_post("/control/updates/document", _inject_document)
+    app.router.add_get("/control/files/{file_id}", _file_content)
     app.router.add_post("/control/updates/callback", _inject_callback)
     app.router.add_post("/control/updates/my_chat_member", _inject_chat_member)
     app.router.add_post("/control/updates", _inject_raw)
@@ -414,6 +455,7 @@ def create_app(emulator: Emulator) -> web.Application:
     app.router.add_post("/control/limits", _set_limits)
     app.router.add_post("/control/reset", _reset)
     app.router.add_route("*", "/bot{token}/{method}", _bot_api)
+    app.router.add_get("/file/bot{token}/{path:.+}", _download)
     app.router.add_route("*", "/{tail:.*}", _not_found)
     return app
 

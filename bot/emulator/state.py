@@ -78,6 +78,7 @@ class StoredMessage:
     reply_markup: JSON | None = None
     message_thread_id: int | None = None
     photo: list[JSON] | None = None
+    document: JSON | None = None  # a Document object (file_id, file_name, mime_type, file_size)
     reply_to_message_id: int | None = None
     user_id: int | None = None
     author_signature: str | None = None  # a signed channel post
@@ -94,7 +95,7 @@ class StoredMessage:
             "chat_id": self.chat_id,
             "message_id": self.message_id,
             "message_thread_id": self.message_thread_id,
-            "kind": "photo" if self.photo is not None else "text",
+            "kind": "photo" if self.photo is not None else "document" if self.document else "text",
             "text": self.text,
             "html": self.html,
             "entities": self.entities,
@@ -107,7 +108,33 @@ class StoredMessage:
             "method": self.method,
             "silent": self.silent,
             "link_preview_options": self.link_preview_options,
+            "document": self.document,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class StoredFile:
+    """A file the emulator holds: a document a reader uploaded, or one the bot sent."""
+
+    file_id: str
+    file_unique_id: str
+    file_name: str | None
+    mime_type: str | None
+    data: bytes
+    file_path: str  # relative, as getFile answers it
+
+    def document(self) -> JSON:
+        """The Bot API Document object of this file."""
+        result: JSON = {
+            "file_id": self.file_id,
+            "file_unique_id": self.file_unique_id,
+            "file_size": len(self.data),
+        }
+        if self.file_name is not None:
+            result["file_name"] = self.file_name
+        if self.mime_type is not None:
+            result["mime_type"] = self.mime_type
+        return result
 
 
 @dataclass(slots=True)
@@ -316,6 +343,7 @@ class Emulator:
         self.commands: dict[str, list[JSON]] = {}
         self.bot_settings: JSON = {}
         self.file_ids: set[str] = set()
+        self.files: dict[str, StoredFile] = {}
         self.global_faults: list[GlobalFault] = []
         self.api_faults: list[GlobalFault] = []
         self.updates: deque[JSON] = deque()
@@ -656,6 +684,27 @@ class Emulator:
         self._next_file_id += 1
         self.file_ids.add(file_id)
         return file_id
+
+    def store_file(self, data: bytes, *, file_name: str | None, mime_type: str | None) -> StoredFile:
+        """Keep a document's bytes under a new file id, for getFile and the file download path."""
+        file_id = self.new_file_id("BQAC")
+        suffix = ""
+        if file_name and "." in file_name:
+            suffix = "." + "".join(c for c in file_name.rsplit(".", 1)[1] if c.isalnum())[:10]
+        stored = StoredFile(
+            file_id=file_id,
+            file_unique_id=f"AgAD{file_id[4:16]}",
+            file_name=file_name,
+            mime_type=mime_type,
+            data=data,
+            file_path=f"documents/file_{len(self.files)}{suffix}",
+        )
+        self.files[file_id] = stored
+        return stored
+
+    def file_by_path(self, file_path: str) -> StoredFile | None:
+        """The file getFile gave this path."""
+        return next((f for f in self.files.values() if f.file_path == file_path), None)
 
     def new_callback_id(self) -> str:
         """Issue a callback query id."""

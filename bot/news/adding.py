@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 from bot.models import Source
@@ -32,6 +32,8 @@ class Added:
 @dataclass(frozen=True, slots=True)
 class Refused:
     reason: str  # plain text, for the admin who asked
+    # The source already polling that address, when that is the reason (an OPML import counts these apart).
+    existing: str | None = field(default=None, compare=False)
 
 
 def source_id_for(url: str, taken: set[str]) -> str:
@@ -116,7 +118,7 @@ async def find_source(
         return Refused(f"No feed or list of news found at {url}.")
     existing = await _existing(db, poll_url)
     if existing is not None:
-        return Refused(f"That is already the source {existing.id}.")
+        return Refused(f"That is already the source {existing.id}.", existing.id)
     label = (name or parsed.title or host_of(poll_url) or "source").strip()[:MAX_NAME]
     return Candidate(
         url=url, kind=kind, poll_url=poll_url, name=label, found=found, preview=parsed.items[:PREVIEW_ITEMS]
@@ -129,7 +131,7 @@ async def confirm_source(
     """Store a found source; refuse when its address became a source meanwhile."""
     existing = await _existing(db, candidate.poll_url)
     if existing is not None:
-        return Refused(f"That is already the source {existing.id}.")
+        return Refused(f"That is already the source {existing.id}.", existing.id)
     taken = {s.id for s in await sources.list_sources(db)}
     source_id = source_id_for(candidate.poll_url, taken)
     if not await sources.add_source(

@@ -30,8 +30,9 @@ BROADCAST = "bc"  # arg: "send:ID" or "cancel:ID", a broadcast draft
 # /settings (issue 12). The button names the value it sets, not a flip: a press that arrives
 # twice, or on an old message, sets what the reader saw on it rather than undoing itself.
 OPTION = "opt"  # arg: "NAME:1" or "NAME:0", NAME one of bot.models.PUSH_OPTIONS
+FORGET = "fg"  # arg: "ok:STAMP" or "no:STAMP", STAMP naming the chat row /forget was asked for
 PREFIXES = frozenset(
-    {SUBSCRIBE, REMOVE, SOURCE_ADD, SUMMARY, RELATED, SEARCH_PAGE, REVIEW, BROADCAST, OPTION}
+    {SUBSCRIBE, REMOVE, SOURCE_ADD, SUMMARY, RELATED, SEARCH_PAGE, REVIEW, BROADCAST, OPTION, FORGET}
 )
 REVIEW_ACTIONS = {"a": "approve", "r": "reject", "e": "edit"}
 _SUBSCRIBE_KINDS = frozenset({"category", "source"})
@@ -159,3 +160,16 @@ def option_choice(callback: Callback) -> tuple[str, bool]:
     if not sep or name not in PUSH_OPTIONS or value not in ("0", "1"):
         raise CallbackDataError("malformed settings button")
     return name, value == "1"
+
+
+def forget_choice(callback: Callback) -> tuple[bool, int]:
+    """What a FORGET button asks: (confirm?, the stamp of the chat row it was drawn for)."""
+    if callback.prefix != FORGET:
+        raise CallbackDataError("not a forget button")
+    verb, sep, raw = callback.arg.partition(":")
+    if not sep or verb not in ("ok", "no") or not (raw.isascii() and raw.isdigit()) or len(raw) > 19:
+        raise CallbackDataError("malformed forget button")
+    value = int(raw)
+    if not 0 <= value <= MAX_ID:
+        raise CallbackDataError("forget stamp out of range")
+    return verb == "ok", value

@@ -19,6 +19,8 @@ READER_COMMANDS = (
     ("summary", "Summary of an article: /summary ID or URL"),
     ("related", "Related reads: /related ID or URL"),
     ("search", "Search the news: /search WORDS"),
+    ("export", "This chat's subscriptions and settings as a file"),
+    ("forget", "Delete everything the bot keeps about this chat"),
     ("help", "How to use the bot"),
 )
 ADMIN_COMMANDS = (
@@ -28,6 +30,8 @@ ADMIN_COMMANDS = (
     ("source_remove", "Remove a source and its articles: /source_remove ID"),
     ("source_pause", "Stop polling a source: /source_pause ID"),
     ("source_resume", "Poll a paused source again: /source_resume ID"),
+    ("import", "Add the sources of an OPML file: /import, then send the file"),
+    ("export sources", "Every source as an OPML file (plain /export is the chat's own data)"),
     ("channels", "Channels the bot posts to"),
     ("channel_add", "Post to a channel: /channel_add @name [key=value ...]"),
     ("channel_remove", "Stop posting to a channel: /channel_remove @name"),

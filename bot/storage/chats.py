@@ -63,6 +63,20 @@ RETIRE_CHAT = (
     "UPDATE chats SET status = 'migrated', migrated_to = :new_id, updated_at = :now WHERE id = :old_id"
 )
 
+# /forget: the chat row goes, and with it (ON DELETE CASCADE) its subscriptions and every outbox
+# row, queued or held, so the counters' triggers see each row leave. The stamp (when the row was
+# made, in ms) names the row the confirmation button was drawn for: once it is gone, a second
+# press, or one after the chat came back with /start, matches nothing.
+SELECT_STAMP = "SELECT CAST(created_at * 1000 AS INTEGER) FROM chats WHERE id = ?"
+FORGET_CHAT = "DELETE FROM chats WHERE id = :id AND CAST(created_at * 1000 AS INTEGER) = :stamp"
+# The group this supergroup was before Telegram migrated it is the same readers' data.
+FORGET_MIGRATED_FROM = "DELETE FROM chats WHERE migrated_to = :id AND status = 'migrated'"
+IS_POSTING_CHANNEL = "SELECT 1 FROM channels WHERE chat_id = ?"
+COUNT_WAITING = """
+SELECT COUNT(*) FROM outbox WHERE chat_id = ? AND state IN ('queued', 'sending', 'digest')
+"""
+SELECT_CREATED = "SELECT created_at FROM chats WHERE id = ?"
+
 
 def chat_from_row(row: sqlite3.Row) -> Chat:
     return Chat(
@@ -160,3 +174,33 @@ async def migrate_chat(db: Database, *, old_id: int, new_id: int, now: float) ->
         await conn.execute(MOVE_SUBSCRIPTIONS, params)
         await conn.execute(MOVE_OUTBOX, params)
         await conn.execute(RETIRE_CHAT, params)
+
+
+async def forget_stamp(db: Database, *, chat_id: int) -> int | None:
+    """What a /forget button names the chat's current row by; None when the bot has no row for it."""
+    value = await db.scalar(SELECT_STAMP, (chat_id,))
+    return None if value is None else int(value)
+
+
+async def forget_chat(db: Database, *, chat_id: int, stamp: int) -> bool:
+    """Delete the chat, its subscriptions and its deliveries, once; False when already done."""
+    async with db.transaction() as conn:
+        cursor = await conn.execute(FORGET_CHAT, {"id": chat_id, "stamp": stamp})
+        if cursor.rowcount == 0:
+            return False
+        await conn.execute(FORGET_MIGRATED_FROM, {"id": chat_id})
+    return True
+
+
+async def is_posting_channel(db: Database, *, chat_id: int) -> bool:
+    """Whether the bot posts to this chat on its own (an admin's channel, not a reader's data)."""
+    return await db.fetchone(IS_POSTING_CHANNEL, (chat_id,)) is not None
+
+
+async def waiting_deliveries(db: Database, *, chat_id: int) -> int:
+    return int(await db.scalar(COUNT_WAITING, (chat_id,)) or 0)
+
+
+async def created_at(db: Database, *, chat_id: int) -> float | None:
+    value = await db.scalar(SELECT_CREATED, (chat_id,))
+    return None if value is None else float(value)

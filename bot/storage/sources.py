@@ -38,7 +38,7 @@ RETURNING id
 """
 INSERT_ADMIN = """
 INSERT INTO sources (id, name, url, kind, interval, category, breaking, origin, options, created_at)
-VALUES (:id, :name, :url, :kind, :interval, NULL, 0, 'admin', :options, :now)
+VALUES (:id, :name, :url, :kind, :interval, :category, 0, 'admin', :options, :now)
 ON CONFLICT (id) DO NOTHING
 """
 # Sources whose id starts with '_' are reserved (broadcasts): never listed, polled or removed.
@@ -132,6 +132,7 @@ async def add_source(
     interval: float,
     options: dict[str, Any],
     now: float,
+    category: str | None = None,
 ) -> bool:
     """Add a source an admin asked for; False when the id is taken."""
     changed = await db.write(
@@ -142,11 +143,36 @@ async def add_source(
             "url": url,
             "kind": kind,
             "interval": interval,
+            "category": category,
             "options": json.dumps(options, sort_keys=True),
             "now": now,
         },
     )
     return changed > 0
+
+
+async def add_sources(db: Database, *, sources: Iterable[dict[str, Any]], now: float) -> list[str]:
+    """Add many admin sources in one transaction (an OPML import); return the ids that were free.
+
+    Each dict has the keyword arguments of ``add_source`` except ``now``.
+    """
+    added: list[str] = []
+    async with db.transaction() as conn:
+        for s in sources:
+            params = {
+                "id": s["source_id"],
+                "name": s["name"],
+                "url": s["url"],
+                "kind": s["kind"],
+                "interval": s["interval"],
+                "category": s.get("category"),
+                "options": json.dumps(s.get("options", {}), sort_keys=True),
+                "now": now,
+            }
+            cursor = await conn.execute(INSERT_ADMIN, params)
+            if cursor.rowcount > 0:
+                added.append(s["source_id"])
+    return added
 
 
 async def list_sources(db: Database) -> list[Source]:

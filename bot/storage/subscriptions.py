@@ -22,6 +22,9 @@ LIST_FOR_CHAT = """
 SELECT * FROM subscriptions WHERE chat_id = :chat_id AND thread_id = :thread_id
 ORDER BY exclude, kind != 'all', kind, label
 """
+LIST_ALL_FOR_CHAT = """
+SELECT * FROM subscriptions WHERE chat_id = :chat_id ORDER BY thread_id, exclude, kind != 'all', kind, label
+"""
 # Categories readers can pick from: those seen on recent articles, most used first.
 RECENT_CATEGORIES = """
 SELECT category FROM articles
@@ -131,6 +134,11 @@ async def remove_by_id(db: Database, *, chat_id: int, subscription_id: int) -> b
 async def list_for_chat(db: Database, *, chat_id: int, thread_id: int = 0) -> list[Subscription]:
     rows = await db.fetchall(LIST_FOR_CHAT, {"chat_id": chat_id, "thread_id": thread_id})
     return [_from_row(r) for r in rows]
+
+
+async def list_all_for_chat(db: Database, *, chat_id: int) -> list[Subscription]:
+    """Every subscription of the chat, in all its topics."""
+    return [_from_row(r) for r in await db.fetchall(LIST_ALL_FOR_CHAT, {"chat_id": chat_id})]
 
 
 async def count_active(db: Database) -> int:
