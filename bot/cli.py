@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import logging
 import os
 import sqlite3
@@ -24,6 +25,9 @@ def _parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", help="run the bot with long polling")
     run.add_argument("--config", metavar="FILE", help="TOML config file (default: $NEWSBOT_CONFIG)")
+    run.add_argument(
+        "--metrics", metavar="HOST:PORT", help="serve /metrics and /healthz there (overrides bot.metrics)"
+    )
 
     demo = commands.add_parser("demo", help="run a self-contained demo against the local emulator")
     demo.add_argument("--keep-running", action="store_true", help="keep running after the scripted part")
@@ -47,7 +51,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.command == "run":
-            return _run(args.config)
+            return _run(args.config, metrics=args.metrics)
         if args.command == "demo":
             from bot.demo import run_demo
 
@@ -77,13 +81,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 2
 
 
-def _run(config: str | None) -> int:
+def _run(config: str | None, *, metrics: str | None = None) -> int:
     """Run the bot; every failure at start-up is one line on stderr: status 2 for config, else 1."""
     from bot.app import run_polling
-    from bot.config import load_settings
+    from bot.config import load_settings, metrics_address
     from bot.logs import redact, setup_logging
 
     settings = load_settings(config)
+    if metrics is not None:
+        bot_settings = dataclasses.replace(settings.bot, metrics=metrics_address("--metrics", metrics))
+        settings = dataclasses.replace(settings, bot=bot_settings)
     settings.require_token()
     if settings.bot.db.is_dir():
         raise ConfigError("bot.db", f"{settings.bot.db} is a folder; give the path of the database file")
@@ -94,7 +101,7 @@ def _run(config: str | None) -> int:
             "bot.db", f"the folder {folder} does not exist (create it, or fix NEWSBOT_DB / bot.db)"
         )
     secrets = (settings.bot.token.get(),)
-    setup_logging(settings.bot.log_level, secrets=secrets)
+    setup_logging(settings.bot.log_level, secrets=secrets, json_lines=settings.bot.log_format == "json")
     try:
         run_polling(settings)
     except ConfigError:
