@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import sqlite3
 import time
 from collections.abc import Awaitable, Callable
@@ -22,6 +23,7 @@ from bot.storage import outbox
 from tests.conftest import FeedItemSpec, FeedServer
 
 READERS = range(8001, 8061)  # 60 readers: two seconds of sending at Telegram's 30/s
+ADMIN = 9001
 
 
 def _with_metrics(settings: Settings) -> Settings:
@@ -43,7 +45,7 @@ async def app(
 ) -> NewsApp:
     for reader in READERS:
         emulator_state.add_chat(reader, "private", first_name="Reader")
-    app = await start_bot(_with_metrics(make_settings(source)))
+    app = await start_bot(_with_metrics(make_settings(source, admins=(ADMIN,))))
     db = app.bot_data.db
     assert db is not None
     now = time.time()
@@ -223,3 +225,29 @@ async def test_no_endpoint_unless_asked_for_and_a_start_up_line_names_the_bot(
         f"Started @{app.bot.username} on {settings.bot.db}: 1 sources, 0 active chats, 0 deliveries queued"
     )
     assert settings.bot.token.get() not in line
+
+
+async def test_stats_shows_source_health_the_queue_and_the_last_hour(
+    app: NewsApp, feed_server: FeedServer, control: EmulatorClient
+) -> None:
+    await wait_for(lambda: seeded(app), "the first poll never seeded the source")
+    feed_server.set_rss("/rss.xml", [FeedItemSpec("one", "Storm reaches the coast", feed_server.url("/one"))])
+
+    async def all_sent() -> bool:
+        samples = await scrape(app)
+        return sent(samples) == len(READERS) and samples[("newsbot_queue_depth", ())] == 0
+
+    await wait_for(all_sent, "the broadcast did not finish")
+    feed_server.set("/rss.xml", "gone", status=500)
+
+    async def failing() -> bool:
+        return (await scrape(app))[("newsbot_source_failing_polls", (("source", "site"),))] >= 1
+
+    await wait_for(failing, "the failing poll was never recorded")
+    before = len(await control.messages(ADMIN))
+    await control.send_text(ADMIN, ADMIN, "/stats")
+    text = (await control.wait_for_messages(ADMIN, before + 1, timeout=20))[before]["text"]
+    assert "Delivery\nqueued: 0\nsent: 60\n" in text
+    # Since the start of the hour before this one (the bot's timezone is UTC here).
+    assert re.search(r"\nSince \d\d:00\nsent 60, failed 0, blocked 0, stale 0\n", text), text
+    assert "Sources\nok 0, failing 1, paused 0, retired 0\nsite: failing, " in text
