@@ -17,7 +17,7 @@ from bot.i18n import translator
 from bot.logs import JsonFormatter, RedactingFormatter
 from bot.models import DispatchCounters, OutboxStats
 from bot.render.admin import stats_text
-from bot.storage import Database, chats, open_database, outbox, sources, watch
+from bot.storage import Database, activity, chats, open_database, outbox, sources, watch
 from bot.storage.watch import Outcomes, SourceFigures
 
 TOKEN = "123456:SECRET-token-value"
@@ -119,6 +119,35 @@ async def test_source_figures_tell_retired_from_paused(db: Database) -> None:
     # Put back in the file, a retired source is an ordinary configured one again.
     await sources.sync_configured(db, sources=configured, now=1)
     assert not {f.id: f for f in await watch.source_figures(db)}["gone"].retired
+
+
+async def test_chats_by_type_and_subscriptions_by_kind_follow_every_change(db: Database) -> None:
+    truth_chats = "SELECT type, COUNT(*) AS n FROM chats WHERE status = 'active' GROUP BY type"
+    truth_subs = "SELECT kind, exclude, COUNT(*) AS n FROM subscriptions GROUP BY kind, exclude"
+
+    async def agree() -> None:
+        chats_truth = {r["type"]: r["n"] for r in await db.fetchall(truth_chats)}
+        subs_truth = {
+            ("not " if r["exclude"] else "") + r["kind"]: r["n"] for r in await db.fetchall(truth_subs)
+        }
+        assert await activity.chats_by_type(db) == chats_truth
+        assert await activity.subscriptions_by_kind(db) == subs_truth
+
+    await broadcast(db, 4, now=time.time())
+    async with db.transaction() as conn:
+        await conn.execute("INSERT INTO chats (id, type, created_at, updated_at) VALUES (-5, 'group', 0, 0)")
+        await conn.execute(
+            "INSERT INTO subscriptions (chat_id, kind, value, exclude, created_at)"
+            " VALUES (-5, 'keyword', 'storm', 0, 0), (-5, 'keyword', 'sport', 1, 0),"
+            " (1, 'source', 'wire', 0, 0)"
+        )
+    await agree()
+    await chats.set_status(db, chat_id=2, status="blocked", now=0, reason="blocked")
+    await db.write("UPDATE chats SET type = 'supergroup' WHERE id = -5")
+    await db.write("UPDATE subscriptions SET exclude = 1 WHERE kind = 'source'")
+    await db.write("DELETE FROM chats WHERE id = 3")
+    await agree()
+    assert await activity.chats_by_type(db) == {"private": 2, "supergroup": 1}
 
 
 async def test_write_check_fails_while_another_connection_holds_the_lock(db: Database) -> None:

@@ -6,9 +6,10 @@ from dataclasses import dataclass
 
 from bot.storage.connection import Database
 
-CHATS_BY_TYPE = "SELECT type, COUNT(*) AS n FROM chats WHERE status = 'active' GROUP BY type"
+# From counters kept by triggers (migration 0013): the same few rows at any number of readers.
+CHATS_BY_TYPE = "SELECT type, n FROM chat_type_counts WHERE n > 0"
 SUBSCRIPTIONS_BY_KIND = """
-SELECT kind, exclude, COUNT(*) AS n FROM subscriptions GROUP BY kind, exclude ORDER BY kind, exclude
+SELECT kind, exclude, n FROM subscription_kind_counts WHERE n > 0 ORDER BY kind, exclude
 """
 # Outcomes by the hour they happened, from the per-hour counters the recording statement keeps
 # (migration 0013): a few rows however many deliveries the outbox holds.
@@ -26,13 +27,13 @@ class HourCounts:
 
 
 async def chats_by_type(db: Database) -> dict[str, int]:
-    return {r["type"]: r["n"] for r in await db.fetchall(CHATS_BY_TYPE)}
+    return {r["type"]: r["n"] for r in await db.read(CHATS_BY_TYPE)}
 
 
 async def subscriptions_by_kind(db: Database) -> dict[str, int]:
     """Counts keyed like 'keyword' or 'not keyword'."""
     return {
-        ("not " if r["exclude"] else "") + r["kind"]: r["n"] for r in await db.fetchall(SUBSCRIPTIONS_BY_KIND)
+        ("not " if r["exclude"] else "") + r["kind"]: r["n"] for r in await db.read(SUBSCRIPTIONS_BY_KIND)
     }
 
 
