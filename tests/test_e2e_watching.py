@@ -6,10 +6,12 @@ import asyncio
 import json
 import logging
 import re
+import socket
 import sqlite3
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -18,8 +20,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bot.app import NewsApp
 from bot.config import Settings, SourceSettings
-from bot.emulator import Emulator, EmulatorClient
+from bot.emulator import Emulator, EmulatorClient, RunningEmulator
 from bot.storage import outbox
+from tests import test_startup as startup
 from tests.conftest import FeedItemSpec, FeedServer
 
 READERS = range(8001, 8061)  # 60 readers: two seconds of sending at Telegram's 30/s
@@ -251,3 +254,46 @@ async def test_stats_shows_source_health_the_queue_and_the_last_hour(
     # Since the start of the hour before this one (the bot's timezone is UTC here).
     assert re.search(r"\nSince \d\d:00\nsent 60, failed 0, blocked 0, stale 0\n", text), text
     assert "Sources\nok 0, failing 1, paused 0, retired 0\nsite: failing, " in text
+
+
+async def test_newsbot_run_logs_json_lines_and_serves_healthz_from_the_command_line(tmp_path: Path) -> None:
+    config = tmp_path / "newsbot.toml"
+    config.write_text('[bot]\nlog_format = "json"\nmetrics = "127.0.0.1:1"\n')  # the CLI's address wins
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    async with RunningEmulator() as emulator:
+        env = startup.bot_env(startup.api(emulator), tmp_path / "newsbot.db", NEWSBOT_CONFIG=str(config))
+        bot = await startup.start_bot(env, "--metrics", f"127.0.0.1:{port}")
+        try:
+            await bot.wait_for('"message": "Started @')
+
+            async def healthy() -> bool:
+                async with (
+                    aiohttp.ClientSession() as session,
+                    session.get(f"http://127.0.0.1:{port}/healthz") as response,
+                ):
+                    return response.status == 200
+
+            await wait_for(healthy, "the bot never became healthy")
+        finally:
+            assert await bot.stop() == 0
+    startup.assert_clean(bot)
+    events = [json.loads(line) for line in bot.lines]  # every line is one JSON object
+    assert all(set(e) >= {"time", "level", "logger", "message"} for e in events)
+    [started] = [e for e in events if e["message"].startswith("Started @")]
+    assert started["level"] == "INFO" and started["logger"] == "bot.app"
+    assert started["message"] == (
+        f"Started @{emulator.emulator.bot_username} on {tmp_path / 'newsbot.db'}:"
+        " 0 sources, 0 active chats, 0 deliveries queued"
+    )
+    assert any(e["message"] == f"Serving /metrics and /healthz on http://127.0.0.1:{port}" for e in events)
+
+
+async def test_newsbot_run_refuses_a_metrics_address_that_is_not_host_and_port(tmp_path: Path) -> None:
+    async with RunningEmulator() as emulator:
+        bot = await startup.start_bot(
+            startup.bot_env(startup.api(emulator), tmp_path / "newsbot.db"), "--metrics", "9464"
+        )
+        assert await bot.finish() == 2
+    assert bot.stderr == 'newsbot: config: --metrics: must be "HOST:PORT", e.g. "127.0.0.1:9464"\n'
