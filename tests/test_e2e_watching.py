@@ -21,6 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from bot.app import NewsApp
 from bot.config import Settings, SourceSettings
 from bot.emulator import Emulator, EmulatorClient, RunningEmulator
+from bot.errors import ConfigError
 from bot.storage import outbox
 from tests import test_startup as startup
 from tests.conftest import FeedItemSpec, FeedServer
@@ -297,3 +298,18 @@ async def test_newsbot_run_refuses_a_metrics_address_that_is_not_host_and_port(t
         )
         assert await bot.finish() == 2
     assert bot.stderr == 'newsbot: config: --metrics: must be "HOST:PORT", e.g. "127.0.0.1:9464"\n'
+
+
+async def test_a_metrics_port_in_use_stops_start_up_naming_the_setting(
+    make_settings: Callable[..., Settings],
+    start_bot: Callable[[Settings], Awaitable[NewsApp]],
+    source: SourceSettings,
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        settings = make_settings(source)
+        settings = replace(settings, bot=replace(settings.bot, metrics=f"127.0.0.1:{port}"))
+        with pytest.raises(ConfigError, match=rf"bot\.metrics: cannot listen on 127\.0\.0\.1:{port}: "):
+            await start_bot(settings)
