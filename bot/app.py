@@ -43,6 +43,7 @@ from bot.delivery.ratelimit import Limiter, Rates
 from bot.delivery.sender import make_batch_sender, make_list_sender, make_sender
 from bot.delivery.shared_limiter import SharedRateLimiter
 from bot.errors import ConfigError, TelegramUnavailable
+from bot.metrics import Metrics
 from bot.news.fetcher import Fetcher
 from bot.render.callbacks import (
     BROADCAST,
@@ -59,9 +60,10 @@ from bot.render.callbacks import (
 from bot.render.help import READER_COMMANDS
 from bot.reports import ErrorReports
 from bot.storage import channels as channel_store
-from bot.storage import open_database, search, sources
+from bot.storage import open_database, search, sources, watch
 from bot.storage.connection import InstanceLock
 from bot.supervisor import Supervisor
+from bot.watching import Watcher
 from handlers import admin, dataio, gates, membership, moderation, reading, start, subscriptions
 from handlers import channels as channel_admin
 from handlers import settings as chat_settings
@@ -282,23 +284,29 @@ async def open_services(application: NewsApp) -> None:
                 logger.warning("Could not tell admin %d: %s", admin_id, _one_line(exc))
 
     data.supervisor = supervisor = Supervisor(tell_admins)
+    send = make_sender(
+        application.bot,
+        default_tz=settings.bot.timezone,
+        default_language=settings.bot.language,
+        paid_broadcast=delivery.paid_broadcast,
+        send_channel=make_channel_sender(application.bot, db),
+    )
+    send_batch = make_batch_sender(
+        make_list_sender(application.bot),
+        default_tz=settings.bot.timezone,
+        default_language=settings.bot.language,
+    )
+    if settings.bot.metrics:
+        # Timed around the send functions, so the dispatcher's own loop carries no instrument.
+        data.metrics = metrics = Metrics(lambda: data.dispatcher.counters if data.dispatcher else None)
+        send, send_batch = metrics.timed(send), metrics.timed(send_batch)
     data.dispatcher = dispatcher = Dispatcher(
         db=db,
-        send=make_sender(
-            application.bot,
-            default_tz=settings.bot.timezone,
-            default_language=settings.bot.language,
-            paid_broadcast=delivery.paid_broadcast,
-            send_channel=make_channel_sender(application.bot, db),
-        ),
+        send=send,
         limiter=rate_limiter.limiter,
         stale_after=delivery.stale_after,
         give_up_after=delivery.give_up_after,
-        send_batch=make_batch_sender(
-            make_list_sender(application.bot),
-            default_tz=settings.bot.timezone,
-            default_language=settings.bot.language,
-        ),
+        send_batch=send_batch,
         default_tz=settings.bot.timezone,
     )
     # Not application.create_task: the application is not running yet during post_init. After a
@@ -339,6 +347,26 @@ async def open_services(application: NewsApp) -> None:
         await application.bot.set_my_commands(commands)
     except TelegramError as exc:  # only the menu is missing; everything else works
         logger.warning("Could not set the command menu: %s", _one_line(exc))
+    if data.metrics is not None:
+        scheduler = job_queue.scheduler
+        data.watcher = watcher = Watcher(data, data.metrics, pollers_running=lambda: bool(scheduler.running))
+        await watcher.start(settings.bot.metrics)
+    await _log_start(application)
+
+
+async def _log_start(application: NewsApp) -> None:
+    """One line saying which bot runs on which database, with what; nothing secret."""
+    data = application.bot_data
+    assert data.db is not None
+    queue = await watch.queue_figures(data.db, now=time.time())
+    logger.info(
+        "Started @%s on %s: %d sources, %d active chats, %d deliveries queued",
+        application.bot.username,
+        data.db.path,
+        len(await watch.source_figures(data.db)),
+        queue.chats.get("active", 0),
+        queue.depth,
+    )
 
 
 def supervised(
@@ -357,6 +385,9 @@ def supervised(
 async def close_services(application: NewsApp) -> None:
     """Stop the dispatcher (recording what it sent), then close the fetcher and the database."""
     data = application.bot_data
+    if data.watcher is not None:
+        await data.watcher.stop()
+        data.watcher = None
     side = data.channel_side_task
     if side is not None and not side.done():
         # Review cards and post edits are redone from the database at the next start.
@@ -369,12 +400,17 @@ async def close_services(application: NewsApp) -> None:
     if data.dispatcher is not None:
         await data.dispatcher.stop()
         if data.dispatcher_task is not None:
-            await data.dispatcher_task
+            # A task that died (cancelled, or a BaseException the supervisor let through) must not
+            # stop the shutdown half-way: the fetcher and the database still close.
+            [ended] = await asyncio.gather(data.dispatcher_task, return_exceptions=True)
+            if isinstance(ended, BaseException) and not isinstance(ended, asyncio.CancelledError):
+                logger.error("The dispatcher had died", exc_info=ended)
     if data.fetcher is not None:
         await data.fetcher.aclose()
     if data.db is not None:
         await data.db.close()
     data.dispatcher = data.fetcher = data.db = data.dispatcher_task = data.supervisor = None
+    data.metrics = None
 
 
 @contextlib.asynccontextmanager

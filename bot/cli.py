@@ -45,6 +45,9 @@ def _parser() -> argparse.ArgumentParser:
         metavar="TOKEN",
         help="the webhook's secret token (default: [webhook] secret, else a random one per start)",
     )
+    run.add_argument(
+        "--metrics", metavar="HOST:PORT", help="serve /metrics and /healthz there (overrides bot.metrics)"
+    )
 
     demo = commands.add_parser("demo", help="run a self-contained demo against the local emulator")
     demo.add_argument("--keep-running", action="store_true", help="keep running after the scripted part")
@@ -70,7 +73,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.command == "run":
-            return _run(args.config, webhook=args.webhook, listen=args.listen, secret=args.secret)
+            return _run(
+                args.config,
+                webhook=args.webhook,
+                listen=args.listen,
+                secret=args.secret,
+                metrics=args.metrics,
+            )
         if args.command == "demo":
             from bot.demo import run_demo
 
@@ -105,14 +114,22 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(
-    config: str | None, *, webhook: str | None = None, listen: str | None = None, secret: str | None = None
+    config: str | None,
+    *,
+    webhook: str | None = None,
+    listen: str | None = None,
+    secret: str | None = None,
+    metrics: str | None = None,
 ) -> int:
     """Run the bot; every failure at start-up is one line on stderr: status 2 for config, else 1."""
     from bot.app import run_bot
-    from bot.config import load_settings
+    from bot.config import load_settings, metrics_address
     from bot.logs import redact, setup_logging
 
     settings = _with_webhook(load_settings(config), url=webhook, listen=listen, secret=secret)
+    if metrics is not None:
+        bot_settings = replace(settings.bot, metrics=metrics_address("--metrics", metrics))
+        settings = replace(settings, bot=bot_settings)
     settings.require_token()
     if settings.bot.db.is_dir():
         raise ConfigError("bot.db", f"{settings.bot.db} is a folder; give the path of the database file")
@@ -123,7 +140,7 @@ def _run(
             "bot.db", f"the folder {folder} does not exist (create it, or fix NEWSBOT_DB / bot.db)"
         )
     secrets = (settings.bot.token.get(), settings.webhook.secret.get())
-    setup_logging(settings.bot.log_level, secrets=secrets)
+    setup_logging(settings.bot.log_level, secrets=secrets, json_lines=settings.bot.log_format == "json")
     try:
         run_bot(settings)
     except ConfigError:

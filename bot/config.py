@@ -71,6 +71,10 @@ class BotSettings:
     timezone: str = "UTC"
     language: str = "en"
     log_level: str = "INFO"
+    # "text" (one readable line per event) or "json" (one JSON object per line, for collectors).
+    log_format: str = "text"
+    # "HOST:PORT" to serve Prometheus metrics and /healthz on; empty: no endpoint.
+    metrics: str = ""
     # Where held items go as cards for moderators (a group id); None: the owners' private chats.
     review_chat: int | None = None
     # Outgoing proxy for Bot API calls (http://, socks5://...); a Secret as it may hold a password.
@@ -373,6 +377,9 @@ def _bot(raw: dict[str, Any]) -> BotSettings:
     log_level = _string("bot.log_level", merged.get("log_level", "INFO")).upper()
     if log_level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
         raise ConfigError("bot.log_level", "must be DEBUG, INFO, WARNING or ERROR")
+    log_format = _string("bot.log_format", merged.get("log_format", "text")).lower()
+    if log_format not in {"text", "json"}:
+        raise ConfigError("bot.log_format", 'must be "text" or "json"')
     return BotSettings(
         token=Secret(token),
         api_url=_url("bot.api_url", merged.get("api_url", DEFAULT_API_URL)).rstrip("/"),
@@ -381,9 +388,22 @@ def _bot(raw: dict[str, Any]) -> BotSettings:
         timezone=_timezone("bot.timezone", merged.get("timezone", "UTC")),
         language=_language("bot.language", merged.get("language", "en")),
         log_level=log_level,
+        log_format=log_format,
+        metrics=metrics_address("bot.metrics", _string("bot.metrics", merged.get("metrics", ""), empty=True)),
         review_chat=_review_chat(merged.get("review_chat")),
         proxy=_proxy("bot.proxy", merged.get("proxy", ""), BOT_PROXY_SCHEMES),
     )
+
+
+def metrics_address(key: str, value: str) -> str:
+    """A "HOST:PORT" to listen on, checked (empty: off); the CLI's --metrics comes through here too."""
+    value = value.strip()
+    if not value:
+        return ""
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(key, 'must be "HOST:PORT", e.g. "127.0.0.1:9464"')
+    return value
 
 
 def _review_chat(value: Any) -> int | None:

@@ -16,10 +16,12 @@ from bot.reports import ErrorReports
 
 if TYPE_CHECKING:
     from bot.delivery.dispatcher import Dispatcher
+    from bot.metrics import Metrics
     from bot.models import Source
     from bot.news.fetcher import Fetcher
     from bot.storage.connection import Database
     from bot.supervisor import Supervisor
+    from bot.watching import Watcher
 
 
 class BotData:
@@ -48,6 +50,9 @@ class BotData:
         self.error_reports = ErrorReports()
         # Per-reader limits on page fetches and searches (reading, issue 9).
         self.reader_limits = ReaderLimits()
+        # Set only when bot.metrics names an address: the metrics and the endpoint serving them.
+        self.metrics: Metrics | None = None
+        self.watcher: Watcher | None = None
 
 
 class NewsContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], BotData]):

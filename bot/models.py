@@ -72,6 +72,7 @@ class Source:
     body_hash: str | None = None
     items_merged: int = 0  # items found to be a story already stored, and merged into it
     items_skipped: int = 0  # items that could not be read or stored
+    retired: bool = False  # taken out of the config file: paused, kept with its articles
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,3 +134,4 @@ class DispatchCounters:
     blocked: int = 0
     flood_waits: int = 0
     migrated: int = 0
+    stale: int = 0

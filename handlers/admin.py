@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import datetime
 
 from telegram import Update
 
@@ -11,7 +12,7 @@ from bot.context import NewsContext
 from bot.render.admin import stats_text
 from bot.render.chart import deliveries_chart
 from bot.render.moderation import activity_text
-from bot.storage import activity, moderation, outbox, subscriptions
+from bot.storage import activity, moderation, outbox, subscriptions, watch
 from bot.storage import channels as channel_store
 from handlers.common import staff_message
 
@@ -23,8 +24,20 @@ async def stats(update: Update, context: NewsContext) -> None:
     db = context.db
     counts = await outbox.stats(db)
     subs = await subscriptions.count_active(db)
-    hours = await activity.deliveries_by_hour(db, now=time.time())
-    text = stats_text(counts, subscriptions=subs, dispatcher=context.dispatcher.counters)
+    now = time.time()
+    hours = await activity.deliveries_by_hour(db, now=now)
+    # The last hour, from per-hour counters: the whole hour that began an hour ago, and this one.
+    since = (now - 3600) // 3600 * 3600
+    tr = context.translate()
+    text = stats_text(
+        tr,
+        counts,
+        subscriptions=subs,
+        dispatcher=context.dispatcher.counters,
+        sources=await watch.source_figures(db),
+        recent=await watch.outcomes_since(db, since=since),
+        recent_since=datetime.fromtimestamp(since, context.settings.bot.tz).strftime("%H:%M"),
+    )
     text += f"\n<i>{context.supervisor.summary()}</i>\n\n" + activity_text(
         await activity.chats_by_type(db),
         await activity.subscriptions_by_kind(db),
@@ -35,4 +48,4 @@ async def stats(update: Update, context: NewsContext) -> None:
     await message.reply_html(text)
     # Drawing takes a few hundred milliseconds of CPU: off the event loop, so sends go on.
     png = await asyncio.to_thread(deliveries_chart, hours, context.settings.bot.tz)
-    await message.reply_photo(png, caption="Deliveries per hour, last 24 hours")
+    await message.reply_photo(png, caption=tr("Deliveries per hour, last 24 hours"))

@@ -50,14 +50,31 @@ async def _poll(context: NewsContext) -> None:
         return
     if source.paused or (source.next_poll_at is not None and source.next_poll_at > now + 0.05):
         return
-    report = await poll_source(
-        context.db,
-        context.fetcher,
-        source,
-        now=now,
-        tz=context.settings.bot.tz,
-        max_backoff=context.settings.ingest.max_backoff,
-    )
+    metrics = context.bot_data.metrics
+    # Touched before the poll, so a source that never failed shows 0 rather than no series.
+    failures = metrics.poll_failures.labels(source.id) if metrics is not None else None
+    started = time.perf_counter()
+    try:
+        report = await poll_source(
+            context.db,
+            context.fetcher,
+            source,
+            now=now,
+            tz=context.settings.bot.tz,
+            max_backoff=context.settings.ingest.max_backoff,
+        )
+    except Exception:
+        if failures is not None:
+            failures.inc()
+        raise
+    finally:
+        if metrics is not None:
+            metrics.poll_seconds.labels(source.id).observe(time.perf_counter() - started)
+    if metrics is not None and failures is not None:
+        if report.error is not None:
+            failures.inc()
+        for size in report.fan_outs:
+            metrics.fan_out_size.observe(size)
     if report.queued:
         context.dispatcher.wake()
     await _tell_admins_about_health(context, source, report)

@@ -6,12 +6,13 @@ import logging
 import time
 
 from bot.context import NewsContext
-from bot.storage import articles, outbox, search
+from bot.storage import articles, outbox, search, watch
 
 logger = logging.getLogger(__name__)
 
 COMPACT_BATCH = 250  # rows per transaction: a few milliseconds, so no send or poll waits long
 COMPACT_PAUSE = 0.01  # seconds between batches, leaving the loop to sends and polls
+OUTCOME_HOURS_KEPT = 7 * 86400  # seconds of per-hour outcomes kept for /stats and its chart
 
 
 async def nudge_dispatcher(context: NewsContext) -> None:
@@ -22,6 +23,7 @@ async def nudge_dispatcher(context: NewsContext) -> None:
 async def compact_deliveries(context: NewsContext) -> None:
     """Fold deliveries older than the window into per-article and per-hour totals; free the pages."""
     hours = context.settings.delivery.keep_delivered_hours
+    await watch.prune_outcome_hours(context.db, before=time.time() - OUTCOME_HOURS_KEPT)
     done = await outbox.compact(
         context.db, before=time.time() - hours * 3600, batch=COMPACT_BATCH, pause=COMPACT_PAUSE
     )

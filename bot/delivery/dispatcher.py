@@ -311,6 +311,7 @@ class Dispatcher:
     async def _accept(self, article_id: int, rows: list[ClaimedRow], now_wall: float) -> None:
         if await self._article(article_id) is None:  # pruned between fan-out and claim
             self._outcomes.stale.extend(("stale", r.id) for r in rows)
+            self.counters.stale += len(rows)
             return
         held: dict[int, int] = {}  # chat id -> its first held row in this claim
         accepted: list[ClaimedRow] = []
@@ -318,6 +319,7 @@ class Dispatcher:
             if now_wall - row.created_at > self._stale_after:
                 # Too old to push as news; a chat with a digest still gets it listed there.
                 self._outcomes.stale.append(("digest" if row.digest_time else "stale", row.id))
+                self.counters.stale += 1
                 continue
             if row.kind == "push" and row.quiet_start and row.quiet_end:
                 zone = ZoneInfo(row.timezone or self._default_tz)
@@ -371,6 +373,7 @@ class Dispatcher:
                 self._limiter.end(chat_id, now=self._clock())
             if message_id is None:
                 self._outcomes.stale.append(("stale", row.id))
+                self.counters.stale += 1
                 self._finish(row, chat_id)
                 return
         except RetryAfter as exc:

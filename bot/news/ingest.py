@@ -46,6 +46,7 @@ class PollReport:
     not_modified: bool = False
     error: str | None = None
     failures: int = 0
+    fan_outs: tuple[int, ...] = ()  # deliveries queued for each new pushed article
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,6 +188,7 @@ async def poll_source(
         queued=stored.queued,
         merged=stored.merged,
         skipped=stored.skipped,
+        fan_outs=stored.fan_outs,
     )
 
 

@@ -2,26 +2,68 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from html import escape
+
+from bot.i18n import Translate
 from bot.models import DispatchCounters, OutboxStats
+from bot.storage.watch import Outcomes, SourceFigures
 
 
-def stats_text(counts: OutboxStats, *, subscriptions: int, dispatcher: DispatchCounters) -> str:
-    return "\n".join(
-        [
-            "<b>Delivery</b>",
-            f"queued: {counts.queued + counts.sending}",
-            f"sent: {counts.sent}",
-            f"failed: {counts.failed}",
-            f"blocked: {counts.blocked}",
-            f"stale: {counts.stale}",
-            f"waiting for digest: {counts.digest}",
+def stats_text(
+    tr: Translate,
+    counts: OutboxStats,
+    *,
+    subscriptions: int,
+    dispatcher: DispatchCounters,
+    sources: Sequence[SourceFigures] = (),
+    recent: Outcomes | None = None,
+    recent_since: str = "",
+) -> str:
+    """The delivery, source and reader part of /stats, from counters only."""
+    lines = [
+        tr("<b>Delivery</b>"),
+        tr("queued: {n}").format(n=counts.queued + counts.sending),
+        tr("sent: {n}").format(n=counts.sent),
+        tr("failed: {n}").format(n=counts.failed),
+        tr("blocked: {n}").format(n=counts.blocked),
+        tr("stale: {n}").format(n=counts.stale),
+        tr("waiting for digest: {n}").format(n=counts.digest),
+    ]
+    if recent is not None:
+        lines += [
             "",
-            "<b>Readers</b>",
-            f"active chats: {counts.chats_active}",
-            f"blocked or left: {counts.chats_blocked}",
-            f"subscriptions: {subscriptions}",
-            "",
-            f"<i>since start: {dispatcher.sent} sent, {dispatcher.flood_waits} flood waits, "
-            f"{dispatcher.retried} retries</i>",
+            tr("<b>Since {time}</b>").format(time=escape(recent_since)),
+            tr("sent {sent}, failed {failed}, blocked {blocked}, stale {stale}").format(
+                sent=recent.sent, failed=recent.failed, blocked=recent.blocked, stale=recent.stale
+            ),
         ]
+    if sources:
+        lines += ["", tr("<b>Sources</b>"), _source_summary(tr, sources)]
+        lines += [
+            tr("{source}: failing, {count} polls in a row").format(source=escape(s.id), count=s.failures)
+            for s in sources
+            if not s.paused and s.failures
+        ]
+    lines += [
+        "",
+        tr("<b>Readers</b>"),
+        tr("active chats: {n}").format(n=counts.chats_active),
+        tr("blocked or left: {n}").format(n=counts.chats_blocked),
+        tr("subscriptions: {n}").format(n=subscriptions),
+        "",
+        tr("<i>since start: {sent} sent, {floods} flood waits, {retries} retries</i>").format(
+            sent=dispatcher.sent, floods=dispatcher.flood_waits, retries=dispatcher.retried
+        ),
+    ]
+    return "\n".join(lines)
+
+
+def _source_summary(tr: Translate, sources: Sequence[SourceFigures]) -> str:
+    retired = sum(1 for s in sources if s.paused and s.retired)
+    paused = sum(1 for s in sources if s.paused and not s.retired)
+    failing = sum(1 for s in sources if not s.paused and s.failures)
+    ok = len(sources) - retired - paused - failing
+    return tr("ok {ok}, failing {failing}, paused {paused}, retired {retired}").format(
+        ok=ok, failing=failing, paused=paused, retired=retired
     )

@@ -6,19 +6,15 @@ from dataclasses import dataclass
 
 from bot.storage.connection import Database
 
-CHATS_BY_TYPE = "SELECT type, COUNT(*) AS n FROM chats WHERE status = 'active' GROUP BY type"
+# From counters kept by triggers (migration 0013): the same few rows at any number of readers.
+CHATS_BY_TYPE = "SELECT type, n FROM chat_type_counts WHERE n > 0"
 SUBSCRIPTIONS_BY_KIND = """
-SELECT kind, exclude, COUNT(*) AS n FROM subscriptions GROUP BY kind, exclude ORDER BY kind, exclude
+SELECT kind, exclude, n FROM subscription_kind_counts WHERE n > 0 ORDER BY kind, exclude
 """
-# Outcomes by the hour they happened: a sent row by when it was sent, any other by when queued.
+# Outcomes by the hour they happened, from the per-hour counters the recording statement keeps
+# (migration 0013): a few rows however many deliveries the outbox holds.
 DELIVERIES_BY_HOUR = """
-SELECT CAST(COALESCE(sent_at, created_at) / 3600 AS INTEGER) AS hour,
-       SUM(state IN ('sent', 'digested')) AS sent,
-       SUM(state = 'failed') AS failed,
-       SUM(state IN ('blocked', 'stale')) AS other
-FROM outbox
-WHERE COALESCE(sent_at, created_at) >= :since AND state NOT IN ('queued', 'sending', 'digest')
-GROUP BY hour
+SELECT hour, sent, failed, blocked + stale AS other FROM outcome_hours WHERE hour >= :since
 """
 
 
@@ -31,20 +27,20 @@ class HourCounts:
 
 
 async def chats_by_type(db: Database) -> dict[str, int]:
-    return {r["type"]: r["n"] for r in await db.fetchall(CHATS_BY_TYPE)}
+    return {r["type"]: r["n"] for r in await db.read(CHATS_BY_TYPE)}
 
 
 async def subscriptions_by_kind(db: Database) -> dict[str, int]:
     """Counts keyed like 'keyword' or 'not keyword'."""
     return {
-        ("not " if r["exclude"] else "") + r["kind"]: r["n"] for r in await db.fetchall(SUBSCRIPTIONS_BY_KIND)
+        ("not " if r["exclude"] else "") + r["kind"]: r["n"] for r in await db.read(SUBSCRIPTIONS_BY_KIND)
     }
 
 
 async def deliveries_by_hour(db: Database, *, now: float, hours: int = 24) -> list[HourCounts]:
     """One entry per hour of the last ``hours``, oldest first, zeros included."""
     first = int(now // 3600) - hours + 1
-    rows = {r["hour"]: r for r in await db.fetchall(DELIVERIES_BY_HOUR, {"since": first * 3600})}
+    rows = {r["hour"]: r for r in await db.read(DELIVERIES_BY_HOUR, {"since": first})}
     out = []
     for hour in range(first, first + hours):
         r = rows.get(hour)

@@ -222,6 +222,7 @@ class StoreResult:
     queued: int  # outbox rows created
     merged: int = 0  # items found to be a story already stored (logged and counted on the source)
     skipped: int = 0  # unreadable items seen for the first time (counted on the source)
+    fan_outs: tuple[int, ...] = ()  # deliveries queued for each new pushed article, in order
 
 
 @dataclass(frozen=True, slots=True)
@@ -323,6 +324,7 @@ async def store_items(
     new: list[int] = []
     updated: list[int] = []
     queued = merged = 0
+    fan_outs: list[int] = []
     good = [item for item in items if _storable(item)]
     if len(good) < len(items):
         logger.warning("Source %s: %d items with unstorable text skipped", source_id, len(items) - len(good))
@@ -392,6 +394,8 @@ async def store_items(
             )  # fmt: skip
             new.append(article_id)
             queued += rows
+            if push:
+                fan_outs.append(rows)
             if item.own_link:
                 candidates.append(
                     _Known(article_id, source_id, item.url, url_key(item.url), None, item.publisher_guid)
@@ -400,7 +404,7 @@ async def store_items(
             MARK_SEEDED,
             {"added": len(new), "merged": merged, "skipped": len(new_unreadable), "id": source_id},
         )
-    return StoreResult(tuple(new), tuple(updated), queued, merged, len(new_unreadable))
+    return StoreResult(tuple(new), tuple(updated), queued, merged, len(new_unreadable), tuple(fan_outs))
 
 
 async def _record_edit(conn: aiosqlite.Connection, known: sqlite3.Row, item: FeedItem, now: float) -> None:

@@ -57,6 +57,9 @@ WRITER_AUTOCHECKPOINT = "PRAGMA wal_autocheckpoint = 10000"
 CHECKPOINT = "PRAGMA wal_checkpoint(PASSIVE)"
 CHECKPOINT_EVERY = 50  # commits between checkpoints started on the read connection
 AUTO_VACUUM = "PRAGMA auto_vacuum"
+# The health check's write probe: takes the write lock and gives it back at once, writing nothing.
+BEGIN_IMMEDIATE = "BEGIN IMMEDIATE"
+ROLLBACK = "ROLLBACK"
 VACUUM = "VACUUM"
 
 
@@ -121,6 +124,7 @@ class Database:
         self._lock = asyncio.Lock()
         self._commits = 0
         self._checkpoint: asyncio.Task[None] | None = None
+        self._probe: aiosqlite.Connection | None = None
 
     @classmethod
     async def open(
@@ -164,6 +168,9 @@ class Database:
     async def close(self) -> None:
         if self._checkpoint is not None:
             await asyncio.gather(self._checkpoint, return_exceptions=True)
+        if self._probe is not None:
+            await self._probe.close()
+            self._probe = None
         if self._reader is not None:
             await self._reader.close()
         await self._conn.close()
@@ -214,6 +221,26 @@ class Database:
                 await cursor.fetchall()
         except sqlite3.Error as exc:  # the writer's own autocheckpoint remains: log and go on
             logger.warning("WAL checkpoint failed: %s", exc)
+
+    async def check_writable(self, *, lock_wait: float) -> None:
+        """Take the write lock and release it, waiting at most ``lock_wait`` s; raise sqlite3.Error if not.
+
+        On a connection of its own, so the probe never waits behind, or holds up, the dispatcher's
+        statements on the main one; a lock held longer than ``lock_wait`` counts as not writable.
+        """
+        if str(self.path) == ":memory:":
+            return
+        if self._probe is None:
+            self._probe = await aiosqlite.connect(self.path, isolation_level=None, timeout=lock_wait)
+        probe = self._probe
+        try:
+            await probe.execute(BEGIN_IMMEDIATE)
+            await probe.execute(ROLLBACK)
+        except BaseException:
+            # Interrupted between the two, the probe could keep the lock: closing it gives it back.
+            self._probe = None
+            await probe.close()
+            raise
 
     async def fetchall(self, sql: str, params: Params = ()) -> list[sqlite3.Row]:
         async with self._conn.execute(sql, params) as cursor:

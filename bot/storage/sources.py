@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -27,12 +28,13 @@ ON CONFLICT (id) DO UPDATE SET
     -- A retired source put back in the file polls again; a configured one keeps its pause.
     paused = CASE WHEN sources.origin = 'config' THEN sources.paused ELSE 0 END,
     origin = 'config',
+    retired_at = NULL,
     options = excluded.options
 """
 # A config source no longer in the file: no longer polled or offered, kept with its articles, and
 # an ordinary source from now on, which /source_remove may delete.
 RETIRE_UNCONFIGURED = """
-UPDATE sources SET origin = 'admin', paused = 1
+UPDATE sources SET origin = 'admin', paused = 1, retired_at = :now
 WHERE origin = 'config' AND id NOT IN (SELECT value FROM json_each(:ids))
 RETURNING id
 """
@@ -88,6 +90,7 @@ def source_from_row(row: sqlite3.Row) -> Source:
         body_hash=row["body_hash"],
         items_merged=row["items_merged"],
         items_skipped=row["items_skipped"],
+        retired=row["retired_at"] is not None,
     )
 
 
@@ -112,11 +115,14 @@ async def sync_configured(db: Database, *, sources: Iterable[dict[str, Any]], no
             await conn.executemany(UPSERT_CONFIGURED, rows)
 
 
-async def retire_unconfigured(db: Database, *, configured: Iterable[str]) -> list[str]:
+async def retire_unconfigured(
+    db: Database, *, configured: Iterable[str], now: float | None = None
+) -> list[str]:
     """Retire the config sources whose ids the file no longer has; return their ids."""
+    params = {"ids": json.dumps(list(configured)), "now": time.time() if now is None else now}
     async with (
         db.transaction() as conn,
-        conn.execute(RETIRE_UNCONFIGURED, {"ids": json.dumps(list(configured))}) as cursor,
+        conn.execute(RETIRE_UNCONFIGURED, params) as cursor,
     ):
         rows = await cursor.fetchall()
     return sorted(str(row[0]) for row in rows)
