@@ -6,13 +6,13 @@ from dataclasses import dataclass
 
 from bot.storage.connection import Database
 
-# From counters kept by triggers (migration 0013): the same few rows at any number of readers.
+# From counters kept by triggers (migration 0011): the same few rows at any number of readers.
 CHATS_BY_TYPE = "SELECT type, n FROM chat_type_counts WHERE n > 0"
 SUBSCRIPTIONS_BY_KIND = """
 SELECT kind, exclude, n FROM subscription_kind_counts WHERE n > 0 ORDER BY kind, exclude
 """
 # Outcomes by the hour they happened, from the per-hour counters the recording statement keeps
-# (migration 0013): a few rows however many deliveries the outbox holds.
+# (migration 0011): a few rows however many deliveries the outbox holds.
 DELIVERIES_BY_HOUR = """
 SELECT hour, sent, failed, blocked + stale AS other FROM outcome_hours WHERE hour >= :since
 """

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import logging
 import re
 import time
@@ -47,20 +46,16 @@ class Migration:
 
 
 def load_migrations(folder: Path = MIGRATIONS) -> list[Migration]:
-    """Read the migration files in version order, refusing duplicate numbers and strays.
-
-    Numbers are handed out to branches in advance, so a branch may hold 0012 before 0010 is
-    merged: a gap is allowed, and a database that has seen 0012 still takes 0010 when it comes.
-    """
+    """Read the migration files in version order, refusing gaps and strays."""
     migrations = []
     for path in sorted(folder.glob("*.sql")):
         match = _NAME.match(path.name)
         if not match:
             raise MigrationError(f"migration file {path.name} is not named NNNN_name.sql")
         migrations.append(Migration(int(match[1]), match[2], path.read_text(encoding="utf-8")))
-    for before, migration in itertools.pairwise(migrations):
-        if migration.version == before.version:
-            raise MigrationError(f"two migrations are numbered {migration.version:04d}")
+    for expected, migration in enumerate(migrations, start=1):
+        if migration.version != expected:
+            raise MigrationError(f"migration {expected:04d} is missing (found {migration.version:04d})")
     return migrations
 
 
