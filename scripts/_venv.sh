@@ -13,4 +13,6 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/python -m pip install --quiet -e ".[dev]"
   touch "$stamp"
 fi
+# Translations are compiled here, at install, never while the bot runs.
+"$root/scripts/compile_catalogs"
 export PTB_TIMEDELTA=1
