@@ -6,7 +6,6 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from bot.delivery.digest import send_due_digests
-from bot.i18n import translator
 from bot.models import Article
 from bot.storage import chats
 from bot.storage.connection import Database
@@ -20,7 +19,14 @@ class FakeLists:
         self.sent: list[tuple[int, int, str, list[int], str]] = []
 
     async def __call__(
-        self, chat_id: int, thread_id: int, heading: str, items: Sequence[Article], tz: str, reserved: bool
+        self,
+        chat_id: int,
+        thread_id: int,
+        heading: str,
+        items: Sequence[Article],
+        tz: str,
+        reserved: bool,
+        language: str,
     ) -> int:
         self.sent.append((chat_id, thread_id, heading, [a.id for a in items], tz))
         return 500 + len(self.sent)
@@ -31,7 +37,7 @@ def at(hour: int, minute: int = 0) -> float:
 
 
 async def run(db: Database, lists: FakeLists, now: float) -> int:
-    return await send_due_digests(db, send_list=lists, now=now, default_tz="UTC", translate=translator("en"))
+    return await send_due_digests(db, send_list=lists, now=now, default_tz="UTC", default_language="en")
 
 
 async def test_digest_goes_out_at_the_chats_local_time_once(db: Database) -> None:

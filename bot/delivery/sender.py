@@ -13,7 +13,7 @@ from telegram.ext import ExtBot
 
 from bot.delivery.dispatcher import BatchSendFunc, SendFunc
 from bot.delivery.shared_limiter import RESERVED
-from bot.i18n import translator
+from bot.i18n import supported, translator
 from bot.models import Article
 from bot.render.articles import article_message
 from bot.render.lists import item_list
@@ -51,12 +51,13 @@ def make_sender(
             return await send_channel(row, article)
         # A broadcast's body is the admin's own HTML, produced by Telegram from their message.
         text = (article.body or "") if row.kind == "broadcast" else None
+        language = supported(row.language) or default_language
         params: dict[str, Any] = {
             "chat_id": row.chat_id,
-            "text": text or render(article, row.timezone or default_tz, row.language or default_language),
+            "text": text or render(article, row.timezone or default_tz, language),
             "parse_mode": ParseMode.HTML,
             "link_preview_options": {"is_disabled": not article.image_url},
-            "reply_markup": buttons(article, row.language or default_language),
+            "reply_markup": buttons(article, language),
         }
         if paid_broadcast:
             # Above 30 messages a second Telegram charges Stars; the operator opted in.
@@ -74,20 +75,27 @@ def make_sender(
     return send
 
 
-# (chat id, topic, heading, articles, timezone, reserved) -> id of the first message sent.
-ListSender = Callable[[int, int, str, Sequence[Article], str, bool], Awaitable[int]]
+# (chat id, topic, heading, articles, timezone, reserved, language) -> id of the first message sent.
+ListSender = Callable[[int, int, str, Sequence[Article], str, bool, str], Awaitable[int]]
 
 
 def make_list_sender(bot: ExtBot[Any]) -> ListSender:
     """Send a heading and item lines as few messages as the length limit allows (digests, batches)."""
 
     async def send_list(
-        chat_id: int, thread_id: int, heading: str, items: Sequence[Article], tz: str, reserved: bool
+        chat_id: int,
+        thread_id: int,
+        heading: str,
+        items: Sequence[Article],
+        tz: str,
+        reserved: bool,
+        language: str,
     ) -> int:
         first = 0
-        parts = item_list(heading, items, tz=tz)
+        translate = translator(language)
+        parts = item_list(heading, items, tz=tz, translate=translate)
         # Where the list is one short message there is room for each item's reading buttons.
-        markup = titled_keyboard(items, translator(None)) if len(parts) == 1 else None
+        markup = titled_keyboard(items, translate) if len(parts) == 1 else None
         for n, text in enumerate(parts):
             params: dict[str, Any] = {"chat_id": chat_id, "text": text, "parse_mode": ParseMode.HTML}
             if markup is not None:
@@ -107,8 +115,11 @@ def make_batch_sender(send_list: ListSender, *, default_tz: str, default_languag
     """What the dispatcher sends when a chat's quiet hours end: one list of what was held."""
 
     async def send_batch(row: ClaimedRow, items: list[Article]) -> int:
-        _ = translator(row.language or default_language)
-        heading = _("While you were in quiet hours ({n})").format(n=len(items))
-        return await send_list(row.chat_id, row.thread_id, heading, items, row.timezone or default_tz, True)
+        language = supported(row.language) or default_language
+        tr = translator(language)
+        heading = tr("While you were in quiet hours ({n})").format(n=len(items))
+        return await send_list(
+            row.chat_id, row.thread_id, heading, items, row.timezone or default_tz, True, language
+        )
 
     return send_batch

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from babel.dates import format_datetime
+
 from bot.i18n import Translate
 from bot.models import Article
 from bot.render.html import MESSAGE_LIMIT, bold, escape, italic, link, strip_controls, utf16_len
@@ -16,10 +18,11 @@ LABEL_LIMIT = 60  # kicker, category, source name: short labels, whatever the fe
 _TAG_MARKS = {"photo": "📷", "video": "🎥", "foto": "📷", "видео": "🎥", "фото": "📷"}
 
 
-def format_time(moment: datetime, tz: ZoneInfo) -> str:
-    """A time in the chat's zone, with the zone named, e.g. "26 Jul 2024, 20:55 +04"."""
+def format_time(moment: datetime, tz: ZoneInfo, translate: Translate | None = None) -> str:
+    """A time in the chat's zone and language, with the zone named, e.g. "26 Jul 2024, 20:55 +04"."""
     local = moment.astimezone(tz)
-    return local.strftime("%d %b %Y, %H:%M ") + (local.tzname() or tz.key)
+    locale = translate.locale if translate is not None else "en"
+    return format_datetime(local, "d MMM y, HH:mm", locale=locale) + " " + (local.tzname() or tz.key)
 
 
 def label(text: str | None, limit: int = LABEL_LIMIT) -> str:
@@ -43,7 +46,7 @@ def article_message(
         meta.append(italic(kicker))
     if category := label(article.category):
         meta.append(escape(category))
-    meta.append(escape(format_time(article.published_at, tz)))
+    meta.append(escape(format_time(article.published_at, tz, translate)))
     parts = [head, " · ".join(meta)]
     lead = shorten(strip_controls(article.lead or ""), lead_limit)
     if lead and lead != title:

@@ -118,7 +118,7 @@ ORDER BY chat_id, id
 """
 MARK_HELD = "UPDATE outbox SET state = 'queued', next_attempt_at = ?, last_error = 'quiet' WHERE id = ?"
 DIGEST_CHATS = """
-SELECT id, digest_time, timezone, last_digest_at FROM chats
+SELECT id, digest_time, timezone, last_digest_at, language FROM chats
 WHERE status = 'active' AND digest_time IS NOT NULL
 """
 # The IN term repeats the partial index's condition so that SQLite uses outbox_pending.
@@ -327,6 +327,7 @@ class DigestChat:
     digest_time: str
     timezone: str | None
     last_digest_at: float | None
+    language: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -339,7 +340,9 @@ class DigestRow:
 async def digest_chats(db: Database) -> list[DigestChat]:
     """Active chats that asked for a digest."""
     rows = await db.fetchall(DIGEST_CHATS)
-    return [DigestChat(r["id"], r["digest_time"], r["timezone"], r["last_digest_at"]) for r in rows]
+    return [
+        DigestChat(r["id"], r["digest_time"], r["timezone"], r["last_digest_at"], r["language"]) for r in rows
+    ]
 
 
 async def digest_rows(db: Database, *, chat_id: int) -> list[DigestRow]:
