@@ -25,7 +25,10 @@ RELATED = "rl"  # arg: "ID:TAG"
 SEARCH_PAGE = "sp"  # arg: "SEARCH_ID:PAGE", the search saved in storage
 REVIEW = "rv"  # arg: "a:ID" approve, "r:ID" reject, "e:ID" edit a review card
 BROADCAST = "bc"  # arg: "send:ID" or "cancel:ID", a broadcast draft
-PREFIXES = frozenset({SUBSCRIBE, REMOVE, SOURCE_ADD, SUMMARY, RELATED, SEARCH_PAGE, REVIEW, BROADCAST})
+LANGUAGE = "lang"  # arg: a language code we have a catalog for ("en", "ru", "az", "tr")
+PREFIXES = frozenset(
+    {SUBSCRIBE, REMOVE, SOURCE_ADD, SUMMARY, RELATED, SEARCH_PAGE, REVIEW, BROADCAST, LANGUAGE}
+)
 REVIEW_ACTIONS = {"a": "approve", "r": "reject", "e": "edit"}
 _SUBSCRIBE_KINDS = frozenset({"category", "source"})
 
@@ -142,3 +145,11 @@ def pending_source_choice(callback: Callback) -> tuple[bool, int]:
     if not 1 <= value <= MAX_ID:
         raise CallbackDataError("pending source id out of range")
     return verb == "ok", value
+
+
+def language_choice(callback: Callback) -> str:
+    """The language code a /language button names (the caller checks we still speak it)."""
+    code = callback.arg
+    if callback.prefix != LANGUAGE or len(code) > 16 or not code.replace("-", "").isalpha():
+        raise CallbackDataError("not a language button")
+    return code
