@@ -81,7 +81,7 @@ async def latest(update: Update, context: NewsContext) -> None:
         return
     tz = await _tz(context, chat.id)
     await message.reply_html(
-        numbered_list(_("Latest news"), items, tz=tz), reply_markup=numbered_keyboard(items, _)
+        numbered_list(_("Latest news"), items, tz=tz, translate=_), reply_markup=numbered_keyboard(items, _)
     )
 
 
@@ -421,7 +421,7 @@ async def inline_query(update: Update, context: NewsContext) -> None:
     query = update.inline_query
     if query is None:
         return
-    _ = context.translate(query.from_user.language_code)
+    _ = context.translate()
     words = query.query.strip()
     offset = int(query.offset) if _is_number(query.offset, 3) else 0
     items: list[Article] = []

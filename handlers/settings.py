@@ -11,14 +11,15 @@ from telegram import Chat, Update
 
 from bot.context import NewsContext
 from bot.delivery.schedule import ScheduleError, parse_hhmm, parse_range, parse_timezone
+from bot.i18n import _
 from bot.storage import chats
 from handlers.common import may_configure, reply_usage
 
 DIGEST_USAGE = "/digest HH:MM | /digest off"
 QUIET_USAGE = "/quiet HH:MM-HH:MM | /quiet off"
-TIMEZONE_USAGE = "/timezone Area/City (for example Europe/Istanbul)"
-NOT_ADMIN = "Only the group's administrators can change its settings."
-NOT_CHANNEL_ADMIN = "Only the channel's administrators can change its settings."
+TIMEZONE_USAGE = "/timezone Area/City (Europe/Istanbul)"
+NOT_ADMIN = _("Only the group's administrators can change its settings.")
+NOT_CHANNEL_ADMIN = _("Only the channel's administrators can change its settings.")
 MAX_ARG = 64  # the longest IANA zone name is about 32 characters; a time range 11
 
 
@@ -77,7 +78,7 @@ async def digest(update: Update, context: NewsContext) -> None:
     try:
         at = parse_hhmm(arg)
     except ScheduleError as exc:
-        await _usage(update, context, DIGEST_USAGE, str(exc))
+        await _usage(update, context, DIGEST_USAGE, exc.explain(context.translate()))
         return
     await chats.set_digest(context.db, chat_id=chat_id, at=at, now=time.time())
     zone = await _zone(context, chat_id)
@@ -103,7 +104,7 @@ async def quiet(update: Update, context: NewsContext) -> None:
     try:
         start, end = parse_range(arg)
     except ScheduleError as exc:
-        await _usage(update, context, QUIET_USAGE, str(exc))
+        await _usage(update, context, QUIET_USAGE, exc.explain(context.translate()))
         return
     await chats.set_quiet_hours(context.db, chat_id=chat_id, start=start, end=end, now=time.time())
     zone = await _zone(context, chat_id)
@@ -131,4 +132,5 @@ async def timezone(update: Update, context: NewsContext) -> None:
         await _usage(update, context, TIMEZONE_USAGE, _("Unknown timezone.") + hint)
         return
     await chats.set_timezone(context.db, chat_id=update.effective_chat.id, timezone=zone, now=time.time())
-    await update.effective_message.reply_text(context.translate()("Timezone set: {zone}.").format(zone=zone))
+    tr = context.translate()
+    await update.effective_message.reply_text(tr("Timezone set: {zone}.").format(zone=zone))

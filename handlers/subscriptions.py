@@ -12,7 +12,7 @@ from telegram import Chat, InlineKeyboardMarkup, Message, Update
 from telegram.error import BadRequest
 
 from bot.context import NewsContext
-from bot.i18n import Translate
+from bot.i18n import Translate, _
 from bot.models import Subscription
 from bot.render import callbacks, keyboards
 from bot.render.html import ANSWER_LIMIT, clip, code, escape
@@ -33,8 +33,8 @@ from handlers.common import may_configure, thread_of, translate_for
 logger = logging.getLogger(__name__)
 
 CATEGORY_WINDOW = 14 * 86400  # categories offered on the menu: those seen in two weeks
-NOT_ADMIN = "Only the group's administrators can change its subscriptions."
-NOT_CHANNEL_ADMIN = "Only the channel's administrators can change its subscriptions."
+NOT_ADMIN = _("Only the group's administrators can change its subscriptions.")
+NOT_CHANNEL_ADMIN = _("Only the channel's administrators can change its subscriptions.")
 
 
 def _not_admin(update: Update) -> str:
@@ -43,17 +43,25 @@ def _not_admin(update: Update) -> str:
 
 
 UNSUBSCRIBE_USAGE = USAGE.replace("/subscribe", "/unsubscribe")
-GONE = "This button no longer works."
+GONE = _("This button no longer works.")
 
 _Answer = Callable[..., Awaitable[None]]
 
 
-def _describe(wanted: Wanted) -> str:
-    text = "all news" if wanted.kind == "all" else f"{wanted.kind} «{wanted.label}»"
-    return f"everything except {text}" if wanted.exclude else text
+KIND_NAMES = {"category": _("category"), "source": _("source"), "keyword": _("keyword")}
 
 
-TOO_MANY = (
+def _describe(wanted: Wanted, _: Translate) -> str:
+    if wanted.kind == "all":
+        text = _("all news")
+    else:
+        text = _("{kind} «{name}»").format(
+            kind=_(KIND_NAMES.get(wanted.kind, wanted.kind)), name=wanted.label
+        )
+    return _("everything except {what}").format(what=text) if wanted.exclude else text
+
+
+TOO_MANY = _(
     "This chat already has {limit} subscriptions, the most a chat may have. Remove some with /mysubs first."
 )
 
@@ -66,7 +74,8 @@ def _choices_line(names: tuple[str, ...] | list[str]) -> str:
 
 def _unknown_text(exc: UnknownChoice, _: Translate, command: str) -> str:
     """What a reader sees for a category or source that does not exist: the closest, then all."""
-    lines = [_("There is no {kind} «{name}».").format(kind=exc.kind, name=escape(exc.typed))]
+    kind = _(KIND_NAMES.get(exc.kind, exc.kind))
+    lines = [_("There is no {kind} «{name}».").format(kind=kind, name=escape(exc.typed))]
     if exc.closest:
         lines.append(
             _("Did you mean {suggestion}?").format(suggestion=code(f"{command} {exc.kind} {exc.closest}"))
@@ -90,7 +99,7 @@ def _parse_error_text(exc: UsageError, _: Translate, usage: str, command: str) -
             " send /unsubscribe and press “Stop all news here”. To leave out one topic, send for"
             " example /subscribe not category Sport."
         )
-    return _("Usage:") + " " + code(usage) + "\n" + escape(str(exc))
+    return _("Usage:") + " " + code(usage) + "\n" + escape(exc.explain(_))
 
 
 async def _resolve(context: NewsContext, wanted: Wanted) -> Wanted:
@@ -143,7 +152,7 @@ async def subscribe(update: Update, context: NewsContext) -> None:
     except subscriptions.TooManySubscriptions as exc:
         await message.reply_text(_(TOO_MANY).format(limit=exc.limit))
         return
-    what = escape(_describe(wanted))
+    what = escape(_describe(wanted, _))
     if added:
         await message.reply_html(_("Subscribed: {what}. New items will arrive here.").format(what=what))
     else:
@@ -190,10 +199,10 @@ async def unsubscribe(update: Update, context: NewsContext) -> None:
         exclude=wanted.exclude,
     )
     if removed:
-        await message.reply_html(_("Unsubscribed: {what}.").format(what=escape(_describe(wanted))))
+        await message.reply_html(_("Unsubscribed: {what}.").format(what=escape(_describe(wanted, _))))
         return
     subs = await subscriptions.list_for_chat(context.db, chat_id=chat.id, thread_id=thread_id)
-    lines = [_("There was no such subscription: {what}.").format(what=escape(_describe(wanted)))]
+    lines = [_("There was no such subscription: {what}.").format(what=escape(_describe(wanted, _)))]
     if (closest := _closest_subscription(wanted, subs)) is not None:
         typed = ("not " if closest.exclude else "") + f"{closest.kind} {closest.label or closest.value}"
         lines.append(_("Did you mean {suggestion}?").format(suggestion=code(f"/unsubscribe {typed}")))
@@ -238,7 +247,7 @@ async def on_button(update: Update, context: NewsContext) -> None:
     query = update.callback_query
     if query is None:
         return
-    _ = context.translate(query.from_user.language_code)
+    _ = context.translate()
     answered = False
 
     async def answer(text: str, *, alert: bool = False) -> None:
@@ -282,7 +291,7 @@ async def _on_button(update: Update, context: NewsContext, _: Translate, answer:
         except subscriptions.TooManySubscriptions as exc:
             await answer(_(TOO_MANY).format(limit=exc.limit), alert=True)
             return
-        what = _describe(wanted)
+        what = _describe(wanted, _)
         text = _("Subscribed: {what}.") if added else _("You already have this subscription: {what}.")
         await answer(text.format(what=what))
         if added:
@@ -313,4 +322,4 @@ async def on_stale_button(update: Update, context: NewsContext) -> None:
     """Any button data no handler claims (forged, or from an older version): answer it anyway."""
     query = update.callback_query
     if query is not None:
-        await query.answer(context.translate(query.from_user.language_code)(GONE))
+        await query.answer(context.translate()(GONE))

@@ -71,10 +71,10 @@ async def _tell_admins_about_health(context: NewsContext, source: Source, report
     failing = context.bot_data.failing_sources
     if report.error is not None and source.id not in failing:
         failing.add(source.id)
-        text = failing_text(source, report.error)
+        text = failing_text(source, report.error, context.translate())
     elif report.error is None and source.id in failing:
         failing.discard(source.id)
-        text = recovered_text(source)
+        text = recovered_text(source, context.translate())
     else:
         return
     for admin in context.settings.bot.admins:
