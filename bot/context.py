@@ -97,6 +97,4 @@ class NewsContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], 
 
     def translate(self, language: str | None = None) -> Translate:
         """The translation for ``language``, else this chat's language, else the bot's default."""
-        return translator(
-            supported(language) or supported(self.chat_language) or self.settings.bot.language
-        )
+        return translator(supported(language) or supported(self.chat_language) or self.settings.bot.language)

@@ -92,17 +92,13 @@ async def on_error(update: object, context: NewsContext) -> None:
     # To the admins, in the bot's language: the update's chat may speak another.
     tr = context.translate(context.settings.bot.language)
     repeats = tr("Repeats within {window} are counted and reported once.").format(
-        window=_duration(reports.window)
+        window=tr.ago(reports.window)  # "10 minutes", "10 минут": Babel's words for the language
     )
     text = (
         "<b>" + escape(tr("newsbot error")) + f"</b>\n<pre>{escape(trace[-REPORT_LIMIT:])}</pre>\n"
         f"<i>{escape(repeats)}</i>"
     )
     await _tell_admins(context, text)
-
-
-def _duration(seconds: float) -> str:
-    return f"{seconds / 60:g} min" if seconds >= 60 else f"{seconds:g} s"
 
 
 async def report_held(context: NewsContext) -> None:

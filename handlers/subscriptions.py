@@ -51,6 +51,16 @@ _Answer = Callable[..., Awaitable[None]]
 KIND_NAMES = {"category": _("category"), "source": _("source"), "keyword": _("keyword")}
 
 
+def _label(sub: Subscription, _: Translate) -> str:
+    """A subscription as /mysubs lists it ("category: Sport", "not keyword: war"), in the chat's language."""
+    if sub.kind == "all":
+        text = _("everything")
+    else:
+        kind = _(KIND_NAMES.get(sub.kind, sub.kind))
+        text = _("{kind}: {name}").format(kind=kind, name=sub.label or sub.value)
+    return _("not {what}").format(what=text) if sub.exclude else text
+
+
 def _describe(wanted: Wanted, _: Translate) -> str:
     if wanted.kind == "all":
         text = _("all news")
@@ -207,7 +217,7 @@ async def unsubscribe(update: Update, context: NewsContext) -> None:
         typed = ("not " if closest.exclude else "") + f"{closest.kind} {closest.label or closest.value}"
         lines.append(_("Did you mean {suggestion}?").format(suggestion=code(f"/unsubscribe {typed}")))
     if subs:
-        lines.append(_("Subscriptions here:") + " " + escape(_choices_line([s.describe() for s in subs])))
+        lines.append(_("Subscriptions here:") + " " + escape(_choices_line([_label(s, _) for s in subs])))
     else:
         lines.append(_("No subscriptions here. /subscribe to choose some."))
     await message.reply_html("\n".join(lines))
@@ -220,8 +230,10 @@ async def _reply_list(
     subs = await subscriptions.list_for_chat(context.db, chat_id=chat_id, thread_id=thread_id)
     if not subs:
         return escape(_("No subscriptions here. /subscribe to choose some.")), None
-    lines = [escape(_("Subscriptions here:"))] + [f"• {escape(s.describe())}" for s in subs]
-    return "\n".join(lines), keyboards.remove_buttons(subs, stop_all=_("✖ Stop all news here"))
+    lines = [escape(_("Subscriptions here:"))] + [f"• {escape(_label(s, _))}" for s in subs]
+    return "\n".join(lines), keyboards.remove_buttons(
+        subs, stop_all=_("✖ Stop all news here"), describe=lambda s: _label(s, _)
+    )
 
 
 async def mysubs(update: Update, context: NewsContext) -> None:
@@ -313,7 +325,7 @@ async def _on_button(update: Update, context: NewsContext, _: Translate, answer:
         if not (removed and sub):
             await answer(_("Already removed."))
             return
-        await answer(_("Removed: {what}.").format(what=sub.describe()))
+        await answer(_("Removed: {what}.").format(what=_label(sub, _)))
     text, markup = await _reply_list(context, chat.id, thread_id, _)
     await _edit(message, text, markup)
 
