@@ -37,7 +37,7 @@ from bot.render.reading import (
     search_message,
     summary_message,
 )
-from bot.storage import articles, search
+from bot.storage import articles, chats, search
 from bot.storage.chats import get_chat
 from handlers.common import reply_usage, translate_for
 
@@ -421,7 +421,9 @@ async def inline_query(update: Update, context: NewsContext) -> None:
     query = update.inline_query
     if query is None:
         return
-    _ = context.translate()
+    # No chat here: the reader's own chat with the bot tells their language, else Telegram does.
+    own = await chats.language_of(context.db, chat_id=query.from_user.id)
+    _ = context.translate(own or query.from_user.language_code)
     words = query.query.strip()
     offset = int(query.offset) if _is_number(query.offset, 3) else 0
     items: list[Article] = []

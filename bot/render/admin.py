@@ -15,7 +15,6 @@ def stats_text(
     translate: Translate | None = None,
 ) -> str:
     tr = translate if translate is not None else translator("en")
-    n = tr.ngettext
     lines = [
         "<b>" + escape(tr("Delivery")) + "</b>",
         tr("queued: {n}").format(n=counts.queued + counts.sending),
@@ -26,9 +25,9 @@ def stats_text(
         tr("waiting for digest: {n}").format(n=counts.digest),
         "",
         "<b>" + escape(tr("Readers")) + "</b>",
-        n("{n} active chat", "{n} active chats", counts.chats_active).format(n=counts.chats_active),
+        tr.ngettext("{n} active chat", "{n} active chats", counts.chats_active).format(n=counts.chats_active),
         tr("blocked or left: {n}").format(n=counts.chats_blocked),
-        n("{n} subscription", "{n} subscriptions", subscriptions).format(n=subscriptions),
+        tr.ngettext("{n} subscription", "{n} subscriptions", subscriptions).format(n=subscriptions),
         "",
         "<i>"
         + escape(
