@@ -40,5 +40,5 @@ async def stats(update: Update, context: NewsContext) -> None:
     )
     await message.reply_html(text)
     # Drawing takes a few hundred milliseconds of CPU: off the event loop, so sends go on.
-    png = await asyncio.to_thread(deliveries_chart, hours, context.settings.bot.tz)
+    png = await asyncio.to_thread(deliveries_chart, hours, context.settings.bot.tz, tr)
     await message.reply_photo(png, caption=tr(CHART_CAPTION))
