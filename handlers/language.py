@@ -7,7 +7,7 @@ import time
 from telegram import Chat, Message, Update
 
 from bot.context import NewsContext
-from bot.i18n import _, supported
+from bot.i18n import NATIVE_NAMES, _, supported
 from bot.render import callbacks
 from bot.render.language import language_keyboard, language_text
 from bot.storage import chats
@@ -57,5 +57,5 @@ async def on_language_button(update: Update, context: NewsContext) -> None:
     tr = context.translate()
     if chat.type == Chat.PRIVATE and await role_of(context, query.from_user.id) is not None:
         await refresh_staff_menu(context, query.from_user.id)  # their menu follows their language
-    await query.answer(tr("Language set: {language}.").format(language=tr.locale.display_name))
+    await query.answer(tr("Language set: {language}.").format(language=NATIVE_NAMES.get(code, code)))
     await message.edit_text(language_text(tr), reply_markup=language_keyboard(code))
