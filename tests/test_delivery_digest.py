@@ -17,6 +17,7 @@ __all__ = ["db"]
 class FakeLists:
     def __init__(self) -> None:
         self.sent: list[tuple[int, int, str, list[int], str]] = []
+        self.languages: list[tuple[int, str]] = []
 
     async def __call__(
         self,
@@ -29,6 +30,7 @@ class FakeLists:
         language: str,
     ) -> int:
         self.sent.append((chat_id, thread_id, heading, [a.id for a in items], tz))
+        self.languages.append((chat_id, language))
         return 500 + len(self.sent)
 
 
@@ -69,3 +71,22 @@ async def test_turning_the_digest_off_sends_waiting_items_normally(db: Database)
     assert (await states(db)) == {"queued": 1}
     lists = FakeLists()
     assert await run(db, lists, at(9)) == 0 and lists.sent == []
+
+
+async def test_each_chat_gets_its_digest_in_its_own_language_with_the_right_plural(db: Database) -> None:
+    await add_readers(db, 1, 1, language="ru")
+    await add_readers(db, 2, 1, language="tr")
+    await add_readers(db, 3, 1, language="de")  # a language we lack: the bot's default
+    for chat_id, count in ((1, 21), (2, 2), (3, 5)):
+        await chats.set_digest(db, chat_id=chat_id, at="08:00", now=at(0))
+        for n in range(count):
+            await publish(db, chat_id, created_at=at(1, n))
+    lists = FakeLists()
+    assert await run(db, lists, at(8)) == 3
+    headings = {chat: heading for chat, _thread, heading, _items, _tz in lists.sent}
+    assert headings == {
+        1: "Ваша сводка: 21 новый материал",
+        2: "Özetiniz: 2 yeni haber",
+        3: "Your digest: 5 new items",
+    }
+    assert {chat: language for chat, language in lists.languages} == {1: "ru", 2: "tr", 3: "en"}
