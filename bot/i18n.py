@@ -66,6 +66,7 @@ def translator(language: str | None) -> Translate:
     return Translate(supported(language) or "en", catalog)
 
 
+@lru_cache(maxsize=1)
 def available_languages() -> frozenset[str]:
     """The language codes newsbot can speak: English and every installed catalog."""
     found = {"en"}
@@ -79,6 +80,7 @@ def is_available(language: str) -> bool:
     return supported(language) is not None
 
 
+@lru_cache(maxsize=256)  # the dispatcher asks once per message; catalogs do not change while running
 def supported(language: str | None) -> str | None:
     """Our code for a Telegram ``language_code`` ('ru', 'az-Latn', 'pt-br'), None when we lack it."""
     if not language:
