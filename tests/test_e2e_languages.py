@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from bot.app import build_application, running
 from bot.config import Settings, SourceSettings
 from bot.emulator import Emulator, EmulatorClient
 from bot.emulator.api import commands_key
@@ -205,3 +206,19 @@ async def test_reader_menus_per_language_and_a_menu_for_each_admin(
     assert "stats" not in _menu(emulator_state, helper_scope)
     await _reply(control, OWNER, f"/demote {HELPER}")
     await _until(lambda: _menu(emulator_state, helper_scope) == {})
+
+
+async def test_a_language_button_drawn_before_a_restart_still_works(
+    control: EmulatorClient, make_settings: Callable[..., Settings]
+) -> None:
+    settings = make_settings()
+    async with running(build_application(settings)):
+        await _reply(control, READER, "/start", language_code="tr")
+        menu = await _reply(control, READER, "/language")
+    russian = next(b["callback_data"] for b in _buttons(menu) if b["text"] == "Русский")
+    async with running(build_application(settings)):
+        await control.press_button(READER, READER, menu["message_id"], russian)
+        await _edited(control, READER, menu["message_id"], "Сейчас: Русский")
+    # The choice is in SQLite: the next start still speaks Russian to this chat.
+    async with running(build_application(settings)):
+        assert (await _reply(control, READER, "/summary"))["text"] == "Использование: /summary ID|URL"
