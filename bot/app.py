@@ -14,7 +14,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from typing import Any
 
-from telegram import BotCommand, LinkPreviewOptions, Update
+from telegram import LinkPreviewOptions, Update
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, InvalidToken, NetworkError, TelegramError
 from telegram.ext import (
@@ -28,6 +28,7 @@ from telegram.ext import (
     ExtBot,
     InlineQueryHandler,
     MessageHandler,
+    TypeHandler,
     filters,
 )
 from telegram.ext.filters import UpdateType
@@ -43,6 +44,8 @@ from bot.delivery.ratelimit import Limiter, Rates
 from bot.delivery.sender import make_batch_sender, make_list_sender, make_sender
 from bot.delivery.shared_limiter import SharedRateLimiter
 from bot.errors import ConfigError, TelegramUnavailable
+from bot.i18n import translator, warn_uncompiled
+from bot.menus import set_all_menus
 from bot.metrics import Metrics
 from bot.news.fetcher import Fetcher
 from bot.render.callbacks import (
@@ -57,14 +60,14 @@ from bot.render.callbacks import (
     SUBSCRIBE,
     SUMMARY,
 )
-from bot.render.help import READER_COMMANDS
+from bot.render.callbacks import LANGUAGE as LANGUAGE_BUTTON
 from bot.reports import ErrorReports
 from bot.storage import channels as channel_store
 from bot.storage import open_database, search, sources, watch
 from bot.storage.connection import InstanceLock
 from bot.supervisor import Supervisor
 from bot.watching import Watcher
-from handlers import admin, dataio, gates, membership, moderation, reading, start, subscriptions
+from handlers import admin, dataio, gates, language, membership, moderation, reading, start, subscriptions
 from handlers import channels as channel_admin
 from handlers import settings as chat_settings
 from handlers import sources as source_admin
@@ -136,6 +139,8 @@ def register_handlers(application: NewsApp) -> None:
     # channel). Edited messages are not commands: editing "/subscribe all" must not resubscribe.
     posts = UpdateType.MESSAGE | UpdateType.CHANNEL_POST
     commands = filters.COMMAND & posts
+    # Every reply speaks the chat's language: read it before anything answers.
+    application.add_handler(TypeHandler(Update, gates.chat_language), group=-4)
     # A banned user's commands, replies and presses stop here, before they spend anything.
     application.add_handler(MessageHandler(filters.ALL, gates.drop_banned), group=-3)
     application.add_handler(CallbackQueryHandler(gates.drop_banned), group=-3)
@@ -154,6 +159,8 @@ def register_handlers(application: NewsApp) -> None:
     application.add_handler(
         CallbackQueryHandler(subscriptions.on_button, pattern=f"^({SUBSCRIBE}|{REMOVE}):")
     )
+    command("language", language.language)
+    application.add_handler(CallbackQueryHandler(language.on_language_button, pattern=f"^{LANGUAGE_BUTTON}:"))
     command("digest", chat_settings.digest)
     command("quiet", chat_settings.quiet)
     command("timezone", chat_settings.timezone)
@@ -233,6 +240,7 @@ async def open_services(application: NewsApp) -> None:
     data = application.bot_data
     settings = data.settings
     assert settings is not None
+    warn_uncompiled()  # a language without its compiled catalog would quietly be English
     # ``serve`` opens the database before it contacts Telegram, to fail fast; tests come here first.
     data.db = db = data.db if data.db is not None else await open_database(settings.bot.db)
     # Articles stored before the search index existed are indexed once, here.
@@ -283,7 +291,7 @@ async def open_services(application: NewsApp) -> None:
             except TelegramError as exc:
                 logger.warning("Could not tell admin %d: %s", admin_id, _one_line(exc))
 
-    data.supervisor = supervisor = Supervisor(tell_admins)
+    data.supervisor = supervisor = Supervisor(tell_admins, translate=translator(settings.bot.language))
     send = make_sender(
         application.bot,
         default_tz=settings.bot.timezone,
@@ -341,12 +349,10 @@ async def open_services(application: NewsApp) -> None:
         name="compact-deliveries",
     )
 
-    # Admin commands stay out of the menu everyone sees; /help lists them to admins.
-    commands = [BotCommand(name, description) for name, description in READER_COMMANDS]
-    try:
-        await application.bot.set_my_commands(commands)
-    except TelegramError as exc:  # only the menu is missing; everything else works
-        logger.warning("Could not set the command menu: %s", _one_line(exc))
+    # Readers get their menu per language; owners and staff their own, with the staff commands.
+    await set_all_menus(
+        application.bot, db, owners=settings.bot.admins, default_language=settings.bot.language
+    )
     if data.metrics is not None:
         scheduler = job_queue.scheduler
         data.watcher = watcher = Watcher(data, data.metrics, pollers_running=lambda: bool(scheduler.running))

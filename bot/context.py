@@ -10,7 +10,7 @@ from telegram.ext import Application, CallbackContext, ExtBot
 
 from bot.budget import CommandBudget
 from bot.config import Settings
-from bot.i18n import Translate, translator
+from bot.i18n import Translate, supported, translator
 from bot.reading.limits import ReaderLimits
 from bot.reports import ErrorReports
 
@@ -65,6 +65,8 @@ class NewsContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], 
         user_id: int | None = None,
     ) -> None:
         super().__init__(application=application, chat_id=chat_id, user_id=user_id)
+        # The chat's stored language, read by a gate before any handler runs (None: the default).
+        self.chat_language: str | None = None
 
     @property
     def settings(self) -> Settings:
@@ -99,4 +101,5 @@ class NewsContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], 
         return user_id is not None and user_id in self.settings.bot.admins
 
     def translate(self, language: str | None = None) -> Translate:
-        return translator(language or self.settings.bot.language)
+        """The translation for ``language``, else this chat's language, else the bot's default."""
+        return translator(supported(language) or supported(self.chat_language) or self.settings.bot.language)

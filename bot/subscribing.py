@@ -6,6 +6,7 @@ import difflib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
+from bot.i18n import ExplainedError, _
 from bot.models import SubscriptionKind
 from bot.text import collapse_spaces, fold
 
@@ -25,7 +26,7 @@ _KINDS: dict[str, SubscriptionKind] = {
 _NEGATIONS = {"not", "no", "except", "-"}
 
 
-class UsageError(ValueError):
+class UsageError(ExplainedError):
     """The arguments do not form a subscription; the reader gets the usage line."""
 
 
@@ -37,7 +38,7 @@ class UnknownChoice(UsageError):
     """A category or source that does not exist; carries the valid choices and the closest one."""
 
     def __init__(self, kind: str, typed: str, choices: Sequence[str], closest: str | None) -> None:
-        super().__init__(f"unknown {kind} {typed!r}")
+        super().__init__(_("unknown {kind} “{typed}”"), kind=kind, typed=typed)
         self.kind = kind
         self.typed = typed
         self.choices = tuple(choices)
@@ -55,7 +56,7 @@ class Wanted:
 def parse_wanted(args: Sequence[str]) -> Wanted:
     """Parse ``[not] KIND VALUE...``; no arguments means everything."""
     if sum(len(a) for a in args) > MAX_ARGS_CHARS:
-        raise UsageError(f"at most {MAX_VALUE} characters")
+        raise UsageError(_("at most {n} characters"), n=MAX_VALUE)
     words = [w for w in args if w]
     exclude = False
     if words and fold(words[0]) in _NEGATIONS:
@@ -63,24 +64,24 @@ def parse_wanted(args: Sequence[str]) -> Wanted:
         words = words[1:]
     if not words:
         if exclude:
-            raise UsageError("say what to leave out")
+            raise UsageError(_("say what to leave out"))
         return Wanted("all", "", "")
     kind = _KINDS.get(fold(words[0]))
     if kind is None:
-        raise UsageError(f"unknown kind {words[0][:MAX_VALUE]!r}")
+        raise UsageError(_("unknown kind “{kind}”"), kind=words[0][:MAX_VALUE])
     label = collapse_spaces(" ".join(words[1:])).strip("\"'«»“”")
     if kind == "all":
         if exclude:
-            raise NothingLeft("'not all' leaves nothing")
+            raise NothingLeft(_("“not all” leaves nothing"))
         if label:
-            raise UsageError("'all' takes nothing after it")
+            raise UsageError(_("“all” takes nothing after it"))
         return Wanted("all", "", "")
     if not label:
-        raise UsageError(f"{kind} needs a value")
+        raise UsageError(_("{kind} needs a value"), kind=kind)
     if len(label) > MAX_VALUE:
-        raise UsageError(f"at most {MAX_VALUE} characters")
+        raise UsageError(_("at most {n} characters"), n=MAX_VALUE)
     if not label.isprintable():
-        raise UsageError("control characters are not allowed")
+        raise UsageError(_("control characters are not allowed"))
     value = label.lower() if kind == "source" else fold(label)
     return Wanted(kind, value, label, exclude)
 

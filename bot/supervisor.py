@@ -20,6 +20,8 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from bot.i18n import Translate, translator
+
 logger = logging.getLogger(__name__)
 
 Notify = Callable[[str], Awaitable[None]]
@@ -58,8 +60,11 @@ class Supervisor:
         max_delay: float | None = None,
         recover_after: float | None = None,
         clock: Callable[[], float] = time.monotonic,
+        translate: Translate | None = None,
     ) -> None:
         self._notify = notify
+        # The admins' notes speak the bot's default language (they go to every owner at once).
+        self._tr = translate if translate is not None else translator("en")
         self.first_delay = FIRST_DELAY if first_delay is None else first_delay
         self.max_delay = MAX_DELAY if max_delay is None else max_delay
         self.recover_after = RECOVER_AFTER if recover_after is None else recover_after
@@ -128,10 +133,12 @@ class Supervisor:
             logger.warning("%s failed again (%s); retrying in %.1f s", key, health.last_error, delay)
         if not health.failing:
             health.failing.add(key)
-            await self._tell(
-                f"⚠️ <b>{html.escape(kind)}</b> is failing: {html.escape(health.last_error)}\n"
+            tr = self._tr
+            text = tr(
+                "⚠️ <b>{kind}</b> is failing: {error}\n"
                 "It is retried with back-off; you will hear when it recovers."
             )
+            await self._tell(text.format(kind=html.escape(kind), error=html.escape(health.last_error)))
         health.failing.add(key)
 
     async def _succeeded(self, kind: str, key: str) -> None:
@@ -143,9 +150,12 @@ class Supervisor:
         health.failing.discard(key)
         logger.info("%s has recovered", key)
         if not health.failing:
-            await self._tell(
-                f"✅ <b>{html.escape(kind)}</b> has recovered ({health.errors} errors since start)."
+            text = self._tr.ngettext(
+                "✅ <b>{kind}</b> has recovered ({n} error since start).",
+                "✅ <b>{kind}</b> has recovered ({n} errors since start).",
+                health.errors,
             )
+            await self._tell(text.format(kind=html.escape(kind), n=health.errors))
 
     async def _tell(self, text: str) -> None:
         try:
@@ -153,11 +163,12 @@ class Supervisor:
         except Exception:  # telling the admins must never become a failure of its own
             logger.exception("Could not tell the admins: %s", text)
 
-    def summary(self) -> str:
+    def summary(self, translate: Translate | None = None) -> str:
         """One line for /stats: errors per kind of task since start, and what is failing now."""
+        tr = translate or self._tr
         if not self.health:
-            return "task errors since start: none"
+            return tr("task errors since start: none")
         parts = [f"{kind} {h.errors}" for kind, h in sorted(self.health.items())]
         failing = [kind for kind, h in sorted(self.health.items()) if h.failing]
-        line = "task errors since start: " + ", ".join(parts)
-        return line + (f" (failing now: {', '.join(failing)})" if failing else "")
+        line = tr("task errors since start: {counts}").format(counts=", ".join(parts))
+        return line + (tr(" (failing now: {kinds})").format(kinds=", ".join(failing)) if failing else "")

@@ -11,53 +11,59 @@ from telegram.error import BadRequest, Forbidden
 from bot.channels import can_post, options_of, parse_add_command
 from bot.context import NewsContext
 from bot.errors import ConfigError
-from bot.render.html import escape
+from bot.i18n import _
+from bot.render.html import code, escape
 from bot.render.moderation import channels_text
 from bot.staff import notify_admins
 from bot.storage import channels as channel_store
 from bot.storage import chats
-from handlers.common import staff_message
+from handlers.common import reply_usage, staff_message
 
 logger = logging.getLogger(__name__)
 
+REMOVED = _("removed from the channel")
+NO_RIGHT = _("no right to post")
+
 ADD_USAGE = (
-    "Usage: <code>/channel_add @name [review=yes] [min_interval=SECONDS] [categories=a,b] [sources=a,b] "
+    "/channel_add @name [review=yes] [min_interval=SECONDS] [categories=a,b] [sources=a,b] "
     "[keywords=a,b] [exclude_keywords=a,b] [silent_hours=23:00-07:00] [timezone=Area/City] "
-    '[hashtags=yes] [footer="HTML"]</code>'
+    '[hashtags=yes] [footer="HTML"]'
 )
+REMOVE_USAGE = "/channel_remove @name"
 
 
 async def channel_add(update: Update, context: NewsContext) -> None:
     if (message := await staff_message(update, context, "admin")) is None:
         return
+    tr = context.translate()
     user = update.effective_user
     assert user is not None
     text = (message.text or "").split(maxsplit=1)
     if len(text) < 2 or len(text[1]) > 1500:
-        await message.reply_html(ADD_USAGE)
+        await reply_usage(update, context, ADD_USAGE)
         return
     try:
         settings = parse_add_command(text[1])
     except ConfigError as exc:
         key = exc.key.removeprefix("channel.")
-        await message.reply_html(f"{escape(key)}: {escape(exc.problem)}\n{ADD_USAGE}")
+        # The problem first: the usage line is long, and the reader looks for what was wrong.
+        usage = tr("Usage:") + " " + code(ADD_USAGE)
+        await message.reply_html(f"{escape(key)}: {escape(exc.problem)}\n{usage}")
         return
     ref = settings.chat
     try:
         chat = await context.bot.get_chat(ref)
         member = await context.bot.get_chat_member(chat.id, context.bot.id)
     except (BadRequest, Forbidden) as exc:
-        await message.reply_html(
-            f"I cannot see {escape(ref)}: {escape(str(exc))}. Add me as an administrator first."
-        )
+        refusal = tr("I cannot see {channel}: {error}. Add me as an administrator first.")
+        await message.reply_html(refusal.format(channel=escape(ref), error=escape(str(exc))))
         return
     if chat.type == Chat.PRIVATE:
-        await message.reply_text("That is a private chat, not a channel.")
+        await message.reply_text(tr("That is a private chat, not a channel."))
         return
     if not can_post(member, chat.type):
-        await message.reply_html(
-            f"I need the right to post messages in {escape(ref)}. Make me an administrator with it."
-        )
+        refusal = tr("I need the right to post messages in {channel}. Make me an administrator with it.")
+        await message.reply_html(refusal.format(channel=escape(ref)))
         return
     now = time.time()
     await chats.remember_chat(
@@ -79,35 +85,42 @@ async def channel_add(update: Update, context: NewsContext) -> None:
         actor=user.id,
         now=now,
     )
-    await message.reply_html(f"Posting to {escape(chat.title or ref)} ({escape(ref)}) from now on.")
+    done = tr("Posting to {title} ({channel}) from now on.")
+    await message.reply_html(done.format(title=escape(chat.title or ref), channel=escape(ref)))
 
 
 async def channel_remove(update: Update, context: NewsContext) -> None:
     if (message := await staff_message(update, context, "admin")) is None:
         return
+    tr = context.translate()
     user = update.effective_user
     assert user is not None
     args = context.args or []
     if len(args) != 1:
-        await message.reply_html("Usage: <code>/channel_remove @name</code>")
+        await reply_usage(update, context, REMOVE_USAGE)
         return
     wanted = args[0].lower()
     for channel in await channel_store.list_channels(context.db):
         if wanted in (channel.ref.lower(), str(channel.chat_id)):
             if channel.origin == "config":
-                await message.reply_text(f"{channel.ref} comes from the config file; remove it there.")
+                text = tr("{channel} comes from the config file; remove it there.")
+                await message.reply_text(text.format(channel=channel.ref))
                 return
             await channel_store.remove(context.db, channel=channel, actor=user.id, now=time.time())
-            await message.reply_html(f"No longer posting to {escape(channel.ref)}.")
+            await message.reply_html(
+                tr("No longer posting to {channel}.").format(channel=escape(channel.ref))
+            )
             return
-    await message.reply_html(f"No channel {escape(args[0][:64])}. See /channels")
+    await message.reply_html(tr("No channel {channel}. See /channels").format(channel=escape(args[0][:64])))
 
 
 async def list_channels(update: Update, context: NewsContext) -> None:
     if (message := await staff_message(update, context, "admin")) is None:
         return
     await message.reply_html(
-        channels_text(await channel_store.list_channels(context.db), context.settings.bot.tz)
+        channels_text(
+            await channel_store.list_channels(context.db), context.settings.bot.tz, context.translate()
+        )
     )
 
 
@@ -130,8 +143,10 @@ async def channel_membership(update: Update, context: NewsContext) -> None:
                 context.bot,
                 context.db,
                 context.settings.bot.admins,
-                f"📣 I was made an administrator of the channel {name}. "
-                f"To post there: <code>/channel_add {escape(hint)}</code>",
+                lambda tr: tr(
+                    "📣 I was made an administrator of the channel {name}. To post there: {command}"
+                ).format(name=name, command=code(f"/channel_add {hint}")),
+                default_language=context.settings.bot.language,
             )
         return
     for channel in known:
@@ -143,17 +158,20 @@ async def channel_membership(update: Update, context: NewsContext) -> None:
                 context.bot,
                 context.db,
                 context.settings.bot.admins,
-                f"✅ I can post in {name} again; posting resumes.",
+                lambda tr: tr("✅ I can post in {name} again; posting resumes.").format(name=name),
+                default_language=context.settings.bot.language,
             )
         return
     status = change.new_chat_member.status
-    reason = (
-        "removed from the channel" if status in (ChatMember.LEFT, ChatMember.BANNED) else "no right to post"
-    )
+    # Stored in English; the notes and the channel list show it through the same msgids.
+    reason = REMOVED if status in (ChatMember.LEFT, ChatMember.BANNED) else NO_RIGHT
     if await channel_store.set_state(context.db, chat_id=chat.id, state="paused", reason=reason):
         await notify_admins(
             context.bot,
             context.db,
             context.settings.bot.admins,
-            f"⏸ Posting to {name} stopped: {escape(reason)}. Its stories wait until I may post again.",
+            lambda tr: tr(
+                "⏸ Posting to {name} stopped: {reason}. Its stories wait until I may post again."
+            ).format(name=name, reason=escape(tr(reason))),
+            default_language=context.settings.bot.language,
         )

@@ -2,17 +2,29 @@
 
 from __future__ import annotations
 
+import logging
 import time
 
 from telegram import Chat, Message, Update
 from telegram.constants import ChatMemberStatus
-from telegram.error import BadRequest, Forbidden
+from telegram.error import BadRequest, Forbidden, TelegramError
 
 from bot.context import NewsContext
-from bot.i18n import Translate
+from bot.i18n import Translate, _, supported
+from bot.menus import set_staff_menu
 from bot.render.html import code, escape
 from bot.storage import chats, moderation
 
+# Role names as staff read them; the role itself stays English in the database and commands.
+ROLE_NAMES: dict[str, str] = {"owner": _("owner"), "admin": _("admin"), "moderator": _("moderator")}
+logger = logging.getLogger(__name__)
+
+# Staff learn why a command did nothing: one whole sentence per case, so each language can say it.
+_REFUSALS = {
+    ("admin", "moderator"): _("Only admins and above can do that; you are a moderator."),
+    ("owner", "admin"): _("Only owners can do that; you are an admin."),
+    ("owner", "moderator"): _("Only owners can do that; you are a moderator."),
+}
 MAX_ARGS_CHARS = 512  # no command of ours needs more; longer arguments get the usage line
 _ADMINS = {ChatMemberStatus.OWNER, ChatMemberStatus.ADMINISTRATOR}
 
@@ -25,9 +37,8 @@ def thread_of(message: Message | None) -> int:
 
 
 def translate_for(update: Update, context: NewsContext) -> Translate:
-    """The reader's language where Telegram tells it, else the bot's."""
-    user = update.effective_user
-    return context.translate(user.language_code if user else None)
+    """The chat's language (chosen with /language or taken at /start), else the bot's."""
+    return context.translate()
 
 
 def args_ok(context: NewsContext, *, most: int) -> bool:
@@ -92,8 +103,9 @@ async def remember(update: Update, context: NewsContext, *, reactivate: bool = F
         chat_type=chat.type,  # type: ignore[arg-type]
         title=chat.title or chat.full_name,
         username=chat.username,
-        # A group's language is not its member's: only a private chat takes the user's.
-        language=user.language_code if user and chat.type == Chat.PRIVATE else None,
+        # A group's language is not its member's: only a private chat takes the user's, and only
+        # one we speak (else the chat follows the bot's default).
+        language=supported(user.language_code) if user and chat.type == Chat.PRIVATE else None,
         now=time.time(),
         reactivate=reactivate,
     )
@@ -106,6 +118,20 @@ async def role_of(context: NewsContext, user_id: int | None) -> moderation.Role 
     return await moderation.role_of(context.db, user_id=user_id, owners=context.settings.bot.admins)
 
 
+async def refresh_staff_menu(context: NewsContext, user_id: int) -> None:
+    """Redraw one staff member's command menu (a new role, or their language became known)."""
+    try:
+        await set_staff_menu(
+            context.bot,
+            context.db,
+            user_id=user_id,
+            owners=context.settings.bot.admins,
+            default_language=context.settings.bot.language,
+        )
+    except TelegramError as exc:  # only their menu is behind; everything else works
+        logger.warning("Could not update the command menu of %d: %s", user_id, exc)
+
+
 async def staff_message(update: Update, context: NewsContext, need: moderation.Role) -> Message | None:
     """The message to answer when its sender holds ``need`` or higher; None (and silence) otherwise."""
     message, user = update.effective_message, update.effective_user
@@ -116,6 +142,6 @@ async def staff_message(update: Update, context: NewsContext, need: moderation.R
         return None  # not staff: the command does not exist for them
     if moderation.RANK[role] < moderation.RANK[need]:
         # Staff learn why nothing happened; only people outside the staff get silence.
-        await message.reply_text(f"Only {need}s and above can do that; you are a {role}.")
+        await message.reply_text(context.translate()(_REFUSALS[need, role]))
         return None
     return message

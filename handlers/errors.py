@@ -61,7 +61,8 @@ async def _tell_reader(update: object, context: NewsContext) -> None:
     if message is None:
         return
     try:
-        await message.reply_text(context.translate()("Something went wrong. Please try again later."))
+        tr = context.translate()
+        await message.reply_text(tr("Something went wrong. Please try again later."))
     except TelegramError:
         logger.warning("Could not tell chat %d about the fault", message.chat_id)
 
@@ -88,15 +89,16 @@ async def on_error(update: object, context: NewsContext) -> None:
         return
     trace = "".join(traceback.format_exception(type(error), error, error.__traceback__))
     trace = _redact(trace, context)
+    # To the admins, in the bot's language: the update's chat may speak another.
+    tr = context.translate(context.settings.bot.language)
+    repeats = tr("Repeats within {window} are counted and reported once.").format(
+        window=tr.ago(reports.window)  # "10 minutes", "10 минут": Babel's words for the language
+    )
     text = (
-        f"<b>newsbot error</b>\n<pre>{escape(trace[-REPORT_LIMIT:])}</pre>\n"
-        f"<i>Repeats within {_duration(reports.window)} are counted and reported once.</i>"
+        "<b>" + escape(tr("newsbot error")) + f"</b>\n<pre>{escape(trace[-REPORT_LIMIT:])}</pre>\n"
+        f"<i>{escape(repeats)}</i>"
     )
     await _tell_admins(context, text)
-
-
-def _duration(seconds: float) -> str:
-    return f"{seconds / 60:g} min" if seconds >= 60 else f"{seconds:g} s"
 
 
 async def report_held(context: NewsContext) -> None:
@@ -106,11 +108,16 @@ async def report_held(context: NewsContext) -> None:
     held = context.bot_data.error_reports.take_held(time.monotonic())
     if not held:
         return
-    text = "<b>newsbot errors, repeated</b>"
+    tr = context.translate(context.settings.bot.language)
+    text = "<b>" + escape(tr("newsbot errors, repeated")) + "</b>"
     for n, h in enumerate(held):
-        line = f"\n• {escape(h.summary)} — <b>{h.count}</b> more time{'s' if h.count != 1 else ''}"
+        more = tr.ngettext("<b>{n}</b> more time", "<b>{n}</b> more times", h.count).format(n=h.count)
+        line = f"\n• {escape(h.summary)} — {more}"
         if utf16_len(text) + utf16_len(line) > REPORT_LIMIT:
-            text += f"\n… and {len(held) - n} more kinds of fault"
+            left = len(held) - n
+            text += "\n" + tr.ngettext(
+                "… and {n} more kind of fault", "… and {n} more kinds of fault", left
+            ).format(n=left)
             break
         text += line
     await _tell_admins(context, text)

@@ -11,12 +11,13 @@ from telegram.ext import ApplicationHandlerStop
 
 from bot.budget import Verdict
 from bot.context import NewsContext
-from bot.storage import moderation
+from bot.i18n import _
+from bot.storage import chats, moderation
 from handlers.common import remember, translate_for
 
 logger = logging.getLogger(__name__)
 
-SLOW_DOWN = "You are sending commands faster than I can answer everyone. Please wait {seconds} s."
+SLOW_DOWN = _("You are sending commands faster than I can answer everyone. Please wait {seconds} s.")
 
 
 def _sender(update: Update) -> int | None:
@@ -52,6 +53,13 @@ async def command_budget(update: Update, context: NewsContext) -> None:
 async def remember_chat(update: Update, context: NewsContext) -> None:
     """Record the chat a command came from, so fan-out and /stats know it."""
     await remember(update, context)
+
+
+async def chat_language(update: Update, context: NewsContext) -> None:
+    """Read the chat's language once per update, so every reply to it speaks that language."""
+    chat = update.effective_chat
+    if chat is not None:
+        context.chat_language = await chats.language_of(context.db, chat_id=chat.id)
 
 
 async def drop_banned(update: Update, context: NewsContext) -> None:

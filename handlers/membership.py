@@ -8,6 +8,7 @@ import time
 from telegram import ChatMember, Update
 
 from bot.context import NewsContext
+from bot.i18n import supported
 from bot.models import ChatStatus
 from bot.storage import chats
 
@@ -30,7 +31,8 @@ async def my_chat_member(update: Update, context: NewsContext) -> None:
         chat_type=chat.type,  # type: ignore[arg-type]
         title=chat.title or chat.full_name,
         username=chat.username,
-        language=change.from_user.language_code if chat.type == chat.PRIVATE else None,
+        # Only a language we speak is kept; otherwise the chat follows the bot's default.
+        language=supported(change.from_user.language_code) if chat.type == chat.PRIVATE else None,
         now=now,
         reactivate=status in _PRESENT,
     )

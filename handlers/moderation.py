@@ -22,6 +22,7 @@ from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, TelegramError
 
 from bot.context import NewsContext
+from bot.i18n import _
 from bot.render import callbacks
 from bot.render.html import escape
 from bot.render.moderation import (
@@ -33,15 +34,19 @@ from bot.render.moderation import (
     review_keyboard,
     staff_text,
 )
-from bot.storage import articles, broadcasts, moderation
+from bot.storage import articles, broadcasts, chats, moderation
 from bot.storage import channels as channel_store
-from handlers.common import role_of, staff_message
+from handlers.common import ROLE_NAMES, refresh_staff_menu, reply_usage, role_of, staff_message
 
 logger = logging.getLogger(__name__)
 
 DELETE_WINDOW = 48 * 3600  # Telegram lets a bot delete its messages for this long
 TITLE_MAX = 300
 SUMMARY_MAX = 3000
+DECIDED = _("This card is already decided.")
+NO_EDIT = _("A reader's push goes out as published: approve or reject it.")
+NO_ARTICLE = _("No article {id}.")
+BROADCAST_GONE = _("This broadcast was already sent or cancelled.")
 
 
 def _display(update: Update) -> str:
@@ -77,54 +82,60 @@ async def admins(update: Update, context: NewsContext) -> None:
     if (message := await staff_message(update, context, "admin")) is None:
         return
     staff = await moderation.list_staff(context.db)
-    await message.reply_html(staff_text(sorted(context.settings.bot.admins), staff))
+    await message.reply_html(staff_text(sorted(context.settings.bot.admins), staff, context.translate()))
 
 
 async def promote(update: Update, context: NewsContext) -> None:
     """/promote USER admin|moderator: owners grant admin; admins and owners grant moderator."""
     if (message := await staff_message(update, context, "admin")) is None:
         return
+    tr = context.translate()
     actor = update.effective_user
     assert actor is not None
     user_id, rest = await _target(message, context)
     if user_id is None or len(rest) != 1 or rest[0] not in ("admin", "moderator"):
-        await message.reply_html(
-            "Usage: <code>/promote USER admin|moderator</code> (id, @username, or in reply)"
-        )
+        await reply_usage(update, context, "/promote USER admin|moderator")
         return
     role = rest[0]
     mine = await role_of(context, actor.id)
     theirs = await role_of(context, user_id)
     if role == "admin" and mine != "owner":
-        await message.reply_text("Only owners can make admins.")
+        await message.reply_text(tr("Only owners can make admins."))
         return
     if theirs == "owner" or (theirs == "admin" and mine != "owner"):
-        await message.reply_text("You cannot change that person's role.")
+        await message.reply_text(tr("You cannot change that person's role."))
         return
     await moderation.set_role(context.db, user_id=user_id, role=role, actor=actor.id, now=time.time())
-    await message.reply_html(f"{user_id} is now {escape(role)}.")
+    await refresh_staff_menu(context, user_id)
+    await message.reply_html(
+        tr("{user} is now {role}.").format(user=user_id, role=escape(tr(ROLE_NAMES[role])))
+    )
 
 
 async def demote(update: Update, context: NewsContext) -> None:
     """/demote USER: owners demote anyone but owners; admins demote moderators."""
     if (message := await staff_message(update, context, "admin")) is None:
         return
+    tr = context.translate()
     actor = update.effective_user
     assert actor is not None
     user_id, rest = await _target(message, context)
     if user_id is None or rest:
-        await message.reply_html("Usage: <code>/demote USER</code>")
+        await reply_usage(update, context, "/demote USER")
         return
     mine = await role_of(context, actor.id)
     theirs = await role_of(context, user_id)
     if theirs is None:
-        await message.reply_text(f"{user_id} has no staff role.")
+        await message.reply_text(tr("{user} has no staff role.").format(user=user_id))
         return
     if theirs == "owner" or (theirs == "admin" and mine != "owner"):
-        await message.reply_text("You cannot change that person's role.")
+        await message.reply_text(tr("You cannot change that person's role."))
         return
     await moderation.set_role(context.db, user_id=user_id, role=None, actor=actor.id, now=time.time())
-    await message.reply_text(f"{user_id} is no longer {theirs}.")
+    await refresh_staff_menu(context, user_id)
+    await message.reply_text(
+        tr("{user} is no longer {role}.").format(user=user_id, role=tr(ROLE_NAMES[theirs]))
+    )
 
 
 async def audit(update: Update, context: NewsContext) -> None:
@@ -135,56 +146,68 @@ async def audit(update: Update, context: NewsContext) -> None:
     if len(args) > 1 or (
         args and not (args[0].isascii() and args[0].isdigit() and 1 <= int(args[0][:4]) <= 100)
     ):
-        await message.reply_html("Usage: <code>/audit [1-100]</code>")
+        await reply_usage(update, context, "/audit [1-100]")
         return
     limit = int(args[0]) if args else 20
     entries = await moderation.recent_audit(context.db, limit=limit)
-    await message.reply_html(audit_text(entries, context.settings.bot.tz))
+    await message.reply_html(audit_text(entries, context.settings.bot.tz, context.translate()))
 
 
 async def ban(update: Update, context: NewsContext) -> None:
     """/ban USER [reason]: commands and buttons ignored, deliveries to their chat stopped."""
     if (message := await staff_message(update, context, "moderator")) is None:
         return
+    tr = context.translate()
     actor = update.effective_user
     assert actor is not None
     user_id, rest = await _target(message, context)
     if user_id is None:
-        await message.reply_html(
-            "Usage: <code>/ban USER [reason]</code> — a user id, an @username that wrote to me, "
-            "or in reply to their (forwarded) message"
+        await reply_usage(
+            update,
+            context,
+            "/ban USER [reason]",
+            tr("USER: a user id, an @username that wrote to me, or a reply to their (forwarded) message"),
         )
         return
     mine, theirs = await role_of(context, actor.id), await role_of(context, user_id)
     if theirs is not None and moderation.RANK[theirs] >= moderation.RANK[mine or "moderator"]:
-        await message.reply_text("You cannot ban staff of your rank or above.")
+        await message.reply_text(tr("You cannot ban staff of your rank or above."))
         return
     reason = " ".join(rest)[:300]
     stopped = await moderation.ban(
         context.db, user_id=user_id, reason=reason, actor=actor.id, now=time.time()
     )
-    await message.reply_text(f"Banned {user_id}; {stopped} waiting deliveries stopped.")
+    await message.reply_text(
+        tr.ngettext(
+            "Banned {user}; {n} waiting delivery stopped.",
+            "Banned {user}; {n} waiting deliveries stopped.",
+            stopped,
+        ).format(user=user_id, n=stopped)
+    )
 
 
 async def unban(update: Update, context: NewsContext) -> None:
     if (message := await staff_message(update, context, "moderator")) is None:
         return
+    tr = context.translate()
     actor = update.effective_user
     assert actor is not None
     user_id, rest = await _target(message, context)
     if user_id is None or rest:
-        await message.reply_html("Usage: <code>/unban USER</code>")
+        await reply_usage(update, context, "/unban USER")
         return
     if await moderation.unban(context.db, user_id=user_id, actor=actor.id, now=time.time()):
-        await message.reply_text(f"Unbanned {user_id}.")
+        await message.reply_text(tr("Unbanned {user}.").format(user=user_id))
     else:
-        await message.reply_text(f"{user_id} was not banned.")
+        await message.reply_text(tr("{user} was not banned.").format(user=user_id))
 
 
 async def banned(update: Update, context: NewsContext) -> None:
     if (message := await staff_message(update, context, "moderator")) is None:
         return
-    await message.reply_html(bans_text(await moderation.list_bans(context.db), context.settings.bot.tz))
+    await message.reply_html(
+        bans_text(await moderation.list_bans(context.db), context.settings.bot.tz, context.translate())
+    )
 
 
 # --- the review queue ----------------------------------------------------------------------
@@ -198,13 +221,15 @@ async def refresh_card(context: NewsContext, review_id: int) -> None:
     article = await articles.get_article(context.db, article_id=review.article_id)
     if article is None:
         return
+    # The card speaks the language of the chat it sits in, whoever pressed its button.
+    tr = context.translate(await chats.language_of(context.db, chat_id=review.card_chat_id))
     try:
         await context.bot.edit_message_text(
-            review_card(review, article, context.settings.bot.tz),
+            review_card(review, article, context.settings.bot.tz, tr),
             review.card_chat_id,
             review.card_message_id,
             parse_mode=ParseMode.HTML,
-            reply_markup=review_keyboard(review),
+            reply_markup=review_keyboard(review, tr),
         )
     except BadRequest as exc:
         if "not modified" not in str(exc).lower():
@@ -222,15 +247,21 @@ async def _decide(update: Update, context: NewsContext, review_id: int, approve:
         actor_name=_display(update),
         now=time.time(),
     )
+    tr = context.translate()
     if decision is None:
-        return f"No review #{review_id}."
+        return tr("No review #{id}.").format(id=review_id)
     if decision.won and decision.review.post_id is None and approve:
         context.dispatcher.wake()  # a held push was just queued for its readers
     await refresh_card(context, review_id)
     if not decision.won:
         r = decision.review
-        return f"Review #{review_id} was already {r.state} by {r.decided_name or r.decided_by}."
-    return f"Review #{review_id} {'approved' if approve else 'rejected'}."
+        text = (
+            tr("Review #{id} was already approved by {who}.")
+            if r.state == "approved"
+            else (tr("Review #{id} was already rejected by {who}."))
+        )
+        return text.format(id=review_id, who=r.decided_name or r.decided_by)
+    return (tr("Review #{id} approved.") if approve else tr("Review #{id} rejected.")).format(id=review_id)
 
 
 async def on_review_button(update: Update, context: NewsContext) -> None:
@@ -249,12 +280,14 @@ async def on_review_button(update: Update, context: NewsContext) -> None:
     if action == "edit":
         review = await moderation.get_review(context.db, review_id=review_id)
         if review is None or review.state != "pending" or not isinstance(query.message, Message):
-            await query.answer("This card is already decided.")
+            await query.answer(context.translate()(DECIDED))
             return
         if review.post_id is None:
-            await query.answer("A reader's push goes out as published: approve or reject it.")
+            await query.answer(context.translate()(NO_EDIT))
             return
-        prompt = await query.message.reply_html(EDIT_PROMPT.format(id=review_id), reply_markup=ForceReply())
+        prompt = await query.message.reply_html(
+            context.translate()(EDIT_PROMPT).format(id=review_id), reply_markup=ForceReply()
+        )
         await moderation.set_prompt(
             context.db, review_id=review_id, message_id=prompt.message_id, field="title"
         )
@@ -275,20 +308,33 @@ async def on_edit_reply(update: Update, context: NewsContext) -> None:
         return
     user = update.effective_user
     assert user is not None
-    review_id, _ = found
+    review_id, _prompt = found
+    tr = context.translate()
     text = " ".join(message.text.split())
     field, value = "title", text
     if text.lower().startswith("summary:"):
         field, value = "summary", text[len("summary:") :].strip()
     limit = TITLE_MAX if field == "title" else SUMMARY_MAX
     if not value or len(value) > limit:
-        await message.reply_text(f"The new {field} must be 1-{limit} characters.")
+        await message.reply_text(
+            (
+                tr("The new headline must be 1-{limit} characters.")
+                if field == "title"
+                else (tr("The new summary must be 1-{limit} characters."))
+            ).format(limit=limit)
+        )
         return
     if await moderation.edit_review(
         context.db, review_id=review_id, field=field, value=value, actor=user.id, now=time.time()
     ):
         await refresh_card(context, review_id)
-        await message.reply_text(f"Review #{review_id}: {field} updated. Approve to post this version.")
+        await message.reply_text(
+            (
+                tr("Review #{id}: headline updated. Approve to post this version.")
+                if field == "title"
+                else (tr("Review #{id}: summary updated. Approve to post this version."))
+            ).format(id=review_id)
+        )
 
 
 def _review_id(context: NewsContext) -> int | None:
@@ -307,14 +353,14 @@ async def queue(update: Update, context: NewsContext) -> None:
     for r in pending:
         article = await articles.get_article(context.db, article_id=r.article_id)
         titles[r.article_id] = r.title or (article.title if article else "")
-    await message.reply_html(queue_text(pending, titles))
+    await message.reply_html(queue_text(pending, titles, context.translate()))
 
 
 async def approve(update: Update, context: NewsContext) -> None:
     if (message := await staff_message(update, context, "moderator")) is None:
         return
     if (review_id := _review_id(context)) is None:
-        await message.reply_html("Usage: <code>/approve ID</code> (see /queue)")
+        await reply_usage(update, context, "/approve ID")
         return
     await message.reply_text(await _decide(update, context, review_id, True))
 
@@ -323,42 +369,45 @@ async def reject(update: Update, context: NewsContext) -> None:
     if (message := await staff_message(update, context, "moderator")) is None:
         return
     if (review_id := _review_id(context)) is None:
-        await message.reply_html("Usage: <code>/reject ID</code> (see /queue)")
+        await reply_usage(update, context, "/reject ID")
         return
     await message.reply_text(await _decide(update, context, review_id, False))
 
 
-BLOCKLIST_USAGE = (
-    "Usage: <code>/blocklist add WORDS</code>, <code>/blocklist remove WORDS</code>, "
-    "<code>/blocklist list</code>"
-)
+BLOCKLIST_USAGE = "/blocklist add|remove WORDS | /blocklist list"
 
 
 async def blocklist(update: Update, context: NewsContext) -> None:
     """/blocklist add|remove|list WORDS: items matching a word are held for review."""
     if (message := await staff_message(update, context, "moderator")) is None:
         return
+    tr = context.translate()
     user = update.effective_user
     assert user is not None
     args = context.args or []
     if not args or args[0] not in ("add", "remove", "list") or (args[0] != "list") != (len(args) > 1):
-        await message.reply_html(BLOCKLIST_USAGE)
+        await reply_usage(update, context, BLOCKLIST_USAGE)
         return
     if args[0] == "list":
         listed = await moderation.blocklist(context.db)
-        text = "Blocklist: " + (", ".join(escape(label) for _, label in listed) if listed else "empty")
+        shown = ", ".join(escape(label) for _, label in listed) if listed else escape(tr("empty"))
+        text = tr("Blocklist:") + " " + shown
         await message.reply_html(text[:4000])
         return
     words = " ".join(args[1:])
     if len(words) > 100 or not words.isprintable():
-        await message.reply_html(BLOCKLIST_USAGE)
+        await reply_usage(update, context, BLOCKLIST_USAGE)
         return
     if args[0] == "add":
         done = await moderation.blocklist_add(context.db, words=words, actor=user.id, now=time.time())
-        await message.reply_text(f"Added “{words}”." if done else f"“{words}” is already listed.")
+        await message.reply_text(
+            (tr("Added “{words}”.") if done else tr("“{words}” is already listed.")).format(words=words)
+        )
     else:
         done = await moderation.blocklist_remove(context.db, words=words, actor=user.id, now=time.time())
-        await message.reply_text(f"Removed “{words}”." if done else f"“{words}” was not listed.")
+        await message.reply_text(
+            (tr("Removed “{words}”.") if done else tr("“{words}” was not listed.")).format(words=words)
+        )
 
 
 # --- takedown ------------------------------------------------------------------------------
@@ -372,7 +421,7 @@ async def takedown(update: Update, context: NewsContext) -> None:
     assert user is not None
     args = context.args or []
     if not args or not (args[0].isascii() and args[0].isdigit() and len(args[0]) <= 18):
-        await message.reply_html("Usage: <code>/takedown ARTICLE_ID [reason]</code>")
+        await reply_usage(update, context, "/takedown ARTICLE_ID [reason]")
         return
     article_id, reason = int(args[0]), " ".join(args[1:])[:300]
     now = time.time()
@@ -380,12 +429,12 @@ async def takedown(update: Update, context: NewsContext) -> None:
         context.db, article_id=article_id, actor=user.id, actor_name=_display(update), reason=reason, now=now
     )
     if done is None:
-        await message.reply_text(f"No article {article_id}.")
+        await message.reply_text(context.translate()(NO_ARTICLE).format(id=article_id))
         return
     for review_id in done.withdrawn:  # its cards say so, and lose their buttons
         await refresh_card(context, review_id)
     # Sends already in flight finish and are recorded within a moment; they are deleted too.
-    for _ in range(50):
+    for _attempt in range(50):
         if not await channel_store.sending_left(context.db, article_id=article_id):
             break
         await asyncio.sleep(0.1)
@@ -417,7 +466,8 @@ async def takedown(update: Update, context: NewsContext) -> None:
         details=summary,
         now=time.time(),
     )
-    await message.reply_text(f"Article {article_id} taken down: {summary}.")
+    tr = context.translate()
+    await message.reply_text(tr("Article {id} taken down: {summary}.").format(id=article_id, summary=summary))
 
 
 # --- broadcast -----------------------------------------------------------------------------
@@ -429,6 +479,7 @@ async def broadcast(update: Update, context: NewsContext) -> None:
     """/broadcast TEXT, or in reply to a message: shown back with Send to N chats / Cancel."""
     if (message := await staff_message(update, context, "admin")) is None:
         return
+    tr = context.translate()
     replied = message.reply_to_message
     if replied is not None and replied.text:
         html = replied.text_html  # Telegram's own entities, so the admin's formatting survives
@@ -436,10 +487,8 @@ async def broadcast(update: Update, context: NewsContext) -> None:
         parts = (message.text or "").split(maxsplit=1)
         html = escape(parts[1].strip()) if len(parts) == 2 else ""
     if not html or len(html) > BROADCAST_LIMIT:
-        await message.reply_html(
-            "Usage: <code>/broadcast TEXT</code>, or in reply to a message "
-            f"(at most {BROADCAST_LIMIT} characters)"
-        )
+        problem = tr("Or reply to a message with /broadcast. At most {limit} characters.")
+        await reply_usage(update, context, "/broadcast TEXT", problem.format(limit=BROADCAST_LIMIT))
         return
     draft_id = await broadcasts.draft(context.db, html=html, now=time.time())
     chats_count = await broadcasts.count_targets(context.db)
@@ -447,11 +496,12 @@ async def broadcast(update: Update, context: NewsContext) -> None:
         [
             [
                 InlineKeyboardButton(
-                    f"📣 Send to {chats_count} chats",
+                    "📣 "
+                    + tr.ngettext("Send to {n} chat", "Send to {n} chats", chats_count).format(n=chats_count),
                     callback_data=callbacks.encode(callbacks.BROADCAST, f"send:{draft_id}"),
                 ),
                 InlineKeyboardButton(
-                    "Cancel", callback_data=callbacks.encode(callbacks.BROADCAST, f"cancel:{draft_id}")
+                    tr("Cancel"), callback_data=callbacks.encode(callbacks.BROADCAST, f"cancel:{draft_id}")
                 ),
             ]
         ]
@@ -474,18 +524,21 @@ async def on_broadcast_button(update: Update, context: NewsContext) -> None:
         await query.answer()
         return
     now = time.time()
+    tr = context.translate()
     if action == "send":
         queued = await broadcasts.send(context.db, draft_id=draft_id, actor=query.from_user.id, now=now)
         if queued is None:
-            await query.answer("This broadcast was already sent or cancelled.")
+            await query.answer(tr(BROADCAST_GONE))
             return
         context.dispatcher.wake()
-        note = f"📣 Queued for {queued} chats by {_display(update)}."
+        note = "📣 " + tr.ngettext(
+            "Queued for {n} chat by {who}.", "Queued for {n} chats by {who}.", queued
+        ).format(n=queued, who=_display(update))
     else:
         if not await broadcasts.cancel(context.db, draft_id=draft_id, actor=query.from_user.id, now=now):
-            await query.answer("This broadcast was already sent or cancelled.")
+            await query.answer(tr(BROADCAST_GONE))
             return
-        note = f"Cancelled by {_display(update)}."
+        note = tr("Cancelled by {who}.").format(who=_display(update))
     await query.answer(note)
     if isinstance(query.message, Message) and query.message.text_html is not None:
         await query.message.edit_text(

@@ -37,7 +37,7 @@ from bot.render.reading import (
     search_message,
     summary_message,
 )
-from bot.storage import articles, search
+from bot.storage import articles, chats, search
 from bot.storage.chats import get_chat
 from handlers.common import reply_usage, translate_for
 
@@ -81,7 +81,7 @@ async def latest(update: Update, context: NewsContext) -> None:
         return
     tz = await _tz(context, chat.id)
     await message.reply_html(
-        numbered_list(_("Latest news"), items, tz=tz), reply_markup=numbered_keyboard(items, _)
+        numbered_list(_("Latest news"), items, tz=tz, translate=_), reply_markup=numbered_keyboard(items, _)
     )
 
 
@@ -430,7 +430,9 @@ async def inline_query(update: Update, context: NewsContext) -> None:
     query = update.inline_query
     if query is None:
         return
-    _ = context.translate(query.from_user.language_code)
+    # No chat here: the reader's own chat with the bot tells their language, else Telegram does.
+    own = await chats.language_of(context.db, chat_id=query.from_user.id)
+    _ = context.translate(own or query.from_user.language_code)
     words = query.query.strip()
     offset = int(query.offset) if _is_number(query.offset, 3) else 0
     items: list[Article] = []

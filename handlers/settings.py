@@ -18,13 +18,13 @@ from bot.render import callbacks
 from bot.render.html import ANSWER_LIMIT, clip
 from bot.render.options import settings_keyboard, settings_text
 from bot.storage import chats
-from handlers.common import may_configure, reply_usage, translate_for
+from handlers.common import may_configure, reply_usage
 
 DIGEST_USAGE = "/digest HH:MM | /digest off"
 QUIET_USAGE = "/quiet HH:MM-HH:MM | /quiet off"
-TIMEZONE_USAGE = "/timezone Area/City (for example Europe/Istanbul)"
-NOT_ADMIN = "Only the group's administrators can change its settings."
-NOT_CHANNEL_ADMIN = "Only the channel's administrators can change its settings."
+TIMEZONE_USAGE = "/timezone Area/City (Europe/Istanbul)"
+NOT_ADMIN = _("Only the group's administrators can change its settings.")
+NOT_CHANNEL_ADMIN = _("Only the channel's administrators can change its settings.")
 SETTINGS_USAGE = "/settings"
 BUTTON_GONE = _("This button no longer works.")
 SAVED = _("Saved.")
@@ -86,7 +86,7 @@ async def digest(update: Update, context: NewsContext) -> None:
     try:
         at = parse_hhmm(arg)
     except ScheduleError as exc:
-        await _usage(update, context, DIGEST_USAGE, str(exc))
+        await _usage(update, context, DIGEST_USAGE, exc.explain(context.translate()))
         return
     await chats.set_digest(context.db, chat_id=chat_id, at=at, now=time.time())
     zone = await _zone(context, chat_id)
@@ -112,7 +112,7 @@ async def quiet(update: Update, context: NewsContext) -> None:
     try:
         start, end = parse_range(arg)
     except ScheduleError as exc:
-        await _usage(update, context, QUIET_USAGE, str(exc))
+        await _usage(update, context, QUIET_USAGE, exc.explain(context.translate()))
         return
     await chats.set_quiet_hours(context.db, chat_id=chat_id, start=start, end=end, now=time.time())
     zone = await _zone(context, chat_id)
@@ -140,7 +140,8 @@ async def timezone(update: Update, context: NewsContext) -> None:
         await _usage(update, context, TIMEZONE_USAGE, _("Unknown timezone.") + hint)
         return
     await chats.set_timezone(context.db, chat_id=update.effective_chat.id, timezone=zone, now=time.time())
-    await update.effective_message.reply_text(context.translate()("Timezone set: {zone}.").format(zone=zone))
+    tr = context.translate()
+    await update.effective_message.reply_text(tr("Timezone set: {zone}.").format(zone=zone))
 
 
 async def settings_command(update: Update, context: NewsContext) -> None:
@@ -153,7 +154,7 @@ async def settings_command(update: Update, context: NewsContext) -> None:
         return
     if not await _allowed(update, context):
         return
-    tr = translate_for(update, context)
+    tr = context.translate()
     found = await chats.get_chat(context.db, chat_id=chat.id)
     options = found.options if found else PushOptions()
     await message.reply_text(settings_text(tr), reply_markup=settings_keyboard(options, tr))
@@ -164,7 +165,7 @@ async def on_settings_button(update: Update, context: NewsContext) -> None:
     query, chat = update.callback_query, update.effective_chat
     if query is None:
         return
-    tr = context.translate(query.from_user.language_code)
+    tr = context.translate()
     message = query.message if isinstance(query.message, Message) else None
     try:
         name, on = callbacks.option_choice(callbacks.decode(query.data))

@@ -8,9 +8,10 @@ import time
 from telegram import Message, Update
 
 from bot.context import NewsContext
+from bot.i18n import _
 from bot.news.adding import Added, Candidate, Refused, confirm_source, find_source
 from bot.render import callbacks
-from bot.render.html import clip, escape
+from bot.render.html import clip, code, escape
 from bot.render.sources import (
     ADD_USAGE,
     PAUSE_USAGE,
@@ -20,10 +21,9 @@ from bot.render.sources import (
     candidate_text,
     source_line,
     sources_text,
-    usage,
 )
 from bot.storage import moderation, pending, sources
-from handlers.common import role_of, staff_message
+from handlers.common import reply_usage, role_of, staff_message
 
 
 async def _admin_message(update: Update, context: NewsContext) -> Message | None:
@@ -41,6 +41,8 @@ async def _audit(update: Update, context: NewsContext, action: str, target: str,
 
 
 MAX_ID = 64
+GONE = _("This button no longer works.")
+NOT_ADDED = _("Not added: {reason}")
 MAX_ADD_CHARS = 2048
 
 
@@ -53,18 +55,21 @@ def _one_id(context: NewsContext) -> str | None:
 
 async def _no_such_source(message: Message, context: NewsContext, source_id: str) -> None:
     """Say the id is unknown, suggest the closest one, and list the ids there are."""
+    tr = context.translate()
     ids = [s.id for s in await sources.list_sources(context.db)]
-    text = f"No source <code>{escape(source_id)}</code>."
+    text = tr("No source {id}.").format(id=code(source_id))
     if found := difflib.get_close_matches(source_id.lower(), ids, n=1, cutoff=0.6):
-        text += f" Did you mean <code>{escape(found[0])}</code>?"
-    text += "\nSources: " + (escape(", ".join(ids[:50])) if ids else "none") + ". See /sources"
+        text += " " + tr("Did you mean {suggestion}?").format(suggestion=code(found[0]))
+    known = escape(", ".join(ids[:50])) if ids else escape(tr("none"))
+    text += "\n" + tr("Sources: {ids}. See /sources").format(ids=known)
     await message.reply_html(text)
 
 
 async def list_sources(update: Update, context: NewsContext) -> None:
     if (message := await _admin_message(update, context)) is None:
         return
-    for text in sources_text(await sources.list_sources(context.db), context.settings.bot.tz):
+    tr = context.translate()
+    for text in sources_text(await sources.list_sources(context.db), context.settings.bot.tz, tr):
         await message.reply_html(text)
 
 
@@ -74,14 +79,15 @@ async def add_source(update: Update, context: NewsContext) -> None:
         return
     args = context.args or []
     if not args or sum(len(a) for a in args) > MAX_ADD_CHARS or not all(a.isprintable() for a in args):
-        await message.reply_html(usage(ADD_USAGE))
+        await reply_usage(update, context, ADD_USAGE)
         return
     await message.reply_chat_action("typing")
     found = await find_source(
         context.db, context.fetcher, url=args[0], name=" ".join(args[1:]) or None, tz=context.settings.bot.tz
     )
     if isinstance(found, Refused):
-        await message.reply_html("Not added: " + escape(clip(found.reason, 1000)))
+        tr = context.translate()
+        await message.reply_html(tr(NOT_ADDED).format(reason=escape(clip(found.translated(tr), 1000))))
         return
     pending_id = await pending.save_pending(
         context.db,
@@ -99,8 +105,9 @@ async def add_source(update: Update, context: NewsContext) -> None:
         found=found.found,
         preview=found.preview,
         tz=context.settings.bot.tz,
+        translate=context.translate(),
     )
-    await message.reply_html(text, reply_markup=candidate_buttons(pending_id))
+    await message.reply_html(text, reply_markup=candidate_buttons(pending_id, context.translate()))
 
 
 async def on_add_button(update: Update, context: NewsContext) -> None:
@@ -112,33 +119,35 @@ async def on_add_button(update: Update, context: NewsContext) -> None:
     if role is None or moderation.RANK[role] < moderation.RANK["admin"]:
         await query.answer()  # not an admin: no effect, and nothing said
         return
+    tr = context.translate()
     try:
         confirm, pending_id = callbacks.pending_source_choice(callbacks.decode(query.data))
     except callbacks.CallbackDataError:
-        await query.answer("This button no longer works.")
+        await query.answer(tr(GONE))
         return
     taken = await pending.take_pending(context.db, pending_id=pending_id, now=time.time())
     if taken is None:
-        await query.answer("This button no longer works.")
+        await query.answer(tr(GONE))
         return
     if not confirm:
-        await query.answer("Cancelled.")
-        await query.edit_message_text("Not added: cancelled.", reply_markup=None)
+        await query.answer(tr("Cancelled."))
+        await query.edit_message_text(tr("Not added: cancelled."), reply_markup=None)
         return
     candidate = Candidate(
         url=taken.url, kind=taken.kind, poll_url=taken.poll_url, name=taken.name, found=taken.found
     )
     outcome = await confirm_source(context.db, candidate, now=time.time())
     if not isinstance(outcome, Added):
-        await query.answer("Not added.")
-        await query.edit_message_text("Not added: " + escape(clip(outcome.reason, 1000)), parse_mode="HTML")
+        await query.answer(tr("Not added."))
+        reason = escape(clip(outcome.translated(tr), 1000))
+        await query.edit_message_text(tr(NOT_ADDED).format(reason=reason), parse_mode="HTML")
         return
     if context.bot_data.schedule_source is not None:
         context.bot_data.schedule_source(outcome.source)
     await _audit(update, context, "source add", outcome.source.id, outcome.source.url)
-    await query.answer("Added.")
+    await query.answer(tr("Added."))
     await query.edit_message_text(
-        "Added:\n" + source_line(outcome.source, context.settings.bot.tz), parse_mode="HTML"
+        tr("Added:") + "\n" + source_line(outcome.source, context.settings.bot.tz, tr), parse_mode="HTML"
     )
 
 
@@ -146,21 +155,20 @@ async def remove_source(update: Update, context: NewsContext) -> None:
     if (message := await _admin_message(update, context)) is None:
         return
     if (source_id := _one_id(context)) is None:
-        await message.reply_html(usage(REMOVE_USAGE))
+        await reply_usage(update, context, REMOVE_USAGE)
         return
+    tr = context.translate()
     known = await sources.get_source(context.db, source_id=source_id)
     if known is not None and known.origin == "config":
         # The config file would bring it back at the next start; say where it really lives.
-        await message.reply_html(
-            f"<code>{escape(source_id)}</code> comes from the config file: remove it there and restart,"
-            f" or stop it now with /source_pause {escape(source_id)}"
-        )
+        text = tr("{id} comes from the config file: remove it there and restart, or stop it now with {pause}")
+        await message.reply_html(text.format(id=code(source_id), pause=escape(f"/source_pause {source_id}")))
         return
     if context.bot_data.unschedule_source is not None:
         context.bot_data.unschedule_source(source_id)
     if await sources.remove_source(context.db, source_id=source_id):
         await _audit(update, context, "source remove", source_id)
-        await message.reply_html(f"Removed <code>{escape(source_id)}</code> and its articles.")
+        await message.reply_html(tr("Removed {id} and its articles.").format(id=code(source_id)))
     else:
         await _no_such_source(message, context, source_id)
 
@@ -169,14 +177,15 @@ async def _set_paused(update: Update, context: NewsContext, *, paused: bool) -> 
     if (message := await _admin_message(update, context)) is None:
         return
     if (source_id := _one_id(context)) is None:
-        await message.reply_html(usage(PAUSE_USAGE if paused else RESUME_USAGE))
+        await reply_usage(update, context, PAUSE_USAGE if paused else RESUME_USAGE)
         return
     if not await sources.set_paused(context.db, source_id=source_id, paused=paused):
         await _no_such_source(message, context, source_id)
         return
     await _audit(update, context, "source pause" if paused else "source resume", source_id)
-    word = "Paused" if paused else "Resumed"
-    await message.reply_html(f"{word} <code>{escape(source_id)}</code>.")
+    tr = context.translate()
+    text = tr("Paused {id}.") if paused else tr("Resumed {id}.")
+    await message.reply_html(text.format(id=code(source_id)))
 
 
 async def pause_source(update: Update, context: NewsContext) -> None:

@@ -12,7 +12,7 @@ from telegram import Chat, InlineKeyboardMarkup, Message, Update
 from telegram.error import BadRequest
 
 from bot.context import NewsContext
-from bot.i18n import Translate
+from bot.i18n import Translate, _
 from bot.models import Subscription
 from bot.render import callbacks, keyboards
 from bot.render.html import ANSWER_LIMIT, clip, code, escape
@@ -33,8 +33,8 @@ from handlers.common import may_configure, thread_of, translate_for
 logger = logging.getLogger(__name__)
 
 CATEGORY_WINDOW = 14 * 86400  # categories offered on the menu: those seen in two weeks
-NOT_ADMIN = "Only the group's administrators can change its subscriptions."
-NOT_CHANNEL_ADMIN = "Only the channel's administrators can change its subscriptions."
+NOT_ADMIN = _("Only the group's administrators can change its subscriptions.")
+NOT_CHANNEL_ADMIN = _("Only the channel's administrators can change its subscriptions.")
 
 
 def _not_admin(update: Update) -> str:
@@ -43,17 +43,35 @@ def _not_admin(update: Update) -> str:
 
 
 UNSUBSCRIBE_USAGE = USAGE.replace("/subscribe", "/unsubscribe")
-GONE = "This button no longer works."
+GONE = _("This button no longer works.")
 
 _Answer = Callable[..., Awaitable[None]]
 
 
-def _describe(wanted: Wanted) -> str:
-    text = "all news" if wanted.kind == "all" else f"{wanted.kind} «{wanted.label}»"
-    return f"everything except {text}" if wanted.exclude else text
+KIND_NAMES = {"category": _("category"), "source": _("source"), "keyword": _("keyword")}
 
 
-TOO_MANY = (
+def _label(sub: Subscription, _: Translate) -> str:
+    """A subscription as /mysubs lists it ("category: Sport", "not keyword: war"), in the chat's language."""
+    if sub.kind == "all":
+        text = _("everything")
+    else:
+        kind = _(KIND_NAMES.get(sub.kind, sub.kind))
+        text = _("{kind}: {name}").format(kind=kind, name=sub.label or sub.value)
+    return _("not {what}").format(what=text) if sub.exclude else text
+
+
+def _describe(wanted: Wanted, _: Translate) -> str:
+    if wanted.kind == "all":
+        text = _("all news")
+    else:
+        text = _("{kind} «{name}»").format(
+            kind=_(KIND_NAMES.get(wanted.kind, wanted.kind)), name=wanted.label
+        )
+    return _("everything except {what}").format(what=text) if wanted.exclude else text
+
+
+TOO_MANY = _(
     "This chat already has {limit} subscriptions, the most a chat may have. Remove some with /mysubs first."
 )
 
@@ -66,7 +84,8 @@ def _choices_line(names: tuple[str, ...] | list[str]) -> str:
 
 def _unknown_text(exc: UnknownChoice, _: Translate, command: str) -> str:
     """What a reader sees for a category or source that does not exist: the closest, then all."""
-    lines = [_("There is no {kind} «{name}».").format(kind=exc.kind, name=escape(exc.typed))]
+    kind = _(KIND_NAMES.get(exc.kind, exc.kind))
+    lines = [_("There is no {kind} «{name}».").format(kind=kind, name=escape(exc.typed))]
     if exc.closest:
         lines.append(
             _("Did you mean {suggestion}?").format(suggestion=code(f"{command} {exc.kind} {exc.closest}"))
@@ -90,7 +109,7 @@ def _parse_error_text(exc: UsageError, _: Translate, usage: str, command: str) -
             " send /unsubscribe and press “Stop all news here”. To leave out one topic, send for"
             " example /subscribe not category Sport."
         )
-    return _("Usage:") + " " + code(usage) + "\n" + escape(str(exc))
+    return _("Usage:") + " " + code(usage) + "\n" + escape(exc.explain(_))
 
 
 async def _resolve(context: NewsContext, wanted: Wanted) -> Wanted:
@@ -143,7 +162,7 @@ async def subscribe(update: Update, context: NewsContext) -> None:
     except subscriptions.TooManySubscriptions as exc:
         await message.reply_text(_(TOO_MANY).format(limit=exc.limit))
         return
-    what = escape(_describe(wanted))
+    what = escape(_describe(wanted, _))
     if added:
         await message.reply_html(_("Subscribed: {what}. New items will arrive here.").format(what=what))
     else:
@@ -190,15 +209,15 @@ async def unsubscribe(update: Update, context: NewsContext) -> None:
         exclude=wanted.exclude,
     )
     if removed:
-        await message.reply_html(_("Unsubscribed: {what}.").format(what=escape(_describe(wanted))))
+        await message.reply_html(_("Unsubscribed: {what}.").format(what=escape(_describe(wanted, _))))
         return
     subs = await subscriptions.list_for_chat(context.db, chat_id=chat.id, thread_id=thread_id)
-    lines = [_("There was no such subscription: {what}.").format(what=escape(_describe(wanted)))]
+    lines = [_("There was no such subscription: {what}.").format(what=escape(_describe(wanted, _)))]
     if (closest := _closest_subscription(wanted, subs)) is not None:
         typed = ("not " if closest.exclude else "") + f"{closest.kind} {closest.label or closest.value}"
         lines.append(_("Did you mean {suggestion}?").format(suggestion=code(f"/unsubscribe {typed}")))
     if subs:
-        lines.append(_("Subscriptions here:") + " " + escape(_choices_line([s.describe() for s in subs])))
+        lines.append(_("Subscriptions here:") + " " + escape(_choices_line([_label(s, _) for s in subs])))
     else:
         lines.append(_("No subscriptions here. /subscribe to choose some."))
     await message.reply_html("\n".join(lines))
@@ -211,8 +230,10 @@ async def _reply_list(
     subs = await subscriptions.list_for_chat(context.db, chat_id=chat_id, thread_id=thread_id)
     if not subs:
         return escape(_("No subscriptions here. /subscribe to choose some.")), None
-    lines = [escape(_("Subscriptions here:"))] + [f"• {escape(s.describe())}" for s in subs]
-    return "\n".join(lines), keyboards.remove_buttons(subs, stop_all=_("✖ Stop all news here"))
+    lines = [escape(_("Subscriptions here:"))] + [f"• {escape(_label(s, _))}" for s in subs]
+    return "\n".join(lines), keyboards.remove_buttons(
+        subs, stop_all=_("✖ Stop all news here"), describe=lambda s: _label(s, _)
+    )
 
 
 async def mysubs(update: Update, context: NewsContext) -> None:
@@ -238,7 +259,7 @@ async def on_button(update: Update, context: NewsContext) -> None:
     query = update.callback_query
     if query is None:
         return
-    _ = context.translate(query.from_user.language_code)
+    _ = context.translate()
     answered = False
 
     async def answer(text: str, *, alert: bool = False) -> None:
@@ -282,7 +303,7 @@ async def _on_button(update: Update, context: NewsContext, _: Translate, answer:
         except subscriptions.TooManySubscriptions as exc:
             await answer(_(TOO_MANY).format(limit=exc.limit), alert=True)
             return
-        what = _describe(wanted)
+        what = _describe(wanted, _)
         text = _("Subscribed: {what}.") if added else _("You already have this subscription: {what}.")
         await answer(text.format(what=what))
         if added:
@@ -304,7 +325,7 @@ async def _on_button(update: Update, context: NewsContext, _: Translate, answer:
         if not (removed and sub):
             await answer(_("Already removed."))
             return
-        await answer(_("Removed: {what}.").format(what=sub.describe()))
+        await answer(_("Removed: {what}.").format(what=_label(sub, _)))
     text, markup = await _reply_list(context, chat.id, thread_id, _)
     await _edit(message, text, markup)
 
@@ -313,4 +334,4 @@ async def on_stale_button(update: Update, context: NewsContext) -> None:
     """Any button data no handler claims (forged, or from an older version): answer it anyway."""
     query = update.callback_query
     if query is not None:
-        await query.answer(context.translate(query.from_user.language_code)(GONE))
+        await query.answer(context.translate()(GONE))

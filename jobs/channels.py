@@ -6,12 +6,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, TelegramError
 
 from bot import channels as channel_rules
 from bot.context import NewsContext
+from bot.i18n import Translate
 from bot.render.html import escape
 from bot.render.moderation import review_card, review_keyboard
 from bot.staff import notify_admins
@@ -24,6 +26,19 @@ logger = logging.getLogger(__name__)
 TICK = 1.0  # seconds between runs; edits reach the channel well within a minute
 
 
+def _refused_note(ref: str) -> Callable[[Translate], str]:
+    """The admins' note when Telegram refuses a post, in each admin's language."""
+
+    def note(tr: Translate) -> str:
+        text = tr(
+            "⏸ Telegram refused my post in {channel}: I may not post there."
+            " Posting stopped; the story waits until I may post again."
+        )
+        return text.format(channel=escape(ref))
+
+    return note
+
+
 async def tick(context: NewsContext) -> None:
     """One pass over every channel; each step survives the others failing."""
     db = context.db
@@ -33,8 +48,8 @@ async def tick(context: NewsContext) -> None:
             context.bot,
             context.db,
             context.settings.bot.admins,
-            f"⏸ Telegram refused my post in {escape(ref)}: I may not post there. "
-            "Posting stopped; the story waits until I may post again.",
+            _refused_note(ref),
+            default_language=context.settings.bot.language,
         )
     words = [w for w, _ in await moderation.blocklist(db)]
     released = False
@@ -97,14 +112,18 @@ async def _resolve(context: NewsContext, channel: Channel) -> Channel:
         member = await context.bot.get_chat_member(chat.id, context.bot.id)
     except (BadRequest, Forbidden) as exc:
         logger.warning("Channel %s is not reachable yet: %s", channel.ref, exc)
+        error = str(exc)
         if channel.id not in context.bot_data.channel_unreachable_told:
             context.bot_data.channel_unreachable_told.add(channel.id)
             await notify_admins(
                 context.bot,
                 context.db,
                 context.settings.bot.admins,
-                f"⏸ I cannot reach the channel {escape(channel.ref)} ({escape(str(exc))}). "
-                "Add me to it as an administrator with the right to post; I will keep trying.",
+                lambda tr: tr(
+                    "⏸ I cannot reach the channel {channel} ({error})."
+                    " Add me to it as an administrator with the right to post; I will keep trying."
+                ).format(channel=escape(channel.ref), error=escape(error)),
+                default_language=context.settings.bot.language,
             )
         return channel
     await chats.remember_chat(
@@ -124,8 +143,10 @@ async def _resolve(context: NewsContext, channel: Channel) -> Channel:
             context.bot,
             context.db,
             context.settings.bot.admins,
-            f"⏸ I cannot post in {escape(chat.title or channel.ref)}: "
-            "make me an administrator with the right to post.",
+            lambda tr: tr(
+                "⏸ I cannot post in {channel}: make me an administrator with the right to post."
+            ).format(channel=escape(chat.title or channel.ref)),
+            default_language=context.settings.bot.language,
         )
     refreshed = [c for c in await channel_store.list_channels(context.db) if c.id == channel.id]
     return refreshed[0] if refreshed else channel
@@ -137,6 +158,7 @@ async def _send_cards(context: NewsContext) -> None:
     target = context.settings.bot.review_chat or (min(owners) if owners else None)
     if target is None:
         return
+    tr = context.translate(await chats.language_of(context.db, chat_id=target))
     for review in await moderation.cardless(context.db):
         article = await articles.get_article(context.db, article_id=review.article_id)
         if article is None:
@@ -144,9 +166,9 @@ async def _send_cards(context: NewsContext) -> None:
         try:
             card = await context.bot.send_message(
                 target,
-                review_card(review, article, context.settings.bot.tz),
+                review_card(review, article, context.settings.bot.tz, tr),
                 parse_mode=ParseMode.HTML,
-                reply_markup=review_keyboard(review),
+                reply_markup=review_keyboard(review, tr),
             )
         except TelegramError as exc:
             logger.warning("Could not send review card %d: %s", review.id, exc)

@@ -16,5 +16,5 @@ async def send_digests(context: NewsContext) -> None:
         send_list=make_list_sender(context.bot),
         now=time.time(),
         default_tz=context.settings.bot.timezone,
-        translate=context.translate(),
+        default_language=context.settings.bot.language,
     )

@@ -13,7 +13,7 @@ from bot.models import Source
 from bot.news.ingest import PollReport, fetch_pages, poll_source
 from bot.reading.summarize import page_summary
 from bot.render.sources import failing_text, recovered_text
-from bot.storage import sources
+from bot.storage import chats, sources
 
 logger = logging.getLogger(__name__)
 
@@ -86,15 +86,17 @@ async def _poll(context: NewsContext) -> None:
 async def _tell_admins_about_health(context: NewsContext, source: Source, report: PollReport) -> None:
     """Once when a source starts failing, once when it recovers; never on every failed poll."""
     failing = context.bot_data.failing_sources
-    if report.error is not None and source.id not in failing:
+    error = report.error
+    if error is not None and source.id not in failing:
         failing.add(source.id)
-        text = failing_text(source, report.error)
-    elif report.error is None and source.id in failing:
+    elif error is None and source.id in failing:
         failing.discard(source.id)
-        text = recovered_text(source)
     else:
         return
     for admin in context.settings.bot.admins:
+        # Each owner reads it in their own chat's language (their chat id is their user id).
+        tr = context.translate(await chats.language_of(context.db, chat_id=admin))
+        text = failing_text(source, error, tr) if error is not None else recovered_text(source, tr)
         try:
             await context.bot.send_message(admin, text)
         except TelegramError as exc:

@@ -14,4 +14,6 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ requirements.lock -
   .venv/bin/python -m pip install --quiet -c requirements.lock -e ".[dev]"
   touch "$stamp"
 fi
+# Translations are compiled here, at install, never while the bot runs.
+"$root/scripts/compile_catalogs"
 export PTB_TIMEDELTA=1

@@ -6,7 +6,6 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from bot.delivery.digest import send_due_digests
-from bot.i18n import translator
 from bot.models import Article
 from bot.storage import chats
 from bot.storage.connection import Database
@@ -19,6 +18,7 @@ class FakeLists:
     def __init__(self) -> None:
         self.sent: list[tuple[int, int, str, list[int], str]] = []
         self.silent: list[bool] = []
+        self.languages: list[tuple[int, str]] = []
 
     async def __call__(
         self,
@@ -28,11 +28,13 @@ class FakeLists:
         items: Sequence[Article],
         tz: str,
         reserved: bool,
+        language: str,
         *,
         silent: bool = False,
     ) -> int:
         self.sent.append((chat_id, thread_id, heading, [a.id for a in items], tz))
         self.silent.append(silent)
+        self.languages.append((chat_id, language))
         return 500 + len(self.sent)
 
 
@@ -41,7 +43,7 @@ def at(hour: int, minute: int = 0) -> float:
 
 
 async def run(db: Database, lists: FakeLists, now: float) -> int:
-    return await send_due_digests(db, send_list=lists, now=now, default_tz="UTC", translate=translator("en"))
+    return await send_due_digests(db, send_list=lists, now=now, default_tz="UTC", default_language="en")
 
 
 async def test_digest_goes_out_at_the_chats_local_time_once(db: Database) -> None:
@@ -85,3 +87,22 @@ async def test_digest_of_a_silent_chat_arrives_without_a_sound(db: Database) -> 
     lists = FakeLists()
     assert await run(db, lists, at(8, 0)) == 2
     assert dict(zip([s[0] for s in lists.sent], lists.silent, strict=True)) == {1: False, 2: True}
+
+
+async def test_each_chat_gets_its_digest_in_its_own_language_with_the_right_plural(db: Database) -> None:
+    await add_readers(db, 1, 1, language="ru")
+    await add_readers(db, 2, 1, language="tr")
+    await add_readers(db, 3, 1, language="de")  # a language we lack: the bot's default
+    for chat_id, count in ((1, 21), (2, 2), (3, 5)):
+        await chats.set_digest(db, chat_id=chat_id, at="08:00", now=at(0))
+        for n in range(count):
+            await publish(db, chat_id, created_at=at(1, n))
+    lists = FakeLists()
+    assert await run(db, lists, at(8)) == 3
+    headings = {chat: heading for chat, _thread, heading, _items, _tz in lists.sent}
+    assert headings == {
+        1: "Ваша сводка: 21 новый материал",
+        2: "Özetiniz: 2 yeni haber",
+        3: "Your digest: 5 new items",
+    }
+    assert {chat: language for chat, language in lists.languages} == {1: "ru", 2: "tr", 3: "en"}

@@ -57,7 +57,7 @@ async def test_a_short_digest_carries_summary_and_related_buttons_for_each_item(
     bot: ExtBot[None], client: EmulatorClient
 ) -> None:
     send_list = make_list_sender(bot)
-    await send_list(READER, 0, "Your digest", _articles(3), "UTC", False)
+    await send_list(READER, 0, "Your digest", _articles(3), "UTC", False, "en")
     [message] = await client.messages(READER)
     rows = message["reply_markup"]["inline_keyboard"]
     assert [[b["text"] for b in row] for row in rows] == [
@@ -70,8 +70,8 @@ async def test_a_digest_of_many_items_or_many_messages_goes_without_buttons(
     bot: ExtBot[None], client: EmulatorClient
 ) -> None:
     send_list = make_list_sender(bot)
-    await send_list(READER, 0, "Your digest", _articles(11), "UTC", False)
-    await send_list(READER, 0, "Your digest", _articles(40, title="Long headline " * 14), "UTC", False)
+    await send_list(READER, 0, "Your digest", _articles(11), "UTC", False, "en")
+    await send_list(READER, 0, "Your digest", _articles(40, title="Long headline " * 14), "UTC", False, "en")
     messages = await client.messages(READER)
     assert len(messages) >= 3  # one list of 11, then 40 long items over several messages
     assert all(m["reply_markup"] is None for m in messages)

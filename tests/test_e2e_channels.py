@@ -342,7 +342,7 @@ async def test_review_edit_then_approve_posts_the_edited_version_and_reject_post
     _rss(feed_server, "/rss.xml", [Story(2, "Not for us"), Story(1, "Needs a look", "Original lead.")])
     second = await _card(control, 2)
     assert await _said(control, MODERATOR, "/queue") == (
-        "Review queue (1)\n#2 · @dailynews · Not for us\n\n/approve ID or /reject ID"
+        "Review queue: 1 item\n#2 · @dailynews · Not for us\n\n/approve ID or /reject ID"
     )
     assert await _said(control, MODERATOR, "/reject 2") == "Review #2 rejected."
     assert (

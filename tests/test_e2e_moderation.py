@@ -97,7 +97,8 @@ async def test_roles_a_moderator_is_refused_admin_commands_and_the_audit_records
 
     audit = await _said(control, OWNER, "/audit 10")
     lines = audit.split("\n")[1:]
-    assert [line.split(" ")[5] + " " + line.split(" ")[6] for line in lines] == [
+    # Each line: "<date and time> · <actor> <action> <target>…"; the date's shape follows the language.
+    assert [" ".join(line.split(" · ", 1)[1].split(" ")[1:3]) for line in lines] == [
         f"demote {MODERATOR}",
         f"demote {STRANGER}",
         f"promote {STRANGER}",
@@ -178,7 +179,11 @@ async def test_ban_stops_commands_and_deliveries_and_unban_resumes_them(
     assert "help" in (await _said(control, READER, "/help")).lower()
 
     audit = await _said(control, OWNER, "/audit 3")
-    assert [line.split(" ")[5] for line in audit.split("\n")[1:]] == ["unban", "ban", "promote"]
+    assert [line.split(" · ", 1)[1].split(" ")[1] for line in audit.split("\n")[1:]] == [
+        "unban",
+        "ban",
+        "promote",
+    ]
 
 
 async def test_broadcast_is_confirmed_then_queued_once_and_cancel_sends_nothing(
@@ -216,7 +221,10 @@ async def test_broadcast_is_confirmed_then_queued_once_and_cancel_sends_nothing(
     await asyncio.sleep(1.5)
     assert not [m for m in await control.messages(READER) if m["text"] == "Never mind"]
     audit = await _said(control, OWNER, "/audit 2")
-    assert [line.split(" ")[5] for line in audit.split("\n")[1:]] == ["broadcast", "broadcast"]
+    assert [line.split(" · ", 1)[1].split(" ")[1] for line in audit.split("\n")[1:]] == [
+        "broadcast",
+        "broadcast",
+    ]
 
 
 async def test_stats_adds_chats_subscriptions_queues_and_a_chart_photo(

@@ -207,9 +207,9 @@ async def test_source_add_shows_what_it_chose_and_the_first_items_and_confirm_wo
     lines = offer["text"].splitlines()
     shown = [line for line in lines if line.startswith("• ")]
     assert shown == [
-        "• Story number 0 of a very long day · 2024-07-26 10:00",
-        "• Story number 1 of a very long day · 2024-07-26 11:00",
-        "• Story number 2 of a very long day · 2024-07-26 12:00",
+        "• Story number 0 of a very long day · 26 Jul 2024, 10:00",
+        "• Story number 1 of a very long day · 26 Jul 2024, 11:00",
+        "• Story number 2 of a very long day · 26 Jul 2024, 12:00",
     ]
     choices = {b["text"]: b["callback_data"] for row in offer["reply_markup"]["inline_keyboard"] for b in row}
     confirm = choices["✅ Confirm"]

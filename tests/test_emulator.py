@@ -14,6 +14,9 @@ import httpx
 import pytest
 from telegram import (
     Bot,
+    BotCommand,
+    BotCommandScopeChat,
+    BotCommandScopeDefault,
     ChatMemberAdministrator,
     ChatMemberMember,
     ChatMemberOwner,
@@ -512,3 +515,19 @@ async def test_photo_url_fault_refuses_a_photo_address_and_nothing_else(
         await bot.send_photo(READER, "https://example.org/gone.jpg")
     await bot.send_photo(READER, "https://example.org/p.jpg")  # the fault was for one photo
     assert [m["kind"] for m in await client.messages(READER)] == ["text", "photo"]
+
+
+async def test_command_menus_are_kept_per_scope_and_language_like_telegram(bot: Bot) -> None:
+    await bot.set_my_commands([BotCommand("start", "Start")])
+    await bot.set_my_commands([BotCommand("start", "Начать")], language_code="ru")
+    await bot.set_my_commands([BotCommand("stats", "Stats")], scope=BotCommandScopeChat(READER))
+    assert [c.description for c in await bot.get_my_commands()] == ["Start"]
+    assert [c.description for c in await bot.get_my_commands(language_code="ru")] == ["Начать"]
+    assert [c.command for c in await bot.get_my_commands(scope=BotCommandScopeChat(READER))] == ["stats"]
+    # A scope is its type and the fields Telegram reads; no language is its own list, not a fallback.
+    assert await bot.get_my_commands(scope=BotCommandScopeChat(READER), language_code="ru") == ()
+    assert [c.command for c in await bot.get_my_commands(scope=BotCommandScopeDefault())] == ["start"]
+    with pytest.raises(BadRequest, match="language code"):
+        await bot.set_my_commands([BotCommand("start", "Start")], language_code="russian")
+    await bot.delete_my_commands(scope=BotCommandScopeChat(READER))
+    assert await bot.get_my_commands(scope=BotCommandScopeChat(READER)) == ()

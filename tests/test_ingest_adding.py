@@ -86,16 +86,17 @@ async def test_page_linking_a_feed_adds_the_feed_and_ids_stay_unique(db: Databas
         "My name",
     )
     again = await _add(db, fetcher, "https://news.example/rss.xml")
-    assert again == Refused("That is already the source news-example-2.")
+    assert isinstance(again, Refused) and again.reason == "That is already the source news-example-2."
 
 
 async def test_page_without_feed_or_news_is_refused(db: Database, fetcher: Fetcher) -> None:
-    assert await _add(db, fetcher, "https://news.example/about") == Refused(
-        "No feed or list of news found at https://news.example/about."
+    about = await _add(db, fetcher, "https://news.example/about")
+    assert (
+        isinstance(about, Refused)
+        and about.reason == "No feed or list of news found at https://news.example/about."
     )
-    assert await _add(db, fetcher, "https://news.example/gone") == Refused(
-        "https://news.example/gone answered with HTTP 404."
-    )
+    gone = await _add(db, fetcher, "https://news.example/gone")
+    assert isinstance(gone, Refused) and gone.reason == "https://news.example/gone answered with HTTP 404."
     assert await sources.list_sources(db) == []
 
 
@@ -158,4 +159,4 @@ async def test_same_feed_written_another_way_is_refused_as_already_a_source(
 ) -> None:
     assert isinstance(await _add(db, fetcher, "https://news.example/rss.xml"), Added)
     again = await _add(db, fetcher, "HTTP://news.example/rss.xml?utm_source=tg")
-    assert again == Refused("That is already the source news-example.")
+    assert isinstance(again, Refused) and again.reason == "That is already the source news-example."

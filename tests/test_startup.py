@@ -308,7 +308,7 @@ async def test_token_revoked_while_running_stops_with_one_line_without_the_token
         ),
         (
             '[bot]\nlanguage = "klingon"\n',
-            "newsbot: config: bot.language: unknown language 'klingon'; choose one of: en",
+            "newsbot: config: bot.language: unknown language 'klingon'; choose one of: az, en, ru, tr",
         ),
     ],
     ids=["selector-typo", "klingon"],

@@ -11,7 +11,7 @@ from telegram.error import Forbidden, TelegramError
 
 from bot.delivery.schedule import digest_due
 from bot.delivery.sender import ListSender
-from bot.i18n import Translate
+from bot.i18n import supported, translator
 from bot.models import Article
 from bot.storage import articles, chats, outbox
 from bot.storage.connection import Database
@@ -20,7 +20,7 @@ logger = logging.getLogger(__name__)
 
 
 async def send_due_digests(
-    db: Database, *, send_list: ListSender, now: float, default_tz: str, translate: Translate
+    db: Database, *, send_list: ListSender, now: float, default_tz: str, default_language: str
 ) -> int:
     """Send every digest whose time has come; return how many chats got one."""
     moment = datetime.fromtimestamp(now, UTC)
@@ -30,8 +30,9 @@ async def send_due_digests(
         if not digest_due(moment, chat.digest_time, ZoneInfo(tz), chat.last_digest_at):
             continue
         try:
+            language = supported(chat.language) or default_language
             sent = await _send_one(
-                db, chat.chat_id, send_list=send_list, tz=tz, now=now, translate=translate, silent=chat.silent
+                db, chat.chat_id, send_list=send_list, tz=tz, now=now, language=language, silent=chat.silent
             )
         except Forbidden as exc:
             await chats.set_status(db, chat_id=chat.chat_id, status="blocked", now=now, reason=str(exc))
@@ -52,9 +53,10 @@ async def _send_one(
     send_list: ListSender,
     tz: str,
     now: float,
-    translate: Translate,
+    language: str,
     silent: bool = False,
 ) -> int:
+    tr = translator(language)
     rows = await outbox.digest_rows(db, chat_id=chat_id)
     sent = 0
     for thread_id, group in groupby(rows, key=lambda r: r.thread_id):
@@ -66,8 +68,10 @@ async def _send_one(
                 items.append(article)
         message_id = 0
         if items:
-            heading = translate("Your digest: {n} new").format(n=len(items))
-            message_id = await send_list(chat_id, thread_id, heading, items, tz, False, silent=silent)
+            heading = tr.ngettext("Your digest: {n} new item", "Your digest: {n} new items", len(items))
+            message_id = await send_list(
+                chat_id, thread_id, heading.format(n=len(items)), items, tz, False, language, silent=silent
+            )
             sent = 1
         await outbox.mark_digested(db, rows=[(message_id, now, r.id) for r in members])
     return sent

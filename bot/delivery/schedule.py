@@ -6,11 +6,13 @@ import re
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
+from bot.i18n import ExplainedError, _
+
 # [0-9], not \d: \d also matches Arabic-Indic and other digits, which int() would then accept.
 _HHMM = re.compile(r"^([01]?[0-9]|2[0-3]):([0-5][0-9])$")
 
 
-class ScheduleError(ValueError):
+class ScheduleError(ExplainedError):
     """Arguments that are not a time, a range or a timezone; the reader gets the usage line."""
 
 
@@ -18,7 +20,7 @@ def parse_hhmm(text: str) -> str:
     """'7:05' -> '07:05'; anything else raises ScheduleError."""
     match = _HHMM.match(text.strip())
     if match is None:
-        raise ScheduleError(f"{text!r} is not a time like 08:30")
+        raise ScheduleError(_("“{text}” is not a time like 08:30"), text=text)
     return f"{int(match[1]):02d}:{match[2]}"
 
 
@@ -26,10 +28,10 @@ def parse_range(text: str) -> tuple[str, str]:
     """'22:00-07:00' -> ('22:00', '07:00'); start and end must differ."""
     start, sep, end = text.replace("–", "-").partition("-")
     if not sep:
-        raise ScheduleError(f"{text!r} is not a range like 22:00-07:00")
+        raise ScheduleError(_("“{text}” is not a range like 22:00-07:00"), text=text)
     start, end = parse_hhmm(start), parse_hhmm(end)
     if start == end:
-        raise ScheduleError("the start and end of quiet hours must differ")
+        raise ScheduleError(_("the start and end of quiet hours must differ"))
     return start, end
 
 
@@ -39,13 +41,13 @@ def parse_timezone(text: str) -> str:
     # IANA names are short ASCII paths; anything else is refused before it reaches the filesystem,
     # where a very long name raises OSError (name too long) instead of ZoneInfoNotFoundError.
     if not name.isascii() or len(name) > 64:
-        raise ScheduleError(f"unknown timezone {text[:64]!r}")
+        raise ScheduleError(_("unknown timezone “{text}”"), text=text[:64])
     try:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError, OSError):
         lowered = {z.lower(): z for z in available_timezones()}
         if name.lower() not in lowered:
-            raise ScheduleError(f"unknown timezone {text!r}") from None
+            raise ScheduleError(_("unknown timezone “{text}”"), text=text) from None
         name = lowered[name.lower()]
     return name
 

@@ -16,7 +16,7 @@ from telegram.ext import ExtBot
 
 from bot.delivery.dispatcher import BatchSendFunc, SendFunc
 from bot.delivery.shared_limiter import RESERVED
-from bot.i18n import translator
+from bot.i18n import supported, translator
 from bot.models import Article
 from bot.render.articles import article_message, minutes_ago
 from bot.render.html import CAPTION_LIMIT, MESSAGE_LIMIT
@@ -80,7 +80,7 @@ def make_sender(
     async def send(row: ClaimedRow, article: Article) -> int:
         if row.kind == "channel" and send_channel is not None:
             return await send_channel(row, article)
-        tz, language = row.timezone or default_tz, row.language or default_language
+        tz, language = row.timezone or default_tz, supported(row.language) or default_language
         # A broadcast's body is the admin's own HTML, produced by Telegram from their message.
         text = (article.body or "") if row.kind == "broadcast" else None
         params: dict[str, Any] = {
@@ -126,7 +126,7 @@ def make_sender(
 
 
 class ListSender(Protocol):
-    """(chat id, topic, heading, articles, timezone, reserved; silent) -> id of the first message sent."""
+    """(chat id, topic, heading, articles, timezone, reserved, language; silent) -> first message's id."""
 
     async def __call__(
         self,
@@ -136,6 +136,7 @@ class ListSender(Protocol):
         items: Sequence[Article],
         tz: str,
         reserved: bool,
+        language: str,
         *,
         silent: bool = False,
     ) -> int: ...
@@ -151,13 +152,15 @@ def make_list_sender(bot: ExtBot[Any]) -> ListSender:
         items: Sequence[Article],
         tz: str,
         reserved: bool,
+        language: str,
         *,
         silent: bool = False,
     ) -> int:
         first = 0
-        parts = item_list(heading, items, tz=tz)
+        translate = translator(language)
+        parts = item_list(heading, items, tz=tz, translate=translate)
         # Where the list is one short message there is room for each item's reading buttons.
-        markup = titled_keyboard(items, translator(None)) if len(parts) == 1 else None
+        markup = titled_keyboard(items, translate) if len(parts) == 1 else None
         for n, text in enumerate(parts):
             params: dict[str, Any] = {"chat_id": chat_id, "text": text, "parse_mode": ParseMode.HTML}
             if markup is not None:
@@ -179,9 +182,12 @@ def make_batch_sender(send_list: ListSender, *, default_tz: str, default_languag
     """What the dispatcher sends when a chat's quiet hours end: one list of what was held."""
 
     async def send_batch(row: ClaimedRow, items: list[Article]) -> int:
-        _ = translator(row.language or default_language)
-        heading = _("While you were in quiet hours ({n})").format(n=len(items))
+        language = supported(row.language) or default_language
+        tr = translator(language)
+        heading = tr("While you were in quiet hours ({n})").format(n=len(items))
         tz = row.timezone or default_tz
-        return await send_list(row.chat_id, row.thread_id, heading, items, tz, True, silent=row.silent)
+        return await send_list(
+            row.chat_id, row.thread_id, heading, items, tz, True, language, silent=row.silent
+        )
 
     return send_batch

@@ -873,11 +873,38 @@ async def close(emulator: Emulator, params: JSON) -> bool:
     return True
 
 
+_SCOPES = {
+    "default": (),
+    "all_private_chats": (),
+    "all_group_chats": (),
+    "all_chat_administrators": (),
+    "chat": ("chat_id",),
+    "chat_administrators": ("chat_id",),
+    "chat_member": ("chat_id", "user_id"),
+}
+
+
+def commands_key(scope: JSON | None, language_code: str | None) -> str:
+    """Where a command list is kept: its scope (only the fields Telegram reads) and language."""
+    scope = scope or {"type": "default"}
+    kept = {"type": scope["type"]} | {f: int(scope[f]) for f in _SCOPES[scope["type"]]}
+    return json.dumps([kept, language_code or ""], sort_keys=True)
+
+
 def _commands_key(params: JSON) -> str:
     scope = _json(params, "scope", "Bad Request: can't parse BotCommandScope JSON object") or {
         "type": "default"
     }
-    return json.dumps([scope, params.get("language_code") or ""], sort_keys=True)
+    if not isinstance(scope, dict) or scope.get("type") not in _SCOPES:
+        raise ApiError(400, "Bad Request: wrong parameter scope")
+    for field in _SCOPES[scope["type"]]:
+        if not isinstance(scope.get(field), int | str) or not str(scope[field]).lstrip("-").isdigit():
+            raise ApiError(400, "Bad Request: chat not found")
+    language = params.get("language_code") or ""
+    # Telegram takes a two-letter ISO 639-1 code or nothing (all users without a dedicated list).
+    if language and not (len(language) == 2 and language.isascii() and language.isalpha()):
+        raise ApiError(400, "Bad Request: invalid language code specified")
+    return commands_key(scope, language)
 
 
 @_method("setMyCommands")

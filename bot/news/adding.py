@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
+from bot.i18n import _
 from bot.models import Source
 from bot.news.discovery import discover_feeds
 from bot.news.feeds import parse_feed
@@ -31,9 +33,20 @@ class Added:
 
 @dataclass(frozen=True, slots=True)
 class Refused:
-    reason: str  # plain text, for the admin who asked
+    """Why a source was not added: a marked text and its values, translated for the admin who asked."""
+
+    message: str  # an English msgid with {placeholders}
+    values: tuple[tuple[str, str], ...] = ()
     # The source already polling that address, when that is the reason (an OPML import counts these apart).
     existing: str | None = field(default=None, compare=False)
+
+    @property
+    def reason(self) -> str:
+        """The reason in English (logs, the command line)."""
+        return self.message.format(**dict(self.values))
+
+    def translated(self, translate: Callable[[str], str]) -> str:
+        return translate(self.message).format(**dict(self.values))
 
 
 def source_id_for(url: str, taken: set[str]) -> str:
@@ -51,13 +64,17 @@ async def _fetch(fetcher: Fetcher, url: str) -> tuple[str, bytes, str | None] | 
     try:
         result = await fetcher.fetch(url, trusted=False)
     except BlockedAddress:
-        return Refused(f"{url} points at a private or local address, which is not allowed.")
+        return Refused(
+            _("{url} points at a private or local address, which is not allowed."), (("url", url),)
+        )
     except InvalidURL:
-        return Refused(f"{url} is not a valid web address.")
+        return Refused(_("{url} is not a valid web address."), (("url", url),))
     except HTTPStatusError as exc:
-        return Refused(f"{url} answered with HTTP {exc.status}.")
+        return Refused(_("{url} answered with HTTP {status}."), (("url", url), ("status", str(exc.status))))
     except FetchError as exc:
-        return Refused(f"{url} could not be fetched ({type(exc).__name__}).")
+        return Refused(
+            _("{url} could not be fetched ({error})."), (("url", url), ("error", type(exc).__name__))
+        )
     return result.url, result.content, result.content_type
 
 
@@ -92,7 +109,7 @@ async def find_source(
     # Fetched as written: some sites answer only at their own spelling (a trailing slash, a query).
     url = url.strip()
     if not normalize_url(url).startswith(("http://", "https://")):
-        return Refused("Give an http:// or https:// address.")
+        return Refused(_("Give an http:// or https:// address."))
     fetched = await _fetch(fetcher, url)
     if isinstance(fetched, Refused):
         return fetched
@@ -115,10 +132,10 @@ async def find_source(
             )
             kind, found = "html", "page"
     if not parsed.items and (kind == "html" or parsed.error is not None):
-        return Refused(f"No feed or list of news found at {url}.")
+        return Refused(_("No feed or list of news found at {url}."), (("url", url),))
     existing = await _existing(db, poll_url)
     if existing is not None:
-        return Refused(f"That is already the source {existing.id}.", existing.id)
+        return Refused(_("That is already the source {id}."), (("id", existing.id),), existing.id)
     label = (name or parsed.title or host_of(poll_url) or "source").strip()[:MAX_NAME]
     return Candidate(
         url=url, kind=kind, poll_url=poll_url, name=label, found=found, preview=parsed.items[:PREVIEW_ITEMS]
@@ -131,7 +148,7 @@ async def confirm_source(
     """Store a found source; refuse when its address became a source meanwhile."""
     existing = await _existing(db, candidate.poll_url)
     if existing is not None:
-        return Refused(f"That is already the source {existing.id}.", existing.id)
+        return Refused(_("That is already the source {id}."), (("id", existing.id),), existing.id)
     taken = {s.id for s in await sources.list_sources(db)}
     source_id = source_id_for(candidate.poll_url, taken)
     if not await sources.add_source(
@@ -144,7 +161,7 @@ async def confirm_source(
         options={},
         now=now,
     ):
-        return Refused(f"The id {source_id} was taken meanwhile; try again.")
+        return Refused(_("The id {id} was taken meanwhile; try again."), (("id", source_id),))
     source = await sources.get_source(db, source_id=source_id)
     assert source is not None
     logger.info(

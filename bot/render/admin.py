@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from html import escape
 
 from bot.i18n import Translate
 from bot.models import DispatchCounters, OutboxStats
+from bot.render.html import escape
 from bot.storage.watch import Outcomes, SourceFigures
 
 
@@ -22,7 +22,7 @@ def stats_text(
 ) -> str:
     """The delivery, source and reader part of /stats, from counters only."""
     lines = [
-        tr("<b>Delivery</b>"),
+        "<b>" + escape(tr("Delivery")) + "</b>",
         tr("queued: {n}").format(n=counts.queued + counts.sending),
         tr("sent: {n}").format(n=counts.sent),
         tr("failed: {n}").format(n=counts.failed),
@@ -33,28 +33,36 @@ def stats_text(
     if recent is not None:
         lines += [
             "",
-            tr("<b>Since {time}</b>").format(time=escape(recent_since)),
+            "<b>" + escape(tr("Since {time}").format(time=recent_since)) + "</b>",
             tr("sent {sent}, failed {failed}, blocked {blocked}, stale {stale}").format(
                 sent=recent.sent, failed=recent.failed, blocked=recent.blocked, stale=recent.stale
             ),
         ]
     if sources:
-        lines += ["", tr("<b>Sources</b>"), _source_summary(tr, sources)]
+        lines += ["", "<b>" + escape(tr("Sources")) + "</b>", _source_summary(tr, sources)]
         lines += [
-            tr("{source}: failing, {count} polls in a row").format(source=escape(s.id), count=s.failures)
+            tr.ngettext(
+                "{source}: failing, {count} poll in a row",
+                "{source}: failing, {count} polls in a row",
+                s.failures,
+            ).format(source=escape(s.id), count=s.failures)
             for s in sources
             if not s.paused and s.failures
         ]
     lines += [
         "",
-        tr("<b>Readers</b>"),
-        tr("active chats: {n}").format(n=counts.chats_active),
+        "<b>" + escape(tr("Readers")) + "</b>",
+        tr.ngettext("{n} active chat", "{n} active chats", counts.chats_active).format(n=counts.chats_active),
         tr("blocked or left: {n}").format(n=counts.chats_blocked),
-        tr("subscriptions: {n}").format(n=subscriptions),
+        tr.ngettext("{n} subscription", "{n} subscriptions", subscriptions).format(n=subscriptions),
         "",
-        tr("<i>since start: {sent} sent, {floods} flood waits, {retries} retries</i>").format(
-            sent=dispatcher.sent, floods=dispatcher.flood_waits, retries=dispatcher.retried
-        ),
+        "<i>"
+        + escape(
+            tr("since start: {sent} sent, {floods} flood waits, {retries} retries").format(
+                sent=dispatcher.sent, floods=dispatcher.flood_waits, retries=dispatcher.retried
+            )
+        )
+        + "</i>",
     ]
     return "\n".join(lines)
 

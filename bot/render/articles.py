@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from babel.dates import format_datetime
+
 from bot.html_check import visible
 from bot.i18n import Translate
 from bot.models import Article
@@ -18,10 +20,11 @@ RECENT_MINUTES = 60  # younger items say "5 min ago"; older ones the time in the
 _TAG_MARKS = {"photo": "📷", "video": "🎥", "foto": "📷", "видео": "🎥", "фото": "📷"}
 
 
-def format_time(moment: datetime, tz: ZoneInfo) -> str:
-    """A time in the chat's zone, with the zone named, e.g. "26 Jul 2024, 20:55 +04"."""
+def format_time(moment: datetime, tz: ZoneInfo, translate: Translate | None = None) -> str:
+    """A time in the chat's zone and language, with the zone named, e.g. "26 Jul 2024, 20:55 +04"."""
     local = moment.astimezone(tz)
-    return local.strftime("%d %b %Y, %H:%M ") + (local.tzname() or tz.key)
+    locale = translate.locale if translate is not None else "en"
+    return format_datetime(local, "d MMM y, HH:mm", locale=locale) + " " + (local.tzname() or tz.key)
 
 
 def minutes_ago(article: Article, now: float) -> int:
@@ -33,7 +36,7 @@ def minutes_ago(article: Article, now: float) -> int:
 def when(moment: datetime, tz: ZoneInfo, translate: Translate, minutes_ago: int | None = None) -> str:
     """Say "5 min ago" for an item published within the hour, else its zoned ``format_time``."""
     if minutes_ago is None or not 0 <= minutes_ago < RECENT_MINUTES:  # -1: too old to say
-        return format_time(moment, tz)
+        return format_time(moment, tz, translate)
     if minutes_ago == 0:
         return translate("just now")
     return translate("{n} min ago").format(n=minutes_ago)

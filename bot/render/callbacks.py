@@ -31,8 +31,21 @@ BROADCAST = "bc"  # arg: "send:ID" or "cancel:ID", a broadcast draft
 # twice, or on an old message, sets what the reader saw on it rather than undoing itself.
 OPTION = "opt"  # arg: "NAME:1" or "NAME:0", NAME one of bot.models.PUSH_OPTIONS
 FORGET = "fg"  # arg: "ok:STAMP" or "no:STAMP", STAMP naming the chat row /forget was asked for
+LANGUAGE = "lang"  # arg: a language code we have a catalog for ("en", "ru", "az", "tr")
 PREFIXES = frozenset(
-    {SUBSCRIBE, REMOVE, SOURCE_ADD, SUMMARY, RELATED, SEARCH_PAGE, REVIEW, BROADCAST, OPTION, FORGET}
+    {
+        SUBSCRIBE,
+        REMOVE,
+        SOURCE_ADD,
+        SUMMARY,
+        RELATED,
+        SEARCH_PAGE,
+        REVIEW,
+        BROADCAST,
+        OPTION,
+        FORGET,
+        LANGUAGE,
+    }
 )
 REVIEW_ACTIONS = {"a": "approve", "r": "reject", "e": "edit"}
 _SUBSCRIBE_KINDS = frozenset({"category", "source"})
@@ -173,3 +186,11 @@ def forget_choice(callback: Callback) -> tuple[bool, int]:
     if not 0 <= value <= MAX_ID:
         raise CallbackDataError("forget stamp out of range")
     return verb == "ok", value
+
+
+def language_choice(callback: Callback) -> str:
+    """The language code a /language button names (the caller checks we still speak it)."""
+    code = callback.arg
+    if callback.prefix != LANGUAGE or len(code) > 16 or not code.replace("-", "").isalpha():
+        raise CallbackDataError("not a language button")
+    return code

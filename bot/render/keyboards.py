@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
@@ -33,7 +33,10 @@ def subscribe_menu(
 
 
 def remove_buttons(
-    subs: Sequence[Subscription], *, stop_all: str | None = None
+    subs: Sequence[Subscription],
+    *,
+    stop_all: str | None = None,
+    describe: Callable[[Subscription], str] = Subscription.describe,
 ) -> InlineKeyboardMarkup | None:
     """One ✖ button per subscription, and a last one that removes them all when ``stop_all``
     labels it; None when there is nothing to remove."""
@@ -42,7 +45,7 @@ def remove_buttons(
     rows = [
         [
             InlineKeyboardButton(
-                f"✖ {label(s.describe(), 40)}",
+                f"✖ {label(describe(s), 40)}",
                 callback_data=callbacks.encode(callbacks.REMOVE, str(s.id)),
             )
         ]

@@ -29,13 +29,13 @@ def _web(url: str) -> bool:
     return url.startswith(("http://", "https://"))
 
 
-def _meta(article: Article, tz: ZoneInfo) -> str:
+def _meta(article: Article, tz: ZoneInfo, translate: Translate | None = None) -> str:
     parts = [italic(article.kicker)] if article.kicker else []
     if article.source_name:
         parts.append(escape(article.source_name))
     if article.category:
         parts.append(escape(article.category))
-    parts.append(escape(format_time(article.published_at, tz)))
+    parts.append(escape(format_time(article.published_at, tz, translate)))
     parts.append(f"ID {article.id}")
     return " · ".join(parts)
 
@@ -45,7 +45,7 @@ def summary_message(
 ) -> str:
     """Headline, source line, the summary in an expandable quote, then the link; within 4,096."""
     title = shorten(article.title, TITLE_LIMIT) or translate("(untitled)")
-    head = f"<b>{link(title, article.url)}</b>\n{_meta(article, tz)}"
+    head = f"<b>{link(title, article.url)}</b>\n{_meta(article, tz, translate)}"
     tail = ""
     if _web(article.url):
         tail = "\n" + link("🔗 " + translate("Read the article"), article.url)
@@ -154,11 +154,13 @@ def _item(number: int, title: str, url: str, meta: str) -> str:
     return f"{number}. {link(shorten(title, LIST_TITLE_LIMIT) or url, url)}\n    <i>{meta}</i>"
 
 
-def numbered_list(heading: str, items: Sequence[Article], *, tz: ZoneInfo) -> str:
+def numbered_list(
+    heading: str, items: Sequence[Article], *, tz: ZoneInfo, translate: Translate | None = None
+) -> str:
     """A heading and numbered items, each with source, category, date and id (at most 20 items)."""
     lines = [f"<b>{escape(heading)}</b>"]
     for number, article in enumerate(items, 1):
-        lines.append(_item(number, article.title, article.url, _meta(article, tz)))
+        lines.append(_item(number, article.title, article.url, _meta(article, tz, translate)))
     return "\n\n".join(lines)
 
 
@@ -166,7 +168,7 @@ def related_message(title: str, reads: Sequence[RelatedRead], *, tz: ZoneInfo, t
     """The related reads of an article: "Read also" links first, then similar stored articles."""
     lines = [f"<b>{escape(translate('Related to'))}:</b> {escape(shorten(title, LIST_TITLE_LIMIT))}"]
     for number, read in enumerate(reads, 1):
-        meta = _meta(read.article, tz) if read.article is not None else escape(_host(read.url))
+        meta = _meta(read.article, tz, translate) if read.article is not None else escape(_host(read.url))
         if read.from_page:
             meta = escape(translate("Read also")) + " · " + meta
         lines.append(_item(number, read.title, read.url, meta))
@@ -194,7 +196,7 @@ def search_message(
     words: str, items: Sequence[Article], *, page: int, tz: ZoneInfo, translate: Translate
 ) -> str:
     heading = translate("Search: {words} (page {page})").format(words=shorten(words, 100), page=page + 1)
-    return numbered_list(heading, items, tz=tz)
+    return numbered_list(heading, items, tz=tz, translate=translate)
 
 
 def search_keyboard(

@@ -26,6 +26,8 @@ UPDATE outbox SET state = 'blocked', last_error = :reason
 WHERE chat_id = :id AND state IN ('queued', 'sending', 'digest')
 """
 SET_TIMEZONE = "UPDATE chats SET timezone = :tz, updated_at = :now WHERE id = :id"
+SET_LANGUAGE = "UPDATE chats SET language = :language, updated_at = :now WHERE id = :id"
+GET_LANGUAGE = "SELECT language FROM chats WHERE id = :id"
 SET_DIGEST = """
 UPDATE chats SET digest_time = :at, last_digest_at = COALESCE(last_digest_at, :now), updated_at = :now
 WHERE id = :id
@@ -141,6 +143,17 @@ async def set_status(db: Database, *, chat_id: int, status: ChatStatus, now: flo
 
 async def set_timezone(db: Database, *, chat_id: int, timezone: str, now: float) -> None:
     await db.write(SET_TIMEZONE, {"tz": timezone, "now": now, "id": chat_id})
+
+
+async def set_language(db: Database, *, chat_id: int, language: str, now: float) -> None:
+    """The language every reply and push to this chat uses from now on."""
+    await db.write(SET_LANGUAGE, {"language": language, "now": now, "id": chat_id})
+
+
+async def language_of(db: Database, *, chat_id: int) -> str | None:
+    """The chat's stored language; None for a chat we do not know or one that has none."""
+    row = await db.fetchone(GET_LANGUAGE, {"id": chat_id})
+    return row["language"] if row is not None else None
 
 
 async def set_digest(db: Database, *, chat_id: int, at: str | None, now: float) -> None:

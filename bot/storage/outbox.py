@@ -121,7 +121,7 @@ ORDER BY chat_id, id
 """
 MARK_HELD = "UPDATE outbox SET state = 'queued', next_attempt_at = ?, last_error = 'quiet' WHERE id = ?"
 DIGEST_CHATS = """
-SELECT id, digest_time, timezone, last_digest_at, push_silent FROM chats
+SELECT id, digest_time, timezone, last_digest_at, language, push_silent FROM chats
 WHERE status = 'active' AND digest_time IS NOT NULL
 """
 # The IN term repeats the partial index's condition so that SQLite uses outbox_pending.
@@ -335,6 +335,7 @@ class DigestChat:
     digest_time: str
     timezone: str | None
     last_digest_at: float | None
+    language: str | None
     silent: bool = False  # the chat's silent option: the digest arrives without a sound
 
 
@@ -349,7 +350,14 @@ async def digest_chats(db: Database) -> list[DigestChat]:
     """Active chats that asked for a digest."""
     rows = await db.fetchall(DIGEST_CHATS)
     return [
-        DigestChat(r["id"], r["digest_time"], r["timezone"], r["last_digest_at"], bool(r["push_silent"]))
+        DigestChat(
+            r["id"],
+            r["digest_time"],
+            r["timezone"],
+            r["last_digest_at"],
+            r["language"],
+            bool(r["push_silent"]),
+        )
         for r in rows
     ]
 
