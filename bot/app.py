@@ -355,7 +355,13 @@ async def open_services(application: NewsApp) -> None:
     )
     if data.metrics is not None:
         scheduler = job_queue.scheduler
-        data.watcher = watcher = Watcher(data, data.metrics, pollers_running=lambda: bool(scheduler.running))
+        data.watcher = watcher = Watcher(
+            db,
+            data.metrics,
+            supervisor=supervisor,
+            dispatcher_task=lambda: data.dispatcher_task,
+            pollers_running=lambda: bool(scheduler.running),
+        )
         await watcher.start(settings.bot.metrics)
     await _log_start(application)
 

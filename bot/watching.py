@@ -17,10 +17,11 @@ from dataclasses import dataclass
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from bot.context import BotData
 from bot.errors import ConfigError
 from bot.metrics import Metrics
 from bot.storage import watch
+from bot.storage.connection import Database
+from bot.supervisor import Supervisor
 
 logger = logging.getLogger(__name__)
 
@@ -48,13 +49,18 @@ class Watcher:
 
     def __init__(
         self,
-        data: BotData,
+        db: Database,
         metrics: Metrics,
         *,
+        supervisor: Supervisor,
+        dispatcher_task: Callable[[], asyncio.Task[None] | None],
         pollers_running: Callable[[], bool],
         write_timeout: float = WRITE_TIMEOUT,
     ) -> None:
-        self._data = data
+        # The services themselves, not the application's BotData: this module sits below context.
+        self._db = db
+        self._supervisor = supervisor
+        self._dispatcher_task = dispatcher_task
         self._metrics = metrics
         self._pollers_running = pollers_running
         self._write_timeout = write_timeout
@@ -93,9 +99,7 @@ class Watcher:
             self._runner = None
 
     async def _on_metrics(self, request: web.Request) -> web.Response:
-        db = self._data.db
-        if db is None:
-            raise web.HTTPServiceUnavailable(text="services are not open")
+        db = self._db
         now = time.time()
         queue = await watch.queue_figures(db, now=now)
         sources = await watch.source_figures(db)
@@ -110,28 +114,24 @@ class Watcher:
 
     async def health(self) -> Health:
         """What is wrong now, if anything: a dead or backing-off task, or an unwritable database."""
-        data = self._data
         problems: list[str] = []
-        task = data.dispatcher_task
+        task = self._dispatcher_task()
         if task is None or task.done():
             problems.append("delivery: the dispatcher is not running")
         if not self._pollers_running():
             problems.append("ingest: the job queue that polls the sources is not running")
-        if data.supervisor is not None:
-            for kind in WATCHED:
-                health = data.supervisor.health.get(kind)
-                if health is not None and health.failing:
-                    problems.append(
-                        f"{kind}: failing, retrying with back-off"
-                        f" ({', '.join(sorted(health.failing))}: {health.last_error})"
-                    )
+        for kind in WATCHED:
+            health = self._supervisor.health.get(kind)
+            if health is not None and health.failing:
+                problems.append(
+                    f"{kind}: failing, retrying with back-off"
+                    f" ({', '.join(sorted(health.failing))}: {health.last_error})"
+                )
         problems.extend(await self._database_problems())
         return Health(tuple(problems))
 
     async def _database_problems(self) -> list[str]:
-        db = self._data.db
-        if db is None:
-            return ["database: not open"]
+        db = self._db
         try:
             async with self._probe_lock:
                 await asyncio.wait_for(
