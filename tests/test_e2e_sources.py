@@ -13,8 +13,8 @@ import httpx
 from bot.app import NewsApp, build_application, running
 from bot.config import Settings, SourceSettings
 from bot.emulator import EmulatorClient
+from bot.items import FeedItem
 from bot.news.fetcher import Fetcher
-from bot.news.models import FeedItem
 from bot.storage import articles, open_database, sources
 from tests.conftest import FeedItemSpec, FeedServer
 from tests.test_e2e_first_push import READER, _subscribed_reader, _wait_for_poll

@@ -12,10 +12,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from aiohttp import web
 
+from bot.items import FeedItem
 from bot.news.feeds import parse_feed
 from bot.news.fetcher import Fetcher
 from bot.news.ingest import fetch_pages, poll_source
-from bot.news.models import FeedItem
 from bot.render.sources import source_line
 from bot.storage import articles, open_database, sources
 from bot.storage.connection import Database

@@ -17,7 +17,7 @@ from bot.news.listing import (
     parse_listing,
     parse_site_time,
 )
-from bot.news.urls import normalize_url
+from bot.urls import normalize_url
 
 FIXTURES = Path(__file__).parent / "fixtures" / "news"
 BAKU = ZoneInfo("Asia/Baku")

@@ -1,10 +1,10 @@
-"""Tests for bot.news.urls."""
+"""Tests for bot.urls."""
 
 from __future__ import annotations
 
 import pytest
 
-from bot.news.urls import host_of, normalize_url
+from bot.urls import host_of, normalize_url
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.news.models import FeedItem
+from bot.items import FeedItem
 from bot.storage import Database, articles, chats, open_database, outbox, sources, subscriptions
 from bot.storage.migrations import load_migrations
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.news.models import FeedItem
+from bot.items import FeedItem
 from bot.reading.query import to_match
 from bot.reading.related import related_reads
 from bot.storage import articles, open_database, search, sources

@@ -10,15 +10,15 @@ from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 from bot.i18n import _
+from bot.items import FeedItem
 from bot.models import Source
 from bot.news.discovery import discover_feeds
 from bot.news.feeds import parse_feed
 from bot.news.fetcher import BlockedAddress, Fetcher, FetchError, HTTPStatusError, InvalidURL
 from bot.news.listing import DEFAULT_SELECTORS, parse_listing
-from bot.news.models import FeedItem
-from bot.news.urls import host_of, normalize_url, url_key
 from bot.storage import sources
 from bot.storage.connection import Database
+from bot.urls import host_of, normalize_url, url_key
 
 logger = logging.getLogger(__name__)
 

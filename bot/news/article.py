@@ -18,7 +18,7 @@ from bot.news.dates import parse_date
 from bot.news.feeds import MAX_SHORT, MAX_TITLE, MAX_URL, clean_text
 from bot.news.listing import cap_nesting, decode_html, inside_marked
 from bot.news.presets import ArticleSelectors
-from bot.news.urls import host_of, normalize_url
+from bot.urls import host_of, normalize_url
 
 logger = logging.getLogger(__name__)
 

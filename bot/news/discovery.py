@@ -7,7 +7,7 @@ import logging
 from selectolax.lexbor import LexborHTMLParser
 
 from bot.news.listing import decode_html
-from bot.news.urls import normalize_url
+from bot.urls import normalize_url
 
 logger = logging.getLogger(__name__)
 

@@ -21,9 +21,9 @@ import charset_normalizer
 import feedparser
 from selectolax.lexbor import LexborHTMLParser
 
+from bot.items import FeedItem, ParsedFeed
 from bot.news.dates import parse_date
-from bot.news.models import FeedItem, ParsedFeed
-from bot.news.urls import absolute_url
+from bot.urls import absolute_url
 
 logger = logging.getLogger(__name__)
 

@@ -33,7 +33,7 @@ import brotli
 import httpcore
 import httpx
 
-from bot.news.models import FetchResult
+from bot.items import FetchResult
 
 logger = logging.getLogger(__name__)
 

@@ -11,17 +11,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
+from bot.items import ParsedFeed
 from bot.models import Source
 from bot.news import presets
 from bot.news.article import ArticlePage, extract_article
 from bot.news.feeds import parse_feed
 from bot.news.fetcher import Fetcher, FetchError, HTTPStatusError
 from bot.news.listing import DEFAULT_SELECTORS, ListingSelectors, parse_listing
-from bot.news.models import ParsedFeed
 from bot.news.presets import ArticleSelectors
-from bot.news.urls import origin_of
 from bot.storage import articles, sources
 from bot.storage.connection import Database
+from bot.urls import origin_of
 
 logger = logging.getLogger(__name__)
 

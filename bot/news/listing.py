@@ -9,10 +9,10 @@ from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode, SelectolaxError
 
+from bot.items import FeedItem, ParsedFeed
 from bot.news.dates import MONTHS, parse_date
 from bot.news.feeds import MAX_ITEMS, MAX_SHORT, MAX_TITLE, MAX_URL, clean_text, title_from_text
-from bot.news.models import FeedItem, ParsedFeed
-from bot.news.urls import host_of, normalize_url
+from bot.urls import host_of, normalize_url
 
 logger = logging.getLogger(__name__)
 

@@ -28,7 +28,7 @@ from xml.parsers import expat
 from xml.sax.saxutils import quoteattr
 
 from bot.models import Source
-from bot.news.urls import host_of, normalize_url
+from bot.urls import host_of, normalize_url
 
 MAX_BYTES = 1_000_000
 MAX_OUTLINES = 5_000

@@ -13,9 +13,9 @@ from bot.models import Source
 from bot.news.adding import DEFAULT_INTERVAL, Refused, find_source, source_id_for
 from bot.news.fetcher import Fetcher
 from bot.news.opml import OpmlEntry, parse_opml
-from bot.news.urls import host_of, url_key
 from bot.storage import sources
 from bot.storage.connection import Database
+from bot.urls import host_of, url_key
 
 logger = logging.getLogger(__name__)
 

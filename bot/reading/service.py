@@ -12,11 +12,11 @@ from bot.models import Article
 from bot.news.article import ArticlePage, extract_article
 from bot.news.fetcher import Fetcher, FetchError
 from bot.news.ingest import page_facts
-from bot.news.urls import normalize_url, origin_of
 from bot.reading.related import MAX_RELATED, RelatedRead, related_reads, similar_articles
 from bot.reading.summarize import Summary, summarize
 from bot.storage import articles, search, sources
 from bot.storage.connection import Database
+from bot.urls import normalize_url, origin_of
 
 logger = logging.getLogger(__name__)
 

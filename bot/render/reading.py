@@ -187,7 +187,7 @@ def related_keyboard(reads: Sequence[RelatedRead], translate: Translate) -> Inli
 
 
 def _host(url: str) -> str:
-    from bot.news.urls import host_of
+    from bot.urls import host_of
 
     return host_of(url) or url
 

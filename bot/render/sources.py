@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.i18n import Translate, _, translator
+from bot.items import FeedItem
 from bot.models import Source
-from bot.news.models import FeedItem
 from bot.render import callbacks
 from bot.render.articles import label
 from bot.render.html import MESSAGE_LIMIT, escape, utf16_len

@@ -11,13 +11,13 @@ from dataclasses import dataclass
 
 import aiosqlite
 
+from bot.items import FeedItem
 from bot.models import Article, from_epoch
-from bot.news.models import FeedItem
-from bot.news.urls import normalize_url, url_key
 from bot.storage import moderation, outbox
 from bot.storage import search_index as search
 from bot.storage.connection import Database
 from bot.text import fold
+from bot.urls import normalize_url, url_key
 
 logger = logging.getLogger(__name__)
 

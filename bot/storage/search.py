@@ -12,7 +12,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from bot.models import Article
-from bot.news.urls import url_key
 from bot.storage.articles import article_from_row
 from bot.storage.connection import Database
 from bot.storage.search_index import (
@@ -22,6 +21,7 @@ from bot.storage.search_index import (
     reindex,
     set_summary,
 )
+from bot.urls import url_key
 
 IMPORT_SOURCE = "import"
 
@@ -63,7 +63,7 @@ WHERE a.id IN (SELECT value FROM json_each(:ids)) AND a.hidden = 0
 """
 SELECT_BY_GUID = "SELECT id FROM articles WHERE source_id = :source AND guid = :guid"
 # The link as given, the page's canonical address, or the same page by its matching key
-# (scheme, tracking parameters and a trailing slash aside; see bot.news.urls).
+# (scheme, tracking parameters and a trailing slash aside; see bot.urls).
 SELECT_BY_URL = """
 SELECT id FROM articles WHERE url = :url OR canonical_url = :url OR url_key = :key ORDER BY id LIMIT 1
 """
