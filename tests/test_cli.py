@@ -106,3 +106,19 @@ def test_bad_environment_value_stops_with_status_2_naming_the_variable() -> None
     assert result.returncode == 2
     assert "NEWSBOT_DELIVERY__GLOBAL_PER_SECOND" in result.stderr
     assert TOKEN not in result.stderr
+
+
+def test_output_into_a_closed_pipe_ends_quietly_without_a_traceback(tmp_path: Path) -> None:
+    # `newsbot opml export | head -1`: the reader goes away before the export is written.
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", "opml", "export"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={"PATH": "/usr/bin:/bin", "PTB_TIMEDELTA": "1", "NEWSBOT_DB": str(tmp_path / "n.db")},
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # closed before the child has even imported: its first write meets EPIPE
+    with proc.stderr:
+        stderr = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 1
+    assert "Traceback" not in stderr
