@@ -62,13 +62,18 @@ async def test_source_removed_from_the_config_is_retired_at_start_and_admins_may
     kept_count = await app.bot_data.db.scalar("SELECT COUNT(*) FROM articles WHERE source_id = 'gone'")
     assert kept_count == 1  # kept until an admin removes it
 
+    await control.send_text(ADMIN, ADMIN, "/sources")
+    listing = (await control.wait_for_messages(ADMIN, 1, timeout=10))[-1]["text"]
+    assert "(gone) — 🗄 retired: gone from the config file" in listing
+    assert "(kept) — ✅ ok" in listing
+
     await control.send_text(ADMIN, ADMIN, "/subscribe")
-    offer = (await control.wait_for_messages(ADMIN, 1, timeout=10))[-1]
+    offer = (await control.wait_for_messages(ADMIN, 2, timeout=10))[-1]
     offered = str(offer.get("reply_markup"))
     assert "Kept" in offered and "Gone" not in offered
 
     await control.send_text(ADMIN, ADMIN, "/source_remove gone")
-    removed = (await control.wait_for_messages(ADMIN, 2, timeout=10))[-1]
+    removed = (await control.wait_for_messages(ADMIN, 3, timeout=10))[-1]
     assert removed["text"] == "Removed gone and its articles."
     assert await sources.get_source(app.bot_data.db, source_id="gone") is None
 

@@ -35,7 +35,10 @@ def _when(epoch: float | None, tz: ZoneInfo, tr: Translate) -> str:
 def source_line(source: Source, tz: ZoneInfo, translate: Translate | None = None) -> str:
     """One source as HTML: id, name, state, and what its last polls said."""
     tr = _tr(translate)
-    if source.paused:
+    if source.retired:
+        # Paused too, but by the config file, not an admin: /source_resume is not the way back.
+        state = "🗄 " + tr("retired: gone from the config file")
+    elif source.paused:
         state = "⏸ " + tr("paused")
     else:
         state = "⚠️ " + tr("failing") if source.consecutive_failures else "✅ " + tr("ok")
