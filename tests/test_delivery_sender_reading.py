@@ -8,9 +8,10 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
+from telegram.error import BadRequest
 from telegram.ext import ExtBot
 
-from bot.delivery.sender import make_list_sender
+from bot.delivery.sender import make_list_sender, photo_refused
 from bot.emulator import Emulator, EmulatorClient, RunningEmulator
 from bot.models import Article
 
@@ -75,3 +76,19 @@ async def test_a_digest_of_many_items_or_many_messages_goes_without_buttons(
     messages = await client.messages(READER)
     assert len(messages) >= 3  # one list of 11, then 40 long items over several messages
     assert all(m["reply_markup"] is None for m in messages)
+
+
+@pytest.mark.parametrize(
+    ("answer", "as_text"),
+    [
+        ("Bad Request: wrong file identifier/HTTP URL specified", True),
+        ("Bad Request: IMAGE_PROCESS_FAILED", True),
+        ("Bad Request: PHOTO_INVALID_DIMENSIONS", True),
+        ("Bad Request: failed to get HTTP URL content", True),
+        ("Bad Request: chat not found", False),  # text would meet the same: the dispatcher decides
+        ("Bad Request: message thread not found", False),
+        ("Bad Request: can't parse entities: unsupported start tag", False),
+    ],
+)
+def test_a_refused_picture_of_any_kind_falls_back_to_text(answer: str, as_text: bool) -> None:
+    assert photo_refused(BadRequest(answer)) is as_text
