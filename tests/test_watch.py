@@ -194,6 +194,34 @@ def test_stats_text_shows_source_health_queue_and_the_last_hour() -> None:
     assert "since start: 12 sent, 2 flood waits, 1 retries" in text
 
 
+def test_stats_text_names_the_worst_failing_sources_and_fits_one_message_however_many() -> None:
+    counts = OutboxStats(
+        queued=0, sending=0, sent=0, failed=0, blocked=0, stale=0, digest=0, chats_active=1, chats_blocked=0
+    )
+    figures = [
+        SourceFigures(f"dead-feed-{n:03d}-" + "x" * 20, paused=False, retired=False, failures=n, stored=0)
+        for n in range(1, 301)
+    ]
+    for language in ("en", "ru"):
+        text = stats_text(
+            translator(language),
+            counts,
+            subscriptions=1,
+            dispatcher=DispatchCounters(sent=0, retried=0, flood_waits=0),
+            sources=figures,
+        )
+        assert len(text) < 4096
+        assert "dead-feed-300-" in text and "dead-feed-290-" not in text  # the ten worst, first
+        assert "/sources" in text
+    assert "…and 290 more failing: /sources" in stats_text(
+        translator("en"),
+        counts,
+        subscriptions=1,
+        dispatcher=DispatchCounters(sent=0, retried=0, flood_waits=0),
+        sources=figures,
+    )
+
+
 # --- logs ------------------------------------------------------------------------------------------
 
 

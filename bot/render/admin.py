@@ -9,6 +9,8 @@ from bot.models import DispatchCounters, OutboxStats
 from bot.render.html import escape
 from bot.storage.watch import Outcomes, SourceFigures
 
+FAILING_SHOWN = 10  # failing sources named in /stats, the worst first; /sources lists them all
+
 
 def stats_text(
     tr: Translate,
@@ -40,15 +42,23 @@ def stats_text(
         ]
     if sources:
         lines += ["", "<b>" + escape(tr("Sources")) + "</b>", _source_summary(tr, sources)]
+        failing = sorted((s for s in sources if not s.paused and s.failures), key=lambda s: -s.failures)
         lines += [
             tr.ngettext(
                 "{source}: failing, {count} poll in a row",
                 "{source}: failing, {count} polls in a row",
                 s.failures,
             ).format(source=escape(s.id), count=s.failures)
-            for s in sources
-            if not s.paused and s.failures
+            for s in failing[:FAILING_SHOWN]
         ]
+        if len(failing) > FAILING_SHOWN:
+            # After an OPML import of dead feeds there can be hundreds: one message holds 4,096 characters.
+            rest = len(failing) - FAILING_SHOWN
+            lines.append(
+                tr.ngettext(
+                    "…and {n} more failing: /sources", "…and {n} more failing: /sources", rest
+                ).format(n=rest)
+            )
     lines += [
         "",
         "<b>" + escape(tr("Readers")) + "</b>",
