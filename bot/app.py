@@ -577,7 +577,7 @@ async def set_webhook(
                 "Telegram rejected the bot token; check NEWSBOT_TOKEN or bot.token"
             ) from None
         except BadRequest as exc:  # Telegram will not call this URL (unresolvable, bad port, ...)
-            raise TelegramUnavailable(f"Telegram refused the webhook URL: {_one_line(exc)}") from None
+            raise ConfigError("webhook.url", f"Telegram refused it: {_one_line(exc)}") from None
         except NetworkError as exc:
             logger.warning(
                 "Telegram is not reachable to set the webhook (attempt %d: %s); retrying in %.0f s",

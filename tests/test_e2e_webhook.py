@@ -222,9 +222,9 @@ async def test_a_webhook_url_telegram_refuses_stops_with_one_line(
     env = bot_env(f"http://127.0.0.1:{telegram.port}", tmp_path / "newsbot.db")
     # The emulator, like Telegram for a private address, will not call this URL.
     bot = await start_bot(env, "--webhook", "https://bot.example.invalid/hook")
-    assert await bot.finish() == 1
+    assert await bot.finish() == 2  # a config error: a restart policy does not retry it forever
     assert_clean(bot)
-    assert bot.lines[-1].startswith("newsbot: Telegram refused the webhook URL: Bad webhook: ")
+    assert bot.lines[-1].startswith("newsbot: config: webhook.url: Telegram refused it: Bad webhook: ")
 
 
 async def test_a_webhook_port_in_use_stops_with_one_line(tmp_path: Path, telegram: RunningEmulator) -> None:
