@@ -247,12 +247,7 @@ async def open_services(application: NewsApp) -> None:
     indexed = await search.index_missing(db)
     if indexed:
         logger.info("Indexed %d articles for search", indexed)
-    data.fetcher = Fetcher(
-        user_agent=settings.ingest.user_agent,
-        total_timeout=settings.ingest.fetch_timeout,
-        max_bytes=settings.ingest.max_bytes,
-        proxy=settings.ingest.proxy.get() or None,
-    )
+    data.fetcher = Fetcher(**settings.ingest.fetcher_options())
     await sources.sync_configured(
         db,
         sources=[

@@ -132,6 +132,15 @@ class IngestSettings:
     # Outgoing proxy for feeds and pages; destinations are still checked before it is asked.
     proxy: Secret = field(default_factory=lambda: Secret(""))
 
+    def fetcher_options(self) -> dict[str, Any]:
+        """The keyword arguments of ``Fetcher`` these settings give: the bot and the CLI fetch alike."""
+        return {
+            "user_agent": self.user_agent,
+            "total_timeout": self.fetch_timeout,
+            "max_bytes": self.max_bytes,
+            "proxy": self.proxy.get() or None,
+        }
+
 
 @dataclass(frozen=True, slots=True)
 class SourceSettings:

@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
             except OSError as exc:
                 return _fail(f"cannot write {args.file}: {exc.strerror or exc}")
             return 0
-        return _import(args.file, database, settings.bot.tz)
+        return _import(args.file, database, settings.bot.tz, settings.ingest.fetcher_options())
     except NewsbotError as exc:
         return _fail(str(exc))
 
@@ -86,7 +86,7 @@ async def _export(database: Path) -> bytes:
         await db.close()
 
 
-def _import(file: str, database: Path, tz: ZoneInfo) -> int:
+def _import(file: str, database: Path, tz: ZoneInfo, fetcher_options: dict[str, Any]) -> int:
     from bot.news.fetcher import Fetcher
     from bot.news.opml import MAX_BYTES, OpmlError
     from bot.news.opml_import import ImportReport, import_opml
@@ -101,7 +101,8 @@ def _import(file: str, database: Path, tz: ZoneInfo) -> int:
     async def go() -> ImportReport:
         db = await open_database(database)
         try:
-            async with Fetcher() as fetcher:  # addresses from a file are untrusted: no private ones
+            # Addresses from a file are untrusted (no private ones); [ingest] says how to fetch them.
+            async with Fetcher(**fetcher_options) as fetcher:
                 return await import_opml(db, fetcher, data, now=time.time(), tz=tz)
         finally:
             await db.close()
