@@ -12,11 +12,12 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
+from bot.models import PUSH_OPTIONS
 from bot.storage import chats, subscriptions
 from bot.storage.connection import Database
 
 EXPORT_FORMAT = "newsbot chat export"
-EXPORT_VERSION = 1
+EXPORT_VERSION = 2  # 2: settings.push, the /settings options
 
 
 def _when(seconds: float | None) -> str | None:
@@ -49,6 +50,7 @@ async def export_chat(db: Database, *, chat_id: int, now: float) -> bytes | None
             "timezone": chat.timezone,
             "digest": chat.digest_time,
             "quiet_hours": quiet,
+            "push": {name: getattr(chat.options, name) for name in PUSH_OPTIONS},
         },
         "subscriptions": [
             {

@@ -114,13 +114,17 @@ async def test_reader_export_then_forget_after_a_restart_and_nothing_arrives_aft
     source = SourceSettings(id="site", name="Site", url=feed_server.url("/rss.xml"), interval=1)
     feed_server.set_rss("/rss.xml", [])
     settings = make_settings(source)
-    async with running(build_application(settings)):
+    async with running(build_application(settings)) as app:
         for reader in (READER, OTHER):
             await _ask(control, reader, "/start", 1)
             await _ask(control, reader, "/subscribe all", 2)
         await _ask(control, READER, "/subscribe keyword Baku", 3)
         await _ask(control, READER, "/timezone Europe/Istanbul", 4)
         await _ask(control, READER, "/quiet 23:00-07:00", 5)
+        db = app.bot_data.db
+        assert db is not None
+        # What the /settings button for silent pushes does.
+        await chats.set_option(db, chat_id=READER, name="silent", on=True, now=time.time())
         exported = await _ask(control, READER, "/export", 6)
         offer = await _ask(control, READER, "/forget", 7)
     assert exported["kind"] == "document"
@@ -131,6 +135,7 @@ async def test_reader_export_then_forget_after_a_restart_and_nothing_arrives_aft
         "timezone": "Europe/Istanbul",
         "digest": None,
         "quiet_hours": {"start": "23:00", "end": "07:00"},
+        "push": {"silent": True, "preview": True, "photo": False, "short": False},
     }
     assert [(s["kind"], s["value"], s["exclude"]) for s in data["subscriptions"]] == [
         ("all", "", False),
