@@ -9,7 +9,7 @@ from telegram import Chat, Message, Update
 from telegram.error import TelegramError
 
 from bot.context import NewsContext
-from bot.i18n import _
+from bot.i18n import N_, _
 from bot.news.opml import MAX_BYTES, OpmlError, render_opml
 from bot.news.opml_import import import_opml
 from bot.reader_data import export_chat
@@ -39,7 +39,7 @@ CANCELLED = _("Nothing was deleted.")
 NOT_OPML_FILE = _("Send an OPML file: its name ends in .opml or .xml.")
 TOO_BIG = _("The file is larger than 1 MB.")
 NOT_IMPORTED = _("Not imported: {reason}")
-SOURCES_CAPTION = _("{count} sources (OPML 2.0).")
+SOURCES_CAPTION = N_("{count} source (OPML 2.0).", "{count} sources (OPML 2.0).")
 OPML_TYPES = ("xml", "opml")
 
 
@@ -87,7 +87,7 @@ async def _export_sources(update: Update, context: NewsContext) -> None:
     if (message := await staff_message(update, context, "admin")) is None:
         return
     listed = await sources.list_sources(context.db)
-    caption = translate_for(update, context)(SOURCES_CAPTION).format(count=len(listed))
+    caption = translate_for(update, context).ngettext(*SOURCES_CAPTION, len(listed)).format(count=len(listed))
     await message.reply_document(
         document=render_opml(listed), filename="newsbot-sources.opml", caption=caption
     )

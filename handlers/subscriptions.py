@@ -12,7 +12,7 @@ from telegram import Chat, InlineKeyboardMarkup, Message, Update
 from telegram.error import BadRequest
 
 from bot.context import NewsContext
-from bot.i18n import Translate, _
+from bot.i18n import N_, Translate, _
 from bot.models import Subscription
 from bot.render import callbacks, keyboards
 from bot.render.html import ANSWER_LIMIT, clip, code, escape
@@ -71,8 +71,9 @@ def _describe(wanted: Wanted, _: Translate) -> str:
     return _("everything except {what}").format(what=text) if wanted.exclude else text
 
 
-TOO_MANY = _(
-    "This chat already has {limit} subscriptions, the most a chat may have. Remove some with /mysubs first."
+TOO_MANY = N_(
+    "This chat already has {limit} subscription, the most a chat may have. Remove it with /mysubs first.",
+    "This chat already has {limit} subscriptions, the most a chat may have. Remove some with /mysubs first.",
 )
 
 
@@ -160,7 +161,7 @@ async def subscribe(update: Update, context: NewsContext) -> None:
     try:
         added = await _add(context, chat.id, thread_of(message), wanted)
     except subscriptions.TooManySubscriptions as exc:
-        await message.reply_text(_(TOO_MANY).format(limit=exc.limit))
+        await message.reply_text(_.ngettext(*TOO_MANY, exc.limit).format(limit=exc.limit))
         return
     what = escape(_describe(wanted, _))
     if added:
@@ -301,7 +302,7 @@ async def _on_button(update: Update, context: NewsContext, _: Translate, answer:
         try:
             added = await _add(context, chat.id, thread_id, wanted)
         except subscriptions.TooManySubscriptions as exc:
-            await answer(_(TOO_MANY).format(limit=exc.limit), alert=True)
+            await answer(_.ngettext(*TOO_MANY, exc.limit).format(limit=exc.limit), alert=True)
             return
         what = _describe(wanted, _)
         text = _("Subscribed: {what}.") if added else _("You already have this subscription: {what}.")

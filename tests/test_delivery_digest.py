@@ -102,7 +102,7 @@ async def test_each_chat_gets_its_digest_in_its_own_language_with_the_right_plur
     headings = {chat: heading for chat, _thread, heading, _items, _tz in lists.sent}
     assert headings == {
         1: "Ваша сводка: 21 новый материал",
-        2: "Özetiniz: 2 yeni haber",
+        2: "Bülteniniz: 2 yeni haber",
         3: "Your digest: 5 new items",
     }
     assert {chat: language for chat, language in lists.languages} == {1: "ru", 2: "tr", 3: "en"}

@@ -34,7 +34,8 @@ def import_report_text(tr: Translate, report: ImportReport) -> str:
     for label, reason in report.failed[:MAX_FAILURES_SHOWN]:
         lines.append(f"• {escape(clip(label, 80))}: {escape(clip(reason, 150))}")
     if len(report.failed) > MAX_FAILURES_SHOWN:
-        lines.append(tr("…and {n} more failures.").format(n=len(report.failed) - MAX_FAILURES_SHOWN))
+        rest = len(report.failed) - MAX_FAILURES_SHOWN
+        lines.append(tr.ngettext("…and {n} more failure.", "…and {n} more failures.", rest).format(n=rest))
     return "\n".join(lines)
 
 
