@@ -8,6 +8,7 @@ import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -251,6 +252,48 @@ async def test_pages_named_in_a_file_are_fetched_as_untrusted(db: Database) -> N
         report = await _import(db, real, _opml('<outline text="Local" htmlUrl="http://127.0.0.1:9/"/>'))
     assert report.added == ()
     assert "private or local address" in dict(report.failed)["Local"]
+
+
+async def test_feeds_at_private_addresses_are_reported_not_stored(db: Database, fetcher: Fetcher) -> None:
+    report = await _import(
+        db,
+        fetcher,
+        _opml(
+            '<outline text="Metadata" xmlUrl="http://169.254.169.254/latest/meta-data"/>'
+            '<outline text="Loopback" xmlUrl="http://localhost:9090/metrics"/>'
+            '<outline text="Fine" xmlUrl="https://fine.example/rss"/>'
+        ),
+    )
+    assert [s.url for s in report.added] == ["https://fine.example/rss"]
+    failed = dict(report.failed)
+    assert "private or local address" in failed["Metadata"]
+    assert "private or local address" in failed["Loopback"]
+    assert [s.id for s in await sources.list_sources(db)] == [report.added[0].id]
+
+
+async def test_one_page_that_breaks_the_reader_fails_alone(
+    db: Database, fetcher: Fetcher, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bot.news import opml_import
+
+    real = opml_import.find_source
+
+    async def flaky(*args: Any, **kwargs: Any) -> Any:
+        if "broken" in str(args) + str(kwargs):
+            raise UnicodeError("a parser bug on this page")
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(opml_import, "find_source", flaky)
+    report = await _import(
+        db,
+        fetcher,
+        _opml(
+            '<outline text="Broken" htmlUrl="https://site.example/broken"/>'
+            '<outline text="Feed" xmlUrl="https://fine.example/rss"/>'
+        ),
+    )
+    assert [s.url for s in report.added] == ["https://fine.example/rss"]
+    assert "could not be read" in dict(report.failed)["Broken"]
 
 
 async def test_export_then_import_into_an_empty_database_gives_the_same_sources(

@@ -59,22 +59,25 @@ def source_id_for(url: str, taken: set[str]) -> str:
     return candidate
 
 
+def fetch_refusal(url: str, exc: FetchError) -> Refused:
+    """Why a URL from an admin (a command, an OPML file) could not be used, for that admin."""
+    if isinstance(exc, BlockedAddress):
+        return Refused(
+            _("{url} points at a private or local address, which is not allowed."), (("url", url),)
+        )
+    if isinstance(exc, InvalidURL):
+        return Refused(_("{url} is not a valid web address."), (("url", url),))
+    if isinstance(exc, HTTPStatusError):
+        return Refused(_("{url} answered with HTTP {status}."), (("url", url), ("status", str(exc.status))))
+    return Refused(_("{url} could not be fetched ({error})."), (("url", url), ("error", type(exc).__name__)))
+
+
 async def _fetch(fetcher: Fetcher, url: str) -> tuple[str, bytes, str | None] | Refused:
     # The URL comes from a chat message: never trusted, so private addresses are refused.
     try:
         result = await fetcher.fetch(url, trusted=False)
-    except BlockedAddress:
-        return Refused(
-            _("{url} points at a private or local address, which is not allowed."), (("url", url),)
-        )
-    except InvalidURL:
-        return Refused(_("{url} is not a valid web address."), (("url", url),))
-    except HTTPStatusError as exc:
-        return Refused(_("{url} answered with HTTP {status}."), (("url", url), ("status", str(exc.status))))
     except FetchError as exc:
-        return Refused(
-            _("{url} could not be fetched ({error})."), (("url", url), ("error", type(exc).__name__))
-        )
+        return fetch_refusal(url, exc)
     return result.url, result.content, result.content_type
 
 

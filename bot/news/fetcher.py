@@ -413,6 +413,16 @@ class Fetcher:
                 return False
         return _normalise_host(url_or_host) in self._trusted
 
+    def refusal(self, url: str) -> FetchError | None:
+        """Why a fetch of this untrusted URL would be refused on its face (no DNS asked), or None."""
+        if self.is_trusted(url):
+            return None
+        try:
+            _check_url_address(_parse_url(url))
+        except FetchError as exc:
+            return exc
+        return None
+
     async def __aenter__(self) -> Self:
         return self
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from bot.models import Source
-from bot.news.adding import DEFAULT_INTERVAL, Refused, find_source, source_id_for
+from bot.news.adding import DEFAULT_INTERVAL, Refused, fetch_refusal, find_source, source_id_for
 from bot.news.fetcher import Fetcher
 from bot.news.opml import OpmlEntry, parse_opml
 from bot.storage import sources
@@ -84,16 +84,27 @@ async def import_opml(
             present.append(label)
             continue
         keys.add(url_key(entry.url))
-        if entry.kind == "discover":
+        if (refusal := fetcher.refusal(entry.url)) is not None:
+            # Not fetched at import, but stored it would fail at every poll and nag the admins.
+            failed.append((label, fetch_refusal(entry.url, refusal).reason))
+        elif entry.kind == "discover":
             to_discover.append(entry)
         else:
             name = entry.name or host_of(entry.url)
             ready.append(_Found(entry, entry.url, entry.kind, name, entry.html_url))
     gate = asyncio.Semaphore(DISCOVERY_CONCURRENCY)
-    outcomes = await asyncio.gather(*(_discover(db, fetcher, e, tz, gate) for e in to_discover))
+    # One page whose reading fails in an unforeseen way is one failed line, not the whole import.
+    outcomes = await asyncio.gather(
+        *(_discover(db, fetcher, e, tz, gate) for e in to_discover), return_exceptions=True
+    )
     for entry, outcome in zip(to_discover, outcomes, strict=True):
         label = entry.name or entry.url
-        if isinstance(outcome, Refused) and outcome.existing is not None:
+        if isinstance(outcome, BaseException):
+            if not isinstance(outcome, Exception):
+                raise outcome  # a cancellation or an interrupt is not the page's fault
+            logger.warning("OPML import: reading %s failed", entry.url, exc_info=outcome)
+            failed.append((label, f"could not be read ({type(outcome).__name__})"))
+        elif isinstance(outcome, Refused) and outcome.existing is not None:
             present.append(label)
         elif isinstance(outcome, Refused):
             failed.append((label, outcome.reason))
