@@ -167,6 +167,29 @@ async def test_restore_swaps_the_file_keeps_the_old_one_and_drops_a_stale_wal(tm
     await db.close()
 
 
+async def test_restore_refuses_while_another_process_reads_the_old_database(tmp_path: Path) -> None:
+    live, saved = tmp_path / "newsbot.db", tmp_path / "saved.db"
+    await _make_database(live, readers=2)
+    backup(live, saved)
+    writer = sqlite3.connect(live)
+    reader = sqlite3.connect(live)
+    try:
+        writer.execute("PRAGMA wal_autocheckpoint = 0")  # every commit stays in the WAL
+        reader.execute("BEGIN")
+        reader.execute("SELECT COUNT(*) FROM chats").fetchall()  # a backup's snapshot, held
+        writer.execute("UPDATE chats SET title = 'written after the reader began'")
+        writer.commit()
+        result = _cli("restore", str(saved), db=live)
+    finally:
+        reader.close()
+        writer.close()
+    assert result.returncode == 2
+    assert "being read by another process" in result.stderr
+    # Nothing was swapped and the last commit is still there.
+    assert _rows(live, "SELECT DISTINCT title FROM chats") == [("written after the reader began",)]
+    assert not (tmp_path / "newsbot.db.before-restore").exists()
+
+
 def test_backup_refuses_what_is_not_a_newsbot_database(tmp_path: Path) -> None:
     with pytest.raises(BackupError, match="no database at"):
         backup(tmp_path / "missing.db", tmp_path / "copy.db")
