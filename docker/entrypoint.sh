@@ -29,7 +29,7 @@ if [ -n "$db" ]; then
 fi
 
 if [ -n "${NEWSBOT_TOKEN:-}" ] || [ -n "${NEWSBOT_BOT__TOKEN:-}" ] \
-  || { [ -n "$config" ] && grep -qE '^[[:space:]]*token[[:space:]]*=[[:space:]]*"[^"]+"' "$config"; }; then
+  || { [ -n "$config" ] && grep -qE "^[[:space:]]*token[[:space:]]*=[[:space:]]*[\"'][^\"']+[\"']" "$config"; }; then
   exec "$bin" run "$@"
 fi
 echo "newsbot-entrypoint: no NEWSBOT_TOKEN (nor token in NEWSBOT_CONFIG): running the demo." >&2

@@ -92,7 +92,11 @@ def test_with_a_token_newsbot_run_is_execd_with_the_arguments(tmp_path: Path, fa
 
 @pytest.mark.parametrize(
     ("extra", "config_text"),
-    [({"NEWSBOT_BOT__TOKEN": TOKEN}, None), ({}, f'[bot]\ntoken = "{TOKEN}"\n')],
+    [
+        ({"NEWSBOT_BOT__TOKEN": TOKEN}, None),
+        ({}, f'[bot]\ntoken = "{TOKEN}"\n'),
+        ({}, f"[bot]\ntoken = '{TOKEN}'\n"),
+    ],
 )
 def test_a_token_from_the_long_variable_or_the_config_file_also_runs_the_bot(
     tmp_path: Path, fake_bin: Path, extra: dict[str, str], config_text: str | None
