@@ -144,7 +144,8 @@ class Limiter:
         self._reply_claims = 0  # replies whose chat is ready and that wait for an overall slot
         self._credit = 0.0
         self._burst = max(1, min(BURST_CAP, math.floor(rates.global_per_second * TICK)))
-        self._credit_max = max(2.0, rates.global_per_second * SMOOTHING, float(self._burst))
+        # Room for two bursts: a partial one (the window short) leaves credit for the next whole one.
+        self._credit_max = max(2.0, rates.global_per_second * SMOOTHING, 2.0 * self._burst)
         self._credit_at = 0.0
         self._partial_at = NEVER  # from when fewer than a burst may start (set by global_ready_at)
         self._chats: dict[int, _Chat] = {}
@@ -170,9 +171,11 @@ class Limiter:
         self._credit_at = now
         # A sleep until the credit reaches a burst can wake with 0.9999999 short: without the
         # tolerance that costs a second, near-zero sleep (and a loop wake-up) per burst.
+        if math.floor(self._credit + CREDIT_TOLERANCE) < self._burst:
+            return 0  # the credit for a whole burst comes at a known time: wait for all of it
         room = min(room, math.floor(self._credit + CREDIT_TOLERANCE))
-        # Less than a burst waits a little for the rest: the window stays exact, the loop wakes
-        # once per burst, and slots freed by answers that came back apart are not left idle long.
+        # The window frees slots as answers age out, which may come back apart: fewer than a
+        # burst waits a little for the rest (the loop wakes once per burst), never long.
         if room >= self._burst or room <= 0 or now >= self._partial_at:
             return room
         if self._partial_at == NEVER:  # a caller that polls rather than sleeping as told
@@ -185,20 +188,20 @@ class Limiter:
             return self._paused_until
         if self.global_room(now) > 0:
             return now
+        credit = now + max(0.0, self._burst - self._credit) / self.rates.global_per_second
         if self._partial_at == NEVER:
-            # Whatever frees first waits at most BURST_WAIT for the rest of its burst.
-            self._partial_at = self._ready_for(1, now) + BURST_WAIT
-        return min(self._ready_for(self._burst, now), self._partial_at)
+            # Whatever the window frees first waits at most BURST_WAIT for the rest of its burst.
+            self._partial_at = max(self._window_ready_for(1) + BURST_WAIT, credit)
+        return min(max(self._window_ready_for(self._burst), credit), self._partial_at)
 
-    def _ready_for(self, sends: int, now: float) -> float:
-        """When ``sends`` broadcasts fit both the window and the smoothing credit."""
+    def _window_ready_for(self, sends: int) -> float:
+        """When ``sends`` more broadcasts fit the overall window (0: they fit now)."""
         over = len(self._done) + self._in_flight + self._reply_claims - self._capacity + sends
-        credit_at = now + max(0.0, sends - self._credit) / self.rates.global_per_second
-        if over <= 0:  # the window has room; only the smoothing credit is short
-            return credit_at
+        if over <= 0:
+            return 0.0
         if over > len(self._done):
             return NEVER  # only an answer to a send in flight frees the window
-        return max(self._done[over - 1] + WINDOW, credit_at)
+        return self._done[over - 1] + WINDOW
 
     # --- one chat --------------------------------------------------------------------------
 
