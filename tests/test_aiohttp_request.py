@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import socket
+from datetime import timedelta
 
 import pytest
 from telegram import Bot
-from telegram.error import BadRequest, NetworkError, TimedOut
+from telegram.error import BadRequest, NetworkError, RetryAfter, TimedOut
 
-from bot.delivery.aiohttp_request import AiohttpRequest
+from bot.delivery.aiohttp_request import AiohttpRequest, json_body
 from bot.emulator import EmulatorClient, RunningEmulator
 from tests.conftest import TOKEN
 
@@ -48,3 +49,30 @@ async def test_dead_server_is_a_network_error() -> None:
             pass
     assert not isinstance(caught.value, TimedOut)
     assert "Cannot connect" in str(caught.value)
+
+
+async def test_a_json_body_sends_the_keyboard_and_maps_answers_to_ptbs_exceptions(
+    telegram: RunningEmulator, control: EmulatorClient
+) -> None:
+    await control.add_chat(77, "private")
+    await control.add_chat(78, "private")
+    keyboard = '{"inline_keyboard":[[{"text":"Open","url":"https://news.example/1"}]]}'
+    async with bot_for(telegram.base_url) as bot:
+        url = f"{bot.base_url}/sendmessage"
+        params = {
+            "chat_id": 77,
+            "text": "<b>Ünï</b> &amp; co",
+            "parse_mode": "HTML",
+            "reply_markup": keyboard,
+        }
+        result = await bot.request.post(url, request_data=json_body(params))
+        await control.set_fault("flood", chat_id=78, retry_after=7, count=1)
+        with pytest.raises(RetryAfter) as flood:
+            await bot.request.post(url, request_data=json_body({"chat_id": 78, "text": "x"}))
+        with pytest.raises(BadRequest, match=r"(?i)chat not found"):
+            await bot.request.post(url, request_data=json_body({"chat_id": 79, "text": "x"}))
+    stored = (await control.messages(77))[0]
+    assert result["message_id"] == stored["message_id"]
+    assert stored["html"] == "<b>Ünï</b> &amp; co"
+    assert stored["reply_markup"]["inline_keyboard"][0][0]["url"] == "https://news.example/1"
+    assert flood.value.retry_after in (7, timedelta(seconds=7))

@@ -120,3 +120,25 @@ def test_a_million_chat_broadcast_does_not_stay_in_memory() -> None:
         limiter.end(n, now=n / 1000 + 0.01)
     assert len(limiter._chats) <= 2 * ratelimit.CHAT_TABLE
     assert limiter.chat_ready_at(99_999, now=100.0) > 100.0  # chats still in their window are remembered
+
+
+def test_a_broadcast_sleeps_between_bursts_not_between_messages_and_keeps_the_window() -> None:
+    """Driven as the dispatcher drives it: start what the room allows, else sleep until told."""
+    limiter = Limiter(TELEGRAM)
+    now, chat, wakes, starts = 0.0, 1000, 0, []
+    while len(starts) < 300:
+        room = limiter.global_room(now)
+        if room <= 0:
+            ready = limiter.global_ready_at(now)
+            now = now + 0.005 if ready == NEVER else max(ready, now + 1e-6)  # NEVER: an answer wakes it
+        else:
+            wakes += 1
+            for _ in range(room):
+                limiter.begin(chat, private=True, now=now)
+                limiter.end(chat, now=now + 0.003)  # a quick answer from loopback
+                starts.append(now)
+                chat += 1
+            now += 0.003
+    assert most_in_any(starts, 1.0) <= 30
+    assert wakes <= len(starts) / 2.5  # bursts of three, not a wake-up per message
+    assert (len(starts) - 1) / (starts[-1] - starts[0]) >= 0.95 * 30

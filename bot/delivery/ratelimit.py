@@ -12,7 +12,9 @@ slow; pacing from answers cannot, by causality, whatever the jitter.
 
 - Overall: at most ``floor(limit * headroom)`` sends in flight or answered in the last second.
   Sends may leave in small bursts within that window; a short credit (``SMOOTHING`` seconds
-  of the limit) keeps a burst from being a whole second's worth at once.
+  of the limit) keeps a burst from being a whole second's worth at once. Broadcasts leave in
+  bursts of ``TICK`` seconds of the limit (3 at 30/s): a wake-up of the event loop per message
+  cost more CPU than the message's own send.
 - One chat: a private chat is a token bucket (``chat_burst`` tokens, refilled at
   ``chat_per_second``), a group a sliding window (``group_per_minute`` in 60 seconds). A token
   counts as spent when its answer came. Command replies may use the whole bucket or window, so
@@ -32,6 +34,9 @@ from dataclasses import dataclass, field
 WINDOW = 1.0  # seconds: Telegram's overall limit is counted per second
 MARGIN = 0.01  # seconds added to every chat interval: clock granularity, not jitter
 SMOOTHING = 0.02  # seconds of the overall limit that may leave in one burst
+TICK = 0.1  # seconds of the overall limit a broadcast waits for, to send them together
+BURST_CAP = 20  # sends: at high rates SMOOTHING already makes bursts, and they stay this small
+BURST_WAIT = 0.01  # seconds a partial burst waits for the rest; bounds what answers' jitter costs
 CHAT_TABLE = 10_000  # chats remembered before idle ones are dropped
 FLOOD_SPREAD = 2  # chats refused within FLOOD_MEMORY seconds that mean the whole bot floods
 FLOOD_MEMORY = 1.0
@@ -138,8 +143,11 @@ class Limiter:
         self._in_flight = 0
         self._reply_claims = 0  # replies whose chat is ready and that wait for an overall slot
         self._credit = 0.0
-        self._credit_max = max(2.0, rates.global_per_second * SMOOTHING)
+        self._burst = max(1, min(BURST_CAP, math.floor(rates.global_per_second * TICK)))
+        # Room for two bursts: a partial one (the window short) leaves credit for the next whole one.
+        self._credit_max = max(2.0, rates.global_per_second * SMOOTHING, 2.0 * self._burst)
         self._credit_at = 0.0
+        self._partial_at = NEVER  # from when fewer than a burst may start (set by global_ready_at)
         self._chats: dict[int, _Chat] = {}
         self._table_limit = CHAT_TABLE
         self._paused_until = 0.0
@@ -161,21 +169,38 @@ class Limiter:
         earned = (now - self._credit_at) * self.rates.global_per_second
         self._credit = min(self._credit_max, self._credit + earned)
         self._credit_at = now
-        # A sleep until the credit reaches 1 can wake with 0.9999999: without the tolerance that
-        # costs a second, near-zero sleep (and a loop wake-up) per send at low rates.
-        return max(0, min(room, math.floor(self._credit + CREDIT_TOLERANCE)))
+        # A sleep until the credit reaches a burst can wake with 0.9999999 short: without the
+        # tolerance that costs a second, near-zero sleep (and a loop wake-up) per burst.
+        if math.floor(self._credit + CREDIT_TOLERANCE) < self._burst:
+            return 0  # the credit for a whole burst comes at a known time: wait for all of it
+        room = min(room, math.floor(self._credit + CREDIT_TOLERANCE))
+        # The window frees slots as answers age out, which may come back apart: fewer than a
+        # burst waits a little for the rest (the loop wakes once per burst), never long.
+        if room >= self._burst or room <= 0 or now >= self._partial_at:
+            return room
+        if self._partial_at == NEVER:  # a caller that polls rather than sleeping as told
+            self._partial_at = now + BURST_WAIT
+        return 0
 
     def global_ready_at(self, now: float) -> float:
-        """When the next broadcast send may start under the overall limit (NEVER: after an answer)."""
+        """When the next burst of broadcasts may start under the overall limit (NEVER: after an answer)."""
         if now < self._paused_until:
             return self._paused_until
         if self.global_room(now) > 0:
             return now
-        over = len(self._done) + self._in_flight + self._reply_claims - self._capacity + 1
-        if over <= 0:  # the window has room; only the smoothing credit is short
-            return now + (1.0 - self._credit) / self.rates.global_per_second
+        credit = now + max(0.0, self._burst - self._credit) / self.rates.global_per_second
+        if self._partial_at == NEVER:
+            # Whatever the window frees first waits at most BURST_WAIT for the rest of its burst.
+            self._partial_at = max(self._window_ready_for(1) + BURST_WAIT, credit)
+        return min(max(self._window_ready_for(self._burst), credit), self._partial_at)
+
+    def _window_ready_for(self, sends: int) -> float:
+        """When ``sends`` more broadcasts fit the overall window (0: they fit now)."""
+        over = len(self._done) + self._in_flight + self._reply_claims - self._capacity + sends
+        if over <= 0:
+            return 0.0
         if over > len(self._done):
-            return NEVER
+            return NEVER  # only an answer to a send in flight frees the window
         return self._done[over - 1] + WINDOW
 
     # --- one chat --------------------------------------------------------------------------
@@ -217,6 +242,7 @@ class Limiter:
         self._chat(chat_id, private).begin(now)
         self._in_flight += 1
         self._credit -= 1.0
+        self._partial_at = NEVER
 
     def end(self, chat_id: int, *, now: float) -> None:
         """The answer to a send came back now (whatever it was)."""
