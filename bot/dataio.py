@@ -115,5 +115,5 @@ def _import(file: str, database: Path, tz: ZoneInfo, fetcher_options: dict[str, 
     for source in report.added:
         print(f"added\t{source.id}\t{source.url}")
     for label, reason in report.failed:
-        print(f"failed\t{label}\t{reason}")
+        print(f"failed\t{label}\t{reason.reason}")
     return 0

@@ -198,7 +198,7 @@ async def on_document(update: Update, context: NewsContext) -> None:
             context.db, context.fetcher, data, now=time.time(), tz=context.settings.bot.tz
         )
     except OpmlError as exc:
-        await message.reply_html(escape(tr(NOT_IMPORTED).format(reason=clip(str(exc), 300))))
+        await message.reply_html(escape(tr(NOT_IMPORTED).format(reason=clip(exc.explain(tr), 300))))
         return
     if context.bot_data.schedule_source is not None:
         for source in report.added:

@@ -162,7 +162,7 @@ def test_invalid_addresses_are_counted_not_fatal() -> None:
     )
     assert [e.url for e in doc.entries] == ["http://ok.example/rss"]
     assert [label for label, _reason in doc.invalid] == ["js", "words", "nohost"]
-    assert all(reason.startswith("not a web address") for _label, reason in doc.invalid)
+    assert all(r.reason.startswith("not a web address") for _label, r in doc.invalid)
 
 
 def test_entity_declarations_are_refused_so_no_entity_bomb_expands() -> None:
@@ -218,8 +218,8 @@ async def test_import_adds_reports_duplicates_and_failures(db: Database, fetcher
     assert report.present == ("Ars again", "Old one")
     failed = dict(report.failed)
     assert set(failed) == {"Nothing", "Gone", "Bad"}
-    assert "No feed or list of news found" in failed["Nothing"]
-    assert "HTTP 404" in failed["Gone"]
+    assert "No feed or list of news found" in failed["Nothing"].reason
+    assert "HTTP 404" in failed["Gone"].reason
     # Importing the same file again adds nothing and finds everything already there.
     again = await _import(db, fetcher, data)
     assert again.added == ()
@@ -251,7 +251,7 @@ async def test_pages_named_in_a_file_are_fetched_as_untrusted(db: Database) -> N
     async with Fetcher() as real:  # no transport: the private address is refused before any request
         report = await _import(db, real, _opml('<outline text="Local" htmlUrl="http://127.0.0.1:9/"/>'))
     assert report.added == ()
-    assert "private or local address" in dict(report.failed)["Local"]
+    assert "private or local address" in dict(report.failed)["Local"].reason
 
 
 async def test_feeds_at_private_addresses_are_reported_not_stored(db: Database, fetcher: Fetcher) -> None:
@@ -266,8 +266,8 @@ async def test_feeds_at_private_addresses_are_reported_not_stored(db: Database, 
     )
     assert [s.url for s in report.added] == ["https://fine.example/rss"]
     failed = dict(report.failed)
-    assert "private or local address" in failed["Metadata"]
-    assert "private or local address" in failed["Loopback"]
+    assert "private or local address" in failed["Metadata"].reason
+    assert "private or local address" in failed["Loopback"].reason
     assert [s.id for s in await sources.list_sources(db)] == [report.added[0].id]
 
 
@@ -293,7 +293,7 @@ async def test_one_page_that_breaks_the_reader_fails_alone(
         ),
     )
     assert [s.url for s in report.added] == ["https://fine.example/rss"]
-    assert "could not be read" in dict(report.failed)["Broken"]
+    assert "could not be read" in dict(report.failed)["Broken"].reason
 
 
 async def test_export_then_import_into_an_empty_database_gives_the_same_sources(
@@ -351,7 +351,7 @@ async def test_round_trip_on_the_corpus_feeds(db: Database, feed_server: FeedSer
         assert len(report.added) + len(report.present) + len(report.failed) == total
         assert len(report.added) > total // 2, report.failed[:5]
         # What fails is what holds nothing to poll (empty or unrecognised files), said per file.
-        assert all(reason.startswith("No feed or list of news found") for _label, reason in report.failed)
+        assert all(r.reason.startswith("No feed or list of news found") for _label, r in report.failed)
         first = {(s.name, s.url, s.kind, s.category) for s in await sources.list_sources(db)}
         exported = render_opml(await sources.list_sources(db))
         empty = await open_database(tmp_path / "empty.db")

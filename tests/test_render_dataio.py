@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from bot.emulator.entities import parse_html
-from bot.i18n import translator
+from bot.i18n import _, translator
+from bot.news.adding import Refused
 from bot.news.opml_import import ImportReport
 from bot.render import callbacks
 from bot.render.dataio import forget_buttons, import_report_text
@@ -24,7 +25,13 @@ def test_forget_buttons_round_trip_and_forged_data_is_refused() -> None:
 
 
 def test_import_report_escapes_what_the_file_said_and_fits_one_message() -> None:
-    failed = tuple((f"<b>feed {n}</b> & co" * 20, "not a web address: <script>" * 20) for n in range(40))
+    failed = tuple(
+        (
+            f"<b>feed {n}</b> & co" * 20,
+            Refused(_("not a web address: {address}"), (("address", "<script>" * 20),)),
+        )
+        for n in range(40)
+    )
     report = ImportReport(added=(), present=("x",) * 3, failed=failed)
     text = import_report_text(translator("en"), report)
     plain, _entities = parse_html(text)  # valid Telegram HTML: every tag from the file is escaped
@@ -32,3 +39,13 @@ def test_import_report_escapes_what_the_file_said_and_fits_one_message() -> None
     assert "<b>feed 0</b> & co" in plain
     assert plain.endswith("…and 30 more failures.")
     assert len(plain) <= 4096
+
+
+def test_import_report_reasons_are_in_the_admins_language() -> None:
+    report = ImportReport(
+        added=(),
+        present=(),
+        failed=(("Bad", Refused(_("not a web address: {address}"), (("address", "ftp://x.example/"),))),),
+    )
+    assert "• Bad: не веб-адрес: ftp://x.example/" in import_report_text(translator("ru"), report)
+    assert "• Bad: bir web adresi değil: ftp://x.example/" in import_report_text(translator("tr"), report)

@@ -27,7 +27,9 @@ from html.entities import html5
 from xml.parsers import expat
 from xml.sax.saxutils import quoteattr
 
+from bot.i18n import ExplainedError, _
 from bot.models import Source
+from bot.news.adding import Refused
 from bot.urls import host_of, normalize_url
 
 MAX_BYTES = 1_000_000
@@ -41,7 +43,7 @@ _ENTITY_LIKE = re.compile(r"&(#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0
 _SPACE = re.compile(r"\s+")
 
 
-class OpmlError(ValueError):
+class OpmlError(ExplainedError):
     """The file cannot be read as OPML at all (its message is one line, for the person who sent it)."""
 
 
@@ -59,7 +61,7 @@ class OpmlEntry:
 @dataclass(frozen=True, slots=True)
 class OpmlDocument:
     entries: tuple[OpmlEntry, ...]
-    invalid: tuple[tuple[str, str], ...]  # (what the outline said, why it was not taken)
+    invalid: tuple[tuple[str, Refused], ...]  # (what the outline said, why it was not taken)
 
 
 def _numeric(match: re.Match[bytes]) -> bytes:
@@ -110,31 +112,31 @@ def _category(value: str | None) -> str | None:
 def parse_opml(data: bytes) -> OpmlDocument:
     """Read an OPML file into the sources it names; OpmlError when it is not OPML or too big."""
     if len(data) > MAX_BYTES:
-        raise OpmlError(f"the file is larger than {MAX_BYTES:,} bytes")
+        raise OpmlError(_("the file is larger than {n} bytes"), n=f"{MAX_BYTES:,}")
     if not data.startswith((b"\xff\xfe", b"\xfe\xff")):
         data = _BARE_ENTITY.sub(_numeric, data)
     entries: list[OpmlEntry] = []
-    invalid: list[tuple[str, str]] = []
+    invalid: list[tuple[str, Refused]] = []
     folders: list[str | None] = []  # for each open outline: its folder name, None for a source
     root: list[str] = []  # the root element's name, once seen
     count = [0]  # outlines so far
 
     def refuse_entities(*_args: object) -> None:
-        raise OpmlError("the file declares entities, which are not accepted")
+        raise OpmlError(_("the file declares entities, which are not accepted"))
 
     def start(name: str, attrs: dict[str, str]) -> None:
         tag = name.rsplit(":", 1)[-1].lower()
         if not root:
             root.append(tag)
             if tag != "opml":
-                raise OpmlError(f"this is not OPML (its root element is <{tag[:40]}>)")
+                raise OpmlError(_("this is not OPML (its root element is <{tag}>)"), tag=tag[:40])
         if tag != "outline":
             return
         count[0] += 1
         if count[0] > MAX_OUTLINES:
-            raise OpmlError(f"the file has more than {MAX_OUTLINES:,} outlines")
+            raise OpmlError(_("the file has more than {n} outlines"), n=f"{MAX_OUTLINES:,}")
         if len(folders) >= MAX_DEPTH:
-            raise OpmlError(f"outlines are nested more than {MAX_DEPTH} deep")
+            raise OpmlError(_("outlines are nested more than {n} deep"), n=MAX_DEPTH)
         lower = {k.lower(): v for k, v in attrs.items()}
         folders.append(_outline(lower, folders, entries, invalid))
 
@@ -153,13 +155,15 @@ def parse_opml(data: bytes) -> OpmlDocument:
         parser.Parse(data, True)
     except expat.ExpatError as exc:
         reason = expat.ErrorString(exc.code)
-        raise OpmlError(f"the file is not well-formed XML ({reason}, line {exc.lineno})") from None
+        raise OpmlError(
+            _("the file is not well-formed XML ({reason}, line {line})"), reason=reason, line=exc.lineno
+        ) from None
     except (ValueError, LookupError) as exc:  # an encoding expat does not know
         if isinstance(exc, OpmlError):
             raise
-        raise OpmlError(f"the file cannot be decoded ({type(exc).__name__})") from None
+        raise OpmlError(_("the file cannot be decoded ({error})"), error=type(exc).__name__) from None
     if root != ["opml"]:
-        raise OpmlError("this is not OPML (no <opml> element)")
+        raise OpmlError(_("this is not OPML (no <opml> element)"))
     return OpmlDocument(tuple(entries), tuple(invalid))
 
 
@@ -167,7 +171,7 @@ def _outline(
     attrs: dict[str, str],
     folders: list[str | None],
     entries: list[OpmlEntry],
-    invalid: list[tuple[str, str]],
+    invalid: list[tuple[str, Refused]],
 ) -> str | None:
     """Record what one outline names; return its folder name (None when it is a source)."""
     name = (_clean_text(attrs.get("text")) or _clean_text(attrs.get("title")))[:MAX_NAME]
@@ -180,7 +184,7 @@ def _outline(
     url = _web_url(given)
     label = name or given[:200]
     if url is None:
-        invalid.append((label, f"not a web address: {given[:200]}"))
+        invalid.append((label, Refused(_("not a web address: {address}"), (("address", given[:200]),))))
         return None
     folder = next((f for f in reversed(folders) if f), None)
     category = _category(attrs.get("category")) or (folder[:MAX_NAME] if folder else None)

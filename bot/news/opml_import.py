@@ -9,6 +9,7 @@ import unicodedata
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
+from bot.i18n import _
 from bot.models import Source
 from bot.news.adding import DEFAULT_INTERVAL, Refused, fetch_refusal, find_source, source_id_for
 from bot.news.fetcher import Fetcher
@@ -26,7 +27,7 @@ DISCOVERY_CONCURRENCY = 4  # pages fetched at once to find their feeds (the fetc
 class ImportReport:
     added: tuple[Source, ...]
     present: tuple[str, ...]  # the names (or addresses) of outlines already polled, matched by URL key
-    failed: tuple[tuple[str, str], ...]  # (name or address, why)
+    failed: tuple[tuple[str, Refused], ...]  # (name or address, why: .reason in English, .translated(tr))
 
 
 def source_id_from_title(title: str, url: str, taken: set[str]) -> str:
@@ -75,7 +76,7 @@ async def import_opml(
     keys = {url_key(s.url) for s in known}
     taken = {s.id for s in known}
     present: list[str] = []
-    failed: list[tuple[str, str]] = list(document.invalid)
+    failed: list[tuple[str, Refused]] = list(document.invalid)
     ready: list[_Found] = []
     to_discover: list[OpmlEntry] = []
     for entry in document.entries:
@@ -86,7 +87,7 @@ async def import_opml(
         keys.add(url_key(entry.url))
         if (refusal := fetcher.refusal(entry.url)) is not None:
             # Not fetched at import, but stored it would fail at every poll and nag the admins.
-            failed.append((label, fetch_refusal(entry.url, refusal).reason))
+            failed.append((label, fetch_refusal(entry.url, refusal)))
         elif entry.kind == "discover":
             to_discover.append(entry)
         else:
@@ -103,11 +104,13 @@ async def import_opml(
             if not isinstance(outcome, Exception):
                 raise outcome  # a cancellation or an interrupt is not the page's fault
             logger.warning("OPML import: reading %s failed", entry.url, exc_info=outcome)
-            failed.append((label, f"could not be read ({type(outcome).__name__})"))
+            failed.append(
+                (label, Refused(_("could not be read ({error})"), (("error", type(outcome).__name__),)))
+            )
         elif isinstance(outcome, Refused) and outcome.existing is not None:
             present.append(label)
         elif isinstance(outcome, Refused):
-            failed.append((label, outcome.reason))
+            failed.append((label, outcome))
         elif url_key(outcome.url) in keys and url_key(outcome.url) != url_key(entry.url):
             present.append(label)  # two pages of the file lead to one feed
         else:
@@ -133,7 +136,8 @@ async def import_opml(
     free = set(added_ids)
     for row in rows:
         if row["source_id"] not in free:
-            failed.append((str(row["name"]), f"the id {row['source_id']} was taken meanwhile"))
+            taken_id = Refused(_("the id {id} was taken meanwhile"), (("id", str(row["source_id"])),))
+            failed.append((str(row["name"]), taken_id))
     by_id = {s.id: s for s in await sources.list_sources(db)}
     added = tuple(by_id[i] for i in added_ids if i in by_id)
     logger.info("OPML import: %d added, %d already present, %d failed", len(added), len(present), len(failed))

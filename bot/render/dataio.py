@@ -32,7 +32,7 @@ def import_report_text(tr: Translate, report: ImportReport) -> str:
         more = len(report.added) - MAX_IDS_SHOWN
         lines.append(tr("Added: {ids}").format(ids=shown) + (f" (+{more})" if more > 0 else ""))
     for label, reason in report.failed[:MAX_FAILURES_SHOWN]:
-        lines.append(f"• {escape(clip(label, 80))}: {escape(clip(reason, 150))}")
+        lines.append(f"• {escape(clip(label, 80))}: {escape(clip(reason.translated(tr), 150))}")
     if len(report.failed) > MAX_FAILURES_SHOWN:
         rest = len(report.failed) - MAX_FAILURES_SHOWN
         lines.append(tr.ngettext("…and {n} more failure.", "…and {n} more failures.", rest).format(n=rest))
