@@ -489,30 +489,9 @@ async def send_photo(emulator: Emulator, params: JSON) -> JSON:
             raise ApiError(400, PHOTO_URL_REFUSED)  # Telegram could not download the address
     else:
         raise ApiError(400, "Bad Request: there is no photo in the request")
-    caption = params.get("caption")
-    plain, entities = _render(
-        caption,
-        params.get("parse_mode"),
-        params.get("caption_entities"),
-        CAPTION_LIMIT,
-        "Bad Request: message caption is too long",
+    return _send_captioned(
+        emulator, chat, params, arrived, method="sendPhoto", photo=_photo_sizes(emulator, known)
     )
-    markup, thread, reply_to = _admit_send(emulator, chat, params, arrived)
-    message = emulator.new_message(
-        chat,
-        from_bot=True,
-        method="sendPhoto",
-        now=time.time(),
-        text=plain,
-        html=None if caption is None else str(caption),
-        entities=entities,
-        reply_markup=markup,
-        message_thread_id=thread,
-        reply_to_message_id=reply_to,
-        photo=_photo_sizes(emulator, known),
-        silent=_bool(params, "disable_notification"),
-    )
-    return message_dict(emulator, chat, message)
 
 
 @_method("sendDocument", send=True)
@@ -538,6 +517,13 @@ async def send_document(emulator: Emulator, params: JSON) -> JSON:
         sent = {"file_id": emulator.new_file_id("BQAC"), "file_unique_id": "AgADurl", "file_size": 0}
     else:
         raise ApiError(400, "Bad Request: there is no document in the request")
+    return _send_captioned(emulator, chat, params, arrived, method="sendDocument", document=sent)
+
+
+def _send_captioned(
+    emulator: Emulator, chat: Chat, params: JSON, arrived: float, *, method: str, **media: Any
+) -> JSON:
+    """The rest of a sendPhoto or sendDocument once its media is checked: caption, limits, message."""
     caption = params.get("caption")
     plain, entities = _render(
         caption,
@@ -550,7 +536,7 @@ async def send_document(emulator: Emulator, params: JSON) -> JSON:
     message = emulator.new_message(
         chat,
         from_bot=True,
-        method="sendDocument",
+        method=method,
         now=time.time(),
         text=plain,
         html=None if caption is None else str(caption),
@@ -558,7 +544,8 @@ async def send_document(emulator: Emulator, params: JSON) -> JSON:
         reply_markup=markup,
         message_thread_id=thread,
         reply_to_message_id=reply_to,
-        document=sent,
+        silent=_bool(params, "disable_notification"),
+        **media,
     )
     return message_dict(emulator, chat, message)
 
