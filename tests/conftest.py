@@ -25,6 +25,8 @@ from aiohttp import web
 from bot.app import NewsApp, build_application, running
 from bot.config import BotSettings, DeliverySettings, Secret, Settings, SourceSettings
 from bot.emulator import Emulator, EmulatorClient, RunningEmulator
+from bot.storage import open_database
+from bot.storage.connection import Database
 
 TOKEN = "123456:TEST-token-not-real"
 
@@ -246,6 +248,16 @@ async def socks_proxy() -> AsyncIterator[Socks5Proxy]:
         yield proxy
     finally:
         await proxy.stop()
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> AsyncIterator[Database]:
+    """A fresh newsbot database in a temporary folder (a module may define its own, seeded one)."""
+    database = await open_database(tmp_path / "news.db")
+    try:
+        yield database
+    finally:
+        await database.close()
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -17,21 +16,12 @@ from bot.news.feeds import parse_feed
 from bot.news.fetcher import Fetcher
 from bot.news.ingest import fetch_pages, poll_source
 from bot.render.sources import source_line
-from bot.storage import articles, open_database, sources
+from bot.storage import articles, sources
 from bot.storage.connection import Database
 from tests.conftest import FeedItemSpec, FeedServer
 
 CORPUS_FEEDS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus" / "feeds"
 UTC_ZONE = ZoneInfo("UTC")
-
-
-@pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = await open_database(tmp_path / "news.db")
-    try:
-        yield database
-    finally:
-        await database.close()
 
 
 async def _source(db: Database, source_id: str, url: str = "https://site.example/rss", *, now: float) -> None:

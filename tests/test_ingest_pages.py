@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -13,7 +12,7 @@ import pytest
 from bot.models import Source
 from bot.news.fetcher import Fetcher
 from bot.news.ingest import fetch_pages, poll_source
-from bot.storage import articles, open_database, sources
+from bot.storage import articles, sources
 from bot.storage.connection import Database
 from tests.conftest import FeedItemSpec, FeedServer
 
@@ -39,15 +38,6 @@ once the damage to the piers has been assessed by engineers.</p>
 <li><a href="{feed_server.url("/news/old-1")}">Last year's flood in review</a></li>
 <li><a href="{feed_server.url("/news/old-2?utm_source=x")}">How harbours prepare</a></li>
 </ul></div></body></html>"""
-
-
-@pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = await open_database(tmp_path / "news.db")
-    try:
-        yield database
-    finally:
-        await database.close()
 
 
 @pytest.fixture

@@ -3,26 +3,15 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from bot.news import ingest
 from bot.news.fetcher import Fetcher
-from bot.storage import open_database, sources
+from bot.storage import sources
 from bot.storage.connection import Database
 from tests.conftest import FeedItemSpec, FeedServer
-
-
-@pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = await open_database(tmp_path / "news.db")
-    try:
-        yield database
-    finally:
-        await database.close()
 
 
 async def poll(db: Database, fetcher: Fetcher) -> ingest.PollReport:

@@ -48,15 +48,6 @@ def _site(request: httpx.Request) -> httpx.Response:
 
 
 @pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = await open_database(tmp_path / "news.db")
-    try:
-        yield database
-    finally:
-        await database.close()
-
-
-@pytest.fixture
 async def fetcher() -> AsyncIterator[Fetcher]:
     async with Fetcher(transport=httpx.MockTransport(_site)) as client:
         yield client

@@ -7,7 +7,6 @@ import json
 import logging
 import sqlite3
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -17,19 +16,10 @@ from bot.i18n import translator
 from bot.logs import JsonFormatter, RedactingFormatter
 from bot.models import DispatchCounters, OutboxStats
 from bot.render.admin import stats_text
-from bot.storage import Database, activity, chats, open_database, outbox, sources, watch
+from bot.storage import Database, activity, chats, outbox, sources, watch
 from bot.storage.watch import Outcomes, SourceFigures
 
 TOKEN = "123456:SECRET-token-value"
-
-
-@pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = await open_database(tmp_path / "t.db")
-    try:
-        yield database
-    finally:
-        await database.close()
 
 
 async def broadcast(db: Database, readers: int, *, now: float) -> int:
