@@ -82,7 +82,7 @@ def serve() -> None:
 
 async def cycle(db: object, fetcher: Fetcher, tz: ZoneInfo, now: float) -> tuple[int, int, int]:
     """Poll every source once, all at once as the job queue would; return (new, not modified, errors)."""
-    from bot.storage.connection import Database
+    from bot.storage.interface import Database
 
     assert isinstance(db, Database)
     all_sources = await sources.list_sources(db)

@@ -24,7 +24,7 @@ from bot.delivery.ratelimit import Limiter  # noqa: E402
 from bot.delivery.shared_limiter import SharedRateLimiter  # noqa: E402
 from bot.emulator import EmulatorClient  # noqa: E402
 from bot.storage import outbox  # noqa: E402
-from bot.storage.connection import Database  # noqa: E402
+from bot.storage.interface import Database  # noqa: E402
 
 TOKEN = "123456:BENCH-token-not-real"
 

@@ -369,7 +369,7 @@ async def _log_start(application: NewsApp) -> None:
     logger.info(
         "Started @%s on %s: %d sources, %d active chats, %d deliveries queued",
         application.bot.username,
-        data.db.path,
+        data.db.name,
         len(await watch.source_figures(data.db)),
         queue.chats.get("active", 0),
         queue.depth,

@@ -28,7 +28,7 @@ from bot.models import Article
 from bot.render.channels import PostStyle, channel_post
 from bot.storage import channels as channel_store
 from bot.storage.channels import Candidate, Channel
-from bot.storage.connection import Database
+from bot.storage.interface import Database
 from bot.storage.outbox import ClaimedRow
 from bot.text import fold, keyword_matches
 

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from bot.metrics import Metrics
     from bot.models import Source
     from bot.news.fetcher import Fetcher
-    from bot.storage.connection import Database
+    from bot.storage.interface import Database
     from bot.supervisor import Supervisor
     from bot.watching import Watcher
 

@@ -13,7 +13,7 @@ from bot.i18n import Translate, supported, translator
 from bot.render.help import ADMIN_COMMANDS, MODERATOR_COMMANDS, READER_COMMANDS
 from bot.render.language import offered_languages
 from bot.storage import chats, moderation
-from bot.storage.connection import Database
+from bot.storage.interface import Database
 
 logger = logging.getLogger(__name__)
 

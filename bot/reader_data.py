@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 from bot.models import PUSH_OPTIONS
 from bot.storage import chats, subscriptions
-from bot.storage.connection import Database
+from bot.storage.interface import Database
 
 EXPORT_FORMAT = "newsbot chat export"
 EXPORT_VERSION = 2  # 2: settings.push, the /settings options

@@ -12,7 +12,7 @@ from telegram.ext import ExtBot
 
 from bot.i18n import Translate, supported, translator
 from bot.storage import chats, moderation
-from bot.storage.connection import Database
+from bot.storage.interface import Database
 
 logger = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from bot.errors import ConfigError
 from bot.metrics import Metrics
 from bot.storage import watch
-from bot.storage.connection import Database
+from bot.storage.interface import Database
 from bot.supervisor import Supervisor
 
 logger = logging.getLogger(__name__)

@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 from bot.items import FeedItem  # noqa: E402
 from bot.news.feeds import html_text, parse_feed  # noqa: E402
 from bot.storage import articles, open_database, sources  # noqa: E402
-from bot.storage.connection import Database  # noqa: E402
+from bot.storage.interface import Database  # noqa: E402
 from bot.urls import url_key  # noqa: E402
 
 CORPUS = ROOT.parent / "shared" / "corpus" / "feeds"

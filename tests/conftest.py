@@ -26,7 +26,7 @@ from bot.app import NewsApp, build_application, running
 from bot.config import BotSettings, DeliverySettings, Secret, Settings, SourceSettings
 from bot.emulator import Emulator, EmulatorClient, RunningEmulator
 from bot.storage import open_database
-from bot.storage.connection import Database
+from bot.storage.interface import Database
 
 TOKEN = "123456:TEST-token-not-real"
 

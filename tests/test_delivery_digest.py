@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from bot.delivery.digest import send_due_digests
 from bot.models import Article
 from bot.storage import chats
-from bot.storage.connection import Database
+from bot.storage.interface import Database
 from tests.test_delivery_dispatcher import add_readers, db, publish, states
 
 __all__ = ["db"]

@@ -18,7 +18,7 @@ from bot.delivery.dispatcher import Dispatcher
 from bot.delivery.ratelimit import Limiter, Rates
 from bot.models import Article
 from bot.storage import open_database, outbox
-from bot.storage.connection import Database
+from bot.storage.interface import Database
 from bot.storage.outbox import ClaimedRow
 
 

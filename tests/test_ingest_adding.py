@@ -13,7 +13,7 @@ import pytest
 from bot.news.adding import Added, Candidate, Refused, add_from_url, find_source, source_id_for
 from bot.news.fetcher import Fetcher
 from bot.storage import open_database, pending, sources
-from bot.storage.connection import Database
+from bot.storage.interface import Database
 
 RSS = (
     b'<?xml version="1.0"?><rss version="2.0"><channel><title>Daily Ticker</title>'

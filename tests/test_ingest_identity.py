@@ -17,7 +17,7 @@ from bot.news.fetcher import Fetcher
 from bot.news.ingest import fetch_pages, poll_source
 from bot.render.sources import source_line
 from bot.storage import articles, sources
-from bot.storage.connection import Database
+from bot.storage.interface import Database
 from tests.conftest import FeedItemSpec, FeedServer
 
 CORPUS_FEEDS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus" / "feeds"

@@ -13,7 +13,7 @@ from bot.models import Source
 from bot.news.fetcher import Fetcher
 from bot.news.ingest import fetch_pages, poll_source
 from bot.storage import articles, sources
-from bot.storage.connection import Database
+from bot.storage.interface import Database
 from tests.conftest import FeedItemSpec, FeedServer
 
 UTC_ZONE = ZoneInfo("UTC")

@@ -10,7 +10,7 @@ import pytest
 from bot.news import ingest
 from bot.news.fetcher import Fetcher
 from bot.storage import sources
-from bot.storage.connection import Database
+from bot.storage.interface import Database
 from tests.conftest import FeedItemSpec, FeedServer
 
 

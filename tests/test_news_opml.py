@@ -18,7 +18,7 @@ from bot.news.fetcher import Fetcher
 from bot.news.opml import MAX_OUTLINES, OpmlError, parse_opml, render_opml
 from bot.news.opml_import import ImportReport, import_opml
 from bot.storage import open_database, sources
-from bot.storage.connection import Database
+from bot.storage.interface import Database
 from tests.conftest import FeedServer
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "feeds"

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bot.storage import SQL_FUNCTIONS, Database, chats, open_database, outbox, subscriptions
-from bot.storage.connection import Database as RawDatabase
+from bot.storage.connection import SqliteDatabase as RawDatabase
 from bot.text import keyword_matches
 
 NOW = 1_750_000_000.0

@@ -13,7 +13,7 @@ from bot.items import FeedItem
 from bot.reading.query import to_match
 from bot.reading.related import related_reads
 from bot.storage import articles, open_database, search, sources
-from bot.storage.connection import Database
+from bot.storage.interface import Database
 
 NOW = time.time()
 

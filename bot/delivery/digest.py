@@ -14,7 +14,7 @@ from bot.delivery.sender import ListSender
 from bot.i18n import supported, translator
 from bot.models import Article
 from bot.storage import articles, chats, outbox
-from bot.storage.connection import Database
+from bot.storage.interface import Database
 
 logger = logging.getLogger(__name__)
 

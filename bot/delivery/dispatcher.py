@@ -43,7 +43,7 @@ from bot.delivery.ratelimit import NEVER, Limiter
 from bot.delivery.schedule import quiet_until
 from bot.models import Article, DispatchCounters
 from bot.storage import articles, chats, outbox
-from bot.storage.connection import Database
+from bot.storage.interface import Database
 from bot.storage.outbox import ClaimedRow, Outcomes
 
 logger = logging.getLogger(__name__)

@@ -17,7 +17,7 @@ from bot.news.feeds import parse_feed
 from bot.news.fetcher import BlockedAddress, Fetcher, FetchError, HTTPStatusError, InvalidURL
 from bot.news.listing import DEFAULT_SELECTORS, parse_listing
 from bot.storage import sources
-from bot.storage.connection import Database
+from bot.storage.interface import Database
 from bot.urls import host_of, normalize_url, url_key
 
 logger = logging.getLogger(__name__)

@@ -20,7 +20,7 @@ from bot.news.fetcher import Fetcher, FetchError, HTTPStatusError
 from bot.news.listing import DEFAULT_SELECTORS, ListingSelectors, parse_listing
 from bot.news.presets import ArticleSelectors
 from bot.storage import articles, sources
-from bot.storage.connection import Database
+from bot.storage.interface import Database
 from bot.urls import origin_of
 
 logger = logging.getLogger(__name__)

@@ -15,7 +15,7 @@ from bot.news.adding import DEFAULT_INTERVAL, Refused, fetch_refusal, find_sourc
 from bot.news.fetcher import Fetcher
 from bot.news.opml import OpmlEntry, parse_opml
 from bot.storage import sources
-from bot.storage.connection import Database
+from bot.storage.interface import Database
 from bot.urls import host_of, url_key
 
 logger = logging.getLogger(__name__)

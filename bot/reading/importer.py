@@ -14,7 +14,7 @@ from typing import IO, Any
 
 from bot.reading.summarize import summarize
 from bot.storage import search
-from bot.storage.connection import Database
+from bot.storage.interface import Database
 from bot.storage.search import ImportRecord
 
 logger = logging.getLogger(__name__)

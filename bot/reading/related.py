@@ -20,7 +20,7 @@ from bot.folding import folded_tokens, search_fold, search_tokens
 from bot.models import Article
 from bot.reading.stopwords import stopwords_for
 from bot.storage import search
-from bot.storage.connection import Database
+from bot.storage.interface import Database
 
 MAX_RELATED = 5
 SALIENT_TERMS = 20
@@ -126,7 +126,7 @@ _COMMON = _CommonTerms()
 
 async def _document_counts(db: Database, terms: list[str]) -> tuple[int, dict[str, int]]:
     _COMMON.fresh()
-    key = str(db.path)
+    key = db.name
     known = {t: _COMMON.counts[(key, t)] for t in terms if (key, t) in _COMMON.counts}
     missing = [t for t in terms if t not in known]
     total = _COMMON.totals.get(key)

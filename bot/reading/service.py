@@ -15,7 +15,7 @@ from bot.news.ingest import page_facts
 from bot.reading.related import MAX_RELATED, RelatedRead, related_reads, similar_articles
 from bot.reading.summarize import Summary, summarize
 from bot.storage import articles, search, sources
-from bot.storage.connection import Database
+from bot.storage.interface import Database
 from bot.urls import normalize_url, origin_of
 
 logger = logging.getLogger(__name__)

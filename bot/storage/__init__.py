@@ -1,17 +1,21 @@
-"""Storage: SQLite through aiosqlite. All SQL of newsbot lives in this package."""
+"""Storage: SQLite through aiosqlite, or PostgreSQL through asyncpg. All SQL of newsbot lives here."""
 
 from pathlib import Path
 
-from bot.storage.connection import Database
+from bot.storage.connection import SqliteDatabase
+from bot.storage.interface import Database
+from bot.storage.postgres import PostgresDatabase, is_postgres_url
 from bot.text import keyword_matches
 
-# SQL functions every connection carries; fan-out matches keywords with kw_match().
+# SQL functions every SQLite connection carries; fan-out matches keywords with kw_match().
 SQL_FUNCTIONS = (("kw_match", 2, keyword_matches),)
 
 
-async def open_database(path: Path | str) -> Database:
-    """Open the database with newsbot's SQL functions and an up-to-date schema."""
-    return await Database.open(path, functions=SQL_FUNCTIONS)
+async def open_database(target: Path | str) -> Database:
+    """Open the database (a SQLite file, or a postgresql:// URL) with an up-to-date schema."""
+    if is_postgres_url(target):
+        return await PostgresDatabase.open(str(target))
+    return await SqliteDatabase.open(target, functions=SQL_FUNCTIONS)
 
 
 __all__ = ["SQL_FUNCTIONS", "Database", "open_database"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.storage.connection import Database
+from bot.storage.interface import Database
 
 # From counters kept by triggers (migration 0011): the same few rows at any number of readers.
 CHATS_BY_TYPE = "SELECT type, n FROM chat_type_counts WHERE n > 0"

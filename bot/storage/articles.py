@@ -5,17 +5,14 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
-
-import aiosqlite
 
 from bot.items import FeedItem
 from bot.models import Article, from_epoch
 from bot.storage import moderation, outbox
 from bot.storage import search_index as search
-from bot.storage.connection import Database
+from bot.storage.interface import Connection, Database, Row, inserted_id
 from bot.text import fold
 from bot.urls import normalize_url, url_key
 
@@ -56,6 +53,7 @@ INSERT INTO articles (source_id, guid, url, url_key, publisher_guid, own_link, t
                       fetched_at, fanout)
 VALUES (:source_id, :guid, :url, :url_key, :publisher_guid, :own_link, :title, :kicker, :category,
         :author, :image_url, :tags, :lead, :breaking, :published_at, :published_guessed, :now, :fanout)
+RETURNING id
 """
 REMEMBER_SEEN = """
 INSERT INTO seen_items (source_id, key, seen_at) VALUES (:source_id, :key, :now)
@@ -269,7 +267,7 @@ def _same_page(item: FeedItem, known: _Known, *, source_id: str) -> bool:
     return known.canonical_url is not None and known.canonical_url in (item.url, normalize_url(item.url))
 
 
-def article_from_row(row: sqlite3.Row) -> Article:
+def article_from_row(row: Row) -> Article:
     keys = row.keys()
     return Article(
         id=row["id"],
@@ -407,7 +405,7 @@ async def store_items(
     return StoreResult(tuple(new), tuple(updated), queued, merged, len(new_unreadable), tuple(fan_outs))
 
 
-async def _record_edit(conn: aiosqlite.Connection, known: sqlite3.Row, item: FeedItem, now: float) -> None:
+async def _record_edit(conn: Connection, known: Row, item: FeedItem, now: float) -> None:
     """Update an article's title and lead in place, keeping the last few edits."""
     await conn.execute(
         UPDATE_CHANGED, {"title": item.title, "lead": item.lead, "now": now, "id": known["id"]}
@@ -424,7 +422,7 @@ async def _record_edit(conn: aiosqlite.Connection, known: sqlite3.Row, item: Fee
 
 
 async def _insert(
-    conn: aiosqlite.Connection,
+    conn: Connection,
     item: FeedItem,
     *,
     source_id: str,
@@ -461,7 +459,7 @@ async def _insert(
             "fanout": "done" if push else "backlog",
         },
     )
-    article_id = cursor.lastrowid
+    article_id = await inserted_id(cursor)
     assert article_id is not None
     await search.index_new(conn, article_id=article_id, title=item.title, lead=item.lead, kicker=item.kicker)
     if not push:
@@ -484,7 +482,7 @@ async def _insert(
     return article_id, rows
 
 
-async def hide(conn: aiosqlite.Connection, *, article_id: int) -> bool:
+async def hide(conn: Connection, *, article_id: int) -> bool:
     """Hide a story from every reading query (a takedown), inside the caller's transaction."""
     cursor = await conn.execute(HIDE_ARTICLE, (article_id,))
     return bool(cursor.rowcount)

@@ -4,13 +4,14 @@ then queued to every active chat through the outbox, like any item."""
 from __future__ import annotations
 
 from bot.storage import moderation
-from bot.storage.connection import Database
+from bot.storage.interface import Database, inserted_id
 
 SOURCE = "_broadcast"
 
 INSERT_DRAFT = """
 INSERT INTO articles (source_id, guid, url, title, lead, body, published_at, fetched_at, fanout, hidden)
 VALUES (:source, :guid, :url, 'Broadcast', '', :body, :now, :now, 'backlog', 1)
+RETURNING id
 """
 NEXT_GUID = "SELECT COALESCE(MAX(id), 0) + 1 FROM articles"
 # Readers and groups that have the bot, not the channels it posts to, and nobody banned.
@@ -45,8 +46,9 @@ async def draft(db: Database, *, html: str, now: float) -> int:
                 "now": now,
             },
         )
-        assert cursor.lastrowid is not None
-        return cursor.lastrowid
+        draft_id = await inserted_id(cursor)
+        assert draft_id is not None
+        return draft_id
 
 
 async def count_targets(db: Database) -> int:

@@ -12,12 +12,10 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-import aiosqlite
-
 from bot.models import Article
 from bot.storage import moderation
 from bot.storage.articles import article_from_row, hide
-from bot.storage.connection import Database
+from bot.storage.interface import Database, Row, inserted_id
 
 # Channel posts use topic -1 in the outbox: a channel that also subscribed through commands
 # gets its reader pushes as topic 0, and the two never collide on the UNIQUE key.
@@ -66,6 +64,7 @@ MAX_ARTICLE = "SELECT COALESCE(MAX(id), 0) FROM articles"
 INSERT_POST = """
 INSERT INTO channel_posts (channel_id, article_id, state, priority, created_at)
 VALUES (?, ?, ?, ?, ?) ON CONFLICT (channel_id, article_id) DO NOTHING
+RETURNING id
 """
 SET_CURSOR = "UPDATE channels SET last_article = ? WHERE id = ?"
 IN_FLIGHT = """
@@ -89,6 +88,7 @@ INSERT INTO outbox
     (article_id, chat_id, thread_id, state, priority, next_attempt_at, created_at, kind, silent)
 VALUES (?, ?, -1, 'queued', ?, ?, ?, 'channel', ?)
 ON CONFLICT (article_id, chat_id, thread_id) DO NOTHING
+RETURNING id
 """
 MARK_QUEUED = "UPDATE channel_posts SET state = 'queued', outbox_id = ? WHERE id = ?"
 MARK_DOUBLE = "UPDATE channel_posts SET state = 'cancelled' WHERE id = ?"
@@ -212,7 +212,7 @@ class SentMessage:
     sent_at: float | None
 
 
-def _channel(row: aiosqlite.Row) -> Channel:
+def _channel(row: Row) -> Channel:
     keys = row.keys()
     return Channel(
         id=row["id"],
@@ -298,9 +298,10 @@ async def enqueue(
         for c in candidates:
             state = "review" if c.review_reason else "waiting"
             cur = await conn.execute(INSERT_POST, (channel_id, c.article_id, state, c.priority, now))
-            if c.review_reason and cur.rowcount and cur.lastrowid is not None:
+            post_id = await inserted_id(cur)
+            if c.review_reason and post_id is not None:
                 await moderation.hold_post(
-                    conn, article_id=c.article_id, post_id=cur.lastrowid, reason=c.review_reason, now=now
+                    conn, article_id=c.article_id, post_id=post_id, reason=c.review_reason, now=now
                 )
         await conn.execute(SET_CURSOR, (cursor, channel_id))
 
@@ -331,8 +332,9 @@ async def release_next(db: Database, *, channel: Channel, silent: bool, now: flo
         cursor = await conn.execute(
             INSERT_OUTBOX, (row["article_id"], channel.chat_id, row["priority"], now, now, int(silent))
         )
-        if cursor.rowcount:
-            await conn.execute(MARK_QUEUED, (cursor.lastrowid, row["id"]))
+        outbox_id = await inserted_id(cursor)
+        if outbox_id is not None:
+            await conn.execute(MARK_QUEUED, (outbox_id, row["id"]))
             await conn.execute(SET_LAST_POST, (now, channel.id))
         else:  # already posted there once (the channel was removed and added again): no double
             await conn.execute(MARK_DOUBLE, (row["id"],))

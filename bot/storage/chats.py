@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import sqlite3
-
 from bot.models import Chat, ChatStatus, ChatType, PushOptions
-from bot.storage.connection import Database
+from bot.storage.interface import Database, Row
 
 UPSERT_CHAT = """
 INSERT INTO chats (id, type, title, username, language, status, created_at, updated_at)
@@ -80,7 +78,7 @@ SELECT COUNT(*) FROM outbox WHERE chat_id = ? AND state IN ('queued', 'sending',
 SELECT_CREATED = "SELECT created_at FROM chats WHERE id = ?"
 
 
-def chat_from_row(row: sqlite3.Row) -> Chat:
+def chat_from_row(row: Row) -> Chat:
     return Chat(
         id=row["id"],
         type=row["type"],

@@ -1,4 +1,4 @@
-"""One SQLite file behind one aiosqlite connection, with one write path.
+"""The embedded back end: one SQLite file behind one aiosqlite connection, with one write path.
 
 aiosqlite orders statements, not transactions: two coroutines that each run BEGIN ... COMMIT
 on the same connection would interleave. Every write therefore goes through
@@ -14,7 +14,7 @@ import fcntl
 import logging
 import os
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -22,11 +22,12 @@ from typing import Any
 import aiosqlite
 
 from bot.errors import AlreadyRunning, DatabaseUnavailable, NewsbotError
+from bot.storage.dialect import SQLITE
+from bot.storage.interface import Params
 from bot.storage.migrations import apply_migrations
 
 logger = logging.getLogger(__name__)
 
-Params = Sequence[Any] | dict[str, Any]
 
 # How long a statement waits for another process's write lock (a backup, an sqlite3 shell) before
 # it fails with "database is locked"; the supervisor then retries the task with back-off.
@@ -108,8 +109,8 @@ class InstanceLock:
             self._fd = None
 
 
-class Database:
-    """The storage handle: reads anywhere, writes inside ``transaction()``.
+class SqliteDatabase:
+    """The storage handle on a SQLite file: reads anywhere, writes inside ``transaction()``.
 
     A second connection (WAL lets it read while the first writes) serves ``read()``: what an admin
     or a report asks must not queue behind, or hold up, the dispatcher's statements.
@@ -118,6 +119,7 @@ class Database:
     def __init__(
         self, conn: aiosqlite.Connection, path: Path, reader: aiosqlite.Connection | None = None
     ) -> None:
+        self.dialect = SQLITE
         self._conn = conn
         self._reader = reader
         self.path = path
@@ -129,7 +131,7 @@ class Database:
     @classmethod
     async def open(
         cls, path: Path | str, *, functions: Iterable[tuple[str, int, Callable[..., Any]]] = ()
-    ) -> Database:
+    ) -> SqliteDatabase:
         """Open (creating if needed) the database file and bring its schema up to date."""
         path = Path(path)
         conn: aiosqlite.Connection | None = None
@@ -146,7 +148,7 @@ class Database:
                 await conn.create_function(name, nargs, func, deterministic=True)
             db = cls(conn, path)
             await _incremental_vacuum(conn)
-            await apply_migrations(db)
+            await apply_migrations(db, SQLITE)
             if str(path) != ":memory:":
                 reader = await aiosqlite.connect(path, isolation_level=None)
                 reader.row_factory = sqlite3.Row
@@ -164,6 +166,10 @@ class Database:
                 raise DatabaseUnavailable(f"cannot open the database {path}: {_reason(exc)}") from exc
             raise
         return db
+
+    @property
+    def name(self) -> str:
+        return str(self.path)
 
     async def close(self) -> None:
         if self._checkpoint is not None:

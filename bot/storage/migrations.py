@@ -1,4 +1,9 @@
-"""Ordered, recorded, all-or-nothing schema migrations from ``data/migrations/NNNN_name.sql``."""
+"""Ordered, recorded, all-or-nothing schema migrations from ``<dialect folder>/NNNN_name.sql``.
+
+SQLite's history starts at 0001. PostgreSQL's starts later, with ``NNNN_baseline.sql``: the whole
+schema as of version NNNN, recorded as versions 1..NNNN, so both back ends count versions alike and a
+later change comes as a pair of files with one number.
+"""
 
 from __future__ import annotations
 
@@ -10,23 +15,18 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from bot.errors import MigrationError
-from bot.paths import MIGRATIONS
+from bot.storage.dialect import SQLITE, Dialect
 
 logger = logging.getLogger(__name__)
 
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+BASELINE = "baseline"
 
-CREATE_LEDGER = """
-CREATE TABLE IF NOT EXISTS schema_migrations (
-    version    INTEGER PRIMARY KEY,
-    name       TEXT NOT NULL,
-    applied_at REAL NOT NULL
-)
-"""
+RECORD = "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)"
 
 
 class _Connection(Protocol):
-    """What the runner needs of a database; ``connection.Database`` opens one and hands itself in."""
+    """What the SQLite runner needs; ``connection.SqliteDatabase`` opens one and hands itself in."""
 
     @property
     def in_transaction(self) -> bool: ...
@@ -44,8 +44,13 @@ class Migration:
     name: str
     sql: str
 
+    @property
+    def records(self) -> range:
+        """The versions the ledger gets for this file: a baseline stands for all before it too."""
+        return range(1 if self.name == BASELINE else self.version, self.version + 1)
 
-def load_migrations(folder: Path = MIGRATIONS) -> list[Migration]:
+
+def load_migrations(folder: Path = SQLITE.migrations) -> list[Migration]:
     """Read the migration files in version order, refusing gaps and strays."""
     migrations = []
     for path in sorted(folder.glob("*.sql")):
@@ -53,28 +58,41 @@ def load_migrations(folder: Path = MIGRATIONS) -> list[Migration]:
         if not match:
             raise MigrationError(f"migration file {path.name} is not named NNNN_name.sql")
         migrations.append(Migration(int(match[1]), match[2], path.read_text(encoding="utf-8")))
-    for expected, migration in enumerate(migrations, start=1):
+    if not migrations:
+        raise MigrationError(f"no migration files in {folder}")
+    first = migrations[0]
+    expected = first.version if first.name == BASELINE else 1
+    for migration in migrations:
         if migration.version != expected:
             raise MigrationError(f"migration {expected:04d} is missing (found {migration.version:04d})")
+        expected += 1
     return migrations
 
 
-async def apply_migrations(db: _Connection, folder: Path = MIGRATIONS) -> list[int]:
-    """Apply every migration the database has not seen yet; return the versions applied."""
-    await db.executescript(CREATE_LEDGER)
+def pending(migrations: list[Migration], applied: set[int]) -> list[Migration]:
+    """The migrations still to apply; refuse a database newer than this code (a downgrade)."""
+    known = migrations[-1].version
+    newest = max(applied, default=0)
+    if newest > known:
+        raise MigrationError(
+            f"the database is at schema version {newest:04d}, newer than this newsbot knows "
+            f"({known:04d}): run the newsbot release that wrote it, or a newer one"
+        )
+    return [m for m in migrations if m.version not in applied]
+
+
+async def apply_migrations(db: _Connection, dialect: Dialect = SQLITE) -> list[int]:
+    """Apply every migration the SQLite database has not seen yet; return the versions applied."""
+    await db.executescript(dialect.create_ledger)
     applied = {row[0] for row in await db.fetchall("SELECT version FROM schema_migrations")}
     done = []
-    for migration in load_migrations(folder):
-        if migration.version in applied:
-            continue
+    for migration in pending(load_migrations(dialect.migrations), applied):
         # executescript() commits anything pending before it runs, so the BEGIN goes inside the
         # script; the ledger row and COMMIT follow on the still-open transaction.
         try:
             await db.executescript(f"BEGIN IMMEDIATE;\n{migration.sql}\n;")
-            await db.execute_in_transaction(
-                "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
-                (migration.version, migration.name, time.time()),
-            )
+            for version in migration.records:
+                await db.execute_in_transaction(RECORD, (version, migration.name, time.time()))
             await db.execute_in_transaction("COMMIT")
         except Exception as exc:
             if db.in_transaction:

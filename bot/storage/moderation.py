@@ -6,10 +6,8 @@ import json
 from dataclasses import dataclass
 from typing import Literal
 
-import aiosqlite
-
 from bot.storage import outbox
-from bot.storage.connection import Database
+from bot.storage.interface import Connection, Database, Row
 from bot.text import fold, keyword_matches
 
 Role = Literal["owner", "admin", "moderator"]
@@ -138,7 +136,7 @@ class Review:
     decided_at: float | None
 
 
-def _review(row: aiosqlite.Row) -> Review:
+def _review(row: Row) -> Review:
     return Review(
         id=row["id"],
         article_id=row["article_id"],
@@ -173,7 +171,7 @@ async def list_staff(db: Database) -> list[StaffMember]:
 
 
 async def audit(
-    conn: aiosqlite.Connection, *, actor: int, action: str, target: str, details: str, now: float
+    conn: Connection, *, actor: int, action: str, target: str, details: str, now: float
 ) -> None:
     """Append to the audit log inside the caller's transaction, so the act and its record agree."""
     await conn.execute(INSERT_AUDIT, (now, actor, action, target, details[:1000]))
@@ -247,7 +245,7 @@ async def blocklist(db: Database) -> list[tuple[str, str]]:
     return [(r["word"], r["label"]) for r in await db.fetchall(SELECT_BLOCKLIST)]
 
 
-async def blocklist_words(conn: aiosqlite.Connection) -> list[str]:
+async def blocklist_words(conn: Connection) -> list[str]:
     """The folded words, read inside a caller's transaction (ingest's fan-out)."""
     async with conn.execute(SELECT_BLOCKLIST) as cur:
         return [r["word"] for r in await cur.fetchall()]
@@ -282,13 +280,13 @@ async def blocklist_remove(db: Database, *, words: str, actor: int, now: float) 
 # --- review queue --------------------------------------------------------------------------
 
 
-async def hold_push(conn: aiosqlite.Connection, *, article_id: int, reason: str, now: float) -> None:
+async def hold_push(conn: Connection, *, article_id: int, reason: str, now: float) -> None:
     """Hold a push the blocklist caught (inside ingest's transaction)."""
     await conn.execute(INSERT_REVIEW, (article_id, None, reason, now))
 
 
 async def hold_post(
-    conn: aiosqlite.Connection, *, article_id: int, post_id: int, reason: str, now: float
+    conn: Connection, *, article_id: int, post_id: int, reason: str, now: float
 ) -> None:
     await conn.execute(INSERT_REVIEW, (article_id, post_id, reason, now))
 
@@ -382,7 +380,7 @@ async def decide(
     return None if review is None else Decision(review, won)
 
 
-async def _release_push(conn: aiosqlite.Connection, article_id: int, now: float) -> None:
+async def _release_push(conn: Connection, article_id: int, now: float) -> None:
     """Queue a held story for its readers now that a moderator approved it."""
     async with conn.execute(SELECT_FOR_FANOUT, (article_id,)) as cur:
         row = await cur.fetchone()

@@ -10,15 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sqlite3
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-import aiosqlite
-
 from bot.models import OutboxStats
-from bot.storage.connection import Database
+from bot.storage.interface import Connection, Database, Row
 
 # kw_match(folded_keyword, folded_text) is registered on the connection (bot.text.keyword_matches).
 # It runs once per distinct keyword (the keywords table), never once per subscription, so a word
@@ -245,7 +242,7 @@ class Outcomes:
 
 
 async def fan_out(
-    conn: aiosqlite.Connection,
+    conn: Connection,
     *,
     article_id: int,
     priority: int,
@@ -278,7 +275,7 @@ async def fan_out(
     return added
 
 
-async def _queued_for(conn: aiosqlite.Connection, article_id: int) -> int:
+async def _queued_for(conn: Connection, article_id: int) -> int:
     async with conn.execute(COUNT_QUEUED_FOR, {"article_id": article_id}) as cursor:
         row = await cursor.fetchone()
     return 0 if row is None else int(row[0])
@@ -305,7 +302,7 @@ async def claim(db: Database, *, article_id: int, limit: int, now: float) -> lis
     return [_claimed(r) for r in rows]
 
 
-def _claimed(row: sqlite3.Row) -> ClaimedRow:
+def _claimed(row: Row) -> ClaimedRow:
     values = dict(row)
     values["held"] = bool(values["held"])
     for name in ("silent", "preview", "photo", "short"):

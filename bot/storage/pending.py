@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.storage.connection import Database
+from bot.storage.interface import Database, inserted_id
 
 # A pending candidate older than this is dropped: the admin can ask again.
 PENDING_TTL = 86400.0
@@ -13,6 +13,7 @@ DROP_EXPIRED = "DELETE FROM pending_sources WHERE created_at < :before"
 INSERT_PENDING = """
 INSERT INTO pending_sources (url, kind, poll_url, name, found, created_at)
 VALUES (:url, :kind, :poll_url, :name, :found, :now)
+RETURNING id
 """
 # Taking is deleting: two presses of the same button cannot add the source twice.
 TAKE_PENDING = """
@@ -42,7 +43,7 @@ async def save_pending(
             INSERT_PENDING,
             {"url": url, "kind": kind, "poll_url": poll_url, "name": name, "found": found, "now": now},
         )
-        pending_id = cursor.lastrowid
+        pending_id = await inserted_id(cursor)
     assert pending_id is not None
     return pending_id
 

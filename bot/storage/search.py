@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from bot.models import Article
 from bot.storage.articles import article_from_row
-from bot.storage.connection import Database
+from bot.storage.interface import Database, inserted_id
 from bot.storage.search_index import (
     DELETE_INDEX_ROW,
     INSERT_INDEX_ROW,
@@ -76,7 +76,7 @@ SELECT a.*, s.name AS source_name FROM articles a JOIN sources s ON s.id = a.sou
 WHERE a.hidden = 0
 ORDER BY a.published_at DESC, a.id DESC LIMIT :limit OFFSET :offset
 """
-INSERT_SEARCH_QUERY = "INSERT INTO searches (query, created_at) VALUES (?, ?)"
+INSERT_SEARCH_QUERY = "INSERT INTO searches (query, created_at) VALUES (?, ?) RETURNING id"
 SELECT_SEARCH_QUERY = "SELECT query FROM searches WHERE id = ?"
 PRUNE_SEARCH_QUERIES = "DELETE FROM searches WHERE created_at < ?"
 ENSURE_IMPORT_SOURCE = """
@@ -242,8 +242,9 @@ async def reading_facts(db: Database, *, article_id: int) -> ReadingFacts | None
 async def save_search_query(db: Database, *, query: str, now: float) -> int:
     async with db.transaction() as conn:
         cursor = await conn.execute(INSERT_SEARCH_QUERY, (query, now))
-        assert cursor.lastrowid is not None
-        return cursor.lastrowid
+        query_id = await inserted_id(cursor)
+        assert query_id is not None
+        return query_id
 
 
 async def search_query(db: Database, *, search_id: int) -> str | None:

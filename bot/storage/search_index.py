@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import aiosqlite
-
 from bot.folding import search_fold
+from bot.storage.interface import Connection
 
 # Bodies are indexed up to this many characters: the rest adds size and little recall.
 INDEX_BODY_CHARS = 20_000
@@ -20,7 +19,7 @@ def index_values(title: str, lead: str, body: str | None, kicker: str | None) ->
     return search_fold(heading), search_fold(lead), search_fold((body or "")[:INDEX_BODY_CHARS])
 
 
-async def reindex(conn: aiosqlite.Connection, *, article_id: int) -> None:
+async def reindex(conn: Connection, *, article_id: int) -> None:
     """Write an article's index row from what the articles table holds now (inside a transaction)."""
     async with conn.execute(SELECT_INDEXABLE, (article_id,)) as cur:
         row = await cur.fetchone()
@@ -31,7 +30,7 @@ async def reindex(conn: aiosqlite.Connection, *, article_id: int) -> None:
 
 
 async def index_new(
-    conn: aiosqlite.Connection, *, article_id: int, title: str, lead: str, kicker: str | None
+    conn: Connection, *, article_id: int, title: str, lead: str, kicker: str | None
 ) -> None:
     """Write the index row of an article inserted in this transaction, from the values just stored.
 
@@ -42,7 +41,7 @@ async def index_new(
 
 
 async def set_summary(
-    conn: aiosqlite.Connection, *, article_id: int, summary: str | None, lang: str | None
+    conn: Connection, *, article_id: int, summary: str | None, lang: str | None
 ) -> None:
     """Keep an article's summary and language (inside the transaction that stored its text)."""
     await conn.execute(SET_SUMMARY, {"id": article_id, "summary": summary or None, "lang": lang})

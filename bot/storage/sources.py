@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 from collections.abc import Iterable
 from typing import Any
 
 from bot.models import Source
-from bot.storage.connection import Database
+from bot.storage.interface import Database, Row
 
 UPSERT_CONFIGURED = """
 INSERT INTO sources (id, name, url, kind, interval, category, breaking, origin, options, created_at)
@@ -66,7 +65,7 @@ RETURNING consecutive_failures
 MARK_SEEDED = "UPDATE sources SET seeded = 1, items_total = items_total + :added WHERE id = :id"
 
 
-def source_from_row(row: sqlite3.Row) -> Source:
+def source_from_row(row: Row) -> Source:
     return Source(
         id=row["id"],
         name=row["name"],

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import sqlite3
-
 from bot.models import Subscription, SubscriptionKind
-from bot.storage.connection import Database
+from bot.storage.interface import Database, Row
 
 INSERT_SUBSCRIPTION = """
 INSERT INTO subscriptions (chat_id, thread_id, kind, value, label, exclude, created_at)
@@ -58,7 +56,7 @@ class TooManySubscriptions(Exception):
         self.limit = limit
 
 
-def _from_row(row: sqlite3.Row) -> Subscription:
+def _from_row(row: Row) -> Subscription:
     return Subscription(
         id=row["id"],
         chat_id=row["chat_id"],

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.storage.connection import Database
+from bot.storage.interface import Database
 
 OUTBOX_COUNTS = "SELECT state, n FROM outbox_counts"
 CHAT_COUNTS = "SELECT status, n FROM chat_counts"
