@@ -306,3 +306,24 @@ async def start_bot(telegram: RunningEmulator) -> AsyncIterator[Callable[[Settin
             return app
 
         yield start
+
+
+# TEMPORARY: replaced by the harness fixture at merge
+@pytest.fixture
+async def postgres_url() -> AsyncIterator[str]:
+    """A fresh, empty database on the development PostgreSQL server, dropped after the test."""
+    import uuid
+
+    import asyncpg
+
+    server = os.environ.get("NEWSBOT_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:55432/postgres")
+    name = f"wt_pgschema_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(server)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        try:
+            yield server.rsplit("/", 1)[0] + "/" + name
+        finally:
+            await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
