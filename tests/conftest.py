@@ -250,14 +250,38 @@ async def socks_proxy() -> AsyncIterator[Socks5Proxy]:
         await proxy.stop()
 
 
-@pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    """A fresh newsbot database in a temporary folder (a module may define its own, seeded one)."""
-    database = await open_database(tmp_path / "news.db")
-    try:
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
+    """A fresh newsbot database on each back end: a file in a temporary folder, and a database on
+    the test session's PostgreSQL server (a module may define its own, seeded one)."""
+    async with contextlib.AsyncExitStack() as stack:
+        if request.param == "sqlite":
+            target: Path | str = tmp_path / "news.db"
+        else:
+            target = await stack.enter_async_context(_fresh_postgres_database())
+        database = await open_database(target)
+        stack.push_async_callback(database.close)
         yield database
+
+
+@contextlib.asynccontextmanager
+async def _fresh_postgres_database() -> AsyncIterator[str]:
+    """TEMPORARY: a fresh database on the development server, until the harness lands."""
+    import uuid
+
+    import asyncpg
+
+    server = os.environ.get("NEWSBOT_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:55432/postgres")
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(server)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        try:
+            yield server.rsplit("/", 1)[0] + "/" + name
+        finally:
+            await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
     finally:
-        await database.close()
+        await admin.close()
 
 
 @pytest.fixture
