@@ -21,6 +21,18 @@ class Dialect:
     migrations: Path
     # The ledger of applied migrations, made before the first one runs.
     create_ledger: str
+    # A list passed as one parameter (a JSON array in a text value), as a subquery of its values:
+    # "WHERE id IN " + dialect.ints(":ids"). Build such statements once per dialect (functools.cache).
+    int_list: str
+    text_list: str
+
+    def ints(self, param: str) -> str:
+        """``(SELECT value ...)`` over the integers of the JSON array bound to ``param``."""
+        return self.int_list.format(param)
+
+    def texts(self, param: str) -> str:
+        """``(SELECT value ...)`` over the strings of the JSON array bound to ``param``."""
+        return self.text_list.format(param)
 
 
 SQLITE = Dialect(
@@ -33,6 +45,8 @@ CREATE TABLE IF NOT EXISTS schema_migrations (
     applied_at REAL NOT NULL
 )
 """,
+    int_list="(SELECT value FROM json_each({}))",
+    text_list="(SELECT value FROM json_each({}))",
 )
 
 POSTGRESQL = Dialect(
@@ -45,4 +59,7 @@ CREATE TABLE IF NOT EXISTS schema_migrations (
     applied_at DOUBLE PRECISION NOT NULL
 )
 """,
+    # jsonb_array_elements_text gives text; ids compare with BIGINT columns.
+    int_list="(SELECT CAST(value AS BIGINT) AS value FROM jsonb_array_elements_text(CAST({} AS jsonb)) AS value)",
+    text_list="(SELECT value FROM jsonb_array_elements_text(CAST({} AS jsonb)) AS value)",
 )
