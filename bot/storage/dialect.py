@@ -60,6 +60,9 @@ CREATE TABLE IF NOT EXISTS schema_migrations (
 )
 """,
     # jsonb_array_elements_text gives text; ids compare with BIGINT columns.
-    int_list="(SELECT CAST(value AS BIGINT) AS value FROM jsonb_array_elements_text(CAST({} AS jsonb)) AS value)",
+    int_list=(
+        "(SELECT CAST(value AS BIGINT) AS value"
+        " FROM jsonb_array_elements_text(CAST({} AS jsonb)) AS value)"
+    ),
     text_list="(SELECT value FROM jsonb_array_elements_text(CAST({} AS jsonb)) AS value)",
 )
