@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import logging
 import os
-import sqlite3
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
@@ -130,6 +129,7 @@ def _run(
     from bot.app import run_bot
     from bot.config import load_settings, metrics_address
     from bot.logs import redact, setup_logging
+    from bot.storage import DATABASE_ERRORS
 
     settings = _with_webhook(load_settings(config), url=webhook, listen=listen, secret=secret)
     if metrics is not None:
@@ -153,7 +153,7 @@ def _run(
     except NewsbotError as exc:
         print(f"newsbot: {redact(str(exc), secrets)}", file=sys.stderr)
         return 1
-    except sqlite3.Error as exc:  # e.g. another process held the write lock through start-up
+    except DATABASE_ERRORS as exc:  # e.g. another process held the write lock through start-up
         print(f"newsbot: database error at start-up: {' '.join(str(exc).split())}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

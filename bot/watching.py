@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from bot.errors import ConfigError
 from bot.metrics import Metrics
-from bot.storage import watch
+from bot.storage import DATABASE_ERRORS, watch
 from bot.storage.interface import Database
 from bot.supervisor import Supervisor
 
@@ -137,6 +136,6 @@ class Watcher:
                 await asyncio.wait_for(
                     db.check_writable(lock_wait=self._write_timeout), self._write_timeout + 1
                 )
-        except (sqlite3.Error, OSError, TimeoutError) as exc:
+        except DATABASE_ERRORS as exc:
             return [f"database: not writable ({' '.join(str(exc).split()) or type(exc).__name__})"]
         return []

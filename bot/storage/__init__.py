@@ -1,7 +1,9 @@
 """Storage: SQLite through aiosqlite, or PostgreSQL through asyncpg. All SQL of newsbot lives here."""
 
+import sqlite3
 from pathlib import Path
 
+from bot.storage import postgres
 from bot.storage.connection import SqliteDatabase
 from bot.storage.interface import Database
 from bot.storage.postgres import PostgresDatabase, is_postgres_url
@@ -9,6 +11,9 @@ from bot.text import keyword_matches
 
 # SQL functions every SQLite connection carries; fan-out matches keywords with kw_match().
 SQL_FUNCTIONS = (("kw_match", 2, keyword_matches),)
+
+# What a database in trouble raises (locked, gone, refused, timed out), on either back end.
+DATABASE_ERRORS: tuple[type[BaseException], ...] = (sqlite3.Error, *postgres.ERRORS)
 
 
 async def open_database(target: Path | str) -> Database:
@@ -18,4 +23,4 @@ async def open_database(target: Path | str) -> Database:
     return await SqliteDatabase.open(target, functions=SQL_FUNCTIONS)
 
 
-__all__ = ["SQL_FUNCTIONS", "Database", "open_database"]
+__all__ = ["DATABASE_ERRORS", "SQL_FUNCTIONS", "Database", "open_database"]
