@@ -18,6 +18,9 @@ fi
 
 # The database folder must exist and be ours: a fresh one inside the container would lose the readers.
 db="${NEWSBOT_BOT__DB:-${NEWSBOT_DB:-}}"
+case "$db" in
+  postgresql://* | postgres://*) db="" ;;  # a server, not a file: nothing to check here
+esac
 if [ -n "$db" ]; then
   folder="$(dirname -- "$db")"
   if [ ! -d "$folder" ]; then

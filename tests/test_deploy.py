@@ -110,6 +110,15 @@ def test_a_token_from_the_long_variable_or_the_config_file_also_runs_the_bot(
     assert seen == f"{pid} run"
 
 
+def test_a_postgresql_database_is_not_taken_for_a_missing_folder(tmp_path: Path, fake_bin: Path) -> None:
+    env = entrypoint_env(
+        tmp_path, fake_bin, NEWSBOT_TOKEN=TOKEN, NEWSBOT_DB="postgresql://newsbot@db:5432/newsbot"
+    )
+    result, pid, seen = run_entrypoint(env, "--role", "dispatch")
+    assert result.returncode == 0, result.stderr
+    assert seen == f"{pid} run --role dispatch"
+
+
 @pytest.mark.parametrize(
     ("extra", "complaint"),
     [
