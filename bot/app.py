@@ -12,6 +12,7 @@ import logging
 import signal
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from pathlib import Path
 from typing import Any
 
 from telegram import LinkPreviewOptions, Update
@@ -589,8 +590,9 @@ async def set_webhook(
 
 
 async def serve(settings: Settings) -> None:
-    """Run the bot until SIGINT or SIGTERM (``newsbot run``); one process per database."""
-    lock = InstanceLock.acquire(settings.bot.db)
+    """Run the bot until SIGINT or SIGTERM (``newsbot run``); one process per SQLite file."""
+    # PostgreSQL is shared by design: its workers divide the work by leases instead.
+    lock = InstanceLock.acquire(settings.bot.db) if isinstance(settings.bot.db, Path) else None
     try:
         application = build_application(settings)
         stop = asyncio.Event()
@@ -641,7 +643,8 @@ async def serve(settings: Settings) -> None:
                 await data.db.close()
                 data.db = None
     finally:
-        lock.release()
+        if lock is not None:
+            lock.release()
 
 
 def run_bot(settings: Settings) -> None:

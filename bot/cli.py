@@ -9,6 +9,7 @@ import os
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
+from pathlib import Path
 from secrets import token_urlsafe
 from typing import TYPE_CHECKING
 
@@ -136,10 +137,10 @@ def _run(
         bot_settings = replace(settings.bot, metrics=metrics_address("--metrics", metrics))
         settings = replace(settings, bot=bot_settings)
     settings.require_token()
-    if settings.bot.db.is_dir():
-        raise ConfigError("bot.db", f"{settings.bot.db} is a folder; give the path of the database file")
-    folder = settings.bot.db.parent
-    if not folder.is_dir():
+    database = settings.bot.db
+    if isinstance(database, Path) and database.is_dir():
+        raise ConfigError("bot.db", f"{database} is a folder; give the path of the database file")
+    if isinstance(database, Path) and not (folder := database.parent).is_dir():
         # Never create it: a mistyped path would start an empty database and lose every reader.
         raise ConfigError(
             "bot.db", f"the folder {folder} does not exist (create it, or fix NEWSBOT_DB / bot.db)"

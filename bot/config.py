@@ -26,6 +26,7 @@ from bot.html_check import footer_problem
 from bot.i18n import available_languages, is_available
 from bot.news import presets
 from bot.news.listing import SELECTOR_KEYS, is_valid_selector
+from bot.storage.postgres import is_postgres_url
 
 DEFAULT_API_URL = "https://api.telegram.org"
 DEFAULT_DB = "data/newsbot.db"
@@ -66,7 +67,8 @@ class Secret:
 class BotSettings:
     token: Secret = field(default_factory=lambda: Secret(""))
     api_url: str = DEFAULT_API_URL
-    db: Path = Path(DEFAULT_DB)
+    # A SQLite file, or a postgresql:// URL (several workers sharing one database).
+    db: Path | str = Path(DEFAULT_DB)
     admins: frozenset[int] = frozenset()
     timezone: str = "UTC"
     language: str = "en"
@@ -233,6 +235,18 @@ def _flag(key: str, value: Any) -> bool:
     return value
 
 
+
+def _database(key: str, value: object) -> Path | str:
+    """A SQLite file's path, or a PostgreSQL server's URL (kept as text: a Path would mangle it)."""
+    text = _string(key, value)
+    if not is_postgres_url(text):
+        return Path(text)
+    parts = urlsplit(text)
+    if not parts.hostname or not parts.path.strip("/"):
+        raise ConfigError(key, "a PostgreSQL URL needs a host and a database: postgresql://user@host/name")
+    return text
+
+
 def _url(key: str, value: Any) -> str:
     text = _string(key, value)
     if not re.match(r"^https?://[^\s/]+", text):
@@ -392,7 +406,7 @@ def _bot(raw: dict[str, Any]) -> BotSettings:
     return BotSettings(
         token=Secret(token),
         api_url=_url("bot.api_url", merged.get("api_url", DEFAULT_API_URL)).rstrip("/"),
-        db=Path(_string("bot.db", merged.get("db", DEFAULT_DB))),
+        db=_database("bot.db", merged.get("db", DEFAULT_DB)),
         admins=_admins("bot.admins", merged.get("admins", [])),
         timezone=_timezone("bot.timezone", merged.get("timezone", "UTC")),
         language=_language("bot.language", merged.get("language", "en")),
@@ -694,6 +708,8 @@ def _env_value(var: str, kind: Any, text: str) -> Any:
             return None
         (inner,) = [a for a in args if a is not type(None)]
         return _env_value(var, inner, text)
+    if kind == Path | str:  # bot.db: a file or a server's URL, told apart when the value is read
+        return text
     if origin in (frozenset, tuple, list, set):
         item = args[0] if args else str
         if origin is tuple and len(args) == 2 and args[1] is Ellipsis:

@@ -46,19 +46,15 @@ def run(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
     database = settings.bot.db
     try:
-        if args.command == "backup":
-            from bot.storage.backup import backup
-
-            done = backup(database, Path(args.file))
-            print(f"backed up {database} to {done.path} (schema {done.version:04d})")
-            return 0
-        if args.command == "restore":
-            from bot.storage.backup import restore
-
-            done = restore(Path(args.file), database)
-            kept = f"; the old database is {done.kept}" if done.kept else ""
-            print(f"restored {database} from {args.file} (schema {done.version:04d}){kept}")
-            return 0
+        if args.command in ("backup", "restore"):
+            if not isinstance(database, Path):
+                return _fail(
+                    f"{args.command} copies a SQLite file; bot.db is a PostgreSQL server:"
+                    " use pg_dump and pg_restore (README, Scaling)"
+                )
+            return _backup(database, Path(args.file)) if args.command == "backup" else _restore(
+                Path(args.file), database
+            )
         if args.opml_action == "export":
             text = asyncio.run(_export(database))
             if args.file is None:
@@ -75,7 +71,24 @@ def run(args: argparse.Namespace) -> int:
         return _fail(str(exc))
 
 
-async def _export(database: Path) -> bytes:
+def _backup(database: Path, file: Path) -> int:
+    from bot.storage.backup import backup
+
+    done = backup(database, file)
+    print(f"backed up {database} to {done.path} (schema {done.version:04d})")
+    return 0
+
+
+def _restore(file: Path, database: Path) -> int:
+    from bot.storage.backup import restore
+
+    done = restore(file, database)
+    kept = f"; the old database is {done.kept}" if done.kept else ""
+    print(f"restored {database} from {file} (schema {done.version:04d}){kept}")
+    return 0
+
+
+async def _export(database: Path | str) -> bytes:
     from bot.news.opml import render_opml
     from bot.storage import open_database, sources
 
@@ -86,7 +99,7 @@ async def _export(database: Path) -> bytes:
         await db.close()
 
 
-def _import(file: str, database: Path, tz: ZoneInfo, fetcher_options: dict[str, Any]) -> int:
+def _import(file: str, database: Path | str, tz: ZoneInfo, fetcher_options: dict[str, Any]) -> int:
     from bot.news.fetcher import Fetcher
     from bot.news.opml import MAX_BYTES, OpmlError
     from bot.news.opml_import import ImportReport, import_opml

@@ -301,3 +301,15 @@ def test_bad_proxy_is_refused_without_quoting_its_password(url: str) -> None:
         parse_settings({"ingest": {"proxy": url}}, env={})
     assert caught.value.key == "ingest.proxy"
     assert "hunter2" not in str(caught.value)
+
+
+def test_a_postgresql_database_is_kept_as_its_url_and_a_file_as_a_path() -> None:
+    url = "postgresql://newsbot:secret@db.internal:5432/newsbot"
+    assert load_settings(env={"NEWSBOT_DB": url}).bot.db == url
+    assert load_settings(env={"NEWSBOT_BOT__DB": "data/x.db"}).bot.db == Path("data/x.db")
+
+
+def test_a_postgresql_url_without_a_database_is_refused() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(env={"NEWSBOT_DB": "postgresql://db.internal"})
+    assert caught.value.key == "NEWSBOT_DB"  # named as the operator set it
