@@ -7,11 +7,15 @@ import argparse
 import asyncio
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from bot.errors import NewsbotError
+
+if TYPE_CHECKING:
+    from bot.storage.transfer import TableCount
 
 EXIT_REFUSED = 2
 
@@ -128,7 +132,8 @@ def _import(file: str, database: Path, tz: ZoneInfo, fetcher_options: dict[str, 
     return 0
 
 
-def _count_table(counts: Any) -> str:
+def _count_table(counts: Sequence[TableCount]) -> str:
+    """The rows of each table on both sides, one line each, a mismatch marked."""
     width = max([len("table"), *(len(c.table) for c in counts)])
     lines = [f"{'table':<{width}}  {'sqlite':>10}  {'postgresql':>10}"]
     for c in counts:

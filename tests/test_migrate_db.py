@@ -13,7 +13,17 @@ import pytest
 
 from bot.cli import main
 from bot.items import FeedItem
-from bot.storage import Database, articles, chats, moderation, open_database, outbox, sources, subscriptions, watch
+from bot.storage import (
+    Database,
+    articles,
+    chats,
+    moderation,
+    open_database,
+    outbox,
+    sources,
+    subscriptions,
+    watch,
+)
 from bot.storage.transfer import TransferError, migrate
 
 NOW = 1_750_000_000.0
@@ -63,7 +73,9 @@ async def _seed(path: Path) -> None:
             (3, "all", "", False),
             (-1001, "keyword", "oil", False),
         ):
-            await subscriptions.subscribe(db, chat_id=chat_id, kind=kind, value=value, exclude=exclude, now=NOW)  # type: ignore[arg-type]
+            await subscriptions.subscribe(
+                db, chat_id=chat_id, kind=kind, value=value, exclude=exclude, now=NOW  # type: ignore[arg-type]
+            )
         await articles.store_items(
             db,
             source_id="site",
@@ -176,11 +188,15 @@ async def test_a_target_with_data_is_refused_and_left_as_it_was(outlet: Path, po
 async def test_a_source_at_another_schema_version_is_refused(outlet: Path, postgres_url: str) -> None:
     source = await open_database(outlet)
     try:
-        await source.write("DELETE FROM schema_migrations WHERE version = (SELECT MAX(version) FROM schema_migrations)")
+        # As if the file came from the previous release: its newest migration not yet applied.
+        await source.write(
+            "DELETE FROM schema_migrations WHERE version = (SELECT MAX(version) FROM schema_migrations)"
+        )
         newest = await source.scalar("SELECT MAX(version) FROM schema_migrations")
     finally:
         await source.close()
-    with pytest.raises(TransferError, match=rf"source is at schema version {newest:04d}, the target at {newest + 1:04d}"):
+    expected = rf"source is at schema version {newest:04d}, the target at {newest + 1:04d}"
+    with pytest.raises(TransferError, match=expected):
         await migrate(outlet, postgres_url)
 
 

@@ -273,6 +273,10 @@ async def _load(
     missing = sorted(tables - source_tables)
     if missing:
         raise TransferError(f"the source has no table {', '.join(missing)} although at the same version")
+    # A table only SQLite has would be lost without a word: refuse rather than drop its rows.
+    extra = sorted(t for t in source_tables - tables if t != LEDGER and not _is_search_table(t))
+    if extra:
+        raise TransferError(f"the target has no table {', '.join(extra)} although at the same version")
     sequences: dict[str, int] = {}
     if snapshot.execute(HAS_SQLITE_SEQUENCES).fetchone():
         sequences = {name: int(seq) for name, seq in snapshot.execute(SQLITE_SEQUENCES)}
@@ -372,7 +376,8 @@ async def _check_counter(
     select = f"SELECT {names} FROM {_quote(table)}"  # noqa: S608
     converters = [c.convert for c in columns]
     expected = sorted(
-        tuple(convert(v) for convert, v in zip(converters, row, strict=True)) for row in snapshot.execute(select)
+        tuple(convert(v) for convert, v in zip(converters, row, strict=True))
+        for row in snapshot.execute(select)
     )
     if table == "outbox_counts" and requeued:
         moved = {QUEUED: requeued, CLAIMED: -requeued}
