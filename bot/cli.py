@@ -97,7 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 )
                 return 1
             return 0
-        if args.command in {"opml", "backup", "restore"}:
+        if args.command in {"opml", "backup", "restore", "migrate-db"}:
             from bot import dataio
 
             return dataio.run(args)

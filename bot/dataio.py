@@ -1,4 +1,5 @@
-"""The ``newsbot`` subcommands that move data in and out: opml import/export, backup, restore."""
+"""The ``newsbot`` subcommands that move data in and out: opml import/export, backup, restore,
+migrate-db."""
 
 from __future__ import annotations
 
@@ -6,17 +7,21 @@ import argparse
 import asyncio
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from bot.errors import NewsbotError
+
+if TYPE_CHECKING:
+    from bot.storage.transfer import TableCount
 
 EXIT_REFUSED = 2
 
 
 def add_parsers(commands: Any) -> None:
-    """Register opml, backup and restore on the ``newsbot`` parser."""
+    """Register opml, backup, restore and migrate-db on the ``newsbot`` parser."""
     opml = commands.add_parser("opml", help="import or export the news sources as OPML")
     actions = opml.add_subparsers(dest="opml_action", required=True, metavar="ACTION")
     opml_import = actions.add_parser("import", help="add the sources an OPML file names")
@@ -32,6 +37,12 @@ def add_parsers(commands: Any) -> None:
     restore = commands.add_parser("restore", help="replace the database by a backup (bot stopped)")
     restore.add_argument("file", metavar="FILE")
     restore.add_argument("--config", metavar="FILE")
+    migrate = commands.add_parser(
+        "migrate-db", help="copy a SQLite database (even while the bot runs) into an empty PostgreSQL one"
+    )
+    migrate.add_argument("--from", dest="source", metavar="SQLITE_FILE", required=True)
+    migrate.add_argument("--to", dest="target", metavar="POSTGRESQL_URL", required=True)
+    migrate.add_argument("--batch", type=int, default=5000, metavar="N", help="rows per COPY (default 5000)")
 
 
 def _fail(message: str) -> int:
@@ -41,6 +52,8 @@ def _fail(message: str) -> int:
 
 def run(args: argparse.Namespace) -> int:
     """Run one of these subcommands; the exit status (2 with one line on stderr when refused)."""
+    if args.command == "migrate-db":
+        return _migrate(Path(args.source), args.target, args.batch)
     from bot.config import load_settings
 
     settings = load_settings(args.config)
@@ -129,4 +142,41 @@ def _import(file: str, database: Path | str, tz: ZoneInfo, fetcher_options: dict
         print(f"added\t{source.id}\t{source.url}")
     for label, reason in report.failed:
         print(f"failed\t{label}\t{reason.reason}")
+    return 0
+
+
+def _count_table(counts: Sequence[TableCount]) -> str:
+    """The rows of each table on both sides, one line each, a mismatch marked."""
+    width = max([len("table"), *(len(c.table) for c in counts)])
+    lines = [f"{'table':<{width}}  {'sqlite':>10}  {'postgresql':>10}"]
+    for c in counts:
+        mark = "" if c.source == c.target else "  MISMATCH"
+        lines.append(f"{c.table:<{width}}  {c.source:>10}  {c.target:>10}{mark}")
+    return "\n".join(lines)
+
+
+def _migrate(source: Path, target: str, batch: int) -> int:
+    from bot.storage.postgres import is_postgres_url, redacted
+    from bot.storage.transfer import CountMismatch, migrate
+
+    if not is_postgres_url(target):
+        return _fail(f"--to must be a postgresql:// URL, not {target!r}")
+    try:
+        done = asyncio.run(migrate(source, target, batch=batch))
+    except CountMismatch as exc:
+        print(_count_table(exc.counts))
+        return _fail(str(exc))
+    except NewsbotError as exc:
+        return _fail(str(exc))
+    print(_count_table(done.counts))
+    print(
+        f"copied {done.rows} rows in {len(done.counts)} tables from {source} to {redacted(target)}"
+        f" (schema {done.version:04d})"
+    )
+    if done.requeued:
+        print(f"{done.requeued} deliveries the source was sending are queued again")
+    if done.indexed is None:
+        print("the target has no search index yet: search stays empty until it has one")
+    else:
+        print(f"search index: {done.indexed} articles indexed")
     return 0
