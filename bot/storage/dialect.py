@@ -21,6 +21,9 @@ class Dialect:
     migrations: Path
     # The ledger of applied migrations, made before the first one runs.
     create_ledger: str
+    # The database's own time, in seconds since the epoch: leases are measured on one clock, the
+    # server's, so workers on machines whose clocks disagree never both think they hold one.
+    clock: str = "SELECT CAST((julianday('now') - 2440587.5) * 86400.0 AS REAL)"
 
 
 SQLITE = Dialect(
@@ -45,4 +48,5 @@ CREATE TABLE IF NOT EXISTS schema_migrations (
     applied_at DOUBLE PRECISION NOT NULL
 )
 """,
+    clock="SELECT CAST(EXTRACT(EPOCH FROM clock_timestamp()) AS DOUBLE PRECISION)",
 )
