@@ -749,6 +749,8 @@ def _env_value(var: str, kind: Any, text: str) -> Any:
     """Parse an environment string by the field's type: scalars, optionals and lists."""
     origin = typing.get_origin(kind)
     args = typing.get_args(kind)
+    if origin in (types.UnionType, typing.Union) and set(args) <= {str, Path}:
+        return text  # bot.db: a path or a URL, told apart when the section is parsed
     if origin in (types.UnionType, typing.Union) and type(None) in args:
         if text.strip().lower() in {"", "none"}:
             return None
@@ -790,7 +792,8 @@ def environment_overrides(env: Mapping[str, str]) -> tuple[dict[str, dict[str, A
 
 def parse_settings(raw: Mapping[str, Any], env: Mapping[str, str]) -> Settings:
     """Build settings from an already-decoded TOML document and an environment."""
-    _check_keys("", raw, {"bot", "delivery", "ingest", "commands", "sources", "channels", "webhook", "workers"})
+    sections_allowed = {"bot", "delivery", "ingest", "commands", "sources", "channels", "webhook", "workers"}
+    _check_keys("", raw, sections_allowed)
     sources_raw = raw.get("sources", [])
     if not isinstance(sources_raw, list):
         raise ConfigError("sources", "must be an array of tables ([[sources]])")

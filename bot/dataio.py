@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     database = settings.bot.db
     if not isinstance(database, Path):
         # Not yet ported: these read and write the SQLite file itself.
-        print(f"newsbot: {args.command} works on a SQLite file, not on a PostgreSQL database", file=sys.stderr)
+        print(f"newsbot: {args.command} works on a SQLite file, not on PostgreSQL", file=sys.stderr)
         return 2
     try:
         if args.command == "backup":

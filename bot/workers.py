@@ -153,7 +153,7 @@ class LeaseKeeper:
             for task in self._guarded.pop(name, set()):
                 self._cancelled.add(task)
                 task.cancel()
-        logger.warning("Lost leases %s (no heartbeat in time): their work stops here", ", ".join(sorted(names)))
+        logger.warning("Lost leases %s (no heartbeat in time): their work stops", ", ".join(sorted(names)))
         for callback in self.on_lost:
             callback(names)
 
@@ -252,7 +252,9 @@ class ShardBalancer:
             # Rows a dead holder left in 'sending' (its in-flight sends) go back to the queue first.
             requeued = await outbox.release_claims(self._db, shards=Shards(self.count, frozenset(gained)))
             logger.info(
-                "Took outbox shards %s (%d deliveries re-queued)", ",".join(map(str, sorted(gained))), requeued
+                "Took outbox shards %s (%d deliveries re-queued)",
+                ",".join(map(str, sorted(gained))),
+                requeued,
             )
             self._apply()
 

@@ -172,7 +172,8 @@ class Dispatcher:
 
     async def settle(self, shards: Shards) -> None:
         """Wait until no send to these shards' chats is in flight, then record every outcome."""
-        while any(queue.busy and shards.owns(chat_id) for chat_id, queue in self._chats.items()):
+        # Polled: a chat's busy flag is cleared in several places, none of which signals.
+        while any(queue.busy and shards.owns(chat_id) for chat_id, queue in self._chats.items()):  # noqa: ASYNC110
             await asyncio.sleep(RECHECK)
         await self._flush()
 

@@ -54,9 +54,7 @@ async def server_time(db: Database) -> float:
 async def acquire(db: Database, *, name: str, holder: str, ttl: float, now: float) -> bool:
     """Take (or extend) the lease ``name`` for ``ttl`` seconds; False when another holds it."""
     async with db.transaction() as conn:
-        cursor = await conn.execute(
-            ACQUIRE, {"name": name, "holder": holder, "until": now + ttl, "now": now}
-        )
+        cursor = await conn.execute(ACQUIRE, {"name": name, "holder": holder, "until": now + ttl, "now": now})
         return await cursor.fetchone() is not None
 
 

@@ -64,8 +64,10 @@ RELEASE_CLAIMS = "UPDATE outbox SET state = 'queued' WHERE state = 'sending'"  #
 # passes ALL_SHARDS: one shard, always held. The same arithmetic on both back ends.
 IN_SHARDS = "((CAST(:shard_mask AS BIGINT) >> CAST(ABS({chat}) % :shard_count AS INTEGER)) & 1) = 1"
 # A shard taken over from a worker that died: its rows left in 'sending' go back to the queue.
+# (The statements below splice in IN_SHARDS, a constant: no value ever enters the SQL text.)
 RELEASE_SHARD_CLAIMS = (
-    "UPDATE outbox SET state = 'queued' WHERE state = 'sending' AND " + IN_SHARDS.format(chat="chat_id")
+    "UPDATE outbox SET state = 'queued' WHERE state = 'sending' AND "  # noqa: S608
+    + IN_SHARDS.format(chat="chat_id")
 )
 # Articles with due rows, found without reading their rows: a skip-scan over the distinct
 # article ids of queued rows (few: one per broadcast in progress), then two probes each of the
@@ -91,7 +93,7 @@ FROM heads AS h JOIN outbox AS o ON o.id = h.head
 WHERE o.next_attempt_at <= :now
 ORDER BY o.priority DESC, h.head
 LIMIT :limit
-"""
+"""  # noqa: S608
 # Due rows in the order of the outbox_due index (due time, then id), so a claim reads exactly the
 # rows it takes; CROSS JOIN keeps SQLite from starting at chats.
 CLAIM_SELECT = """
