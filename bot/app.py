@@ -12,7 +12,6 @@ import logging
 import signal
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
-from pathlib import Path
 from typing import Any
 
 from telegram import LinkPreviewOptions, Update
@@ -66,8 +65,10 @@ from bot.reports import ErrorReports
 from bot.storage import channels as channel_store
 from bot.storage import open_database, search, sources, watch
 from bot.storage.connection import InstanceLock
+from bot.storage.outbox import Shards
 from bot.supervisor import Supervisor
 from bot.watching import Watcher
+from bot.workers import PERIODIC, Roles, ShardBalancer, Workers, check_role
 from handlers import admin, dataio, gates, language, membership, moderation, reading, start, subscriptions
 from handlers import channels as channel_admin
 from handlers import settings as chat_settings
@@ -80,6 +81,7 @@ logger = logging.getLogger(__name__)
 
 # The name PTB gives its getUpdates loop task (telegram.ext.Updater.start_polling).
 POLLING_TASK = "Updater:start_polling:polling_task"
+SOURCE_SYNC = 10.0  # seconds: how soon an ingest worker polls a source another worker added
 
 NewsApp = Application[Any, NewsContext, dict[Any, Any], dict[Any, Any], BotData, Any]
 
@@ -242,40 +244,12 @@ async def open_services(application: NewsApp) -> None:
     settings = data.settings
     assert settings is not None
     warn_uncompiled()  # a language without its compiled catalog would quietly be English
+    roles = Roles.of(settings)
     # ``serve`` opens the database before it contacts Telegram, to fail fast; tests come here first.
     data.db = db = data.db if data.db is not None else await open_database(settings.bot.db)
-    # Articles stored before the search index existed are indexed once, here.
-    indexed = await search.index_missing(db)
-    if indexed:
-        logger.info("Indexed %d articles for search", indexed)
     data.fetcher = Fetcher(**settings.ingest.fetcher_options())
-    await sources.sync_configured(
-        db,
-        sources=[
-            {
-                "id": s.id,
-                "name": s.name,
-                "url": s.url,
-                "kind": s.kind,
-                "interval": s.interval,
-                "category": s.category,
-                "breaking": s.breaking,
-                "options": {"selectors": dict(s.selectors), "timezone": s.timezone, "preset": s.preset},
-            }
-            for s in settings.sources
-        ],
-        now=time.time(),
-    )
-    for source_id in await sources.retire_unconfigured(db, configured=[s.id for s in settings.sources]):
-        logger.warning(
-            "Source %s is no longer in the config file: paused and kept with its articles;"
-            " /source_remove %s deletes it",
-            source_id,
-            source_id,
-        )
-    await channel_store.sync_configured(
-        db, channels=[(c.chat, options_of(c)) for c in settings.channels], now=time.time()
-    )
+    if roles.ingest:
+        await _sync_configured(application)
     delivery = settings.delivery
     rate_limiter = application.bot.rate_limiter
     assert isinstance(rate_limiter, SharedRateLimiter)
@@ -304,6 +278,8 @@ async def open_services(application: NewsApp) -> None:
         # Timed around the send functions, so the dispatcher's own loop carries no instrument.
         data.metrics = metrics = Metrics(lambda: data.dispatcher.counters if data.dispatcher else None)
         send, send_batch = metrics.timed(send), metrics.timed(send_batch)
+    # Every role has one (handlers wake it, /stats reads its counters); only dispatch roles run it.
+    # With several workers it starts with no shards: the balancer hands it the ones it leases.
     data.dispatcher = dispatcher = Dispatcher(
         db=db,
         send=send,
@@ -312,43 +288,33 @@ async def open_services(application: NewsApp) -> None:
         give_up_after=delivery.give_up_after,
         send_batch=send_batch,
         default_tz=settings.bot.timezone,
+        shards=Shards(settings.workers.shards, frozenset()) if roles.shared else None,
     )
-    # Not application.create_task: the application is not running yet during post_init. After a
-    # failure the supervisor calls run() again on the same dispatcher, which first records what
-    # the failed run could not, then reclaims its rows.
-    data.dispatcher_task = supervisor.keep_running("delivery", dispatcher.run)
+    if roles.shared:
+        await _start_workers(application, roles)
+    if roles.dispatch:
+        # Not application.create_task: the application is not running yet during post_init. After a
+        # failure the supervisor calls run() again on the same dispatcher, which first records what
+        # the failed run could not, then reclaims its rows.
+        data.dispatcher_task = supervisor.keep_running("delivery", dispatcher.run)
 
     job_queue = application.job_queue
     assert job_queue is not None, "install python-telegram-bot[job-queue]"
-    for source in await sources.list_sources(db):
-        ingest.schedule_source(job_queue, source)
-        if source.consecutive_failures:
-            # Admins heard about this failure before the restart; they hear next of its recovery.
-            data.failing_sources.add(source.id)
-    data.schedule_source = functools.partial(ingest.schedule_source, job_queue)
-    data.unschedule_source = functools.partial(ingest.unschedule_source, job_queue)
-    job_queue.run_repeating(maintenance.nudge_dispatcher, interval=5, first=5, name="nudge-dispatcher")
-    job_queue.run_repeating(
-        supervised("channels", channel_jobs.tick), interval=channel_jobs.TICK, first=1, name="channels"
-    )
-    job_queue.run_repeating(supervised("digests", digest.send_digests), interval=60, first=10, name="digests")
-    job_queue.run_repeating(
-        supervised("maintenance", maintenance.prune_articles), interval=3600, first=60, name="prune-articles"
-    )
-    job_queue.run_repeating(
-        supervised("error reports", report_held), interval=60, first=60, name="error-reports"
-    )
-    job_queue.run_repeating(
-        supervised("maintenance", maintenance.compact_deliveries),
-        interval=3600,
-        first=120,
-        name="compact-deliveries",
-    )
-
-    # Readers get their menu per language; owners and staff their own, with the staff commands.
-    await set_all_menus(
-        application.bot, db, owners=settings.bot.admins, default_language=settings.bot.language
-    )
+    if roles.ingest:
+        await _schedule_ingest(application)
+    else:
+        # Sources added here are polled by the ingest workers, which look for new ones every few s.
+        data.schedule_source = lambda source, **_: None
+        data.unschedule_source = lambda source_id: None
+    if roles.dispatch:
+        job_queue.run_repeating(maintenance.nudge_dispatcher, interval=5, first=5, name="nudge-dispatcher")
+    if roles.ingest:
+        await _schedule_periodic(application)
+    if roles.updates:
+        # Readers get their menu per language; owners and staff their own, with the staff commands.
+        await set_all_menus(
+            application.bot, db, owners=settings.bot.admins, default_language=settings.bot.language
+        )
     if data.metrics is not None:
         scheduler = job_queue.scheduler
         data.watcher = watcher = Watcher(
@@ -360,6 +326,151 @@ async def open_services(application: NewsApp) -> None:
         )
         await watcher.start(settings.bot.metrics)
     await _log_start(application)
+
+
+async def _sync_configured(application: NewsApp) -> None:
+    """Bring the configured sources and channels into the database; index what search lacks."""
+    data = application.bot_data
+    settings = data.settings
+    db = data.db
+    assert settings is not None and db is not None
+    # Articles stored before the search index existed are indexed once, here.
+    indexed = await search.index_missing(db)
+    if indexed:
+        logger.info("Indexed %d articles for search", indexed)
+    await sources.sync_configured(
+        db,
+        sources=[
+            {
+                "id": s.id,
+                "name": s.name,
+                "url": s.url,
+                "kind": s.kind,
+                "interval": s.interval,
+                "category": s.category,
+                "breaking": s.breaking,
+                "options": {"selectors": dict(s.selectors), "timezone": s.timezone, "preset": s.preset},
+            }
+            for s in settings.sources
+        ],
+        now=time.time(),
+    )
+    for source_id in await sources.retire_unconfigured(db, configured=[s.id for s in settings.sources]):
+        logger.warning(
+            "Source %s is no longer in the config file: paused and kept with its articles;"
+            " /source_remove %s deletes it",
+            source_id,
+            source_id,
+        )
+    await channel_store.sync_configured(
+        db, channels=[(c.chat, options_of(c)) for c in settings.channels], now=time.time()
+    )
+
+
+async def _start_workers(application: NewsApp, roles: Roles) -> None:
+    """Several workers on PostgreSQL: take this one's leases, then keep them by heartbeat."""
+    data = application.bot_data
+    settings = data.settings
+    assert settings is not None and data.db is not None and data.dispatcher is not None
+    data.workers = workers = Workers(data.db, settings.workers, roles)
+    if roles.dispatch:
+        rate_limiter = application.bot.rate_limiter
+        assert isinstance(rate_limiter, SharedRateLimiter)
+        delivery = settings.delivery
+        workers.balancer = ShardBalancer(
+            data.db,
+            workers.keeper,
+            count=settings.workers.shards,
+            dispatcher=data.dispatcher,
+            limiter=rate_limiter.limiter,
+            global_per_second=(
+                delivery.paid_per_second if delivery.paid_broadcast else delivery.global_per_second
+            ),
+        )
+    if roles.updates and not settings.webhook.url:
+        updater = application.updater
+        assert updater is not None
+
+        async def start() -> None:
+            await _start_polling(application, long_poll=elected_long_poll(settings.workers.lease_seconds))
+
+        async def stop() -> None:
+            if updater.running:
+                await updater.stop()
+
+        workers.elect_poller(start, stop)
+    logger.info("Worker %s (%s) on %s", workers.keeper.holder, settings.workers.role, data.db.name)
+    # The first heartbeat before anything runs: the dispatcher starts with its shards.
+    await workers.keeper.renew()
+    if workers.balancer is not None:
+        await workers.balancer.balance()
+    data.workers_task = asyncio.get_running_loop().create_task(workers.run(), name="workers")
+
+
+def elected_long_poll(lease_seconds: float) -> int:
+    """getUpdates' long poll for an elected poller: it ends well within the lease's stop margin."""
+    return max(1, int(lease_seconds / 10))
+
+
+async def _schedule_ingest(application: NewsApp) -> None:
+    """One polling job per source (on every ingest worker: a claim decides who polls)."""
+    data = application.bot_data
+    job_queue = application.job_queue
+    assert job_queue is not None and data.db is not None
+    for source in await sources.list_sources(data.db):
+        ingest.schedule_source(job_queue, source)
+        if source.consecutive_failures:
+            # Admins heard about this failure before the restart; they hear next of its recovery.
+            data.failing_sources.add(source.id)
+    data.schedule_source = functools.partial(ingest.schedule_source, job_queue)
+    data.unschedule_source = functools.partial(ingest.unschedule_source, job_queue)
+    if data.workers is not None:
+        # Sources added or removed through another worker (an admin's command) reach this one.
+        job_queue.run_repeating(
+            supervised("ingest", ingest.sync_sources),
+            interval=SOURCE_SYNC,
+            first=SOURCE_SYNC,
+            name="sync-sources",
+        )
+
+
+async def _schedule_periodic(application: NewsApp) -> None:
+    """The periodic jobs; with several workers only the holder of the "periodic" lease runs them."""
+    job_queue = application.job_queue
+    assert job_queue is not None
+    workers = application.bot_data.workers
+
+    def periodic(
+        kind: str, callback: Callable[[NewsContext], Awaitable[None]]
+    ) -> Callable[[NewsContext], Coroutine[Any, Any, None]]:
+        job = supervised(kind, callback)
+        if workers is None:
+            return job
+        keeper = workers.keeper
+
+        async def singleton(context: NewsContext) -> None:
+            # Stopped mid-way when the lease is lost: the worker taking it over runs it next.
+            await keeper.guarded(PERIODIC, lambda: job(context))
+
+        singleton.__name__ = job.__name__
+        return singleton
+
+    job_queue.run_repeating(
+        periodic("channels", channel_jobs.tick), interval=channel_jobs.TICK, first=1, name="channels"
+    )
+    job_queue.run_repeating(periodic("digests", digest.send_digests), interval=60, first=10, name="digests")
+    job_queue.run_repeating(
+        periodic("maintenance", maintenance.prune_articles), interval=3600, first=60, name="prune-articles"
+    )
+    job_queue.run_repeating(
+        periodic("error reports", report_held), interval=60, first=60, name="error-reports"
+    )
+    job_queue.run_repeating(
+        periodic("maintenance", maintenance.compact_deliveries),
+        interval=3600,
+        first=120,
+        name="compact-deliveries",
+    )
 
 
 async def _log_start(application: NewsApp) -> None:
@@ -407,12 +518,21 @@ async def close_services(application: NewsApp) -> None:
         data.supervisor.stop()
     if data.dispatcher is not None:
         await data.dispatcher.stop()
+        # Leases are still renewed while the dispatcher drains; given back once it is done.
         if data.dispatcher_task is not None:
             # A task that died (cancelled, or a BaseException the supervisor let through) must not
             # stop the shutdown half-way: the fetcher and the database still close.
             [ended] = await asyncio.gather(data.dispatcher_task, return_exceptions=True)
             if isinstance(ended, BaseException) and not isinstance(ended, asyncio.CancelledError):
                 logger.error("The dispatcher had died", exc_info=ended)
+    if data.workers_task is not None:
+        data.workers_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await data.workers_task
+        data.workers_task = None
+    if data.workers is not None:
+        await data.workers.stop()  # the others take over at once, not after the lease time
+        data.workers = None
     if data.fetcher is not None:
         await data.fetcher.aclose()
     if data.db is not None:
@@ -463,9 +583,19 @@ async def _start_updates(application: NewsApp, *, poll_interval: float, long_pol
     """Start receiving updates: by webhook when the settings name one, else by long polling."""
     assert application.updater is not None
     settings = application.bot_data.settings
+    if settings is not None and not Roles.of(settings).updates:
+        return  # another worker takes the updates
     if settings is not None and settings.webhook.url:
         await _start_webhook(application, settings.webhook)
         return
+    if application.bot_data.workers is not None:
+        return  # long polling by one elected worker: the "updates" lease starts it (bot/workers.py)
+    await _start_polling(application, poll_interval=poll_interval, long_poll=long_poll)
+
+
+async def _start_polling(application: NewsApp, *, poll_interval: float = 0.0, long_poll: int) -> None:
+    """Start long polling; ``bot_data.polling_watch`` hears when the polling task ends."""
+    assert application.updater is not None
     await application.updater.start_polling(
         poll_interval=poll_interval,
         timeout=long_poll,
@@ -474,6 +604,11 @@ async def _start_updates(application: NewsApp, *, poll_interval: float, long_pol
         # PTB's default logs a traceback per failed getUpdates; PTB retries, so one line is enough.
         error_callback=_polling_failed,
     )
+    watch = application.bot_data.polling_watch
+    if watch is not None:
+        for task in asyncio.all_tasks():
+            if task.get_name() == POLLING_TASK:
+                task.add_done_callback(watch)
 
 
 async def _start_webhook(application: NewsApp, webhook: WebhookSettings) -> None:
@@ -590,9 +725,11 @@ async def set_webhook(
 
 
 async def serve(settings: Settings) -> None:
-    """Run the bot until SIGINT or SIGTERM (``newsbot run``); one process per SQLite file."""
-    # PostgreSQL is shared by design: its workers divide the work by leases instead.
-    lock = InstanceLock.acquire(settings.bot.db) if isinstance(settings.bot.db, Path) else None
+    """Run the bot until SIGINT or SIGTERM (``newsbot run``): one process per SQLite file, any
+    number of workers of each role on a PostgreSQL database."""
+    check_role(settings)
+    # Two bots on one SQLite file would send everything twice; on PostgreSQL leases share the work.
+    lock = None if settings.bot.postgres else InstanceLock.acquire(settings.bot.db)
     try:
         application = build_application(settings)
         stop = asyncio.Event()
@@ -622,13 +759,13 @@ async def serve(settings: Settings) -> None:
                 # PTB retries network errors itself and gives up only on a rejected token (or a
                 # bug); a bot that no longer polls is deaf, so it stops and says why.
                 nonlocal polling_error
+                if application.updater is not None and not application.updater.running and not stop.is_set():
+                    return  # stopped on purpose: this worker lost the "updates" lease to another
                 polling_error = None if task.cancelled() else task.exception()
                 stop.set()
 
+            data.polling_watch = polling_ended
             async with running(application, long_poll=10):
-                for task in asyncio.all_tasks():
-                    if task.get_name() == POLLING_TASK:
-                        task.add_done_callback(polling_ended)
                 await stop.wait()
                 logger.info("Stopping")
             if isinstance(polling_error, InvalidToken):

@@ -48,6 +48,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--metrics", metavar="HOST:PORT", help="serve /metrics and /healthz there (overrides bot.metrics)"
     )
+    run.add_argument(
+        "--role",
+        choices=("all", "updates", "ingest", "dispatch"),
+        help="what this process does (default: [workers] role, else all); roles other than all"
+        " share a PostgreSQL database with workers of the other roles",
+    )
 
     demo = commands.add_parser("demo", help="run a self-contained demo against the local emulator")
     demo.add_argument("--keep-running", action="store_true", help="keep running after the scripted part")
@@ -79,6 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 listen=args.listen,
                 secret=args.secret,
                 metrics=args.metrics,
+                role=args.role,
             )
         if args.command == "demo":
             from bot.demo import run_demo
@@ -125,26 +132,33 @@ def _run(
     listen: str | None = None,
     secret: str | None = None,
     metrics: str | None = None,
+    role: str | None = None,
 ) -> int:
     """Run the bot; every failure at start-up is one line on stderr: status 2 for config, else 1."""
     from bot.app import run_bot
-    from bot.config import load_settings, metrics_address
+    from bot.config import load_settings, metrics_address, workers_role
     from bot.logs import redact, setup_logging
     from bot.storage import DATABASE_ERRORS
+    from bot.workers import check_role
 
     settings = _with_webhook(load_settings(config), url=webhook, listen=listen, secret=secret)
     if metrics is not None:
         bot_settings = replace(settings.bot, metrics=metrics_address("--metrics", metrics))
         settings = replace(settings, bot=bot_settings)
+    if role is not None:
+        settings = replace(settings, workers=replace(settings.workers, role=workers_role("--role", role)))
     settings.require_token()
+    check_role(settings)
     database = settings.bot.db
-    if isinstance(database, Path) and database.is_dir():
-        raise ConfigError("bot.db", f"{database} is a folder; give the path of the database file")
-    if isinstance(database, Path) and not (folder := database.parent).is_dir():
-        # Never create it: a mistyped path would start an empty database and lose every reader.
-        raise ConfigError(
-            "bot.db", f"the folder {folder} does not exist (create it, or fix NEWSBOT_DB / bot.db)"
-        )
+    if isinstance(database, Path):
+        if database.is_dir():
+            raise ConfigError("bot.db", f"{database} is a folder; give the path of the database file")
+        folder = database.parent
+        if not folder.is_dir():
+            # Never create it: a mistyped path would start an empty database and lose every reader.
+            raise ConfigError(
+                "bot.db", f"the folder {folder} does not exist (create it, or fix NEWSBOT_DB / bot.db)"
+            )
     secrets = (settings.bot.token.get(), settings.webhook.secret.get())
     setup_logging(settings.bot.log_level, secrets=secrets, json_lines=settings.bot.log_format == "json")
     try:

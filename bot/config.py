@@ -67,7 +67,7 @@ class Secret:
 class BotSettings:
     token: Secret = field(default_factory=lambda: Secret(""))
     api_url: str = DEFAULT_API_URL
-    # A SQLite file, or a postgresql:// URL (several workers sharing one database).
+    # A SQLite file, or a postgresql:// URL (kept as text: a Path would fold its "//").
     db: Path | str = Path(DEFAULT_DB)
     admins: frozenset[int] = frozenset()
     timezone: str = "UTC"
@@ -85,6 +85,11 @@ class BotSettings:
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    @property
+    def postgres(self) -> bool:
+        """Whether the database is a PostgreSQL server (several workers may share it)."""
+        return isinstance(self.db, str)
 
     @property
     def base_url(self) -> str:
@@ -175,6 +180,25 @@ class ChannelSettings:
     hashtags: bool = False
 
 
+ROLES = ("all", "updates", "ingest", "dispatch")
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerSettings:
+    """[workers]: what this process does when several share one PostgreSQL database."""
+
+    # all: everything (the only role on SQLite); updates: commands and buttons; ingest: polling
+    # the sources and the periodic jobs; dispatch: sending the outbox.
+    role: str = "all"
+    # A dead worker's work (shards, long polling, the periodic jobs) is taken over this long after
+    # its last heartbeat; heartbeats come every third of it.
+    lease_seconds: float = 15.0
+    # The outbox is split into this many shards of chats, each sent by one dispatch worker at a time.
+    shards: int = 16
+    # A source being polled is claimed this long: a worker killed mid-poll leaves it to another then.
+    poll_claim_seconds: float = 300.0
+
+
 @dataclass(frozen=True, slots=True)
 class WebhookSettings:
     """Webhook mode ([webhook], or ``newsbot run --webhook``); an empty url means long polling."""
@@ -200,6 +224,7 @@ class Settings:
     sources: tuple[SourceSettings, ...] = ()
     channels: tuple[ChannelSettings, ...] = ()
     webhook: WebhookSettings = field(default_factory=WebhookSettings)
+    workers: WorkerSettings = field(default_factory=WorkerSettings)
 
     def require_token(self) -> None:
         """Stop start-up unless a token is configured."""
@@ -415,6 +440,32 @@ def _bot(raw: dict[str, Any]) -> BotSettings:
         metrics=metrics_address("bot.metrics", _string("bot.metrics", merged.get("metrics", ""), empty=True)),
         review_chat=_review_chat(merged.get("review_chat")),
         proxy=_proxy("bot.proxy", merged.get("proxy", ""), BOT_PROXY_SCHEMES),
+    )
+
+
+def workers_role(key: str, value: Any) -> str:
+    """One of ROLES; ``newsbot run --role`` comes through here too."""
+    role = _string(key, value).strip().lower()
+    if role not in ROLES:
+        raise ConfigError(key, f"must be one of {', '.join(ROLES)}")
+    return role
+
+
+def _workers(raw: dict[str, Any]) -> WorkerSettings:
+    _check_keys("workers", raw, set(_field_types(WorkerSettings)))
+    w = WorkerSettings()
+    lease = _number("workers.lease_seconds", raw.get("lease_seconds", w.lease_seconds), minimum=1.0)
+    shards = int(_number("workers.shards", raw.get("shards", w.shards), minimum=1, integer=True))
+    if shards > 62:  # the shards a worker holds travel to the database as the bits of one BIGINT
+        raise ConfigError("workers.shards", "must be at most 62")
+    claim = _number(
+        "workers.poll_claim_seconds", raw.get("poll_claim_seconds", w.poll_claim_seconds), minimum=10.0
+    )
+    return WorkerSettings(
+        role=workers_role("workers.role", raw.get("role", w.role)),
+        lease_seconds=lease,
+        shards=shards,
+        poll_claim_seconds=claim,
     )
 
 
@@ -654,6 +705,7 @@ _ENV_SECTIONS: dict[str, type] = {
     "delivery": DeliverySettings,
     "ingest": IngestSettings,
     "commands": CommandSettings,
+    "workers": WorkerSettings,
 }
 # [webhook] takes "HOST:PORT" as one key where WebhookSettings keeps two fields, so its keys are listed.
 _WEBHOOK_KEYS: dict[str, Any] = {"url": str, "listen": str, "secret": Secret}
@@ -703,13 +755,13 @@ def _env_value(var: str, kind: Any, text: str) -> Any:
     """Parse an environment string by the field's type: scalars, optionals and lists."""
     origin = typing.get_origin(kind)
     args = typing.get_args(kind)
+    if origin in (types.UnionType, typing.Union) and set(args) <= {str, Path}:
+        return text  # bot.db: a path or a URL, told apart when the section is parsed
     if origin in (types.UnionType, typing.Union) and type(None) in args:
         if text.strip().lower() in {"", "none"}:
             return None
         (inner,) = [a for a in args if a is not type(None)]
         return _env_value(var, inner, text)
-    if kind == Path | str:  # bot.db: a file or a server's URL, told apart when the value is read
-        return text
     if origin in (frozenset, tuple, list, set):
         item = args[0] if args else str
         if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
@@ -746,7 +798,8 @@ def environment_overrides(env: Mapping[str, str]) -> tuple[dict[str, dict[str, A
 
 def parse_settings(raw: Mapping[str, Any], env: Mapping[str, str]) -> Settings:
     """Build settings from an already-decoded TOML document and an environment."""
-    _check_keys("", raw, {"bot", "delivery", "ingest", "commands", "sources", "channels", "webhook"})
+    sections_allowed = {"bot", "delivery", "ingest", "commands", "sources", "channels", "webhook", "workers"}
+    _check_keys("", raw, sections_allowed)
     sources_raw = raw.get("sources", [])
     if not isinstance(sources_raw, list):
         raise ConfigError("sources", "must be an array of tables ([[sources]])")
@@ -771,6 +824,7 @@ def parse_settings(raw: Mapping[str, Any], env: Mapping[str, str]) -> Settings:
             sources=sources,
             channels=_channels(raw.get("channels", [])),
             webhook=_webhook(sections["webhook"]),
+            workers=_workers(sections["workers"]),
         )
     except ConfigError as exc:
         # A bad value from the environment is reported under the variable the operator set.

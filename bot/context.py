@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from bot.storage.interface import Database
     from bot.supervisor import Supervisor
     from bot.watching import Watcher
+    from bot.workers import Workers
 
 
 class BotData:
@@ -53,6 +54,12 @@ class BotData:
         # Set only when bot.metrics names an address: the metrics and the endpoint serving them.
         self.metrics: Metrics | None = None
         self.watcher: Watcher | None = None
+        # On PostgreSQL: this worker's leases (shards, long polling, the periodic jobs) and their
+        # heartbeat; None on SQLite, where one process does everything.
+        self.workers: Workers | None = None
+        self.workers_task: asyncio.Task[None] | None = None
+        # Told when the long-polling task ends (``serve`` stops a bot that can no longer hear).
+        self.polling_watch: Callable[[asyncio.Task[Any]], None] | None = None
 
 
 class NewsContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], BotData]):

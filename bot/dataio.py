@@ -58,6 +58,10 @@ def run(args: argparse.Namespace) -> int:
 
     settings = load_settings(args.config)
     database = settings.bot.db
+    if not isinstance(database, Path):
+        # Not yet ported: these read and write the SQLite file itself.
+        print(f"newsbot: {args.command} works on a SQLite file, not on PostgreSQL", file=sys.stderr)
+        return 2
     try:
         if args.command in ("backup", "restore"):
             if not isinstance(database, Path):

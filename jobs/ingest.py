@@ -50,6 +50,11 @@ async def _poll(context: NewsContext) -> None:
         return
     if source.paused or (source.next_poll_at is not None and source.next_poll_at > now + 0.05):
         return
+    if context.bot_data.workers is not None:
+        # Other ingest workers fire the same job: the one whose claim lands polls, once.
+        claim = context.settings.workers.poll_claim_seconds
+        if not await sources.claim_poll(context.db, source_id=source.id, now=now + 0.05, until=now + claim):
+            return
     metrics = context.bot_data.metrics
     # Touched before the poll, so a source that never failed shows 0 rather than no series.
     failures = metrics.poll_failures.labels(source.id) if metrics is not None else None
@@ -75,7 +80,7 @@ async def _poll(context: NewsContext) -> None:
             failures.inc()
         for size in report.fan_outs:
             metrics.fan_out_size.observe(size)
-    if report.queued:
+    if report.queued and context.bot_data.dispatcher is not None:
         context.dispatcher.wake()
     await _tell_admins_about_health(context, source, report)
     # Only now, with the new items queued and the dispatcher awake, read their pages.
@@ -101,3 +106,18 @@ async def _tell_admins_about_health(context: NewsContext, source: Source, report
             await context.bot.send_message(admin, text)
         except TelegramError as exc:
             logger.warning("Could not tell admin %d about source %s: %s", admin, source.id, exc)
+
+
+async def sync_sources(context: NewsContext) -> None:
+    """Several workers: schedule sources another worker added, drop the removed ones (every few s)."""
+    job_queue = context.job_queue
+    assert job_queue is not None
+    known = {job.name: job for job in job_queue.jobs() if job.name and job.name.startswith(JOB_PREFIX)}
+    current = await sources.list_sources(context.db)
+    for source in current:
+        job = known.pop(JOB_PREFIX + source.id, None)
+        interval = getattr(job.job.trigger, "interval", None) if job is not None else None
+        if job is None or (interval is not None and interval.total_seconds() != source.interval):
+            schedule_source(job_queue, source)  # type: ignore[arg-type]  # PTB types it JobQueue[ST]
+    for job in known.values():
+        job.schedule_removal()

@@ -44,7 +44,7 @@ from bot.delivery.schedule import quiet_until
 from bot.models import Article, DispatchCounters
 from bot.storage import articles, chats, outbox
 from bot.storage.interface import Database
-from bot.storage.outbox import ClaimedRow, Outcomes
+from bot.storage.outbox import ALL_SHARDS, ClaimedRow, Outcomes, Shards
 
 logger = logging.getLogger(__name__)
 
@@ -95,8 +95,13 @@ class Dispatcher:
         clock: Callable[[], float] = time.monotonic,
         send_batch: BatchSendFunc | None = None,
         default_tz: str = "UTC",
+        shards: Shards | None = None,
     ) -> None:
         self._db = db
+        # None: the only dispatcher on the database, sending every chat. Else the shards this
+        # worker leases, changed by its ShardBalancer (bot/workers.py) as workers come and go.
+        self._sharded = shards is not None
+        self._shards = shards if shards is not None else ALL_SHARDS
         self._send = send
         self._send_batch = send_batch
         self._default_tz = default_tz
@@ -148,6 +153,30 @@ class Dispatcher:
             except Exception:
                 logger.exception("Could not record %d delivery outcomes at shutdown", len(self._outcomes))
 
+    def set_shards(self, shards: Shards) -> None:
+        """Send only these shards' chats from now on; rows of the others are dropped from memory.
+
+        Dropped rows stay 'sending' in the database: whoever takes their shard next re-queues
+        them first (a shard given back cleanly is re-queued by ``settle`` and its caller).
+        """
+        self._shards = shards
+        for chat_id in [c for c in self._chats if not shards.owns(c)]:
+            queue = self._chats[chat_id]
+            for row in queue.rows:
+                self._batches.pop(row.id, None)
+            self._claimed -= len(queue.rows)
+            queue.rows.clear()
+            if not queue.busy:  # a send in flight ends in _finish, which forgets the chat
+                del self._chats[chat_id]
+        self.wake()
+
+    async def settle(self, shards: Shards) -> None:
+        """Wait until no send to these shards' chats is in flight, then record every outcome."""
+        # Polled: a chat's busy flag is cleared in several places, none of which signals.
+        while any(queue.busy and shards.owns(chat_id) for chat_id, queue in self._chats.items()):  # noqa: ASYNC110
+            await asyncio.sleep(RECHECK)
+        await self._flush()
+
     async def run(self) -> None:
         """Send until stopped. Rows a previous process left claimed go back to the queue first."""
         # run() may be called again on the same dispatcher after it raised (a supervisor
@@ -157,7 +186,8 @@ class Dispatcher:
         try:
             await self._flush()
             self._forget_claims()
-            released = await outbox.release_claims(self._db)
+            # Sharded: only the shards held, which no other worker sends while we hold them.
+            released = await outbox.release_claims(self._db, shards=self._shards if self._sharded else None)
             if released:
                 logger.info("Re-queued %d deliveries claimed before a restart", released)
             try:
@@ -278,7 +308,8 @@ class Dispatcher:
             # reader's single item would wait for the whole broadcast ahead of it.
             self._active_checked = now_wall
             known = {article_id for article_id, _ in self._active}
-            fresh = [a for a in await outbox.active_articles(self._db, now=now_wall) if a[0] not in known]
+            active = await outbox.active_articles(self._db, now=now_wall, shards=self._shards)
+            fresh = [a for a in active if a[0] not in known]
             self._active.extendleft(reversed(fresh))
         if not self._active:
             return
@@ -289,7 +320,9 @@ class Dispatcher:
                 break
             article_id, priority = self._active.popleft()
             limit = min(share, budget)
-            rows = await outbox.claim(self._db, article_id=article_id, limit=limit, now=now_wall)
+            rows = await outbox.claim(
+                self._db, article_id=article_id, limit=limit, now=now_wall, shards=self._shards
+            )
             budget -= len(rows)
             if len(rows) == limit:
                 self._active.append((article_id, priority))  # more may be waiting: round-robin
@@ -315,6 +348,8 @@ class Dispatcher:
             return
         held: dict[int, int] = {}  # chat id -> its first held row in this claim
         accepted: list[ClaimedRow] = []
+        # A shard lost while this claim ran: its rows are left to the shard's next holder.
+        rows = [row for row in rows if self._shards.owns(row.chat_id)]
         for row in rows:
             if now_wall - row.created_at > self._stale_after:
                 # Too old to push as news; a chat with a digest still gets it listed there.

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 WINDOW = 1.0  # seconds: Telegram's overall limit is counted per second
 MARGIN = 0.01  # seconds added to every chat interval: clock granularity, not jitter
@@ -152,6 +152,16 @@ class Limiter:
         self._table_limit = CHAT_TABLE
         self._paused_until = 0.0
         self._floods: deque[tuple[float, int]] = deque()  # (time, chat id) of recent 429s
+
+    def set_global_rate(self, per_second: float) -> None:
+        """Change the overall limit (a worker's share of it); the windows keep what they hold."""
+        if per_second == self.rates.global_per_second:
+            return
+        self.rates = replace(self.rates, global_per_second=per_second)
+        self._capacity = self.rates.global_per_window
+        self._burst = max(1, min(BURST_CAP, math.floor(per_second * TICK)))
+        self._credit_max = max(2.0, per_second * SMOOTHING, 2.0 * self._burst)
+        self._credit = min(self._credit, self._credit_max)
 
     # --- the overall window ----------------------------------------------------------------
 

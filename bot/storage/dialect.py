@@ -33,6 +33,9 @@ class Dialect:
     def texts(self, param: str) -> str:
         """``(SELECT value ...)`` over the strings of the JSON array bound to ``param``."""
         return self.text_list.format(param)
+    # The database's own time, in seconds since the epoch: leases are measured on one clock, the
+    # server's, so workers on machines whose clocks disagree never both think they hold one.
+    clock: str = "SELECT CAST((julianday('now') - 2440587.5) * 86400.0 AS REAL)"
 
 
 SQLITE = Dialect(
@@ -65,4 +68,5 @@ CREATE TABLE IF NOT EXISTS schema_migrations (
         " FROM jsonb_array_elements_text(CAST({} AS jsonb)) AS value)"
     ),
     text_list="(SELECT value FROM jsonb_array_elements_text(CAST({} AS jsonb)) AS value)",
+    clock="SELECT CAST(EXTRACT(EPOCH FROM clock_timestamp()) AS DOUBLE PRECISION)",
 )

@@ -59,6 +59,16 @@ UPDATE outbox_counts SET n = n + CASE state WHEN 'queued' THEN :queued ELSE :add
 WHERE state IN ('queued', 'digest')
 """
 RELEASE_CLAIMS = "UPDATE outbox SET state = 'queued' WHERE state = 'sending'"  # outbox_sending
+# Dispatch workers share the outbox by shards of chats (abs(chat id) % count); a worker claims only
+# the shards it leases, given as a bit mask (count <= MAX_SHARDS fits a BIGINT). One process alone
+# passes ALL_SHARDS: one shard, always held. The same arithmetic on both back ends.
+IN_SHARDS = "((CAST(:shard_mask AS BIGINT) >> CAST(ABS({chat}) % :shard_count AS INTEGER)) & 1) = 1"
+# A shard taken over from a worker that died: its rows left in 'sending' go back to the queue.
+# (The statements below splice in IN_SHARDS, a constant: no value ever enters the SQL text.)
+RELEASE_SHARD_CLAIMS = (
+    "UPDATE outbox SET state = 'queued' WHERE state = 'sending' AND "  # noqa: S608
+    + IN_SHARDS.format(chat="chat_id")
+)
 # Articles with due rows, found without reading their rows: a skip-scan over the distinct
 # article ids of queued rows (few: one per broadcast in progress), then two probes each of the
 # outbox_due index at the article's first row in due order. Holds for quiet hours and retries
@@ -74,6 +84,7 @@ WITH RECURSIVE queued (article_id) AS (
 heads (article_id, head) AS (
     SELECT q.article_id,
            (SELECT o.id FROM outbox AS o WHERE o.state = 'queued' AND o.article_id = q.article_id
+              AND """ + IN_SHARDS.format(chat="o.chat_id") + """
             ORDER BY o.next_attempt_at, o.id LIMIT 1)
     FROM queued AS q WHERE q.article_id IS NOT NULL
 )
@@ -82,7 +93,7 @@ FROM heads AS h JOIN outbox AS o ON o.id = h.head
 WHERE o.next_attempt_at <= :now
 ORDER BY o.priority DESC, h.head
 LIMIT :limit
-"""
+"""  # noqa: S608
 # Due rows in the order of the outbox_due index (due time, then id), so a claim reads exactly the
 # rows it takes; CROSS JOIN keeps SQLite from starting at chats.
 CLAIM_SELECT = """
@@ -92,6 +103,7 @@ SELECT o.id, o.article_id, o.chat_id, c.type AS chat_type, o.thread_id, o.attemp
        c.push_preview AS preview, c.push_photo AS photo, c.push_short AS short
 FROM outbox AS o CROSS JOIN chats AS c ON c.id = o.chat_id
 WHERE o.state = 'queued' AND o.article_id = :article_id AND o.next_attempt_at <= :now
+  AND """ + IN_SHARDS.format(chat="o.chat_id") + """
 ORDER BY o.next_attempt_at, o.id
 LIMIT :limit
 """
@@ -189,6 +201,31 @@ VACUUM_STEP = 256  # pages (1 MiB at 4 KiB pages) given back per short transacti
 INCREMENTAL_VACUUM = f"PRAGMA incremental_vacuum({VACUUM_STEP})"
 
 
+MAX_SHARDS = 62
+
+
+@dataclass(frozen=True, slots=True)
+class Shards:
+    """The outbox shards a dispatcher may claim from: chats with ``abs(id) % count`` in ``held``."""
+
+    count: int
+    held: frozenset[int]
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.count <= MAX_SHARDS or any(not 0 <= s < self.count for s in self.held):
+            raise ValueError(f"bad shards {sorted(self.held)} of {self.count}")
+
+    def owns(self, chat_id: int) -> bool:
+        return abs(chat_id) % self.count in self.held
+
+    @property
+    def params(self) -> dict[str, int]:
+        return {"shard_mask": sum(1 << s for s in self.held), "shard_count": self.count}
+
+
+ALL_SHARDS = Shards(1, frozenset({0}))
+
+
 @dataclass(frozen=True, slots=True)
 class ClaimedRow:
     id: int
@@ -281,21 +318,34 @@ async def _queued_for(conn: Connection, article_id: int) -> int:
     return 0 if row is None else int(row[0])
 
 
-async def release_claims(db: Database) -> int:
-    """Put rows a crashed dispatcher had claimed back in the queue."""
-    return await db.write(RELEASE_CLAIMS)
+async def release_claims(db: Database, *, shards: Shards | None = None) -> int:
+    """Put rows a crashed dispatcher had claimed back in the queue: all, or those of ``shards``.
+
+    Several workers: only the shards this one leases, else it would re-queue what another is
+    sending right now, and those messages would go twice.
+    """
+    if shards is None:
+        return await db.write(RELEASE_CLAIMS)
+    if not shards.held:
+        return 0
+    return await db.write(RELEASE_SHARD_CLAIMS, shards.params)
 
 
-async def active_articles(db: Database, *, now: float, limit: int = 64) -> list[tuple[int, int]]:
+async def active_articles(
+    db: Database, *, now: float, limit: int = 64, shards: Shards = ALL_SHARDS
+) -> list[tuple[int, int]]:
     """Articles with due rows, breaking first, then oldest first: (article id, priority)."""
-    rows = await db.fetchall(ACTIVE_ARTICLES, {"now": now, "limit": limit})
+    rows = await db.fetchall(ACTIVE_ARTICLES, {"now": now, "limit": limit, **shards.params})
     return [(r["article_id"], r["priority"]) for r in rows]
 
 
-async def claim(db: Database, *, article_id: int, limit: int, now: float) -> list[ClaimedRow]:
-    """Take up to ``limit`` due rows of one article and mark them 'sending'."""
+async def claim(
+    db: Database, *, article_id: int, limit: int, now: float, shards: Shards = ALL_SHARDS
+) -> list[ClaimedRow]:
+    """Take up to ``limit`` due rows of one article, of these shards, and mark them 'sending'."""
+    params = {"article_id": article_id, "now": now, "limit": limit, **shards.params}
     async with db.transaction() as conn:
-        async with conn.execute(CLAIM_SELECT, {"article_id": article_id, "now": now, "limit": limit}) as cur:
+        async with conn.execute(CLAIM_SELECT, params) as cur:
             rows = await cur.fetchall()
         if rows:
             await conn.execute(CLAIM_MARK, {"ids": json.dumps([r["id"] for r in rows])})

@@ -62,6 +62,12 @@ UPDATE sources SET
 WHERE id = :id
 RETURNING consecutive_failures
 """
+# Several ingest workers: the one whose UPDATE changes the row polls the source; the others see a
+# next poll in the future. A worker killed mid-poll leaves it claimed until :until, then it is due.
+CLAIM_POLL = """
+UPDATE sources SET next_poll_at = :until
+WHERE id = :id AND (next_poll_at IS NULL OR next_poll_at <= :now)
+"""
 MARK_SEEDED = "UPDATE sources SET seeded = 1, items_total = items_total + :added WHERE id = :id"
 
 
@@ -237,3 +243,8 @@ async def record_failure(db: Database, *, source_id: str, error: str, now: float
     ):
         row = await cur.fetchone()
     return 0 if row is None else int(row[0])
+
+
+async def claim_poll(db: Database, *, source_id: str, now: float, until: float) -> bool:
+    """Claim a due source for one poll until ``until``; False when not due or another worker has it."""
+    return await db.write(CLAIM_POLL, {"id": source_id, "now": now, "until": until}) == 1

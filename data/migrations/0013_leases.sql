@@ -1,0 +1,10 @@
+-- Leases: work that exactly one worker may do at a time (a dispatch shard, long polling, the
+-- periodic jobs), held by a worker ("host:pid:random") until expires_at and renewed by heartbeat.
+-- With one process on SQLite nothing takes them; the table exists so both schemas stay alike.
+CREATE TABLE leases (
+    name        TEXT PRIMARY KEY,
+    holder      TEXT NOT NULL,
+    expires_at  REAL NOT NULL,  -- seconds since the epoch, on the database's clock
+    acquired_at REAL NOT NULL   -- when this holder took it (a takeover resets it)
+);
+CREATE INDEX leases_holder ON leases (holder);
