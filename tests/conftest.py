@@ -10,7 +10,7 @@ os.environ.setdefault("PTB_TIMEDELTA", "1")
 import asyncio
 import contextlib
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from email.utils import format_datetime
@@ -27,6 +27,7 @@ from bot.config import BotSettings, DeliverySettings, Secret, Settings, SourceSe
 from bot.emulator import Emulator, EmulatorClient, RunningEmulator
 from bot.storage import open_database
 from bot.storage.connection import Database
+from tests.pgserver import PostgresServer
 
 TOKEN = "123456:TEST-token-not-real"
 
@@ -258,6 +259,27 @@ async def db(tmp_path: Path) -> AsyncIterator[Database]:
         yield database
     finally:
         await database.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One throw-away PostgreSQL server for the whole session, started on first use.
+
+    If it cannot start, the error (with the server log's last lines) is raised in every test that
+    uses it, so those tests fail with the reason: PostgreSQL tests are never skipped.
+    """
+    with PostgresServer() as server:
+        yield server
+
+
+@pytest.fixture
+async def postgres_url(postgres_server: PostgresServer) -> AsyncIterator[str]:
+    """The URL of a fresh, empty database on the session's server, dropped after the test."""
+    url = await postgres_server.make_database()
+    try:
+        yield url
+    finally:
+        await postgres_server.drop_database(url.rsplit("/", 1)[1])
 
 
 @pytest.fixture
