@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import asyncpg
 import pytest
 
 from bot.cli import main
 from bot.delivery.ratelimit import Limiter, Rates
-from bot.storage import leases, open_database, outbox, sources
+from bot.storage import leases, outbox, sources
 from bot.storage.interface import Database
 from bot.storage.outbox import Shards
 from bot.workers import LeaseKeeper
@@ -20,52 +16,25 @@ from bot.workers import LeaseKeeper
 TOKEN = "123456:TEST-token_abc"
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def any_db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
-    """The same tests on both back ends (PostgreSQL: a fresh database, dropped afterwards)."""
-    if request.param == "sqlite":
-        database = await open_database(tmp_path / "news.db")
-        try:
-            yield database
-        finally:
-            await database.close()
-        return
-    server = os.environ.get("NEWSBOT_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:55432/postgres")
-    name = f"wt_roles_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(server)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        try:
-            database = await open_database(server.rsplit("/", 1)[0] + "/" + name)
-            try:
-                yield database
-            finally:
-                await database.close()
-        finally:
-            await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
-
-
-async def test_a_lease_has_one_holder_until_it_expires(any_db: Database) -> None:
-    assert await leases.acquire(any_db, name="shard:1", holder="a", ttl=15, now=1000.0)
-    assert not await leases.acquire(any_db, name="shard:1", holder="b", ttl=15, now=1010.0)
+async def test_a_lease_has_one_holder_until_it_expires(db: Database) -> None:
+    assert await leases.acquire(db, name="shard:1", holder="a", ttl=15, now=1000.0)
+    assert not await leases.acquire(db, name="shard:1", holder="b", ttl=15, now=1010.0)
     # The holder renews; the other still cannot take it.
-    assert await leases.renew(any_db, names=["shard:1"], holder="a", ttl=15, now=1010.0) == {"shard:1"}
-    assert not await leases.acquire(any_db, name="shard:1", holder="b", ttl=15, now=1020.0)
+    assert await leases.renew(db, names=["shard:1"], holder="a", ttl=15, now=1010.0) == {"shard:1"}
+    assert not await leases.acquire(db, name="shard:1", holder="b", ttl=15, now=1020.0)
     # No heartbeat: after expiry the other takes it, and the old holder's renewal fails.
-    assert await leases.acquire(any_db, name="shard:1", holder="b", ttl=15, now=1026.0)
-    assert await leases.renew(any_db, names=["shard:1"], holder="a", ttl=15, now=1027.0) == set()
+    assert await leases.acquire(db, name="shard:1", holder="b", ttl=15, now=1026.0)
+    assert await leases.renew(db, names=["shard:1"], holder="a", ttl=15, now=1027.0) == set()
     assert [
-        (lease.name, lease.holder) for lease in await leases.live(any_db, prefix="shard:", now=1027.0)
+        (lease.name, lease.holder) for lease in await leases.live(db, prefix="shard:", now=1027.0)
     ] == [("shard:1", "b")]
-    await leases.release(any_db, names=["shard:1"], holder="b")
-    assert await leases.acquire(any_db, name="shard:1", holder="a", ttl=15, now=1028.0)
+    await leases.release(db, names=["shard:1"], holder="b")
+    assert await leases.acquire(db, name="shard:1", holder="a", ttl=15, now=1028.0)
 
 
-async def test_a_keeper_stops_its_work_before_the_lease_can_expire(any_db: Database) -> None:
+async def test_a_keeper_stops_its_work_before_the_lease_can_expire(db: Database) -> None:
     clock = [0.0]
-    keeper = LeaseKeeper(any_db, holder="a", ttl=15, clock=lambda: clock[0])
+    keeper = LeaseKeeper(db, holder="a", ttl=15, clock=lambda: clock[0])
     lost: list[set[str]] = []
     keeper.on_lost.append(lost.append)
     assert await keeper.acquire("updates")
@@ -76,9 +45,9 @@ async def test_a_keeper_stops_its_work_before_the_lease_can_expire(any_db: Datab
     assert not keeper.held("updates") and lost == [{"updates"}]
 
 
-async def test_two_claims_of_one_due_source_poll_it_once(any_db: Database) -> None:
+async def test_two_claims_of_one_due_source_poll_it_once(db: Database) -> None:
     assert await sources.add_source(
-        any_db,
+        db,
         source_id="wire",
         name="Wire",
         url="https://example.com/feed",
@@ -87,11 +56,11 @@ async def test_two_claims_of_one_due_source_poll_it_once(any_db: Database) -> No
         options={},
         now=1000.0,
     )
-    first = await sources.claim_poll(any_db, source_id="wire", now=2000.0, until=2300.0)
-    second = await sources.claim_poll(any_db, source_id="wire", now=2000.0, until=2300.0)
+    first = await sources.claim_poll(db, source_id="wire", now=2000.0, until=2300.0)
+    second = await sources.claim_poll(db, source_id="wire", now=2000.0, until=2300.0)
     assert (first, second) == (True, False)
     # A worker killed mid-poll: another takes the source once the claim has run out.
-    assert await sources.claim_poll(any_db, source_id="wire", now=2301.0, until=2600.0)
+    assert await sources.claim_poll(db, source_id="wire", now=2301.0, until=2600.0)
 
 
 def test_shards_split_the_chats_and_the_budget() -> None:
@@ -104,10 +73,10 @@ def test_shards_split_the_chats_and_the_budget() -> None:
     assert sum(limiter.rates.global_per_second for limiter in limiters) == 30.0
 
 
-async def test_release_of_one_shard_leaves_the_others_sending(any_db: Database) -> None:
+async def test_release_of_one_shard_leaves_the_others_sending(db: Database) -> None:
     # Nothing queued: the statements run on both back ends and touch no row.
-    assert await outbox.release_claims(any_db, shards=Shards(16, frozenset({3}))) == 0
-    assert await outbox.active_articles(any_db, now=0.0, shards=Shards(16, frozenset({3}))) == []
+    assert await outbox.release_claims(db, shards=Shards(16, frozenset({3}))) == 0
+    assert await outbox.active_articles(db, now=0.0, shards=Shards(16, frozenset({3}))) == []
     # (outbox.claim's own SQL is being ported to PostgreSQL elsewhere; its shard term is the same.)
 
 
