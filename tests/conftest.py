@@ -251,22 +251,40 @@ async def socks_proxy() -> AsyncIterator[Socks5Proxy]:
         await proxy.stop()
 
 
+DatabaseTargets = Callable[[], Awaitable[Path | str]]
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
-async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
-    """A fresh newsbot database on each back end: a file in a temporary folder, and a database on
-    the test session's PostgreSQL server (a module may define its own, seeded one)."""
+async def db_targets(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[DatabaseTargets]:
+    """Fresh places for newsbot databases on one back end: each call gives another (a file in a
+    temporary folder, or a database on the test session's PostgreSQL server), for a test that opens
+    one twice (a restart) or wants a second, empty one; every one is dropped after the test."""
     async with contextlib.AsyncExitStack() as stack:
-        if request.param == "sqlite":
-            target: Path | str = tmp_path / "news.db"
-        else:
+        made = 0
+
+        async def target() -> Path | str:
+            nonlocal made
+            made += 1
+            if request.param == "sqlite":
+                return tmp_path / ("news.db" if made == 1 else f"news-{made}.db")
             server: PostgresServer = request.getfixturevalue("postgres_server")
             # A copy of a template with the schema applied: ~50 ms, against ~1 s of migrating anew.
             template = await server.template("schema", _apply_schema)
-            target = await server.make_database(template=template)
-            stack.push_async_callback(server.drop_database, target.rsplit("/", 1)[1])
-        database = await open_database(target)
-        stack.push_async_callback(database.close)
+            url = await server.make_database(template=template)
+            stack.push_async_callback(server.drop_database, url.rsplit("/", 1)[1])
+            return url
+
+        yield target
+
+
+@pytest.fixture
+async def db(db_targets: DatabaseTargets) -> AsyncIterator[Database]:
+    """A fresh newsbot database on each back end (a module may define its own, seeded one)."""
+    database = await open_database(await db_targets())
+    try:
         yield database
+    finally:
+        await database.close()
 
 
 async def _apply_schema(url: str) -> None:

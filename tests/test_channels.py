@@ -15,7 +15,9 @@ from bot.html_check import footer_problem
 from bot.models import Article
 from bot.render.channels import PostStyle, channel_post, hashtag
 from bot.render.html import utf16_len
+from bot.storage import channels as stored_channels
 from bot.storage.channels import Channel
+from bot.storage.interface import Database
 
 
 def _article(**kw: object) -> Article:
@@ -207,3 +209,13 @@ def test_full_channel_config_is_read(tmp_path: Path) -> None:
     assert settings.bot.review_chat == -100777
     (channel,) = settings.channels
     assert channel.silent_hours == ("23:00", "07:00") and channel.min_interval == 600 and channel.review
+
+
+async def test_a_channel_taken_out_of_the_config_is_forgotten_and_the_others_keep_their_options(
+    db: Database,
+) -> None:
+    both = [("@news", {"category": "world"}), ("@sport", {})]
+    await stored_channels.sync_configured(db, channels=both, now=1.0)
+    await stored_channels.sync_configured(db, channels=[("@news", {"category": "tech"})], now=2.0)
+    kept = await stored_channels.list_channels(db)
+    assert [(c.ref, c.options) for c in kept] == [("@news", {"category": "tech"})]

@@ -6,7 +6,6 @@ import asyncio
 import json
 import time
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 from bot.app import build_application, running
@@ -15,6 +14,7 @@ from bot.emulator import EmulatorClient
 from bot.news.opml import parse_opml
 from bot.render.dataio import IMPORT_HINT
 from bot.storage import chats, moderation, open_database, sources, subscriptions
+from bot.storage.interface import Database
 from tests.conftest import FeedItemSpec, FeedServer
 from tests.test_e2e_first_push import _wait_for_poll
 
@@ -170,42 +170,38 @@ async def test_reader_export_then_forget_after_a_restart_and_nothing_arrives_aft
         assert len(await control.messages(READER)) == before
 
 
-async def test_forget_removes_waiting_items_keeps_bans_and_the_audit_log(tmp_path: Path) -> None:
-    db = await open_database(tmp_path / "news.db")
-    try:
-        now = time.time()
-        await chats.remember_chat(
-            db, chat_id=READER, chat_type="private", title="R", username="r", language="en", now=now
+async def test_forget_removes_waiting_items_keeps_bans_and_the_audit_log(db: Database) -> None:
+    now = time.time()
+    await chats.remember_chat(
+        db, chat_id=READER, chat_type="private", title="R", username="r", language="en", now=now
+    )
+    await subscriptions.subscribe(db, chat_id=READER, kind="all", now=now)
+    await moderation.ban(db, user_id=READER, reason="spam", actor=ADMIN, now=now)
+    await sources.add_source(
+        db, source_id="s", name="S", url="https://s.example/rss", kind="feed", interval=300,
+        options={}, now=now,
+    )  # fmt: skip
+    # A queued item and one held for the digest, counted as fan-out counts what it queues.
+    async with db.transaction() as conn:
+        await conn.execute(
+            "INSERT INTO articles (id, source_id, guid, url, title, published_at, fetched_at)"
+            " VALUES (1, 's', 'g', 'https://s.example/1', 'T', ?, ?)",
+            (now, now),
         )
-        await subscriptions.subscribe(db, chat_id=READER, kind="all", now=now)
-        await moderation.ban(db, user_id=READER, reason="spam", actor=ADMIN, now=now)
-        await sources.add_source(
-            db, source_id="s", name="S", url="https://s.example/rss", kind="feed", interval=300,
-            options={}, now=now,
-        )  # fmt: skip
-        # A queued item and one held for the digest, counted as fan-out counts what it queues.
-        async with db.transaction() as conn:
-            await conn.execute(
-                "INSERT INTO articles (id, source_id, guid, url, title, published_at, fetched_at)"
-                " VALUES (1, 's', 'g', 'https://s.example/1', 'T', ?, ?)",
-                (now, now),
-            )
-            await conn.executemany(
-                "INSERT INTO outbox (article_id, chat_id, thread_id, state, next_attempt_at, created_at)"
-                " VALUES (1, ?, ?, ?, ?, ?)",
-                [(READER, 0, "queued", now, now), (READER, 7, "digest", now, now)],
-            )
-            await conn.execute("UPDATE outbox_counts SET n = n + 1 WHERE state IN ('queued', 'digest')")
-        assert await chats.waiting_deliveries(db, chat_id=READER) == 2
-        stamp = await chats.forget_stamp(db, chat_id=READER)
-        assert stamp is not None
-        assert await chats.forget_chat(db, chat_id=READER, stamp=stamp)
-        assert not await chats.forget_chat(db, chat_id=READER, stamp=stamp)  # once only
-        assert await moderation.is_banned(db, user_id=READER)
-        assert [e.action for e in await moderation.recent_audit(db, limit=5)] == ["ban"]
-        assert await subscriptions.count_active(db) == 0
-        assert await chats.waiting_deliveries(db, chat_id=READER) == 0
-        counts = {row[0]: row[1] for row in await db.fetchall("SELECT state, n FROM outbox_counts")}
-        assert counts["queued"] == counts["digest"] == 0  # the rows left through the counters' trigger
-    finally:
-        await db.close()
+        await conn.executemany(
+            "INSERT INTO outbox (article_id, chat_id, thread_id, state, next_attempt_at, created_at)"
+            " VALUES (1, ?, ?, ?, ?, ?)",
+            [(READER, 0, "queued", now, now), (READER, 7, "digest", now, now)],
+        )
+        await conn.execute("UPDATE outbox_counts SET n = n + 1 WHERE state IN ('queued', 'digest')")
+    assert await chats.waiting_deliveries(db, chat_id=READER) == 2
+    stamp = await chats.forget_stamp(db, chat_id=READER)
+    assert stamp is not None
+    assert await chats.forget_chat(db, chat_id=READER, stamp=stamp)
+    assert not await chats.forget_chat(db, chat_id=READER, stamp=stamp)  # once only
+    assert await moderation.is_banned(db, user_id=READER)
+    assert [e.action for e in await moderation.recent_audit(db, limit=5)] == ["ban"]
+    assert await subscriptions.count_active(db) == 0
+    assert await chats.waiting_deliveries(db, chat_id=READER) == 0
+    counts = {row[0]: row[1] for row in await db.fetchall("SELECT state, n FROM outbox_counts")}
+    assert counts["queued"] == counts["digest"] == 0  # the rows left through the counters' trigger

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -14,6 +13,7 @@ from bot.news.adding import Added, Candidate, Refused, add_from_url, find_source
 from bot.news.fetcher import Fetcher
 from bot.storage import open_database, pending, sources
 from bot.storage.interface import Database
+from tests.conftest import DatabaseTargets
 
 RSS = (
     b'<?xml version="1.0"?><rss version="2.0"><channel><title>Daily Ticker</title>'
@@ -111,8 +111,8 @@ async def test_feed_is_preferred_and_its_first_items_are_shown_before_anything_i
     assert await sources.list_sources(db) == []
 
 
-async def test_pending_source_survives_a_restart_and_is_taken_once(tmp_path: Path) -> None:
-    path = tmp_path / "news.db"
+async def test_pending_source_survives_a_restart_and_is_taken_once(db_targets: DatabaseTargets) -> None:
+    path = await db_targets()
     first = await open_database(path)
     try:
         pending_id = await pending.save_pending(

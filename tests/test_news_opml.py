@@ -19,7 +19,7 @@ from bot.news.opml import MAX_OUTLINES, OpmlError, parse_opml, render_opml
 from bot.news.opml_import import ImportReport, import_opml
 from bot.storage import open_database, sources
 from bot.storage.interface import Database
-from tests.conftest import FeedServer
+from tests.conftest import DatabaseTargets, FeedServer
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "feeds"
 UTC = ZoneInfo("UTC")
@@ -288,7 +288,7 @@ async def test_one_page_that_breaks_the_reader_fails_alone(
 
 
 async def test_export_then_import_into_an_empty_database_gives_the_same_sources(
-    db: Database, fetcher: Fetcher, tmp_path: Path
+    db: Database, fetcher: Fetcher, db_targets: DatabaseTargets
 ) -> None:
     rows = [
         ("a", 'Quotes "and" <tags> & more', "https://a.example/rss?x=1&y=2", "feed", "World & Co"),
@@ -301,7 +301,7 @@ async def test_export_then_import_into_an_empty_database_gives_the_same_sources(
             now=time.time(), category=category,
         )  # fmt: skip
     exported = render_opml(await sources.list_sources(db))
-    empty = await open_database(tmp_path / "empty.db")
+    empty = await open_database(await db_targets())
     try:
         report = await _import(empty, fetcher, exported)
         assert report.failed == () and report.present == ()
@@ -320,7 +320,9 @@ def _corpus_feeds() -> list[Path]:
 
 
 @pytest.mark.skipif(not _corpus_feeds(), reason="the shared corpus is absent")
-async def test_round_trip_on_the_corpus_feeds(db: Database, feed_server: FeedServer, tmp_path: Path) -> None:
+async def test_round_trip_on_the_corpus_feeds(
+    db: Database, feed_server: FeedServer, db_targets: DatabaseTargets
+) -> None:
     """Each corpus feed served by a local site and named in an OPML file by its address alone.
 
     The import fetches every one (the feeds' own titles become the names); its export, imported
@@ -345,7 +347,7 @@ async def test_round_trip_on_the_corpus_feeds(db: Database, feed_server: FeedSer
         assert all(r.reason.startswith("No feed or list of news found") for _label, r in report.failed)
         first = {(s.name, s.url, s.kind, s.category) for s in await sources.list_sources(db)}
         exported = render_opml(await sources.list_sources(db))
-        empty = await open_database(tmp_path / "empty.db")
+        empty = await open_database(await db_targets())
         try:
             again = await _import(empty, local, exported)
             second = {(s.name, s.url, s.kind, s.category) for s in await sources.list_sources(empty)}

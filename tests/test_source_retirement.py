@@ -10,6 +10,7 @@ from typing import Any
 from bot.config import Settings, SourceSettings
 from bot.emulator import EmulatorClient
 from bot.storage import open_database, sources
+from bot.storage.interface import Database
 from tests.conftest import FeedItemSpec, FeedServer
 
 ADMIN = 9001
@@ -79,35 +80,31 @@ async def test_source_removed_from_the_config_is_retired_at_start_and_admins_may
 
 
 async def test_retired_source_put_back_in_the_config_polls_again(
-    tmp_path: Any, feed_server: FeedServer
+    db: Database, feed_server: FeedServer
 ) -> None:
-    db = await open_database(tmp_path / "newsbot.db")
-    try:
-        both = _configured("kept", "gone", feed_server=feed_server)
-        await sources.sync_configured(db, sources=both, now=1.0)
-        await sources.set_paused(db, source_id="kept", paused=True)  # an admin's own pause
-        assert await sources.retire_unconfigured(db, configured=["kept"]) == ["gone"]
-        assert await sources.retire_unconfigured(db, configured=["kept"]) == []  # retired once
-        await sources.sync_configured(db, sources=both, now=4.0)
-        assert await sources.retire_unconfigured(db, configured=["kept", "gone"]) == []
-        gone = await sources.get_source(db, source_id="gone")
-        kept = await sources.get_source(db, source_id="kept")
-        assert gone is not None and not gone.paused and gone.origin == "config"
-        assert kept is not None and kept.paused  # the admin's pause survives a restart
-        assert await sources.retire_unconfigured(db, configured=[]) == ["gone", "kept"]
-        admin_added = await sources.add_source(
-            db,
-            source_id="mine",
-            name="Mine",
-            url="https://example.org/",
-            kind="feed",
-            interval=60,
-            options={},
-            now=6.0,
-        )
-        assert admin_added
-        assert await sources.retire_unconfigured(db, configured=[]) == []  # never an admin's source
-        mine = await sources.get_source(db, source_id="mine")
-        assert mine is not None and not mine.paused
-    finally:
-        await db.close()
+    both = _configured("kept", "gone", feed_server=feed_server)
+    await sources.sync_configured(db, sources=both, now=1.0)
+    await sources.set_paused(db, source_id="kept", paused=True)  # an admin's own pause
+    assert await sources.retire_unconfigured(db, configured=["kept"]) == ["gone"]
+    assert await sources.retire_unconfigured(db, configured=["kept"]) == []  # retired once
+    await sources.sync_configured(db, sources=both, now=4.0)
+    assert await sources.retire_unconfigured(db, configured=["kept", "gone"]) == []
+    gone = await sources.get_source(db, source_id="gone")
+    kept = await sources.get_source(db, source_id="kept")
+    assert gone is not None and not gone.paused and gone.origin == "config"
+    assert kept is not None and kept.paused  # the admin's pause survives a restart
+    assert await sources.retire_unconfigured(db, configured=[]) == ["gone", "kept"]
+    admin_added = await sources.add_source(
+        db,
+        source_id="mine",
+        name="Mine",
+        url="https://example.org/",
+        kind="feed",
+        interval=60,
+        options={},
+        now=6.0,
+    )
+    assert admin_added
+    assert await sources.retire_unconfigured(db, configured=[]) == []  # never an admin's source
+    mine = await sources.get_source(db, source_id="mine")
+    assert mine is not None and not mine.paused

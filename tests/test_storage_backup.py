@@ -16,7 +16,7 @@ import pytest
 from bot.config import Settings, SourceSettings
 from bot.emulator import Emulator
 from bot.storage import chats, open_database, subscriptions
-from bot.storage.backup import BackupError, backup, check_newsbot_database
+from bot.storage.backup import BackupError, backup, check_newsbot_database, restore
 from bot.storage.connection import InstanceLock
 from tests.conftest import FeedItemSpec, FeedServer
 from tests.test_e2e_first_push import _wait_for_poll
@@ -57,6 +57,17 @@ def _rows(path: Path, sql: str) -> list[tuple[Any, ...]]:
         conn.close()
 
 
+@pytest.fixture
+def live(tmp_path: Path) -> Path:
+    """The database these tests back up and restore: a SQLite file, on purpose.
+
+    Backup and restore copy that file; on PostgreSQL they refuse and name pg_dump and pg_restore
+    (the last test), so the ``db`` fixture's PostgreSQL run would have nothing to copy.
+    """
+    return tmp_path / "newsbot.db"
+
+
+# SQLite only, as above: the bot's settings name a database file (make_settings).
 async def test_backup_while_a_broadcast_runs_holds_everything_committed_before_it(
     feed_server: FeedServer,
     emulator_state: Emulator,
@@ -102,29 +113,29 @@ async def test_backup_while_a_broadcast_runs_holds_everything_committed_before_i
     assert not Path(f"{copy}-wal").exists()
 
 
-def test_restore_refuses_a_file_that_is_not_sqlite(tmp_path: Path) -> None:
+def test_restore_refuses_a_file_that_is_not_sqlite(tmp_path: Path, live: Path) -> None:
     bogus = tmp_path / "notes.txt"
     bogus.write_text("hello, not a database\n")
-    result = _cli("restore", str(bogus), db=tmp_path / "newsbot.db")
+    result = _cli("restore", str(bogus), db=live)
     assert result.returncode == 2
     assert result.stderr.strip() == f"newsbot: {bogus} is not an SQLite database"
-    assert not (tmp_path / "newsbot.db").exists()
+    assert not live.exists()
 
 
-def test_restore_refuses_an_sqlite_file_without_newsbot_migrations(tmp_path: Path) -> None:
+def test_restore_refuses_an_sqlite_file_without_newsbot_migrations(tmp_path: Path, live: Path) -> None:
     other = tmp_path / "other.db"
     conn = sqlite3.connect(other)
     conn.execute("CREATE TABLE notes (body TEXT)")
     conn.commit()
     conn.close()
-    result = _cli("restore", str(other), db=tmp_path / "newsbot.db")
+    result = _cli("restore", str(other), db=live)
     assert result.returncode == 2
     assert "is not a newsbot database (it has no schema_migrations table)" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
 
 
-async def test_restore_refuses_a_backup_from_a_newer_schema(tmp_path: Path) -> None:
-    live, newer = tmp_path / "newsbot.db", tmp_path / "newer.db"
+async def test_restore_refuses_a_backup_from_a_newer_schema(tmp_path: Path, live: Path) -> None:
+    newer = tmp_path / "newer.db"
     await _make_database(live)
     await _make_database(newer, readers=1)
     conn = sqlite3.connect(newer)
@@ -137,8 +148,8 @@ async def test_restore_refuses_a_backup_from_a_newer_schema(tmp_path: Path) -> N
     assert _rows(live, "SELECT COUNT(*) FROM chats")[0][0] == 3  # untouched
 
 
-async def test_restore_refuses_while_the_bot_runs(tmp_path: Path) -> None:
-    live, saved = tmp_path / "newsbot.db", tmp_path / "saved.db"
+async def test_restore_refuses_while_the_bot_runs(tmp_path: Path, live: Path) -> None:
+    saved = tmp_path / "saved.db"
     await _make_database(live)
     backup(live, saved)
     lock = InstanceLock.acquire(live)  # what a running bot holds
@@ -148,11 +159,13 @@ async def test_restore_refuses_while_the_bot_runs(tmp_path: Path) -> None:
         lock.release()
     assert result.returncode == 2
     assert "is already running" in result.stderr and "stop it first" in result.stderr
-    assert not (tmp_path / "newsbot.db.before-restore").exists()
+    assert not live.with_name("newsbot.db.before-restore").exists()
 
 
-async def test_restore_swaps_the_file_keeps_the_old_one_and_drops_a_stale_wal(tmp_path: Path) -> None:
-    live, saved = tmp_path / "newsbot.db", tmp_path / "saved.db"
+async def test_restore_swaps_the_file_keeps_the_old_one_and_drops_a_stale_wal(
+    tmp_path: Path, live: Path
+) -> None:
+    saved = tmp_path / "saved.db"
     await _make_database(live, readers=2)
     backup(live, saved)
     await _make_database(live, readers=5)  # more readers after the backup
@@ -162,13 +175,15 @@ async def test_restore_swaps_the_file_keeps_the_old_one_and_drops_a_stale_wal(tm
     assert "the old database is" in result.stdout
     assert not Path(f"{live}-wal").exists()
     assert _rows(live, "SELECT COUNT(*) FROM chats")[0][0] == 2
-    assert _rows(tmp_path / "newsbot.db.before-restore", "SELECT COUNT(*) FROM chats")[0][0] == 5
+    assert _rows(live.with_name("newsbot.db.before-restore"), "SELECT COUNT(*) FROM chats")[0][0] == 5
     db = await open_database(live)  # the bot opens the restored file as usual
     await db.close()
 
 
-async def test_restore_refuses_while_another_process_reads_the_old_database(tmp_path: Path) -> None:
-    live, saved = tmp_path / "newsbot.db", tmp_path / "saved.db"
+async def test_restore_refuses_while_another_process_reads_the_old_database(
+    tmp_path: Path, live: Path
+) -> None:
+    saved = tmp_path / "saved.db"
     await _make_database(live, readers=2)
     backup(live, saved)
     writer = sqlite3.connect(live)
@@ -187,7 +202,7 @@ async def test_restore_refuses_while_another_process_reads_the_old_database(tmp_
     assert "being read by another process" in result.stderr
     # Nothing was swapped and the last commit is still there.
     assert _rows(live, "SELECT DISTINCT title FROM chats") == [("written after the reader began",)]
-    assert not (tmp_path / "newsbot.db.before-restore").exists()
+    assert not live.with_name("newsbot.db.before-restore").exists()
 
 
 def test_backup_refuses_what_is_not_a_newsbot_database(tmp_path: Path) -> None:
@@ -195,3 +210,20 @@ def test_backup_refuses_what_is_not_a_newsbot_database(tmp_path: Path) -> None:
         backup(tmp_path / "missing.db", tmp_path / "copy.db")
     result = _cli("backup", str(tmp_path / "nowhere" / "copy.db"), db=tmp_path / "missing.db")
     assert result.returncode == 2 and result.stderr.startswith("newsbot: no database at")
+
+
+async def test_backup_and_restore_refuse_a_postgresql_database_and_name_its_tools(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    db = await open_database(postgres_url)
+    await db.close()
+    secret = postgres_url.replace("://", "://newsbot:hunter2@", 1)
+    with pytest.raises(BackupError, match="pg_dump") as refused:
+        backup(secret, tmp_path / "copy.db")
+    assert "PostgreSQL" in str(refused.value) and "hunter2" not in str(refused.value)
+    saved = tmp_path / "saved.db"
+    await _make_database(saved, readers=1)
+    with pytest.raises(BackupError, match="pg_restore") as refused:
+        restore(saved, secret)
+    assert "hunter2" not in str(refused.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["saved.db"]  # nothing written

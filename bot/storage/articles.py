@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -12,6 +13,7 @@ from bot.items import FeedItem
 from bot.models import Article, from_epoch
 from bot.storage import moderation, outbox
 from bot.storage import search_index as search
+from bot.storage.dialect import Dialect
 from bot.storage.interface import Connection, Database, Row, inserted_id
 from bot.text import fold
 from bot.urls import normalize_url, url_key
@@ -25,28 +27,41 @@ SEEN_RETENTION = 365 * 86400.0
 # A seen item still in its feed has its time refreshed at most this often.
 SEEN_TOUCH_EVERY = 86400.0
 
+
 # A poll's items are looked up together: a feed mostly repeats what it said last time, and one
-# query per item made storage the largest cost of a 500-source poll cycle.
-FIND_BY_GUIDS = """
+# query per item made storage the largest cost of a 500-source poll cycle. The lists come as one
+# JSON parameter; the dialect's fragment is fixed text, never data (hence the noqa: S608).
+@functools.cache
+def _find_by_guids(dialect: Dialect) -> str:
+    return f"""
 SELECT id, guid, title, lead FROM articles
-WHERE source_id = :source_id AND guid IN (SELECT value FROM json_each(:guids))
-"""
-FIND_SEEN = """
+WHERE source_id = :source_id AND guid IN {dialect.texts(":guids")}
+"""  # noqa: S608
+
+
+@functools.cache
+def _find_seen(dialect: Dialect) -> str:
+    return f"""
 SELECT key, seen_at FROM seen_items
-WHERE source_id = :source_id AND key IN (SELECT value FROM json_each(:keys))
-"""
+WHERE source_id = :source_id AND key IN {dialect.ints(":keys")}
+"""  # noqa: S608
+
+
 # Articles that may be the same page as a poll's items: the same link, the same matching key, or
 # a page that named the link as its canonical address.
-FIND_BY_LINKS = """
-SELECT id, source_id, guid, url, url_key, canonical_url, publisher_guid FROM articles
-WHERE url IN (SELECT value FROM json_each(:urls)) AND own_link = 1
+@functools.cache
+def _find_by_links(dialect: Dialect) -> str:
+    columns = "id, source_id, guid, url, url_key, canonical_url, publisher_guid"
+    urls, keys = dialect.texts(":urls"), dialect.texts(":keys")
+    return f"""
+SELECT {columns} FROM articles WHERE url IN {urls} AND own_link = 1
 UNION
-SELECT id, source_id, guid, url, url_key, canonical_url, publisher_guid FROM articles
-WHERE url_key IN (SELECT value FROM json_each(:keys)) AND own_link = 1
+SELECT {columns} FROM articles WHERE url_key IN {keys} AND own_link = 1
 UNION
-SELECT id, source_id, guid, url, url_key, canonical_url, publisher_guid FROM articles
-WHERE canonical_url IN (SELECT value FROM json_each(:urls))
-"""
+SELECT {columns} FROM articles WHERE canonical_url IN {urls}
+"""  # noqa: S608
+
+
 INSERT_ARTICLE = """
 INSERT INTO articles (source_id, guid, url, url_key, publisher_guid, own_link, title, kicker, category,
                       author, image_url, tags, lead, breaking, published_at, published_guessed,
@@ -80,14 +95,16 @@ SELECT id, url FROM articles
 WHERE source_id = :source_id AND page_fetched_at IS NULL AND fetched_at >= :since AND own_link = 1
 ORDER BY id DESC LIMIT :limit
 """
-# The page fills what the feed left out; it never overrides what the feed said.
+# The page fills what the feed left out; it never overrides what the feed said. (PostgreSQL cannot
+# tell the type of a parameter that is only tested for NULL: the CAST says it.)
 UPDATE_PAGE = """
 UPDATE articles SET
     body = :body,
     author = COALESCE(author, :author),
-    published_at = CASE WHEN published_guessed = 1 AND :published IS NOT NULL
+    published_at = CASE WHEN published_guessed = 1 AND CAST(:published AS DOUBLE PRECISION) IS NOT NULL
                         THEN :published ELSE published_at END,
-    published_guessed = CASE WHEN :published IS NOT NULL THEN 0 ELSE published_guessed END,
+    published_guessed = CASE WHEN CAST(:published AS DOUBLE PRECISION) IS NOT NULL
+                             THEN 0 ELSE published_guessed END,
     category = COALESCE(category, :category),
     tags = CASE WHEN tags = '[]' THEN :tags ELSE tags END,
     image_url = COALESCE(image_url, :image_url),
@@ -268,7 +285,7 @@ def _same_page(item: FeedItem, known: _Known, *, source_id: str) -> bool:
 
 
 def article_from_row(row: Row) -> Article:
-    keys = row.keys()
+    keys = set(row.keys())  # asyncpg's keys() is an iterator, good for one look only
     return Article(
         id=row["id"],
         source_id=row["source_id"],
@@ -337,11 +354,12 @@ async def store_items(
     # execute_fetchall and no empty executemany: each call is a trip to aiosqlite's thread.
     async with db.transaction() as conn:
         found = await conn.execute_fetchall(
-            FIND_BY_GUIDS, {"source_id": source_id, "guids": json.dumps(list(keys))}
+            _find_by_guids(db.dialect), {"source_id": source_id, "guids": json.dumps(list(keys))}
         )
         by_guid = {row["guid"]: row for row in found}
         found = await conn.execute_fetchall(
-            FIND_SEEN, {"source_id": source_id, "keys": json.dumps([*keys.values(), *unreadable])}
+            _find_seen(db.dialect),
+            {"source_id": source_id, "keys": json.dumps([*keys.values(), *unreadable])},
         )
         seen = {row["key"]: row["seen_at"] for row in found}
         new_unreadable = [key for key in unreadable if key not in seen]
@@ -353,7 +371,7 @@ async def store_items(
             _Known(
                 r["id"], r["source_id"], r["url"], r["url_key"], r["canonical_url"], bool(r["publisher_guid"])
             )
-            for r in await conn.execute_fetchall(FIND_BY_LINKS, params)
+            for r in await conn.execute_fetchall(_find_by_links(db.dialect), params)
         ]
         for item in oldest_first(good, now=now):
             known = by_guid.get(item.guid)

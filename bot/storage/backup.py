@@ -7,6 +7,9 @@ keep writing meanwhile) and it never needs the bot's instance lock.
 Restore takes the instance lock for its whole run (so no bot starts halfway), checks the file is a
 newsbot database this code can open, copies it beside the database, fsyncs it and renames it over
 the database in one step. The old file is kept as ``<db>.before-restore``.
+
+Both are about a SQLite file. A PostgreSQL database is the server's to copy: they refuse it and
+name the server's own tools (pg_dump, pg_restore), which copy it consistently while it runs.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from pathlib import Path
 from bot.errors import AlreadyRunning, StorageError
 from bot.storage.connection import InstanceLock
 from bot.storage.migrations import load_migrations
+from bot.storage.postgres import is_postgres_url, redacted
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +46,15 @@ class Copied:
     path: Path
     version: int  # the newest migration the copy holds
     kept: Path | None = None  # where the replaced database went (restore only)
+
+
+def _refuse_server(database: Path | str, *, doing: str, instead: str) -> None:
+    """Refuse a PostgreSQL URL in one line that says which tool does the job there."""
+    if is_postgres_url(database):
+        raise BackupError(
+            f"{doing} copies a SQLite file, and the database is on PostgreSQL"
+            f" ({redacted(str(database))}): {instead}"
+        )
 
 
 def _connect_readonly(path: Path) -> sqlite3.Connection:
@@ -111,8 +124,9 @@ def _fsync_folder(folder: Path) -> None:
         _fsync(folder)
 
 
-def backup(database: Path, target: Path) -> Copied:
+def backup(database: Path | str, target: Path) -> Copied:
     """Copy the live database to ``target`` (replaced atomically if it exists)."""
+    _refuse_server(database, doing="backup", instead="back it up with pg_dump (pg_dump -Fc -f FILE URL)")
     database, target = Path(database), Path(target)
     if not database.is_file():
         raise BackupError(f"no database at {database}")
@@ -156,8 +170,11 @@ def _settle(database: Path) -> None:
         )
 
 
-def restore(source: Path, database: Path) -> Copied:
+def restore(source: Path, database: Path | str) -> Copied:
     """Put the backup ``source`` in place of ``database``; the bot must be stopped."""
+    _refuse_server(
+        database, doing="restore", instead="restore a pg_dump file with pg_restore (pg_restore -d URL FILE)"
+    )
     source, database = Path(source), Path(database)
     if not source.is_file():
         raise BackupError(f"no such file: {source}")

@@ -8,6 +8,7 @@ any other delivery, with the same limits, retries and crash safety.
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 from bot.models import Article
 from bot.storage import moderation
 from bot.storage.articles import article_from_row, hide
+from bot.storage.dialect import Dialect
 from bot.storage.interface import Database, Row, inserted_id
 
 # Channel posts use topic -1 in the outbox: a channel that also subscribed through commands
@@ -26,9 +28,14 @@ INSERT INTO channels (ref, origin, options, last_article, created_at)
 VALUES (:ref, 'config', :options, (SELECT COALESCE(MAX(id), 0) FROM articles), :now)
 ON CONFLICT (ref) DO UPDATE SET options = excluded.options, origin = 'config'
 """
-DELETE_UNCONFIGURED = """
-DELETE FROM channels WHERE origin = 'config' AND ref NOT IN (SELECT value FROM json_each(:refs))
-"""
+
+
+@functools.cache
+def _delete_unconfigured(dialect: Dialect) -> str:
+    refs = dialect.texts(":refs")  # fixed text of the dialect, never data
+    return f"DELETE FROM channels WHERE origin = 'config' AND ref NOT IN {refs}"  # noqa: S608
+
+
 INSERT_ADDED = """
 INSERT INTO channels (ref, chat_id, title, origin, options, last_article, created_at)
 VALUES (:ref, :chat_id, :title, 'admin', :options, (SELECT COALESCE(MAX(id), 0) FROM articles), :now)
@@ -213,7 +220,7 @@ class SentMessage:
 
 
 def _channel(row: Row) -> Channel:
-    keys = row.keys()
+    keys = set(row.keys())  # asyncpg's keys() is an iterator, good for one look only
     return Channel(
         id=row["id"],
         ref=row["ref"],
@@ -237,7 +244,8 @@ async def sync_configured(db: Database, *, channels: list[tuple[str, dict[str, A
     async with db.transaction() as conn:
         for ref, options in channels:
             await conn.execute(UPSERT_CONFIGURED, {"ref": ref, "options": json.dumps(options), "now": now})
-        await conn.execute(DELETE_UNCONFIGURED, {"refs": json.dumps([ref for ref, _ in channels])})
+        refs = json.dumps([ref for ref, _ in channels])
+        await conn.execute(_delete_unconfigured(db.dialect), {"refs": refs})
 
 
 async def list_channels(db: Database) -> list[Channel]:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from collections.abc import Iterable
 from typing import Any
 
 from bot.models import Source
+from bot.storage.dialect import Dialect
 from bot.storage.interface import Database, Row
 
 UPSERT_CONFIGURED = """
@@ -30,13 +32,20 @@ ON CONFLICT (id) DO UPDATE SET
     retired_at = NULL,
     options = excluded.options
 """
+
+
 # A config source no longer in the file: no longer polled or offered, kept with its articles, and
 # an ordinary source from now on, which /source_remove may delete.
-RETIRE_UNCONFIGURED = """
+@functools.cache
+def _retire_unconfigured(dialect: Dialect) -> str:
+    ids = dialect.texts(":ids")  # fixed text of the dialect, never data
+    return f"""
 UPDATE sources SET origin = 'admin', paused = 1, retired_at = :now
-WHERE origin = 'config' AND id NOT IN (SELECT value FROM json_each(:ids))
+WHERE origin = 'config' AND id NOT IN {ids}
 RETURNING id
-"""
+"""  # noqa: S608
+
+
 INSERT_ADMIN = """
 INSERT INTO sources (id, name, url, kind, interval, category, breaking, origin, options, created_at)
 VALUES (:id, :name, :url, :kind, :interval, :category, 0, 'admin', :options, :now)
@@ -127,7 +136,7 @@ async def retire_unconfigured(
     params = {"ids": json.dumps(list(configured)), "now": time.time() if now is None else now}
     async with (
         db.transaction() as conn,
-        conn.execute(RETIRE_UNCONFIGURED, params) as cursor,
+        conn.execute(_retire_unconfigured(db.dialect), params) as cursor,
     ):
         rows = await cursor.fetchall()
     return sorted(str(row[0]) for row in rows)
