@@ -19,8 +19,9 @@ NOW = time.time()
 
 
 @pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = await open_database(tmp_path / "news.db")
+async def db(db: Database) -> Database:
+    """The conftest database on each back end, with two configured sources."""
+    database = db
     await sources.sync_configured(
         database,
         sources=[
@@ -29,10 +30,7 @@ async def db(tmp_path: Path) -> AsyncIterator[Database]:
         ],
         now=NOW,
     )
-    try:
-        yield database
-    finally:
-        await database.close()
+    return database
 
 
 async def _store(
