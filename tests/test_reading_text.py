@@ -7,9 +7,9 @@ import pytest
 from bot.folding import search_fold, search_tokens
 from bot.reading.language import detect_language
 from bot.reading.query import EmptyQuery, to_match
-from bot.storage.fulltext import Match, Term, fts5_match, tsquery
 from bot.reading.sentences import split_sentences
 from bot.reading.summarize import summarize
+from bot.storage.fulltext import Match, Term, fts5_match, tsquery
 
 
 def test_english_split_survives_abbreviations_initials_decimals_and_quotes() -> None:

@@ -1,4 +1,4 @@
-"""The full-text index (SQLite FTS5 with BM25, PostgreSQL tsvector with cover density), summaries, and what reading needs to know of an article.
+"""The full-text index (SQLite FTS5, PostgreSQL tsvector), summaries, and what reading needs of an article.
 
 The index holds folded text (``bot.folding.search_fold``) and is written by the same
 transactions that write articles; a trigger removes an article's row when the article goes.
@@ -56,33 +56,34 @@ class _Statements:
 
 @functools.cache
 def _statements(dialect: Dialect) -> _Statements:
+    # The f-strings only join the dialect's fixed fragments; every value is a bound parameter.
     match = dialect.matches(":match")
     return _Statements(
         window_start=f"""
 SELECT rowid FROM article_search WHERE {match} ORDER BY rowid DESC LIMIT 1 OFFSET :window
-""",
+""",  # noqa: S608
         search=f"""
 SELECT rowid AS id, {dialect.score(":match", SEARCH_WEIGHTS)} AS score FROM article_search
 WHERE {match} AND rowid >= :since
 ORDER BY score LIMIT :limit
-""",
-        published=f"SELECT id, published_at FROM articles WHERE id IN {dialect.ints('?')}",
+""",  # noqa: S608
+        published=f"SELECT id, published_at FROM articles WHERE id IN {dialect.ints('?')}",  # noqa: S608
         related=f"""
 SELECT rowid AS id, {dialect.score(":match", RELATED_WEIGHTS)} AS score
 FROM article_search WHERE {match} AND rowid != :id
 ORDER BY score LIMIT :limit
-""",
+""",  # noqa: S608
         term_counts=dialect.term_counts.format("?"),
         articles=f"""
 SELECT a.*, s.name AS source_name FROM articles a JOIN sources s ON s.id = a.source_id
 WHERE a.id IN {dialect.ints("?")} AND a.hidden = 0  -- a taken-down story is gone
-""",
+""",  # noqa: S608
         articles_with_texts=f"""
 SELECT a.*, s.name AS source_name, x.title AS folded_title, x.lead AS folded_lead,
        substr(x.body, 1, :body_chars) AS folded_body
 FROM articles a JOIN sources s ON s.id = a.source_id JOIN article_search x ON x.rowid = a.id
 WHERE a.id IN {dialect.ints(":ids")} AND a.hidden = 0
-""",
+""",  # noqa: S608
     )
 
 
@@ -197,7 +198,9 @@ async def search(db: Database, *, match: Match, limit: int, offset: int = 0) -> 
 async def related_candidates(db: Database, *, article_id: int, match: Match, limit: int) -> list[Hit]:
     """Other articles matching a query of an article's salient terms, best first."""
     text = db.dialect.render_match(match)
-    rows = await db.fetchall(_statements(db.dialect).related, {"match": text, "id": article_id, "limit": limit})
+    rows = await db.fetchall(
+        _statements(db.dialect).related, {"match": text, "id": article_id, "limit": limit}
+    )
     return [Hit(r["id"], r["score"]) for r in rows]
 
 
