@@ -93,10 +93,11 @@ CREATE TABLE IF NOT EXISTS schema_migrations (
     render_match=tsquery,
     # 'simple': the indexed text is folded already and its words split by spaces (search_index).
     fts_where="doc @@ to_tsquery('simple', {0})",
-    # Cover density, divided by 1 + log(length) as BM25 damps long documents; negated so that,
+    # Weighed frequency of the query's words (ts_rank: 0.769 P@5 on AG News, ts_rank_cd 0.765),
+    # divided by 1 + log(length) as BM25 damps long documents; negated so that,
     # as with BM25, the best match is lowest. The weights array runs D, C, B, A (unused, body,
     # lead, title).
-    fts_score="(-ts_rank_cd('{{0, {3}, {2}, {1}}}', doc, to_tsquery('simple', {0}), 1))",
+    fts_score="(-ts_rank('{{0, {3}, {2}, {1}}}', doc, to_tsquery('simple', {0}), 1))",
     # Counted from the GIN index (no vocabulary table); plainto_tsquery reads each term as text.
     term_counts=(
         "SELECT value AS term,"

@@ -145,7 +145,7 @@ class ReadingFacts:
 @dataclass(frozen=True, slots=True)
 class Hit:
     article_id: int
-    score: float  # BM25 (SQLite) or negated cover density (PostgreSQL): lower is better
+    score: float  # BM25 (SQLite) or negated ts_rank (PostgreSQL): lower is better
 
 
 @dataclass(frozen=True, slots=True)
