@@ -1,6 +1,7 @@
 """Judge summaries and related reads against the shared corpus, beside two baselines each.
 
 Run from the project root: .venv/bin/python scripts/eval_reading.py [--related-queries N]
+[--postgres postgresql://...] (related reads on PostgreSQL too, beside SQLite)
 
 Summaries: ROUGE-1/2/L F1 (our own implementation: lower-cased word tokens, no stemming) of
 newsbot, a lead baseline (the first k sentences) and a TextRank baseline (PageRank over the
@@ -231,7 +232,7 @@ def tfidf_related(items: list[tuple[str, str, str, str]], queries: list[int], k:
     return answers
 
 
-async def newsbot_related(db_path: Path, ids: list[str], k: int) -> list[list[str]]:
+async def newsbot_related(db_path: Path | str, ids: list[str], k: int) -> list[list[str]]:
     from bot.reading.related import related_reads
     from bot.storage import open_database
     from bot.storage.search import find_article
@@ -249,7 +250,35 @@ async def newsbot_related(db_path: Path, ids: list[str], k: int) -> list[list[st
         await db.close()
 
 
-def evaluate_related(queries: int) -> tuple[int, float, float, float] | None:
+async def postgres_related(server: str, jsonl: Path, ids: list[str], k: int) -> tuple[list[list[str]], float]:
+    """Import into a fresh database on the PostgreSQL server (in process: the CLI takes a file) and answer."""
+    import asyncpg
+
+    from bot.reading.importer import import_jsonl
+    from bot.storage import open_database
+
+    name = f"eval_reading_{os.getpid()}"
+    admin = await asyncpg.connect(server)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        url = server.rsplit("/", 1)[0] + "/" + name
+        try:
+            started = time.perf_counter()
+            db = await open_database(url)
+            try:
+                await import_jsonl(db, jsonl, progress=None, warn=lambda m: None)
+            finally:
+                await db.close()
+            seconds = time.perf_counter() - started
+            return await newsbot_related(url, ids, k), seconds
+        finally:
+            await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+def evaluate_related(queries: int, postgres: str | None = None) -> list[tuple[str, int, float, float]] | None:
+    """(system, queries, P@5, import seconds) of newsbot on each back end and of the baseline."""
     if not AG_NEWS.exists():
         return None
     items = ag_news()
@@ -272,6 +301,8 @@ def evaluate_related(queries: int) -> tuple[int, float, float, float] | None:
         )
         import_seconds = time.perf_counter() - started
         ours = asyncio.run(newsbot_related(db_path, [items[q][0] for q in picked], 5))
+        if postgres:
+            on_postgres = asyncio.run(postgres_related(postgres, jsonl, [items[q][0] for q in picked], 5))
     baseline = tfidf_related(items, picked, 5)
 
     def precision(answers: list[list[str]]) -> float:
@@ -282,13 +313,21 @@ def evaluate_related(queries: int) -> tuple[int, float, float, float] | None:
         return hits / total
 
     theirs = precision([[items[i][0] for i in answer] for answer in baseline])
-    return len(picked), precision(ours), theirs, import_seconds
+    rows = [("newsbot (SQLite)", len(picked), precision(ours), import_seconds)]
+    if postgres:
+        rows.append(("newsbot (PostgreSQL)", len(picked), precision(on_postgres[0]), on_postgres[1]))
+    return [*rows, ("tf-idf cosine", len(picked), theirs, 0.0)]
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--related-queries", type=int, default=1000, help="AG News items used as queries")
     parser.add_argument("--skip-related", action="store_true")
+    parser.add_argument(
+        "--postgres",
+        metavar="URL",
+        help="judge related reads on PostgreSQL too (a server URL; a database is made and dropped)",
+    )
     args = parser.parse_args()
     if not CORPUS.exists():
         print(f"skipped: {CORPUS} is absent")
@@ -299,13 +338,12 @@ def main() -> int:
         for system, (r1, r2, rl) in averaged.items():
             print(f"{name:<16}{count:>5}  {system:<10}{r1 * 100:>7.2f}{r2 * 100:>7.2f}{rl * 100:>7.2f}")
     if not args.skip_related:
-        related = evaluate_related(args.related_queries)
-        if related is not None:
-            n, ours, theirs, seconds = related
-            print(f"\nRelated reads on AG News ({n} queries; 7,600 items imported in {seconds:.1f} s)")
-            print(f"{'system':<18}{'P@5':>7}")
-            print(f"{'newsbot':<18}{ours:>7.3f}")
-            print(f"{'tf-idf cosine':<18}{theirs:>7.3f}")
+        related = evaluate_related(args.related_queries, args.postgres)
+        if related:
+            print(f"\nRelated reads on AG News ({related[0][1]} queries; 7,600 items imported)")
+            print(f"{'system':<22}{'P@5':>7}{'import s':>10}")
+            for system, _n, precision, seconds in related:
+                print(f"{system:<22}{precision:>7.3f}{seconds:>10.1f}")
     return 0
 
 

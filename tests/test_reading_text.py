@@ -9,6 +9,7 @@ from bot.reading.language import detect_language
 from bot.reading.query import EmptyQuery, to_match
 from bot.reading.sentences import split_sentences
 from bot.reading.summarize import summarize
+from bot.storage.fulltext import Match, Term, fts5_match, tsquery
 
 
 def test_english_split_survives_abbreviations_initials_decimals_and_quotes() -> None:
@@ -72,11 +73,20 @@ def test_search_folding_unifies_turkic_letters_case_and_latin_marks_but_keeps_cy
 
 
 def test_search_words_become_a_safe_expression_with_phrases_and_prefixes() -> None:
-    assert to_match('"New York" fire') == '"new york" AND "fire"*'
-    assert to_match("Bakıda seçki") == '"bakida"* AND "secki"*'
-    assert to_match('x" OR 1=1; DROP') == '"x" AND "or" AND "1" AND "drop"*'
+    assert fts5_match(to_match('"New York" fire')) == '"new york" AND "fire"*'
+    assert fts5_match(to_match("Bakıda seçki")) == '"bakida"* AND "secki"*'
+    assert fts5_match(to_match('x" OR 1=1; DROP')) == '"x" AND "or" AND "1" AND "drop"*'
     with pytest.raises(EmptyQuery):
         to_match('"" ... !!')
+
+
+def test_search_words_become_a_tsquery_with_every_word_quoted() -> None:
+    assert tsquery(to_match('"New York" fire')) == "('new' <-> 'york') & 'fire':*"
+    assert tsquery(to_match("Bakıda seçki")) == "'bakida':* & 'secki':*"
+    assert tsquery(to_match("a:* & b | !c")) == "'a' & 'b' & 'c'"
+    # Words are letters and digits, but the quoting holds for any text a term could carry.
+    phrase = Match((Term(("it's", "a" + "\\" + "b"), prefix=True),))
+    assert tsquery(phrase) == "('it''s' <-> 'a" + "\\" * 2 + "b':*)"
 
 
 BOILERPLATE_ARTICLE = """Photo: Getty Images

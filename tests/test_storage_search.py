@@ -3,24 +3,23 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
 from bot.items import FeedItem
-from bot.reading.query import to_match
+from bot.reading.query import EmptyQuery, to_match
 from bot.reading.related import related_reads
-from bot.storage import articles, open_database, search, sources
+from bot.storage import articles, search, sources
 from bot.storage.interface import Database
 
 NOW = time.time()
 
 
 @pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = await open_database(tmp_path / "news.db")
+async def db(db: Database) -> Database:
+    """The conftest database on each back end, with two configured sources."""
+    database = db
     await sources.sync_configured(
         database,
         sources=[
@@ -29,10 +28,7 @@ async def db(tmp_path: Path) -> AsyncIterator[Database]:
         ],
         now=NOW,
     )
-    try:
-        yield database
-    finally:
-        await database.close()
+    return database
 
 
 async def _store(
@@ -189,3 +185,98 @@ async def test_an_article_is_found_by_its_link_with_tracking_another_scheme_or_a
         found = await search.find_article(db, ref=link)
         assert found is not None and found.id == article_id, link
     assert await search.find_article(db, ref="https://one.example/news/2") is None
+
+
+def _record(
+    n: int, title: str, lead: str, body: str = "", *, category: str | None = None
+) -> search.ImportRecord:
+    return search.ImportRecord(
+        guid=f"imp{n}",
+        url=f"https://imported.example/{n}",
+        title=title,
+        lead=lead,
+        body=body,
+        category=category,
+        published=NOW - n * 60,
+        summary="",
+        lang="en",
+    )
+
+
+@pytest.fixture
+async def imported(db: Database) -> dict[str, int]:
+    """Imported articles (stored and indexed by search.import_batch, on either back end)."""
+    records = [
+        _record(1, "Harbour reopens after the storm", "Ships return to the port of Baku"),
+        _record(2, "Covid-19 cases fall", "Hospitals report 3.5 percent fewer admissions"),
+        _record(3, "Выборы в парламент назначены", "Центризбирком объявил дату выборов"),
+        _record(4, "İstanbul'da büyük yangın", "Dün gece yangın çıktı"),
+        *(_record(10 + n, f"Unrelated story {n}", "Nothing about ships") for n in range(6)),
+    ]
+    ids = await search.import_batch(db, records=records, now=NOW)
+    return {r.guid: i for r, i in zip(records, ids, strict=True)}
+
+
+async def test_imported_articles_are_found_by_words_prefixes_phrases_and_folded_letters(
+    db: Database, imported: dict[str, int]
+) -> None:
+    assert await _found(db, "harbour") == [imported["imp1"]]
+    assert await _found(db, "harb") == [imported["imp1"]]  # a long word matches as a prefix
+    assert await _found(db, '"the storm"') == [imported["imp1"]]
+    assert await _found(db, '"storm the"') == []
+    assert await _found(db, "covid 19") == [imported["imp2"]]
+    assert await _found(db, "3 5 percent") == [imported["imp2"]]
+    assert await _found(db, "выборы парламент") == [imported["imp3"]]
+    assert await _found(db, "ISTANBUL yangin") == [imported["imp4"]]
+    assert await _found(db, "harbour volcano") == []
+    assert len(await _found(db, "ships")) == 7
+
+
+@pytest.mark.parametrize(
+    "words",
+    [
+        "'harbour'",
+        "harbour:*",
+        "harbour & storm",
+        "harbour | !storm",
+        "!(harbour)",
+        "harbour) & (",
+        "\\harbour\\",
+        "'\\''",
+        '"harbour',
+        "it's \"the storm",
+        "<-> <2> :A :* & | !",
+        "harbour " + "x" * 5000,
+        "harbour " * 500,
+        "NEAR(harbour storm) AND OR NOT harbour^ -storm +storm title:harbour {title}: harbour",
+    ],
+)
+async def test_hostile_query_text_gives_results_or_none_never_an_error(
+    db: Database, imported: dict[str, int], words: str
+) -> None:
+    try:
+        found = await _found(db, words)
+    except EmptyQuery:  # nothing to search for: the reader is told so
+        found = []
+    assert set(found) <= {imported["imp1"]}
+
+
+async def test_related_reads_and_document_counts_on_imported_articles(db: Database) -> None:
+    records = [
+        _record(1, "Central bank raises interest rate", "Inflation worries traders", category="Economy"),
+        _record(
+            2, "Interest rate rise hits mortgage holders", "Banks follow the central bank", category="Economy"
+        ),
+        _record(3, "Chess clubs open in schools", "Pupils learn chess", category="Sport"),
+        _record(4, "Mortgage rates climb again", "Central bank policy bites", category="Economy"),
+        *(_record(10 + n, f"Weather report {n}", "Sunny spells and showers") for n in range(6)),
+    ]
+    ids = await search.import_batch(db, records=records, now=NOW)
+    total, counts = await search.document_counts(db, terms=["central", "chess", "weather", "nowhere"])
+    assert total == len(records)
+    assert counts.get("central") == 3 and counts.get("chess") == 1 and counts.get("weather") == 6
+    assert counts.get("nowhere", 0) == 0
+    reads = await related_reads(db, article_id=ids[0], limit=3)
+    stored = [r.article.id for r in reads if r.article is not None]
+    assert stored[:2] and set(stored[:2]) <= {ids[1], ids[3]}
+    assert ids[2] not in stored

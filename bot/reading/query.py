@@ -1,10 +1,11 @@
-"""Readers' search words turned into a safe FTS5 expression."""
+"""Readers' search words parsed into a query that either back end renders safely."""
 
 from __future__ import annotations
 
 import re
 
 from bot.folding import search_tokens
+from bot.storage.fulltext import Match, Term
 
 MAX_QUERY_CHARS = 200
 MAX_TERMS = 12
@@ -18,21 +19,16 @@ class EmptyQuery(ValueError):
     """The words held nothing to search for."""
 
 
-def _quoted(token: str) -> str:
-    # Tokens are letters and digits only, so quoting cannot be escaped from.
-    return f'"{token}"'
-
-
-def to_match(words: str) -> str:
-    """An FTS5 MATCH expression: "quoted phrases" exact, other words all required, long words as prefixes."""
+def to_match(words: str) -> Match:
+    """The query: "quoted phrases" exact, other words all required, long words as prefixes."""
     words = words[:MAX_QUERY_CHARS]
-    parts: list[str] = []
+    terms: list[Term] = []
     for phrase in _PHRASE.findall(words):
         tokens = search_tokens(phrase)
         if tokens:
-            parts.append(_quoted(" ".join(tokens)))
+            terms.append(Term(tuple(tokens)))
     for token in search_tokens(_PHRASE.sub(" ", words)):
-        parts.append(_quoted(token) + ("*" if len(token) >= PREFIX_FROM else ""))
-    if not parts:
+        terms.append(Term((token,), prefix=len(token) >= PREFIX_FROM))
+    if not terms:
         raise EmptyQuery(words)
-    return " AND ".join(dict.fromkeys(parts[:MAX_TERMS]))
+    return Match(tuple(dict.fromkeys(terms[:MAX_TERMS])))

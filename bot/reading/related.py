@@ -20,6 +20,7 @@ from bot.folding import folded_tokens, search_fold, search_tokens
 from bot.models import Article
 from bot.reading.stopwords import stopwords_for
 from bot.storage import search
+from bot.storage.fulltext import Match, Term
 from bot.storage.interface import Database
 
 MAX_RELATED = 5
@@ -202,7 +203,7 @@ async def similar_articles(
     terms, counts = await salient_terms(db, title=article.title, lead=article.lead, body=body, lang=lang)
     if not terms:
         return []
-    match = " OR ".join(f'"{t}"' for t in _query_terms(terms, counts))
+    match = Match(tuple(Term((t,)) for t in _query_terms(terms, counts)), any_of=True)
     hits = await search.related_candidates(db, article_id=article.id, match=match, limit=CANDIDATES)
     ids = [h.article_id for h in hits if h.article_id not in exclude]
     # BM25 treats every query term alike; the candidates are ranked again with the terms' weights.

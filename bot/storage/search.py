@@ -1,4 +1,4 @@
-"""The full-text index (SQLite FTS5, BM25), summaries, and what reading needs to know of an article.
+"""The full-text index (SQLite FTS5, PostgreSQL tsvector), summaries, and what reading needs of an article.
 
 The index holds folded text (``bot.folding.search_fold``) and is written by the same
 transactions that write articles; a trigger removes an article's row when the article goes.
@@ -6,6 +6,7 @@ transactions that write articles; a trigger removes an article's row when the ar
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 from collections.abc import Iterable, Sequence
@@ -13,6 +14,8 @@ from dataclasses import dataclass
 
 from bot.models import Article
 from bot.storage.articles import article_from_row
+from bot.storage.dialect import Dialect
+from bot.storage.fulltext import Match
 from bot.storage.interface import Database, inserted_id
 from bot.storage.search_index import (
     DELETE_INDEX_ROW,
@@ -31,36 +34,59 @@ SELECT id FROM articles WHERE id NOT IN (SELECT rowid FROM article_search) ORDER
 # A query that matches a large part of the collection is ranked among its newest matches only:
 # BM25 scores every match, and a word in every other article tells little about which is best.
 SEARCH_WINDOW = 2000
-SEARCH_WINDOW_START = """
-SELECT rowid FROM article_search WHERE article_search MATCH :match ORDER BY rowid DESC LIMIT 1 OFFSET :window
-"""
 # Column weights: a match in the title says most about what an article is about.
-SEARCH = """
-SELECT rowid AS id, bm25(article_search, 5.0, 2.0, 1.0) AS score FROM article_search
-WHERE article_search MATCH :match AND rowid >= :since
-ORDER BY score LIMIT :limit
-"""
-SELECT_PUBLISHED = """
-SELECT id, published_at FROM articles WHERE id IN (SELECT value FROM json_each(?))
-"""
-RELATED_CANDIDATES = """
-SELECT rowid AS id, bm25(article_search, 3.0, 2.0, 1.0) AS score
-FROM article_search WHERE article_search MATCH :match AND rowid != :id
-ORDER BY score LIMIT :limit
-"""
-TERM_COUNTS = "SELECT term, doc FROM article_search_terms WHERE term IN (SELECT value FROM json_each(?))"
+SEARCH_WEIGHTS = (5.0, 2.0, 1.0)
+RELATED_WEIGHTS = (3.0, 2.0, 1.0)
 # Counting the FTS table itself reads every row; the articles table counts from its b-tree.
 COUNT_INDEXED = "SELECT count(*) FROM articles"
-SELECT_ARTICLES = """
+
+
+@dataclass(frozen=True, slots=True)
+class _Statements:
+    """This module's statements in one back end's SQL (full-text conditions and scores differ)."""
+
+    window_start: str
+    search: str
+    published: str
+    related: str
+    term_counts: str
+    articles: str
+    articles_with_texts: str
+
+
+@functools.cache
+def _statements(dialect: Dialect) -> _Statements:
+    # The f-strings only join the dialect's fixed fragments; every value is a bound parameter.
+    match = dialect.matches(":match")
+    return _Statements(
+        window_start=f"""
+SELECT rowid FROM article_search WHERE {match} ORDER BY rowid DESC LIMIT 1 OFFSET :window
+""",  # noqa: S608
+        search=f"""
+SELECT rowid AS id, {dialect.score(":match", SEARCH_WEIGHTS)} AS score FROM article_search
+WHERE {match} AND rowid >= :since
+ORDER BY score LIMIT :limit
+""",  # noqa: S608
+        published=f"SELECT id, published_at FROM articles WHERE id IN {dialect.ints('?')}",  # noqa: S608
+        related=f"""
+SELECT rowid AS id, {dialect.score(":match", RELATED_WEIGHTS)} AS score
+FROM article_search WHERE {match} AND rowid != :id
+ORDER BY score LIMIT :limit
+""",  # noqa: S608
+        term_counts=dialect.term_counts.format("?"),
+        articles=f"""
 SELECT a.*, s.name AS source_name FROM articles a JOIN sources s ON s.id = a.source_id
-WHERE a.id IN (SELECT value FROM json_each(?)) AND a.hidden = 0  -- a taken-down story is gone
-"""
-SELECT_ARTICLES_WITH_TEXTS = """
+WHERE a.id IN {dialect.ints("?")} AND a.hidden = 0  -- a taken-down story is gone
+""",  # noqa: S608
+        articles_with_texts=f"""
 SELECT a.*, s.name AS source_name, x.title AS folded_title, x.lead AS folded_lead,
        substr(x.body, 1, :body_chars) AS folded_body
 FROM articles a JOIN sources s ON s.id = a.source_id JOIN article_search x ON x.rowid = a.id
-WHERE a.id IN (SELECT value FROM json_each(:ids)) AND a.hidden = 0
-"""
+WHERE a.id IN {dialect.ints(":ids")} AND a.hidden = 0
+""",  # noqa: S608
+    )
+
+
 SELECT_BY_GUID = "SELECT id FROM articles WHERE source_id = :source AND guid = :guid"
 # The link as given, the page's canonical address, or the same page by its matching key
 # (scheme, tracking parameters and a trailing slash aside; see bot.urls).
@@ -119,7 +145,7 @@ class ReadingFacts:
 @dataclass(frozen=True, slots=True)
 class Hit:
     article_id: int
-    score: float  # BM25 as SQLite gives it: lower is better
+    score: float  # BM25 (SQLite) or negated ts_rank (PostgreSQL): lower is better
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,34 +180,41 @@ async def index_missing(db: Database, *, batch: int = 500) -> int:
         done += len(ids)
 
 
-async def search(db: Database, *, match: str, limit: int, offset: int = 0) -> list[Hit]:
-    """Articles matching an FTS5 expression, best first, newer first among equals."""
-    since = await db.scalar(SEARCH_WINDOW_START, {"match": match, "window": SEARCH_WINDOW - 1})
-    rows = await db.fetchall(SEARCH, {"match": match, "since": since or 0, "limit": offset + limit + 8})
+async def search(db: Database, *, match: Match, limit: int, offset: int = 0) -> list[Hit]:
+    """Articles matching a query, best first, newer first among equals."""
+    sql = _statements(db.dialect)
+    text = db.dialect.render_match(match)
+    since = await db.scalar(sql.window_start, {"match": text, "window": SEARCH_WINDOW - 1})
+    rows = await db.fetchall(sql.search, {"match": text, "since": since or 0, "limit": offset + limit + 8})
     published = {
         r["id"]: r["published_at"]
-        for r in await db.fetchall(SELECT_PUBLISHED, (json.dumps([r["id"] for r in rows]),))
+        for r in await db.fetchall(sql.published, (json.dumps([r["id"] for r in rows]),))
     }
     # Scores equal to four places are a tie, which the newer article wins.
     ordered = sorted(rows, key=lambda r: (round(r["score"], 4), -published.get(r["id"], 0.0), -r["id"]))
     return [Hit(r["id"], r["score"]) for r in ordered[offset : offset + limit]]
 
 
-async def related_candidates(db: Database, *, article_id: int, match: str, limit: int) -> list[Hit]:
-    """Other articles matching an expression of an article's salient terms, best first."""
-    rows = await db.fetchall(RELATED_CANDIDATES, {"match": match, "id": article_id, "limit": limit})
+async def related_candidates(db: Database, *, article_id: int, match: Match, limit: int) -> list[Hit]:
+    """Other articles matching a query of an article's salient terms, best first."""
+    text = db.dialect.render_match(match)
+    rows = await db.fetchall(
+        _statements(db.dialect).related, {"match": text, "id": article_id, "limit": limit}
+    )
     return [Hit(r["id"], r["score"]) for r in rows]
 
 
 async def document_counts(db: Database, *, terms: Sequence[str]) -> tuple[int, dict[str, int]]:
     """How many articles are indexed, and in how many each term occurs."""
     total = int(await db.scalar(COUNT_INDEXED) or 0)
-    rows = await db.fetchall(TERM_COUNTS, (json.dumps(list(terms), ensure_ascii=False),))
+    rows = await db.fetchall(
+        _statements(db.dialect).term_counts, (json.dumps(list(terms), ensure_ascii=False),)
+    )
     return total, {r["term"]: r["doc"] for r in rows}
 
 
 async def articles_by_id(db: Database, *, ids: Iterable[int]) -> dict[int, Article]:
-    rows = await db.fetchall(SELECT_ARTICLES, (json.dumps(list(ids)),))
+    rows = await db.fetchall(_statements(db.dialect).articles, (json.dumps(list(ids)),))
     return {r["id"]: article_from_row(r) for r in rows}
 
 
@@ -190,7 +223,7 @@ async def articles_with_texts(
 ) -> dict[int, tuple[Article, tuple[str, str, str]]]:
     """Articles with the folded title, lead and start of body the index holds (one query)."""
     rows = await db.fetchall(
-        SELECT_ARTICLES_WITH_TEXTS, {"ids": json.dumps(list(ids)), "body_chars": body_chars}
+        _statements(db.dialect).articles_with_texts, {"ids": json.dumps(list(ids)), "body_chars": body_chars}
     )
     return {
         r["id"]: (article_from_row(r), (r["folded_title"], r["folded_lead"], r["folded_body"])) for r in rows

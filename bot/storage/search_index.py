@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.folding import search_fold
+from bot.folding import folded_tokens, search_fold
 from bot.storage.interface import Connection
 
 # Bodies are indexed up to this many characters: the rest adds size and little recall.
@@ -14,9 +14,16 @@ INSERT_INDEX_ROW = "INSERT INTO article_search (rowid, title, lead, body) VALUES
 SET_SUMMARY = "UPDATE articles SET summary = :summary, lang = COALESCE(:lang, lang) WHERE id = :id"
 
 
+def _indexed(text: str) -> str:
+    # The words as search_tokens finds them, one space apart: both back ends' tokenizers then see
+    # the same words as a query does (PostgreSQL's parser would read "covid-19" as "covid" and
+    # "-19", and "3.5" as one number).
+    return " ".join(folded_tokens(search_fold(text)))
+
+
 def index_values(title: str, lead: str, body: str | None, kicker: str | None) -> tuple[str, str, str]:
     heading = f"{kicker} {title}" if kicker else title
-    return search_fold(heading), search_fold(lead), search_fold((body or "")[:INDEX_BODY_CHARS])
+    return _indexed(heading), _indexed(lead), _indexed((body or "")[:INDEX_BODY_CHARS])
 
 
 async def reindex(conn: Connection, *, article_id: int) -> None:

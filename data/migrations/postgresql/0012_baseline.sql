@@ -213,7 +213,26 @@ CREATE TABLE seen_items (
 );
 CREATE INDEX seen_items_seen_at ON seen_items (seen_at);
 
--- Full-text search (article_search, article_search_terms, articles_search_delete): PostgreSQL's own design comes later.
+-- Full-text index over title, lead and body; rowid is the article's id (the name SQLite's FTS5
+-- table gives it, so statements that only read the text are common). The text is folded by
+-- bot.folding.search_fold before it is written, so the 'simple' configuration only has to split
+-- words: no stemmer or stop words of one language, for a bot that serves four. The weights A/B/C
+-- let ranking count a title match above a lead or body match. Document counts for related reads
+-- are counted from the GIN index when asked (rare terms are cheap; frequent ones are cached by
+-- bot.reading.related), so writing an article updates no shared counter rows. The cascade
+-- does what SQLite's articles_search_delete trigger does.
+CREATE TABLE article_search (
+    rowid BIGINT PRIMARY KEY REFERENCES articles (id) ON DELETE CASCADE,
+    title TEXT   NOT NULL,
+    lead  TEXT   NOT NULL,
+    body  TEXT   NOT NULL,
+    doc   tsvector GENERATED ALWAYS AS (
+        setweight(to_tsvector('simple'::regconfig, title), 'A')
+        || setweight(to_tsvector('simple'::regconfig, lead), 'B')
+        || setweight(to_tsvector('simple'::regconfig, body), 'C')
+    ) STORED
+);
+CREATE INDEX article_search_doc ON article_search USING gin (doc);
 
 -- A reader's search, so that its Next/Previous buttons work after a restart (64-byte callbacks
 -- cannot carry the words).
