@@ -1,4 +1,4 @@
-"""Housekeeping: nudging the dispatcher, compacting delivered rows, pruning old articles."""
+"""Housekeeping: nudging the dispatcher, compacting delivered rows, pruning old articles and leases."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import time
 
 from bot.context import NewsContext
 from bot.storage import articles, outbox, search, watch
+from bot.workers import forget_dead
 
 logger = logging.getLogger(__name__)
 
@@ -47,3 +48,10 @@ async def prune_articles(context: NewsContext) -> None:
         logger.info(
             "Pruned %d articles older than %.0f days", removed, context.settings.ingest.retention_days
         )
+
+
+async def forget_dead_leases(context: NewsContext) -> None:
+    """Several workers: delete the leases of workers gone for a day (each start has a new name)."""
+    forgotten = await forget_dead(context.db)
+    if forgotten:
+        logger.info("Forgot %d leases of workers gone for a day", forgotten)
