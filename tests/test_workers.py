@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Callable, Coroutine
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from asyncpg.exceptions import PostgresSyntaxError
 
 from bot.app import build_application, running
 from bot.cli import main
@@ -17,9 +20,10 @@ from bot.config import Settings, SourceSettings, WorkerSettings
 from bot.delivery.dispatcher import Dispatcher
 from bot.delivery.ratelimit import Limiter, Rates
 from bot.emulator import EmulatorClient
+from bot.items import FeedItem
 from bot.metrics import Metrics
 from bot.models import Article
-from bot.storage import leases, open_database, outbox, sources
+from bot.storage import articles, chats, leases, open_database, outbox, sources, subscriptions, watch
 from bot.storage.interface import Database
 from bot.storage.outbox import ClaimedRow, Shards
 from bot.supervisor import Supervisor
@@ -305,3 +309,124 @@ async def test_two_ingest_workers_tell_the_admins_once_that_a_source_fails_and_o
         "⚠️ Source Test Site (site) is failing",
         "✅ Source Test Site (site) has recovered.",
     ]
+
+
+async def queue_broadcast(db: Database, *, readers: int, stories: int) -> None:
+    """``readers`` private chats subscribed to everything, and ``stories`` new items for them."""
+    now = time.time()
+    assert await sources.add_source(
+        db,
+        source_id="wire",
+        name="Wire",
+        url="https://example.com/feed",
+        kind="feed",
+        interval=60,
+        options={},
+        now=now,
+    )
+    for chat_id in range(1, readers + 1):
+        await chats.remember_chat(
+            db, chat_id=chat_id, chat_type="private", title=None, username=None, language=None, now=now
+        )
+        await subscriptions.subscribe(db, chat_id=chat_id, kind="all", now=now)
+    items = [
+        FeedItem(
+            guid=f"g{n}", url=f"https://example.com/{n}", title=f"Story {n}", published=datetime.now(UTC)
+        )
+        for n in range(stories)
+    ]
+    stored = await articles.store_items(
+        db, source_id="wire", items=items, default_category=None, breaking=False, push=True, now=now
+    )
+    assert stored.queued == readers * stories
+
+
+class DispatchWorker:
+    """One dispatch worker of a test: a dispatcher, its shard balancer, and what it sent."""
+
+    def __init__(self, db: Database, name: str, sent: list[tuple[int, int, str]], ttl: float) -> None:
+        self.name = name
+        self._sent = sent
+        limiter = Limiter(Rates(global_per_second=2000, chat_per_second=1000, group_per_minute=60_000))
+        self.dispatcher = Dispatcher(
+            db=db,
+            send=self.send,
+            limiter=limiter,
+            stale_after=3600.0,
+            give_up_after=3600.0,
+            shards=Shards(16, frozenset()),
+        )
+        self.keeper = LeaseKeeper(db, holder=name, ttl=ttl)
+        self.balancer = ShardBalancer(
+            db, self.keeper, count=16, dispatcher=self.dispatcher, limiter=limiter, global_per_second=2000
+        )
+        self.task: asyncio.Task[None] | None = None
+
+    async def send(self, row: ClaimedRow, article: Article) -> int:
+        await asyncio.sleep(0)  # a request's await: the other worker sends meanwhile
+        self._sent.append((row.chat_id, article.id, self.name))
+        return len(self._sent)
+
+    def start(self) -> None:
+        self.task = asyncio.create_task(self.dispatcher.run())
+
+    async def stop_sending(self) -> None:
+        await self.dispatcher.stop()
+        assert self.task is not None
+        await self.task
+
+
+@pytest.mark.parametrize("leaves", ["released", "expired"])
+async def test_two_dispatch_workers_send_each_row_once_and_one_takes_over_when_the_other_stops(
+    db: Database, leaves: str, request: pytest.FixtureRequest
+) -> None:
+    if db.dialect.name == "postgresql":
+        # Until the outbox's fan-out and claims are ported (another branch), only that may fail here.
+        request.applymarker(pytest.mark.xfail(raises=PostgresSyntaxError, reason="outbox SQL not ported yet"))
+    readers, stories = 48, 5
+    await queue_broadcast(db, readers=readers, stories=stories)
+    sent: list[tuple[int, int, str]] = []
+    ttl = 2.0  # an expired lease is free this soon
+    a, b = DispatchWorker(db, "a", sent, ttl), DispatchWorker(db, "b", sent, ttl)
+    for worker in (a, b, a, b):  # a takes all 16 shards first, then gives b its half
+        await worker.balancer.balance()
+    assert len(a.balancer.held()) == len(b.balancer.held()) == 8
+    b_shards = b.balancer.held()
+    a.start()
+    b.start()
+    try:
+        while len(sent) < readers * stories // 3:
+            await asyncio.sleep(0.01)
+        await a.stop_sending()  # a stops mid-broadcast, its sends recorded
+        if leaves == "released":
+            await a.balancer.stop()  # a clean stop gives its leases back at once
+        # b's heartbeats take a's shards as soon as they are free (released, or expired).
+        while len(b.balancer.held()) < 16:
+            await b.keeper.renew()
+            await b.balancer.balance()
+            await asyncio.sleep(ttl / 10)
+        while len(sent) < readers * stories:
+            await asyncio.sleep(0.01)
+        await b.stop_sending()
+    finally:
+        for worker in (a, b):
+            if worker.task is not None and not worker.task.done():
+                await worker.stop_sending()
+    figures = await watch.queue_figures(db, now=time.time())
+    assert {state: n for state, n in figures.by_state.items() if n} == {"sent": readers * stories}
+
+    # Every row once; each chat by one worker at a time (a, then b after the takeover), in order.
+    assert sorted((chat, article) for chat, article, _ in sent) == sorted(
+        {(chat, article) for chat, article, _ in sent}
+    )
+    assert len(sent) == readers * stories
+    shards = Shards(16, b_shards)
+    assert any(name == "a" for *_, name in sent)
+    assert any(name == "b" and not shards.owns(chat) for chat, _, name in sent)  # b took a's chats over
+    for chat in range(1, readers + 1):
+        mine = [(article, name) for c, article, name in sent if c == chat]
+        names = [name for _, name in mine]
+        assert names == sorted(names), f"chat {chat} went back and forth between workers: {names}"
+        if shards.owns(chat):
+            assert set(names) == {"b"}
+        assert [article for article, _ in mine] == sorted(article for article, _ in mine)
