@@ -317,7 +317,13 @@ async def prune(rows: int, cascade: bool) -> None:
         if cascade:
             pruned = await articles.prune(db, older_than=now - 30 * 86400)
         else:
-            done = await outbox.compact(db, before=now - 48 * 3600, batch=COMPACT_BATCH, pause=COMPACT_PAUSE)
+            done = await outbox.compact(
+                db,
+                before=now - 48 * 3600,
+                batch=COMPACT_BATCH,
+                pause=COMPACT_PAUSE,
+                target=outbox.STEP_TARGET,
+            )
         took = time.perf_counter() - t
         stop.set()
         await asyncio.gather(*probes)
@@ -400,7 +406,11 @@ async def month(readers: int, items: int, days: int, keep_hours: float, compact:
             probes = [asyncio.create_task(probe(db, sends, stop, "send"))]
             if compact:
                 done = await outbox.compact(
-                    db, before=now - keep_hours * 3600, batch=COMPACT_BATCH, pause=COMPACT_PAUSE
+                    db,
+                    before=now - keep_hours * 3600,
+                    batch=COMPACT_BATCH,
+                    pause=COMPACT_PAUSE,
+                    target=outbox.STEP_TARGET,
                 )
                 longest_batch = max(longest_batch, done.longest)
             await articles.prune(db, older_than=now - 30 * 86400)

@@ -7,6 +7,7 @@ import hashlib
 import json
 import logging
 import sqlite3
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -533,17 +534,21 @@ async def prune(
     articles_per_step: int = PRUNE_STEP_ARTICLES,
     rows_per_step: int = PRUNE_STEP_ROWS,
     pause: float = PRUNE_PAUSE,
+    target: float | None = outbox.STEP_TARGET,
 ) -> int:
     """Delete articles published and fetched before a time; their deliveries, links and changes go too.
 
     Each pruned article's guid is remembered as seen, so the item is not pushed again while its
     feed still lists it; what no feed has shown for a year is forgotten. The work is done in
     steps of at most ``articles_per_step`` articles and ``rows_per_step`` deleted rows, each its
-    own transaction with ``pause`` seconds between them, so no send or poll waits long for it;
+    own transaction with ``pause`` seconds between them, so no send or poll waits long for it
+    (with ``target``, the rows per step shrink or grow so that a step takes about that long);
     stopped between two steps, the next run goes on where this one was.
     """
     removed = 0
+    size = rows_per_step
     while True:
+        started = time.perf_counter()
         async with db.transaction() as conn:
             pick = {"before": older_than, "limit": articles_per_step}
             doomed = list(await conn.execute_fetchall(SELECT_PRUNABLE, pick))
@@ -551,8 +556,8 @@ async def prune(
                 break
             ids = json.dumps([r["id"] for r in doomed])
             await conn.execute(PRUNE_SEAL, {"ids": ids})
-            cursor = await conn.execute(PRUNE_DELIVERIES, {"ids": ids, "limit": rows_per_step})
-            if cursor.rowcount < rows_per_step:
+            cursor = await conn.execute(PRUNE_DELIVERIES, {"ids": ids, "limit": size})
+            if cursor.rowcount < size:
                 # The last of their rows are gone: what cascades from the articles now is small.
                 await conn.executemany(
                     REMEMBER_SEEN,
@@ -560,6 +565,10 @@ async def prune(
                 )
                 await conn.execute(PRUNE_ARTICLES, {"ids": ids})
                 removed += len(doomed)
+        took = time.perf_counter() - started
+        size = outbox.step_size(
+            size, took, target=target, smallest=outbox.BATCH_SMALLEST, largest=rows_per_step
+        )
         await asyncio.sleep(pause)
     forget = {"before": older_than - SEEN_RETENTION, "limit": rows_per_step}
     while True:
