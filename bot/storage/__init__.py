@@ -5,17 +5,13 @@ from pathlib import Path
 from bot.storage.connection import SqliteDatabase
 from bot.storage.interface import Database
 from bot.storage.postgres import PostgresDatabase, is_postgres_url
-from bot.text import keyword_matches
-
-# SQL functions every SQLite connection carries; fan-out matches keywords with kw_match().
-SQL_FUNCTIONS = (("kw_match", 2, keyword_matches),)
 
 
 async def open_database(target: Path | str) -> Database:
     """Open the database (a SQLite file, or a postgresql:// URL) with an up-to-date schema."""
     if is_postgres_url(target):
         return await PostgresDatabase.open(str(target))
-    return await SqliteDatabase.open(target, functions=SQL_FUNCTIONS)
+    return await SqliteDatabase.open(target)
 
 
-__all__ = ["SQL_FUNCTIONS", "Database", "open_database"]
+__all__ = ["Database", "open_database"]

@@ -22,10 +22,13 @@ WHERE status = 'active' AND type != 'channel' AND id NOT IN (SELECT user_id FROM
 # The condition on fanout makes a second press of "Send" (or two admins at once) queue nothing.
 CLAIM_DRAFT = "UPDATE articles SET fanout = 'done' WHERE id = ? AND source_id = ? AND fanout = 'backlog'"
 QUEUE_ALL = """
-INSERT OR IGNORE INTO outbox
+INSERT INTO outbox
     (article_id, chat_id, thread_id, state, priority, next_attempt_at, created_at, kind)
-SELECT :article_id, id, 0, 'queued', 0, :now, :now, 'broadcast' FROM chats
+SELECT CAST(:article_id AS BIGINT), id, 0, 'queued', 0, CAST(:now AS DOUBLE PRECISION),
+       CAST(:now AS DOUBLE PRECISION), 'broadcast'
+FROM chats
 WHERE status = 'active' AND type != 'channel' AND id NOT IN (SELECT user_id FROM bans)
+ON CONFLICT DO NOTHING
 """
 DELETE_DRAFT = "DELETE FROM articles WHERE id = ? AND source_id = ? AND fanout = 'backlog'"
 

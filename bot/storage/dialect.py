@@ -25,6 +25,14 @@ class Dialect:
     # "WHERE id IN " + dialect.ints(":ids"). Build such statements once per dialect (functools.cache).
     int_list: str
     text_list: str
+    # The whole hour (unix seconds // 3600) of a time in seconds: "{}" is the time's expression.
+    # SQLite's CAST truncates; PostgreSQL's rounds, so it floors first.
+    hour_of: str
+    # Names outbox_done for compaction's pick; SQLite's planner would otherwise start at outbox_due.
+    outbox_done_index: str
+    # The count of free pages, given back with incremental_vacuum; None where the server reuses
+    # its own free space (PostgreSQL's autovacuum).
+    free_pages: str | None
 
     def ints(self, param: str) -> str:
         """``(SELECT value ...)`` over the integers of the JSON array bound to ``param``."""
@@ -47,6 +55,9 @@ CREATE TABLE IF NOT EXISTS schema_migrations (
 """,
     int_list="(SELECT value FROM json_each({}))",
     text_list="(SELECT value FROM json_each({}))",
+    hour_of="CAST({} / 3600 AS INTEGER)",
+    outbox_done_index="INDEXED BY outbox_done",
+    free_pages="PRAGMA freelist_count",
 )
 
 POSTGRESQL = Dialect(
@@ -65,4 +76,7 @@ CREATE TABLE IF NOT EXISTS schema_migrations (
         " FROM jsonb_array_elements_text(CAST({} AS jsonb)) AS value)"
     ),
     text_list="(SELECT value FROM jsonb_array_elements_text(CAST({} AS jsonb)) AS value)",
+    hour_of="CAST(FLOOR({} / 3600) AS BIGINT)",
+    outbox_done_index="",
+    free_pages=None,
 )
