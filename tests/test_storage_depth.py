@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.storage import Database, chats, outbox, subscriptions
+from bot.storage import Database, broadcasts, chats, outbox, subscriptions
 from bot.storage.connection import SqliteDatabase
 from bot.storage.interface import inserted_id
 from bot.text import keyword_matches
@@ -95,6 +95,17 @@ async def counted(db: Database) -> dict[str, int]:
 
 async def counters(db: Database) -> dict[str, int]:
     return {r["state"]: r["n"] for r in await db.fetchall("SELECT state, n FROM outbox_counts") if r["n"]}
+
+
+async def test_a_broadcast_counts_as_queued_until_it_is_sent(db: Database) -> None:
+    await readers(db, 3)
+    draft = await broadcasts.draft(db, html="<b>Maintenance tonight</b>", now=NOW)
+    assert await broadcasts.send(db, draft_id=draft, actor=1, now=NOW) == 3
+    assert (await outbox.stats(db)).queued == 3
+    await send_all(db, draft, at=NOW + 1)
+    stats = await outbox.stats(db)
+    assert (stats.queued, stats.sent) == (0, 3)
+    assert await counters(db) == await counted(db)
 
 
 async def test_stats_counters_follow_every_change_of_state(db: Database) -> None:

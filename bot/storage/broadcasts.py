@@ -30,6 +30,8 @@ FROM chats
 WHERE status = 'active' AND type != 'channel' AND id NOT IN (SELECT user_id FROM bans)
 ON CONFLICT DO NOTHING
 """
+# There is no INSERT trigger on the outbox (fan-out counts what it adds): so does a broadcast.
+COUNT_QUEUED = "UPDATE outbox_counts SET n = n + CAST(? AS BIGINT) WHERE state = 'queued'"
 DELETE_DRAFT = "DELETE FROM articles WHERE id = ? AND source_id = ? AND fanout = 'backlog'"
 
 
@@ -64,6 +66,8 @@ async def send(db: Database, *, draft_id: int, actor: int, now: float) -> int | 
         if not (await conn.execute(CLAIM_DRAFT, (draft_id, SOURCE))).rowcount:
             return None
         queued = (await conn.execute(QUEUE_ALL, {"article_id": draft_id, "now": now})).rowcount
+        if queued > 0:
+            await conn.execute(COUNT_QUEUED, (queued,))
         await moderation.audit(
             conn,
             actor=actor,
