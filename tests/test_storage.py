@@ -50,6 +50,8 @@ async def queued_chats(db: Database, article_id: int) -> set[int]:
     return {r["chat_id"] for r in rows}
 
 
+# SQLite only (its own file, not the db fixture): it reopens the same file and reads its PRAGMAs;
+# the PostgreSQL schema has its own test (test_schema_parity.py).
 async def test_migrations_are_recorded_and_not_reapplied(tmp_path: Path) -> None:
     path = tmp_path / "m.db"
     first = await open_database(path)
