@@ -24,7 +24,7 @@ from bot.delivery.ratelimit import Limiter  # noqa: E402
 from bot.delivery.shared_limiter import SharedRateLimiter  # noqa: E402
 from bot.emulator import EmulatorClient  # noqa: E402
 from bot.storage import outbox  # noqa: E402
-from bot.storage.interface import Database  # noqa: E402
+from bot.storage.interface import Database, inserted_id  # noqa: E402
 
 TOKEN = "123456:BENCH-token-not-real"
 
@@ -76,12 +76,13 @@ async def seed_broadcast(db: Database, targets: Sequence[tuple[int, str]], artic
         for n in range(articles):
             cursor = await conn.execute(
                 "INSERT INTO articles (source_id, guid, url, title, lead, published_at, fetched_at)"
-                " VALUES ('wire', ?, ?, ?, 'A lead.', ?, ?)",
+                " VALUES ('wire', ?, ?, ?, 'A lead.', ?, ?) RETURNING id",
                 (f"g{n}", f"https://news.example/{n}", f"Story {n}", now, now),
             )
-            assert cursor.lastrowid is not None
+            article_id = await inserted_id(cursor)
+            assert article_id is not None
             await outbox.fan_out(
-                conn, article_id=cursor.lastrowid, priority=0, category="", source="wire", text="", now=now
+                conn, article_id=article_id, priority=0, category="", source="wire", text="", now=now
             )
     return int(await db.scalar("SELECT COUNT(*) FROM outbox"))
 
@@ -92,8 +93,8 @@ async def seed_held(db: Database, rows: int, now: float, *, per_article: int = 1
     chats = min(rows, per_article)
     async with db.transaction() as conn:
         await conn.execute(
-            "INSERT OR IGNORE INTO sources (id, name, url, kind, interval, created_at)"
-            " VALUES ('held', 'Held', 'http://127.0.0.1:9/held', 'feed', 60, 0)"
+            "INSERT INTO sources (id, name, url, kind, interval, created_at)"
+            " VALUES ('held', 'Held', 'http://127.0.0.1:9/held', 'feed', 60, 0) ON CONFLICT DO NOTHING"
         )
         await conn.executemany(
             "INSERT INTO chats (id, type, created_at, updated_at) VALUES (?, 'private', 0, 0)",
@@ -102,14 +103,15 @@ async def seed_held(db: Database, rows: int, now: float, *, per_article: int = 1
         for n in range(articles):
             cursor = await conn.execute(
                 "INSERT INTO articles (source_id, guid, url, title, lead, published_at, fetched_at)"
-                " VALUES ('held', ?, ?, 'Held story', '', ?, ?)",
+                " VALUES ('held', ?, ?, 'Held story', '', ?, ?) RETURNING id",
                 (f"held{n}", f"https://news.example/held/{n}", now, now),
             )
+            held_id = await inserted_id(cursor)
             await conn.executemany(
                 "INSERT INTO outbox (article_id, chat_id, state, next_attempt_at, created_at, last_error)"
                 " VALUES (?, ?, 'queued', ?, ?, 'quiet')",
                 (
-                    (cursor.lastrowid, 9_000_000 + c, now + 86_400, now)
+                    (held_id, 9_000_000 + c, now + 86_400, now)
                     for c in range(min(chats, rows - n * per_article))
                 ),
             )

@@ -23,7 +23,7 @@ import pytest
 from aiohttp import web
 
 from bot.app import NewsApp, build_application, running
-from bot.config import BotSettings, DeliverySettings, Secret, Settings, SourceSettings
+from bot.config import BotSettings, DeliverySettings, Secret, Settings, SourceSettings, WorkerSettings
 from bot.emulator import Emulator, EmulatorClient, RunningEmulator
 from bot.storage import open_database
 from bot.storage.interface import Database
@@ -331,21 +331,50 @@ async def control(telegram: RunningEmulator) -> AsyncIterator[EmulatorClient]:
 
 
 @pytest.fixture
-def make_settings(tmp_path: Path, telegram: RunningEmulator) -> Callable[..., Settings]:
+async def bot_database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Path | str]:
+    """The running bot's database: a file, unless a module asks for both back ends with
+    ``pytestmark = pytest.mark.parametrize("bot_database", ["sqlite", "postgresql"], indirect=True)``."""
+    if getattr(request, "param", "sqlite") == "sqlite":
+        yield tmp_path / "newsbot.db"
+        return
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    url = await server.make_database(template=await server.template("schema", _apply_schema))
+    try:
+        yield url
+    finally:
+        await server.drop_database(url.rsplit("/", 1)[1])
+
+
+@pytest.fixture
+def make_settings(
+    tmp_path: Path, telegram: RunningEmulator, bot_database: Path | str
+) -> Callable[..., Settings]:
     def make(*sources: SourceSettings, admins: tuple[int, ...] = (), **delivery: Any) -> Settings:
         return Settings(
             bot=BotSettings(
                 token=Secret(TOKEN),
                 api_url=f"http://127.0.0.1:{telegram.port}",
-                db=tmp_path / "newsbot.db",
+                db=bot_database,
                 admins=frozenset(admins),
                 timezone="UTC",
             ),
             delivery=replace(DeliverySettings(), **delivery),
             sources=sources,
+            # On PostgreSQL a bot stopped abruptly (stop_abruptly) holds its leases this long.
+            workers=WorkerSettings(lease_seconds=2.0),
         )
 
     return make
+
+
+async def stop_abruptly(app: NewsApp) -> None:
+    """Stop a running bot the way a killed process stops: nothing closed, nothing given back (its
+    leases on PostgreSQL expire after the lease time, its 'sending' rows wait for the next start)."""
+    assert app.updater is not None
+    await app.updater.stop()
+    await app.stop()
+    if app.bot_data.workers_task is not None:
+        app.bot_data.workers_task.cancel()  # the heartbeat ends with the process
 
 
 @pytest.fixture

@@ -13,8 +13,12 @@ from bot.app import NewsApp
 from bot.config import Settings, SourceSettings
 from bot.emulator import EmulatorClient
 from bot.storage import outbox
+from bot.storage.interface import inserted_id
 from bot.text import fold
-from tests.conftest import FeedServer
+from tests.conftest import FeedServer, stop_abruptly
+
+# The reader-facing pipeline on both back ends: a bot on PostgreSQL behaves as one on a file.
+pytestmark = pytest.mark.parametrize("bot_database", ["sqlite", "postgresql"], indirect=True)
 
 READER = 5001
 GROUP = -4001
@@ -50,10 +54,10 @@ async def publish(app: NewsApp, title: str, *, category: str = "", lead: str = "
     async with db.transaction() as conn:
         cursor = await conn.execute(
             "INSERT INTO articles (source_id, guid, url, title, category, lead, published_at, fetched_at)"
-            " VALUES ('site', ?, ?, ?, ?, ?, ?, ?)",
+            " VALUES ('site', ?, ?, ?, ?, ?, ?, ?) RETURNING id",
             (f"g{n}", f"https://news.example/{n}", title, category or None, lead, now, now),
         )
-        article_id = cursor.lastrowid
+        article_id = await inserted_id(cursor)
         assert article_id is not None
         await outbox.fan_out(
             conn,
@@ -188,8 +192,7 @@ async def test_button_press_after_restart_still_works(
     first = await start_bot(settings)
     await command(control, READER, "/start")
     menu = await command(control, READER, "/subscribe")
-    await first.updater.stop()  # type: ignore[union-attr]
-    await first.stop()
+    await stop_abruptly(first)
 
     second = await start_bot(settings)
     await wait_answered(control, await control.press_button(READER, READER, menu["message_id"], "sub:all"))

@@ -15,8 +15,11 @@ from bot.emulator import EmulatorClient
 from bot.storage import chats, outbox
 from bot.storage.interface import inserted_id
 from bot.text import fold
-from tests.conftest import FeedServer
+from tests.conftest import FeedServer, stop_abruptly
 from tests.test_e2e_delivery import buttons, command, wait_answered, wait_news
+
+# What a reader sees of a push, on both back ends.
+pytestmark = pytest.mark.parametrize("bot_database", ["sqlite", "postgresql"], indirect=True)
 
 READER = 5101
 GROUP = -4101
@@ -220,8 +223,7 @@ async def test_only_group_admins_change_settings_and_buttons_survive_a_restart(
     chat = await chats.get_chat(db, chat_id=GROUP)
     assert chat is not None and not chat.options.silent
 
-    await first.updater.stop()  # type: ignore[union-attr]
-    await first.stop()
+    await stop_abruptly(first)
     second = await start_bot(settings)
     answered = await press(control, menu, "🔔", chat_id=GROUP, user=ADMIN)
     assert answered["answer_text"] == "Saved."
