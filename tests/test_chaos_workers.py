@@ -256,6 +256,25 @@ def holder_of(worker: Worker, holders: dict[str, set[int]]) -> str | None:
     return next((h for h in holders if h.split(":")[1] == str(worker.pid)), None)
 
 
+async def lease_expiry(db: Database, holder: str, shards: set[int]) -> float:
+    """When the first of these shard leases of ``holder`` expires (the server's clock: this machine's)."""
+    return float(
+        await db.scalar(
+            "SELECT MIN(expires_at) FROM leases WHERE holder = ? AND name = ANY(?)",
+            (holder, [f"shard:{s}" for s in shards]),
+        )
+    )
+
+
+async def takeover_at(db: Database, victim: str, shards: set[int]) -> float:
+    """When another worker first took one of these shards (a takeover resets ``acquired_at``)."""
+    rows = await db.fetchall(
+        "SELECT holder, acquired_at FROM leases WHERE name = ANY(?)", ([f"shard:{s}" for s in shards],)
+    )
+    assert all(row["holder"] != victim for row in rows), "the killed worker still holds shards"
+    return min(float(row["acquired_at"]) for row in rows)
+
+
 async def sent_in_shards(db: Database, shards: set[int]) -> int:
     return int(
         await db.scalar(
@@ -295,12 +314,26 @@ def busiest_window(times: list[float], period: float = 1.0) -> int:
     return best
 
 
-async def wait_for(what: str, cluster: Cluster, check: Any, timeout: float, **alive: Any) -> None:
+async def state(db: Database) -> str:
+    """The outbox by state and the live leases, for a failure's message."""
+    rows = await db.fetchall("SELECT state, COUNT(*) AS n FROM outbox GROUP BY state ORDER BY state")
+    leases = await db.fetchall("SELECT name, holder, expires_at FROM leases ORDER BY name")
+    now = float(await db.scalar("SELECT EXTRACT(EPOCH FROM clock_timestamp())"))
+    return (
+        "outbox: " + ", ".join(f"{r['state']} {r['n']}" for r in rows) + "\nleases: "
+        + ", ".join(f"{r['name']}={r['holder'].split(':')[1]}({r['expires_at'] - now:+.1f}s)" for r in leases)
+    )
+
+
+async def wait_for(
+    what: str, cluster: Cluster, db: Database, check: Any, timeout: float, **alive: Any
+) -> None:
     deadline = time.monotonic() + timeout
     while not await check():
         cluster.check_alive(**alive)
-        assert time.monotonic() < deadline, f"timed out waiting for {what}\n{cluster.logs()}"
-        await asyncio.sleep(0.05)
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}\n{await state(db)}\n{cluster.logs()}")
+        await asyncio.sleep(0.2)
 
 
 async def test_killed_workers_lose_nothing_and_stay_within_limits(
@@ -326,8 +359,8 @@ async def test_killed_workers_lose_nothing_and_stay_within_limits(
                 counts = [len(holders.get(holder_of(w, holders) or "", ())) for w in dispatch]
                 return sum(counts) == SHARDS and min(counts) >= 1 and max(counts) <= -(-SHARDS // 3)
 
-            await wait_for("the first poll (the backlog)", cluster, seeded, 60)
-            await wait_for("three dispatch workers sharing the shards", cluster, balanced, 60)
+            await wait_for("the first poll (the backlog)", cluster, db, seeded, 30)
+            await wait_for("three dispatch workers sharing the shards", cluster, db, balanced, 30)
 
             # The feed gains an item; the worker whose poll of it is held is killed mid-poll.
             held = feed.hold_next()
@@ -343,18 +376,20 @@ async def test_killed_workers_lose_nothing_and_stay_within_limits(
             async def a_third() -> bool:
                 return len(await inbox.read()) >= READERS // 3
 
-            await wait_for("a third of the broadcast", cluster, a_third, 60, except_=(polling,))
+            await wait_for("a third of the broadcast", cluster, db, a_third, 40, except_=(polling,))
 
             holders = await shard_holders(db)
             victim = max(dispatch, key=lambda w: len(holders.get(holder_of(w, holders) or "", ())))
             victim_holder = holder_of(victim, holders)
             assert victim_holder is not None
             victim_shards = holders[victim_holder]
+            expiry = min(await lease_expiry(db, victim_holder, victim_shards), time.time() + 2.0)
             killed_at = await cluster.kill(victim)
-            # What reached Telegram before the kill, against what the victim had recorded as sent:
-            # its leases hold for at least two more seconds, so nobody else sends these shards yet.
-            await asyncio.sleep(0.3)
-            snapshot_at = time.time()
+            # What reached Telegram before the kill, against what the victim had recorded as sent,
+            # read just before its leases expire (nobody else sends these shards until then), so
+            # that the sends it left on the wire have landed.
+            await asyncio.sleep(max(0.3, expiry - 0.3 - time.time()))
+            assert time.time() < expiry, "the victim's leases expired before its sends were counted"
             await inbox.read()
             reached = sum(1 for chat in inbox.chats() if chat % SHARDS in victim_shards)
             unrecorded = reached - await sent_in_shards(db, victim_shards)
@@ -363,10 +398,11 @@ async def test_killed_workers_lose_nothing_and_stay_within_limits(
                 await inbox.read()
                 return len(inbox.chats()) >= READERS
 
-            await wait_for("every reader's item", cluster, everyone, 120, except_=(polling, victim))
+            await wait_for("every reader's item", cluster, db, everyone, 50, except_=(polling, victim))
             await asyncio.sleep(1.5)  # anything more would be a double
             await inbox.read()
             stats = await control.stats()
+            taken_at = await takeover_at(db, victim_holder, victim_shards)
     finally:
         await cluster.close()
         await db.close()
@@ -380,7 +416,9 @@ async def test_killed_workers_lose_nothing_and_stay_within_limits(
         per_chat.setdefault(int(message["chat_id"]), []).append(float(message["t"]))
     busiest_chat = max(busiest_window(t) for t in per_chat.values())
     taken_over = [
-        float(m["t"]) for m in inbox.bulletins if m["chat_id"] % SHARDS in victim_shards and m["t"] > snapshot_at
+        float(m["t"])
+        for m in inbox.bulletins
+        if m["chat_id"] % SHARDS in victim_shards and m["t"] >= taken_at
     ]
     takeover = min(taken_over) - killed_at if taken_over else float("nan")
     # The victim's share of the paid ceiling: the limiter never has more than this many sends in
@@ -393,7 +431,8 @@ async def test_killed_workers_lose_nothing_and_stay_within_limits(
         f" ({unrecorded} unrecorded at the kill, bound {bound}: {FLUSH_EVERY} s of flush at"
         f" {share.global_per_second:.0f}/s within a 1 s window);"
         f" killed {polling.name} mid-poll and {victim.name} (shards {sorted(victim_shards)});"
-        f" takeover {takeover:.2f} s after the SIGKILL (lease {LEASE:.0f} s);"
+        f" shards re-leased {taken_at - killed_at:.2f} s and first sent {takeover:.2f} s after the"
+        f" SIGKILL (lease {LEASE:.0f} s);"
         f" busiest second {busiest_window(times)} (limit {PAID:.0f}), busiest chat {busiest_chat};"
         f" 429s {stats['429']}; {len(times) / (max(times) - min(times)):.0f} messages/s"
     )
