@@ -36,8 +36,6 @@ class BotData:
         self.dispatcher_task: asyncio.Task[None] | None = None
         # Keeps the dispatcher and every job alive through failures; /stats shows its counts.
         self.supervisor: Supervisor | None = None
-        # Sources whose failure the admins were already told of; they hear again on recovery.
-        self.failing_sources: set[str] = set()
         # Set by the composition root, so handlers can (un)schedule polling without importing jobs.
         self.schedule_source: Callable[[Source], None] | None = None
         self.unschedule_source: Callable[[str], None] | None = None

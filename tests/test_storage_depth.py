@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.storage import SQL_FUNCTIONS, Database, chats, open_database, outbox, subscriptions
+from bot.storage import SQL_FUNCTIONS, Database, articles, chats, open_database, outbox, subscriptions
 from bot.storage.connection import SqliteDatabase as RawDatabase
 from bot.text import keyword_matches
 
@@ -167,6 +167,30 @@ async def test_pruning_an_article_takes_its_compacted_totals_out_of_stats(db: Da
     await db.write("DELETE FROM articles WHERE id = ?", (article,))
     assert (await outbox.stats(db)).sent == 0
     assert await counters(db) == await counted(db) == {}
+
+
+async def test_pruning_in_small_steps_removes_every_old_article_and_its_deliveries(db: Database) -> None:
+    await readers(db, 7)
+    old = [await publish(db, n, now=NOW) for n in range(3)]
+    for article in old[:2]:
+        await send_all(db, article, at=NOW + 10)  # one left queued: pruned all the same
+    kept = await publish(db, 9, now=NOW + 40 * 86400)
+    await send_all(db, kept, at=NOW + 40 * 86400 + 10)
+
+    # Steps of 2 articles and 3 rows: each article's rows take several steps before it goes.
+    removed = await articles.prune(
+        db, older_than=NOW + 30 * 86400, articles_per_step=2, rows_per_step=3, pause=0
+    )
+
+    assert removed == 3
+    assert [r[0] for r in await db.fetchall("SELECT id FROM articles")] == [kept]
+    assert await db.scalar("SELECT COUNT(*) FROM outbox WHERE article_id != ?", (kept,)) == 0
+    assert await db.scalar("SELECT COUNT(*) FROM delivery_totals") == 0
+    stats = await outbox.stats(db)
+    assert (stats.sent, stats.queued) == (7, 0)
+    assert await counters(db) == await counted(db) == {"sent": 7}
+    # Remembered as seen: the feed still listing them never brings them back.
+    assert await db.scalar("SELECT COUNT(*) FROM seen_items WHERE source_id = 'wire'") == 3
 
 
 async def test_compaction_gives_the_freed_space_back_to_the_file(db: Database) -> None:

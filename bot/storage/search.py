@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 import json
-import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -295,26 +294,23 @@ async def import_batch(db: Database, *, records: Sequence[ImportRecord], now: fl
     async with db.transaction() as conn:
         await conn.execute(ENSURE_IMPORT_SOURCE, {"id": IMPORT_SOURCE, "now": now})
         for record in records:
-            try:
-                async with conn.execute(
-                    UPSERT_IMPORTED,
-                    {
-                        "source": IMPORT_SOURCE,
-                        "guid": record.guid,
-                        "url": record.url,
-                        "title": record.title,
-                        "category": record.category,
-                        "lead": record.lead,
-                        "body": record.body,
-                        "published": record.published,
-                        "now": now,
-                        "summary": record.summary or None,
-                        "lang": record.lang,
-                    },
-                ) as cur:
-                    row = await cur.fetchone()
-            except sqlite3.IntegrityError:
-                continue  # the address belongs to another article already stored
+            async with conn.execute(
+                UPSERT_IMPORTED,
+                {
+                    "source": IMPORT_SOURCE,
+                    "guid": record.guid,
+                    "url": record.url,
+                    "title": record.title,
+                    "category": record.category,
+                    "lead": record.lead,
+                    "body": record.body,
+                    "published": record.published,
+                    "now": now,
+                    "summary": record.summary or None,
+                    "lang": record.lang,
+                },
+            ) as cur:
+                row = await cur.fetchone()
             assert row is not None
             article_id = int(row[0])
             ids.append(article_id)
