@@ -288,9 +288,9 @@ class PostgresDatabase:
         SQLite). A worker's lease heartbeat is not: behind a broadcast's big claims it came too
         late, and the worker lost its shards in the middle of sending them.
         """
-        async with self._lock if queued else contextlib.nullcontext(), self._pool.acquire() as conn:
-            async with conn.transaction():
-                yield PgConnection(conn)
+        turn = self._lock if queued else contextlib.nullcontext()
+        async with turn, self._pool.acquire() as conn, conn.transaction():
+            yield PgConnection(conn)
 
     async def read(self, sql: str, params: Params = ()) -> list[asyncpg.Record]:
         """Any pooled connection reads committed data without waiting for this process's writes."""
