@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from asyncpg.exceptions import PostgresSyntaxError
 
 from bot.app import build_application, running
 from bot.cli import main
@@ -378,11 +377,8 @@ class DispatchWorker:
 
 @pytest.mark.parametrize("leaves", ["released", "expired"])
 async def test_two_dispatch_workers_send_each_row_once_and_one_takes_over_when_the_other_stops(
-    db: Database, leaves: str, request: pytest.FixtureRequest
+    db: Database, leaves: str
 ) -> None:
-    if db.dialect.name == "postgresql":
-        # Until the outbox's fan-out and claims are ported (another branch), only that may fail here.
-        request.applymarker(pytest.mark.xfail(raises=PostgresSyntaxError, reason="outbox SQL not ported yet"))
     readers, stories = 48, 5
     await queue_broadcast(db, readers=readers, stories=stories)
     sent: list[tuple[int, int, str]] = []
