@@ -24,14 +24,12 @@ from typing import Any, TextIO
 
 import pytest
 from aiohttp import web
-from asyncpg.exceptions import PostgresSyntaxError
 
 from bot.delivery.dispatcher import FLUSH_EVERY
 from bot.delivery.ratelimit import Rates
 from bot.emulator import EmulatorClient
-from bot.storage import open_database, outbox
+from bot.storage import open_database
 from bot.storage.interface import Database
-from bot.storage.outbox import Shards
 from tests.conftest import TOKEN, FeedItemSpec, FeedServer
 
 READERS = 10_000
@@ -342,10 +340,6 @@ async def test_killed_workers_lose_nothing_and_stay_within_limits(
     cluster = Cluster(tmp_path, postgres_url, feed)
     db = await open_database(postgres_url)
     try:
-        try:  # until the outbox's claims are ported to PostgreSQL (another branch), workers cannot send
-            await outbox.claim(db, article_id=0, limit=1, now=0.0, shards=Shards(SHARDS, frozenset({0})))
-        except PostgresSyntaxError:
-            pytest.xfail("outbox SQL not ported to PostgreSQL yet")
         await cluster.start_emulator()
         async with EmulatorClient(cluster.api_url + "/control") as control:
             readers_at = time.time()
