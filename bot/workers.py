@@ -212,6 +212,10 @@ class ShardBalancer:
         # Replies (from updates workers anywhere) are not in the shared budget: leave them room.
         self._global = global_per_second * (1.0 - reply_headroom)
         self._me = DISPATCH_WORKER + keeper.holder
+        # Shards leased but not yet taken over (their dead holder's rows re-queued): kept across
+        # heartbeats, since a heartbeat cut off by its timeout between the two must not leave them.
+        self._taking: set[int] = set()
+        self._applied: frozenset[int] | None = None
         keeper.on_lost.append(self._lost)
         self._apply()
 
@@ -220,7 +224,8 @@ class ShardBalancer:
 
     def _apply(self) -> None:
         """Hand the dispatcher the shards held now, and its share of the overall rate."""
-        held = self.held()
+        held = self.held() - self._taking
+        self._applied = held
         self._dispatcher.set_shards(Shards(self.count, held))
         # The budget is shared by shards, so the workers' rates add up to the limit (less the
         # replies' headroom), never more.
@@ -235,6 +240,7 @@ class ShardBalancer:
         """Take free shards up to a fair share, or give back what is over it."""
         if not self._keeper.held(self._me):
             await self._keeper.acquire(self._me)
+        await self._take_over()
         now = await leases.server_time(self._db)
         workers = len(await leases.live(self._db, prefix=DISPATCH_WORKER, now=now)) or 1
         target = math.ceil(self.count / workers)
@@ -251,19 +257,31 @@ class ShardBalancer:
                 break
             if await self._keeper.acquire(shard_name(shard)):
                 gained.add(shard)
-        if gained:
-            # Rows a dead holder left in 'sending' (its in-flight sends) go back to the queue first.
-            requeued = await outbox.release_claims(self._db, shards=Shards(self.count, frozenset(gained)))
-            logger.info(
-                "Took outbox shards %s (%d deliveries re-queued)",
-                ",".join(map(str, sorted(gained))),
-                requeued,
-            )
-            self._apply()
+                self._taking.add(shard)
+        await self._take_over()
+        if self._applied != self.held() - self._taking:
+            self._apply()  # a shed cut off half-way, or shards lost meanwhile
+
+    async def _take_over(self) -> None:
+        """Start sending the shards just leased, once the rows their last holder left are re-queued."""
+        self._taking &= self.held()
+        if not self._taking:
+            return
+        shards = Shards(self.count, frozenset(self._taking))
+        # This worker may be that last holder (a late heartbeat lost them a moment ago): its sends
+        # still in flight there are recorded first, or re-queued they would go out twice.
+        await self._dispatcher.settle(shards)
+        # Rows a dead holder left in 'sending' (its in-flight sends) go back to the queue first.
+        requeued = await outbox.release_claims(self._db, shards=shards)
+        names = ",".join(map(str, sorted(shards.held)))
+        logger.info("Took outbox shards %s (%d deliveries re-queued)", names, requeued)
+        self._taking -= shards.held
+        self._apply()
 
     async def _shed(self, shards: set[int]) -> None:
         """Give shards back cleanly: no new sends, the ones in flight recorded, the rest re-queued."""
         keep = self.held() - shards
+        self._applied = keep
         self._dispatcher.set_shards(Shards(self.count, keep))
         await self._dispatcher.settle(Shards(self.count, frozenset(shards)))
         await outbox.release_claims(self._db, shards=Shards(self.count, frozenset(shards)))

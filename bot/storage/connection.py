@@ -188,8 +188,11 @@ class SqliteDatabase:
             return list(await cursor.fetchall())
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
-        """Run the block as one ``BEGIN IMMEDIATE`` transaction; roll back on any exception."""
+    async def transaction(self, *, queued: bool = True) -> AsyncIterator[aiosqlite.Connection]:
+        """Run the block as one ``BEGIN IMMEDIATE`` transaction; roll back on any exception.
+
+        One connection: every transaction waits for the one before, ``queued`` or not.
+        """
         async with self._lock:
             await self._conn.execute("BEGIN IMMEDIATE")
             try:

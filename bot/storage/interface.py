@@ -76,7 +76,9 @@ class Database(Protocol):
         """Where the data is, for logs: a file's path, or a server's address without its password."""
         ...
 
-    def transaction(self) -> AbstractAsyncContextManager[Connection]: ...
+    def transaction(self, *, queued: bool = True) -> AbstractAsyncContextManager[Connection]:
+        """One transaction; ``queued=False`` (PostgreSQL) need not wait for this process's others."""
+        ...
 
     async def read(self, sql: str, params: Params = ()) -> list[Any]:
         """Run a query that must not queue behind, or hold up, the writers."""

@@ -3,7 +3,9 @@
 A worker takes a lease that is free, expired, or already its own, and renews it by heartbeat;
 one that dies stops renewing and the lease expires for another to take. The SQL is common to
 both back ends. Times are the database's clock (``server_time``), never a worker's, so workers
-on machines whose clocks disagree still agree on who holds what.
+on machines whose clocks disagree still agree on who holds what. Their writes do not queue behind
+the process's other transactions (``queued=False``): behind a broadcast's claims a heartbeat came
+too late and the worker lost its shards mid-send.
 """
 
 from __future__ import annotations
@@ -53,7 +55,7 @@ async def server_time(db: Database) -> float:
 
 async def acquire(db: Database, *, name: str, holder: str, ttl: float, now: float) -> bool:
     """Take (or extend) the lease ``name`` for ``ttl`` seconds; False when another holds it."""
-    async with db.transaction() as conn:
+    async with db.transaction(queued=False) as conn:
         cursor = await conn.execute(ACQUIRE, {"name": name, "holder": holder, "until": now + ttl, "now": now})
         return await cursor.fetchone() is not None
 
@@ -61,7 +63,7 @@ async def acquire(db: Database, *, name: str, holder: str, ttl: float, now: floa
 async def renew(db: Database, *, names: list[str], holder: str, ttl: float, now: float) -> set[str]:
     """Extend these leases of ``holder`` by ``ttl`` from ``now``; return the ones still held."""
     kept: set[str] = set()
-    async with db.transaction() as conn:
+    async with db.transaction(queued=False) as conn:
         for name in names:
             cursor = await conn.execute(
                 RENEW, {"name": name, "holder": holder, "until": now + ttl, "now": now}
@@ -74,7 +76,7 @@ async def renew(db: Database, *, names: list[str], holder: str, ttl: float, now:
 async def release(db: Database, *, names: list[str], holder: str) -> None:
     """Give these leases up at once, so another worker need not wait for them to expire."""
     if names:
-        async with db.transaction() as conn:
+        async with db.transaction(queued=False) as conn:
             await conn.executemany(RELEASE, [{"name": name, "holder": holder} for name in names])
 
 

@@ -12,6 +12,7 @@ written for one writer at a time, and keeps that. Between processes, the work is
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import re
@@ -281,9 +282,15 @@ class PostgresDatabase:
         await self._pool.close()
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[PgConnection]:
-        """Run the block as one transaction; roll back on any exception."""
-        async with self._lock, self._pool.acquire() as conn, conn.transaction():
+    async def transaction(self, *, queued: bool = True) -> AsyncIterator[PgConnection]:
+        """Run the block as one transaction; roll back on any exception.
+
+        Queued, it waits for this process's other transactions first (they run in order, as on
+        SQLite). A worker's lease heartbeat is not: behind a broadcast's big claims it came too
+        late, and the worker lost its shards in the middle of sending them.
+        """
+        turn = self._lock if queued else contextlib.nullcontext()
+        async with turn, self._pool.acquire() as conn, conn.transaction():
             yield PgConnection(conn)
 
     async def read(self, sql: str, params: Params = ()) -> list[asyncpg.Record]:
