@@ -163,15 +163,14 @@ async def poll_source(
         push=source.seeded,
         now=now,
         skipped=parsed.skipped,
-    )
-    await sources.record_success(
-        db,
-        source_id=source.id,
-        etag=result.etag,
-        last_modified=result.last_modified,
-        now=now,
-        next_poll_at=now + source.interval,
-        body_hash=body_hash,
+        # The validators are kept with the items they describe: a poll killed before its commit
+        # fetches the same body again rather than trusting a body it never stored.
+        success=sources.PollSuccess(
+            etag=result.etag,
+            last_modified=result.last_modified,
+            next_poll_at=now + source.interval,
+            body_hash=body_hash,
+        ),
     )
     if stored.new:
         logger.info(
