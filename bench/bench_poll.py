@@ -32,6 +32,7 @@ from bot.news.feeds import parse_feed  # noqa: E402
 from bot.news.fetcher import Fetcher  # noqa: E402
 from bot.news.ingest import poll_source  # noqa: E402
 from bot.storage import open_database, sources  # noqa: E402
+from bot.storage.interface import Database  # noqa: E402
 
 SOURCES = 500
 ITEMS = 20
@@ -80,11 +81,8 @@ def serve() -> None:
     asyncio.run(main())
 
 
-async def cycle(db: object, fetcher: Fetcher, tz: ZoneInfo, now: float) -> tuple[int, int, int]:
+async def cycle(db: Database, fetcher: Fetcher, tz: ZoneInfo, now: float) -> tuple[int, int, int]:
     """Poll every source once, all at once as the job queue would; return (new, not modified, errors)."""
-    from bot.storage.interface import Database
-
-    assert isinstance(db, Database)
     all_sources = await sources.list_sources(db)
     reports = await asyncio.gather(
         *(poll_source(db, fetcher, s, now=now, tz=tz, max_backoff=3600) for s in all_sources)

@@ -401,3 +401,30 @@ def test_item_with_nothing_to_show_is_skipped_and_counted_not_dropped_silently()
     )
     assert [item.title for item in feed.items] == ["Fine"]
     assert feed.skipped == ("urn:empty",)
+
+
+@pytest.mark.parametrize(
+    ("guid", "expected"),
+    [
+        ("<guid>story-1</guid>", "https://news.example/feeds/story-1"),  # a permalink: resolved
+        ('<guid isPermaLink="false">story-1</guid>', "story-1"),  # an opaque id: as written
+        ("<guid>https://news.example/a/1</guid>", "https://news.example/a/1"),
+    ],
+)
+def test_relative_guids_keep_the_identity_they_always_had(guid: str, expected: str) -> None:
+    item = f"<item><title>T</title><link>https://news.example/a/1</link>{guid}</item>"
+    feed = parse_feed(
+        f'<rss version="2.0"><channel><title>S</title>{item}</channel></rss>'.encode(),
+        url="https://news.example/feeds/main.xml",
+    )
+    assert [i.guid for i in feed.items] == [expected]
+
+
+def test_an_iframe_in_a_lead_leaves_no_markup_behind() -> None:
+    description = "&lt;p&gt;Watch this.&lt;/p&gt;&lt;iframe src='https://v.example/x'&gt;&lt;/p&gt;&lt;p&gt;"
+    item = f"<item><title>T</title><link>https://news.example/a/1</link><description>{description}</description></item>"
+    feed = parse_feed(
+        f'<rss version="2.0"><channel><title>S</title>{item}</channel></rss>'.encode(),
+        url="https://news.example/f",
+    )
+    assert feed.items[0].lead == "Watch this."

@@ -164,15 +164,14 @@ async def poll_source(
         push=source.seeded,
         now=now,
         skipped=parsed.skipped,
-    )
-    recovered = await sources.record_success(
-        db,
-        source_id=source.id,
-        etag=result.etag,
-        last_modified=result.last_modified,
-        now=now,
-        next_poll_at=now + source.interval,
-        body_hash=body_hash,
+        # The validators are kept with the items they describe: a poll killed before its commit
+        # fetches the same body again rather than trusting a body it never stored.
+        success=sources.PollSuccess(
+            etag=result.etag,
+            last_modified=result.last_modified,
+            next_poll_at=now + source.interval,
+            body_hash=body_hash,
+        ),
     )
     if stored.new:
         logger.info(
@@ -190,7 +189,7 @@ async def poll_source(
         merged=stored.merged,
         skipped=stored.skipped,
         fan_outs=stored.fan_outs,
-        recovered=recovered,
+        recovered=stored.recovered,
     )
 
 

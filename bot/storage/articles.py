@@ -17,6 +17,7 @@ from bot.storage import moderation, outbox
 from bot.storage import search_index as search
 from bot.storage.dialect import Dialect
 from bot.storage.interface import Connection, Database, Row, inserted_id
+from bot.storage.sources import RECOVER, PollSuccess
 from bot.text import fold
 from bot.urls import normalize_url, url_key
 
@@ -87,6 +88,8 @@ SELECT_PRUNABLE = """
 SELECT id, source_id, guid FROM articles WHERE published_at < :before AND fetched_at < :before
 ORDER BY published_at LIMIT :limit
 """
+
+
 # Totals, even empty, make fan-out refuse the article (outbox.FAN_OUT), so a moderation release
 # between two steps can never queue again the deliveries the steps before deleted.
 @functools.cache
@@ -190,6 +193,16 @@ UPDATE sources SET seeded = 1, items_total = items_total + :added, items_merged 
     items_skipped = items_skipped + :skipped
 WHERE id = :id
 """
+# MARK_SEEDED and sources.RECORD_SUCCESS in one statement: a poll that stored items keeps its
+# bookkeeping in the transaction that stored them, one write instead of two.
+MARK_SEEDED_POLLED = """
+UPDATE sources SET seeded = 1, items_total = items_total + :added, items_merged = items_merged + :merged,
+    items_skipped = items_skipped + :skipped,
+    last_polled_at = :now, last_success_at = :now, last_error = NULL, consecutive_failures = 0,
+    etag = COALESCE(:etag, etag), last_modified = COALESCE(:last_modified, last_modified),
+    body_hash = COALESCE(:body_hash, body_hash), next_poll_at = :next_poll_at
+WHERE id = :id
+"""
 SELECT_ARTICLE = """
 SELECT a.*, s.name AS source_name, s.category AS source_category
 FROM articles a JOIN sources s ON s.id = a.source_id WHERE a.id = ?
@@ -278,6 +291,9 @@ class StoreResult:
     merged: int = 0  # items found to be a story already stored (logged and counted on the source)
     skipped: int = 0  # unreadable items seen for the first time (counted on the source)
     fan_outs: tuple[int, ...] = ()  # deliveries queued for each new pushed article, in order
+    # The poll recorded with the items (``success``) ended a run of failures: its worker, and only
+    # its, tells the admins the source works again.
+    recovered: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -290,6 +306,12 @@ class _Known:
     url_key: str | None
     canonical_url: str | None
     publisher_guid: bool
+
+
+def _known_from_row(r: Row) -> _Known:
+    return _Known(
+        r["id"], r["source_id"], r["url"], r["url_key"], r["canonical_url"], bool(r["publisher_guid"])
+    )
 
 
 def seen_key(guid: str) -> int:
@@ -366,6 +388,7 @@ async def store_items(
     push: bool,
     now: float,
     skipped: Sequence[str] = (),
+    success: PollSuccess | None = None,
 ) -> StoreResult:
     """Store a poll's items and, when ``push``, queue the new ones for readers, all in one transaction.
 
@@ -375,10 +398,13 @@ async def store_items(
     link says so, a story stored from elsewhere: such a merge is logged and counted.
     ``skipped`` identifies items the parser could not read; each, like an item whose text
     cannot be stored, is counted on the source the first time only and remembered as seen.
+    ``success``, when given, is recorded on the source in the same transaction (see
+    sources.record_success).
     """
     new: list[int] = []
     updated: list[int] = []
     queued = merged = 0
+    recovered = False
     fan_outs: list[int] = []
     good = [item for item in items if _storable(item)]
     if len(good) < len(items):
@@ -386,33 +412,36 @@ async def store_items(
     unreadable = {seen_key("unreadable:" + key) for key in skipped}
     unreadable |= {seen_key("unreadable:" + item.guid) for item in items if not _storable(item)}
     keys = {item.guid: seen_key(item.guid) for item in good}
-    linked = [item for item in good if item.own_link]
-    params = {
-        "urls": json.dumps([item.url for item in linked] + [normalize_url(item.url) for item in linked]),
-        "keys": json.dumps([url_key(item.url) for item in linked]),
-    }
-    # execute_fetchall and no empty executemany: each call is a trip to aiosqlite's thread.
+    # execute_fetchall, no empty executemany and no query with nothing to find: each call is a
+    # trip to aiosqlite's thread. A feed mostly repeats what it said last time: only the items not
+    # stored under their guid need the seen and same-page lookups.
     async with db.transaction() as conn:
         found = await conn.execute_fetchall(
             _find_by_guids(db.dialect), {"source_id": source_id, "guids": json.dumps(list(keys))}
         )
         by_guid = {row["guid"]: row for row in found}
-        found = await conn.execute_fetchall(
-            _find_seen(db.dialect),
-            {"source_id": source_id, "keys": json.dumps([*keys.values(), *unreadable])},
-        )
-        seen = {row["key"]: row["seen_at"] for row in found}
+        unknown = [item for item in good if item.guid not in by_guid]
+        seen: dict[int, float] = {}
+        if unknown or unreadable:
+            found = await conn.execute_fetchall(
+                _find_seen(db.dialect),
+                {"source_id": source_id, "keys": json.dumps([*(keys[i.guid] for i in unknown), *unreadable])},
+            )
+            seen = {row["key"]: row["seen_at"] for row in found}
         new_unreadable = [key for key in unreadable if key not in seen]
         if new_unreadable:
             await conn.executemany(
                 REMEMBER_SEEN, [{"source_id": source_id, "key": key, "now": now} for key in new_unreadable]
             )
-        candidates = [
-            _Known(
-                r["id"], r["source_id"], r["url"], r["url_key"], r["canonical_url"], bool(r["publisher_guid"])
-            )
-            for r in await conn.execute_fetchall(_find_by_links(db.dialect), params)
-        ]
+        linked = [item for item in unknown if item.own_link and keys[item.guid] not in seen]
+        candidates: list[_Known] = []
+        if linked:
+            params = {
+                "urls": json.dumps([i.url for i in linked] + [normalize_url(i.url) for i in linked]),
+                "keys": json.dumps([url_key(i.url) for i in linked]),
+            }
+            found = await conn.execute_fetchall(_find_by_links(db.dialect), params)
+            candidates = [_known_from_row(row) for row in found]
         for item in oldest_first(good, now=now):
             known = by_guid.get(item.guid)
             if known is not None:
@@ -456,11 +485,25 @@ async def store_items(
                 candidates.append(
                     _Known(article_id, source_id, item.url, url_key(item.url), None, item.publisher_guid)
                 )
-        await conn.execute(
-            MARK_SEEDED,
-            {"added": len(new), "merged": merged, "skipped": len(new_unreadable), "id": source_id},
-        )
-    return StoreResult(tuple(new), tuple(updated), queued, merged, len(new_unreadable), tuple(fan_outs))
+        counts = {"added": len(new), "merged": merged, "skipped": len(new_unreadable), "id": source_id}
+        if success is None:
+            await conn.execute(MARK_SEEDED, counts)
+        else:
+            recovered = (await conn.execute(RECOVER, {"id": source_id})).rowcount == 1
+            await conn.execute(
+                MARK_SEEDED_POLLED,
+                {
+                    **counts,
+                    "now": now,
+                    "etag": success.etag,
+                    "last_modified": success.last_modified,
+                    "body_hash": success.body_hash,
+                    "next_poll_at": success.next_poll_at,
+                },
+            )
+    return StoreResult(
+        tuple(new), tuple(updated), queued, merged, len(new_unreadable), tuple(fan_outs), recovered
+    )
 
 
 async def _record_edit(conn: Connection, known: Row, item: FeedItem, now: float) -> None:

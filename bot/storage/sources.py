@@ -6,6 +6,7 @@ import functools
 import json
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from bot.models import Source
@@ -220,6 +221,16 @@ async def remove_source(db: Database, *, source_id: str) -> bool:
 
 async def set_paused(db: Database, *, source_id: str, paused: bool) -> bool:
     return await db.write(SET_PAUSED, {"paused": int(paused), "id": source_id}) > 0
+
+
+@dataclass(frozen=True, slots=True)
+class PollSuccess:
+    """What a successful poll records on its source: the validators for the next conditional GET."""
+
+    etag: str | None
+    last_modified: str | None
+    next_poll_at: float
+    body_hash: str | None = None
 
 
 async def record_success(
