@@ -25,6 +25,7 @@ async def compact_deliveries(context: NewsContext) -> None:
     """Fold deliveries older than the window into per-article and per-hour totals; free the pages."""
     hours = context.settings.delivery.keep_delivered_hours
     await watch.prune_outcome_hours(context.db, before=time.time() - OUTCOME_HOURS_KEPT)
+    await watch.fold_counter_slots(context.db)
     done = await outbox.compact(
         context.db,
         before=time.time() - hours * 3600,

@@ -14,7 +14,9 @@ SELECT kind, exclude, n FROM subscription_kind_counts WHERE n > 0 ORDER BY kind,
 # Outcomes by the hour they happened, from the per-hour counters the recording statement keeps
 # (migration 0011): a few rows however many deliveries the outbox holds.
 DELIVERIES_BY_HOUR = """
-SELECT hour, sent, failed, blocked + stale AS other FROM outcome_hours WHERE hour >= :since
+SELECT hour, CAST(SUM(sent) AS BIGINT) AS sent, CAST(SUM(failed) AS BIGINT) AS failed,
+       CAST(SUM(blocked + stale) AS BIGINT) AS other
+FROM outcome_hours WHERE hour >= :since GROUP BY hour
 """
 
 

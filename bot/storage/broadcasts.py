@@ -31,7 +31,7 @@ WHERE status = 'active' AND type != 'channel' AND id NOT IN (SELECT user_id FROM
 ON CONFLICT DO NOTHING
 """
 # There is no INSERT trigger on the outbox (fan-out counts what it adds): so does a broadcast.
-COUNT_QUEUED = "UPDATE outbox_counts SET n = n + CAST(? AS BIGINT) WHERE state = 'queued'"
+COUNT_QUEUED = "UPDATE outbox_counts SET n = n + CAST(? AS BIGINT) WHERE state = 'queued' AND slot = 0"
 DELETE_DRAFT = "DELETE FROM articles WHERE id = ? AND source_id = ? AND fanout = 'backlog'"
 
 

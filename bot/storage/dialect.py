@@ -39,6 +39,8 @@ class Dialect:
     # The database's own time, in seconds since the epoch: leases are measured on one clock, the
     # server's, so workers on machines whose clocks disagree never both think they hold one.
     clock: str
+    # Statements folding the counter rows of closed connections into slot 0 (migration 0014).
+    fold_slots: tuple[str, ...]
     # The whole hour (unix seconds // 3600) of a time in seconds: "{}" is the time's expression.
     # SQLite's CAST truncates; PostgreSQL's rounds, so it floors first.
     hour_of: str
@@ -79,6 +81,7 @@ CREATE TABLE IF NOT EXISTS schema_migrations (
     int_list="(SELECT value FROM json_each({}))",
     text_list="(SELECT value FROM json_each({}))",
     clock="SELECT CAST((julianday('now') - 2440587.5) * 86400.0 AS REAL)",
+    fold_slots=(),  # one writer: every counter lives in slot 0
     render_match=fts5_match,
     fts_where="article_search MATCH {0}",
     # BM25 as FTS5 gives it is negative, the best match lowest; only the weights' ratios count.
@@ -106,6 +109,27 @@ CREATE TABLE IF NOT EXISTS schema_migrations (
     ),
     text_list="(SELECT value FROM jsonb_array_elements_text(CAST({} AS jsonb)) AS value)",
     clock="SELECT CAST(EXTRACT(EPOCH FROM clock_timestamp()) AS DOUBLE PRECISION)",
+    fold_slots=(
+        """
+WITH gone AS (
+    DELETE FROM outbox_counts WHERE slot <> 0 AND slot NOT IN (SELECT pid FROM pg_stat_activity)
+    RETURNING state, n
+)
+INSERT INTO outbox_counts AS c (state, slot, n) SELECT state, 0, SUM(n) FROM gone GROUP BY state
+ON CONFLICT (state, slot) DO UPDATE SET n = c.n + EXCLUDED.n
+""",
+        """
+WITH gone AS (
+    DELETE FROM outcome_hours WHERE slot <> 0 AND slot NOT IN (SELECT pid FROM pg_stat_activity)
+    RETURNING hour, sent, failed, blocked, stale
+)
+INSERT INTO outcome_hours AS h (hour, slot, sent, failed, blocked, stale)
+SELECT hour, 0, SUM(sent), SUM(failed), SUM(blocked), SUM(stale) FROM gone GROUP BY hour
+ON CONFLICT (hour, slot) DO UPDATE SET
+    sent = h.sent + EXCLUDED.sent, failed = h.failed + EXCLUDED.failed,
+    blocked = h.blocked + EXCLUDED.blocked, stale = h.stale + EXCLUDED.stale
+""",
+    ),
     render_match=tsquery,
     # 'simple': the indexed text is folded already and its words split by spaces (search_index).
     fts_where="doc @@ to_tsquery('simple', {0})",

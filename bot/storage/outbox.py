@@ -62,7 +62,7 @@ COUNT_FANNED_OUT = """
 UPDATE outbox_counts
 SET n = n + CASE state WHEN 'queued' THEN CAST(:queued AS BIGINT)
                        ELSE CAST(:added AS BIGINT) - CAST(:queued AS BIGINT) END
-WHERE state IN ('queued', 'digest')
+WHERE state IN ('queued', 'digest') AND slot = 0
 """
 RELEASE_CLAIMS = "UPDATE outbox SET state = 'queued' WHERE state = 'sending'"  # outbox_sending
 # Dispatch workers share the outbox by shards of chats (abs(chat id) % count); a worker claims only
@@ -168,7 +168,7 @@ UPDATE outbox SET state = 'blocked', last_error = ?
 WHERE chat_id = ? AND state IN ('queued', 'sending', 'digest')
 """
 # Kept by triggers in the transactions that change the rows (migration 0007): no count at /stats.
-COUNT_BY_STATE = "SELECT state, n FROM outbox_counts"
+COUNT_BY_STATE = "SELECT state, CAST(SUM(n) AS BIGINT) AS n FROM outbox_counts GROUP BY state"  # slots summed
 COUNT_CHATS = "SELECT status, n FROM chat_counts"
 # Compaction: delivered (or finally failed) rows older than the window become per-article and
 # per-hour totals, a small batch per transaction so a send never waits long behind it.

@@ -91,7 +91,7 @@ SQLITE_SEQUENCES = "SELECT name, seq FROM sqlite_sequence"
 HAS_SQLITE_SEQUENCES = "SELECT 1 FROM sqlite_master WHERE name = 'sqlite_sequence'"
 MOVE_CLAIMED_COUNT = """
 UPDATE outbox_counts SET n = n + CASE state WHEN 'queued' THEN $1::bigint ELSE -$1::bigint END
-WHERE state IN ('queued', 'sending')
+WHERE state IN ('queued', 'sending') AND slot = 0
 """
 
 
@@ -381,7 +381,8 @@ async def _check_counter(
     )
     if table == "outbox_counts" and requeued:
         moved = {QUEUED: requeued, CLAIMED: -requeued}
-        expected = sorted((state, n + moved.get(state, 0)) for state, n in expected)
+        # Rows are (state, n, slot); the file keeps everything in slot 0 (migration 0014).
+        expected = sorted((state, n + moved.get(state, 0), *rest) for state, n, *rest in expected)
     found = sorted(tuple(r) for r in await conn.fetch(select))
     if found != expected:
         raise TransferError(f"the counter table {table} differs from the source's after the copy")

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 from bot.storage.interface import Database
 
-OUTBOX_COUNTS = "SELECT state, n FROM outbox_counts"
+# Summed over slots: on PostgreSQL each connection counts in a row of its own (migration 0014).
+OUTBOX_COUNTS = "SELECT state, CAST(SUM(n) AS BIGINT) AS n FROM outbox_counts GROUP BY state"
 CHAT_COUNTS = "SELECT status, n FROM chat_counts"
 # The oldest delivery that is due now: a skip-scan over the distinct articles with queued rows
 # (one per broadcast in progress), then one probe of outbox_due for each article's first row in
@@ -39,7 +40,11 @@ SOURCE_FIGURES = """
 SELECT id, paused, retired_at IS NOT NULL AS retired, consecutive_failures, items_total
 FROM sources WHERE substr(id, 1, 1) != '_' ORDER BY id
 """
-OUTCOME_HOURS = "SELECT hour, sent, failed, blocked, stale FROM outcome_hours WHERE hour >= :since"
+OUTCOME_HOURS = """
+SELECT hour, CAST(SUM(sent) AS BIGINT) AS sent, CAST(SUM(failed) AS BIGINT) AS failed,
+       CAST(SUM(blocked) AS BIGINT) AS blocked, CAST(SUM(stale) AS BIGINT) AS stale
+FROM outcome_hours WHERE hour >= :since GROUP BY hour
+"""
 PRUNE_OUTCOME_HOURS = "DELETE FROM outcome_hours WHERE hour < :before"
 
 
@@ -106,6 +111,13 @@ async def outcomes_since(db: Database, *, since: float) -> Outcomes:
         blocked=sum(int(r["blocked"]) for r in rows),
         stale=sum(int(r["stale"]) for r in rows),
     )
+
+
+async def fold_counter_slots(db: Database) -> None:
+    """Fold the counter rows of closed server connections into slot 0 (PostgreSQL; none on SQLite),
+    so the tables stay a few rows per live connection."""
+    for statement in db.dialect.fold_slots:
+        await db.write(statement)
 
 
 async def prune_outcome_hours(db: Database, *, before: float) -> int:
