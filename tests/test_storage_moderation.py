@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import sqlite3
-
 import pytest
 
-from bot.storage import Database, articles, channels, chats, moderation
+from bot.storage import DATABASE_ERRORS, Database, articles, channels, chats, moderation
 from tests.test_storage import NOW, db, item, queued_chats, reader
 
 __all__ = ["db"]  # the fixture, shared with test_storage
@@ -14,9 +12,9 @@ __all__ = ["db"]  # the fixture, shared with test_storage
 
 async def test_audit_log_is_append_only(db: Database) -> None:
     await moderation.record(db, actor=1, action="ban", target="5", details="spam", now=NOW)
-    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+    with pytest.raises(DATABASE_ERRORS, match="append-only"):
         await db.write("UPDATE audit SET action = 'nothing'")
-    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+    with pytest.raises(DATABASE_ERRORS, match="append-only"):
         await db.write("DELETE FROM audit")
     assert [e.action for e in await moderation.recent_audit(db, limit=5)] == ["ban"]
 

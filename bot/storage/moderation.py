@@ -36,8 +36,9 @@ UPDATE outbox SET state = 'blocked', last_error = 'banned'
 WHERE chat_id = ? AND state IN ('queued', 'digest')
 """
 DELETE_BAN = "DELETE FROM bans WHERE user_id = ?"
+# Telegram usernames are ASCII and case-insensitive; lower() is ASCII-only on SQLite, as NOCASE was.
 USER_BY_USERNAME = """
-SELECT id FROM chats WHERE type = 'private' AND username = ? COLLATE NOCASE ORDER BY updated_at DESC LIMIT 1
+SELECT id FROM chats WHERE type = 'private' AND lower(username) = lower(?) ORDER BY updated_at DESC LIMIT 1
 """
 INSERT_AUDIT = "INSERT INTO audit (at, actor, action, target, details) VALUES (?, ?, ?, ?, ?)"
 SELECT_AUDIT = "SELECT id, at, actor, action, target, details FROM audit ORDER BY id DESC LIMIT ?"
