@@ -21,7 +21,7 @@ from collections.abc import AsyncIterator, Coroutine, Generator, Iterable, Seque
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import asyncpg
 
@@ -53,14 +53,45 @@ def is_postgres_url(target: object) -> bool:
     return isinstance(target, str) and target.startswith(SCHEMES)
 
 
-def redacted(url: str) -> str:
-    """The URL without its password, fit for a log line."""
+# Query parameters libpq (and asyncpg) read as passwords: postgresql://u@h/db?password=...
+_PASSWORD_KEYS = frozenset({"password", "sslpassword"})
+
+
+def _query_passwords(query: str) -> list[str]:
+    """The password values of a URL's query string, as written (percent-encoded or not)."""
+    found = []
+    for pair in query.split("&"):
+        key, sep, value = pair.partition("=")
+        if sep and value and unquote(key).lower() in _PASSWORD_KEYS:
+            found.append(value)
+    return found
+
+
+def url_secrets(url: str) -> list[str]:
+    """The passwords a database URL carries, for the log formatter to scrub wherever they appear."""
+    if not is_postgres_url(url):
+        return []
     parts = urlsplit(url)
-    if parts.password is None:
+    userinfo = parts.netloc.rpartition("@")[0]
+    written = [userinfo.partition(":")[2]] if ":" in userinfo else []
+    written += _query_passwords(parts.query)
+    # Both spellings: the URL's, and the decoded one a driver's error message might quote.
+    return sorted({form for value in written if value for form in (value, unquote(value))})
+
+
+def redacted(url: str) -> str:
+    """The URL without its passwords (in the user part and in the query), fit for a log line."""
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if parts.password is not None:
+        netloc = f"{parts.username or ''}:***@{netloc.rsplit('@', 1)[1]}"
+    query = "&".join(
+        f"{pair.partition('=')[0]}=***" if _query_passwords(pair) else pair
+        for pair in parts.query.split("&")
+    ) if parts.query else ""
+    if netloc == parts.netloc and query == parts.query:
         return url
-    netloc = parts.netloc.rsplit("@", 1)[1]
-    user = parts.username or ""
-    return urlunsplit((parts.scheme, f"{user}:***@{netloc}", parts.path, parts.query, ""))
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
 @dataclass(frozen=True, slots=True)
