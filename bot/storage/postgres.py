@@ -36,10 +36,59 @@ T = TypeVar("T")
 
 SCHEMES = ("postgresql://", "postgres://")
 
-# Tokens the translation must see whole: quoted text is copied as it is, placeholders are numbered.
-_TOKENS = re.compile(r"""'(?:[^']|'')*'|"(?:[^"]|"")*"|--[^\n]*|::|\?|:[A-Za-z_][A-Za-z0-9_]*""")
-_WORDS = re.compile(r"[A-Za-z_]+")
-_WRITES = frozenset({"INSERT", "UPDATE", "DELETE"})
+# Tokens the translation must see whole: quoted text and comments are copied as they are,
+# placeholders are numbered. Each alternative is linear (disjoint choices, possessive repeats): a
+# long or unterminated literal costs one pass. E'...' strings take backslash escapes (E'it\'s'),
+# plain ones do not (standard_conforming_strings); block comments are not nested here.
+_TOKENS = re.compile(
+    r"(?<![A-Za-z0-9_$])[Ee]'(?:[^'\\]|\\.|'')*+'"
+    r"|'(?:[^']|'')*+'"
+    r'|"(?:[^"]|"")*+"'
+    r"|--[^\n]*+"
+    r"|/\*(?:[^*]|\*(?!/))*+\*/"
+    r"|::|\?|:[A-Za-z_][A-Za-z0-9_]*",
+    re.DOTALL,
+)
+# Words and parentheses of the text without its literals: enough to find the top-level statement.
+_WORDS = re.compile(r"[A-Za-z_][A-Za-z0-9_]*|[()]")
+_STATEMENTS = frozenset({"SELECT", "INSERT", "UPDATE", "DELETE", "VALUES", "TABLE", "MERGE"})
+_ROWS = frozenset({"SELECT", "VALUES", "TABLE", "SHOW", "EXPLAIN"})
+
+
+def _gives_rows(bare: str) -> bool:
+    """Whether the statement (literals and comments taken out) hands rows back.
+
+    Decided by its top level: ``WITH d AS (SELECT ... FOR UPDATE) SELECT id FROM d`` is a SELECT,
+    and ``WITH d AS (UPDATE ... RETURNING id) UPDATE ...`` (no RETURNING of its own) is not.
+    """
+    depth = 0
+    main = ""
+    after_paren = False  # a WITH's main statement follows the ")" of its last part
+    first = True
+    for part in _WORDS.findall(bare):
+        if part == "(":
+            depth += 1
+            continue
+        if part == ")":
+            depth -= 1
+            after_paren = depth == 0
+            continue
+        word = part.upper()
+        if depth == 0:
+            if first:
+                first = False
+                if word != "WITH":
+                    main = word
+            elif not main and after_paren and word in _STATEMENTS:
+                main = word
+            if word == "RETURNING":
+                return True
+            after_paren = False
+        elif first:  # "(SELECT ...) UNION ...": the statement starts inside parentheses
+            first = False
+            main = word
+    return main in _ROWS
+
 
 # Any number: one process's migrations at a time, across every worker starting at once.
 MIGRATION_LOCK = 0x6E657773  # "news"
@@ -143,11 +192,7 @@ def translate(sql: str) -> Statement:
     bare.append(sql[at:])
     if positional and names:
         raise ValueError("a statement mixes ? and :name placeholders")
-    words = [w.upper() for w in _WORDS.findall("".join(bare))]
-    first = words[0] if words else ""
-    returns_rows = "RETURNING" in words or first in ("SELECT", "VALUES", "SHOW") or (
-        first == "WITH" and not _WRITES.intersection(words)
-    )
+    returns_rows = _gives_rows("".join(bare))
     return Statement(
         "".join(out), tuple(names) if names else None, positional or len(names), returns_rows
     )
