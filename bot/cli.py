@@ -139,6 +139,7 @@ def _run(
     from bot.config import load_settings, metrics_address, workers_role
     from bot.logs import redact, setup_logging
     from bot.storage import DATABASE_ERRORS
+    from bot.storage.postgres import url_secrets
     from bot.workers import check_role
 
     settings = _with_webhook(load_settings(config), url=webhook, listen=listen, secret=secret)
@@ -159,7 +160,9 @@ def _run(
             raise ConfigError(
                 "bot.db", f"the folder {folder} does not exist (create it, or fix NEWSBOT_DB / bot.db)"
             )
-    secrets = (settings.bot.token.get(), settings.webhook.secret.get())
+    # A PostgreSQL URL's password must not reach a log line either (a driver's error may quote it).
+    db_secrets = url_secrets(database) if isinstance(database, str) else []
+    secrets = (settings.bot.token.get(), settings.webhook.secret.get(), *db_secrets)
     setup_logging(settings.bot.log_level, secrets=secrets, json_lines=settings.bot.log_format == "json")
     try:
         run_bot(settings)
@@ -169,7 +172,8 @@ def _run(
         print(f"newsbot: {redact(str(exc), secrets)}", file=sys.stderr)
         return 1
     except DATABASE_ERRORS as exc:  # e.g. another process held the write lock through start-up
-        print(f"newsbot: database error at start-up: {' '.join(str(exc).split())}", file=sys.stderr)
+        reason = redact(" ".join(str(exc).split()), secrets)
+        print(f"newsbot: database error at start-up: {reason}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

@@ -160,7 +160,8 @@ def _count_table(counts: Sequence[TableCount]) -> str:
 
 
 def _migrate(source: Path, target: str, batch: int) -> int:
-    from bot.storage.postgres import is_postgres_url, redacted
+    from bot.logs import redact
+    from bot.storage.postgres import is_postgres_url, redacted, url_secrets
     from bot.storage.transfer import CountMismatch, migrate
 
     if not is_postgres_url(target):
@@ -171,7 +172,8 @@ def _migrate(source: Path, target: str, batch: int) -> int:
         print(_count_table(exc.counts))
         return _fail(str(exc))
     except NewsbotError as exc:
-        return _fail(str(exc))
+        # The message names the target redacted; a driver's reason might still quote a password.
+        return _fail(redact(str(exc), url_secrets(target)))
     print(_count_table(done.counts))
     print(
         f"copied {done.rows} rows in {len(done.counts)} tables from {source} to {redacted(target)}"

@@ -51,9 +51,10 @@ async def _poll(context: NewsContext) -> None:
     if source.paused or (source.next_poll_at is not None and source.next_poll_at > now + 0.05):
         return
     if context.bot_data.workers is not None:
-        # Other ingest workers fire the same job: the one whose claim lands polls, once.
+        # Other ingest workers fire the same job: the one whose claim lands polls, once. The claim
+        # is judged on the database's clock, not this machine's, which may run ahead.
         claim = context.settings.workers.poll_claim_seconds
-        if not await sources.claim_poll(context.db, source_id=source.id, now=now + 0.05, until=now + claim):
+        if not await sources.claim_poll(context.db, source_id=source.id, seconds=claim, early=0.05):
             return
     metrics = context.bot_data.metrics
     # Touched before the poll, so a source that never failed shows 0 rather than no series.

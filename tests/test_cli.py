@@ -113,6 +113,19 @@ def test_webhook_workers_on_postgresql_must_share_a_configured_secret() -> None:
     assert result.stderr.count("\n") == 1
 
 
+def test_a_database_password_in_the_url_query_never_reaches_the_output() -> None:
+    # libpq and asyncpg read ?password=: it is as secret as the one before the @.
+    env = {
+        "NEWSBOT_TOKEN": TOKEN,
+        "NEWSBOT_API_URL": "http://127.0.0.1:9",
+        "NEWSBOT_DB": "postgresql://newsbot@127.0.0.1:9/newsbot?password=pw-in-query",
+    }
+    result = run("run", env=env)
+    assert result.returncode == 1
+    assert "cannot open the database postgresql://newsbot@127.0.0.1:9/newsbot?password=***" in result.stderr
+    assert "pw-in-query" not in result.stderr + result.stdout
+
+
 def test_bad_environment_value_stops_with_status_2_naming_the_variable() -> None:
     result = run("run", env={"NEWSBOT_TOKEN": TOKEN, "NEWSBOT_DELIVERY__GLOBAL_PER_SECOND": "fast"})
     assert result.returncode == 2

@@ -185,6 +185,23 @@ async def test_a_target_with_data_is_refused_and_left_as_it_was(outlet: Path, po
         await conn.close()
 
 
+async def test_the_refusal_names_the_target_without_its_password(outlet: Path, postgres_url: str) -> None:
+    target = await open_database(postgres_url)
+    try:
+        await chats.remember_chat(
+            target, chat_id=42, chat_type="private", title=None, username=None, language=None, now=NOW
+        )
+    finally:
+        await target.close()
+
+    # The test server trusts every local connection: the password is read, and ignored.
+    with pytest.raises(TransferError) as refused:
+        await migrate(outlet, postgres_url + "?password=pw-in-query")
+    assert "not empty" in str(refused.value)
+    assert "pw-in-query" not in str(refused.value)
+    assert "password=***" in str(refused.value)
+
+
 async def test_a_source_at_another_schema_version_is_refused(outlet: Path, postgres_url: str) -> None:
     source = await open_database(outlet)
     try:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import asyncpg
 import pytest
 
 from bot.items import FeedItem
@@ -164,6 +166,77 @@ async def test_claim_then_crash_puts_rows_back(db: Database) -> None:
     assert await outbox.claim(db, article_id=result.new[0], limit=10, now=time.time()) == []
     assert await outbox.release_claims(db) == 2  # what a restart does
     assert len(await outbox.claim(db, article_id=result.new[0], limit=10, now=time.time())) == 2
+
+
+async def test_a_late_outcome_never_undoes_what_the_next_holder_of_the_shard_did(db: Database) -> None:
+    await reader(db, 1, ("all", "", False))
+    result = await articles.store_items(
+        db, source_id="site", items=[item(1)], default_category=None, breaking=False, push=True, now=NOW
+    )
+    (first,) = await outbox.claim(db, article_id=result.new[0], limit=10, now=time.time())
+    # The shard changes hands while the first worker still holds the row: the new holder
+    # re-queues it, claims it, sends it.
+    assert await outbox.release_claims(db) == 1
+    (second,) = await outbox.claim(db, article_id=result.new[0], limit=10, now=time.time())
+    assert second.id == first.id
+    await outbox.record(db, outbox.Outcomes([(7, NOW, second.id)], [], [], [], [], []))
+    # The first worker's outcome comes in late (a flood wait, a network error, a stale article).
+    late = outbox.Outcomes.empty()
+    late.retry.append((NOW, "timed out", first.id))
+    late.failed.append(("bad", first.id))
+    late.stale.append(("stale", first.id))
+    late.held.append((NOW, first.id))
+    await outbox.record(db, late)
+    await outbox.release(db, [(NOW, first.id)])
+    row = await db.fetchone("SELECT state, message_id, attempts FROM outbox WHERE id = ?", (first.id,))
+    assert (row["state"], row["message_id"], row["attempts"]) == ("sent", 7, 1)
+    assert await outbox.claim(db, article_id=result.new[0], limit=10, now=time.time()) == []
+
+
+async def test_a_message_sent_after_its_row_was_requeued_is_recorded_as_sent(db: Database) -> None:
+    await reader(db, 1, ("all", "", False))
+    result = await articles.store_items(
+        db, source_id="site", items=[item(1)], default_category=None, breaking=False, push=True, now=NOW
+    )
+    (row,) = await outbox.claim(db, article_id=result.new[0], limit=10, now=time.time())
+    await outbox.release_claims(db)  # a handover re-queued it while the message was going out
+    await outbox.record(db, outbox.Outcomes([(7, NOW, row.id)], [], [], [], [], []))
+    # Queued again it would go out twice.
+    assert await outbox.claim(db, article_id=result.new[0], limit=10, now=time.time()) == []
+
+
+async def test_a_claim_leaves_out_the_rows_another_worker_took_meanwhile(postgres_url: str) -> None:
+    db = await open_database(postgres_url)
+    other = await asyncpg.connect(postgres_url)
+    try:
+        site = {"id": "site", "name": "Site", "url": "http://site/rss", "kind": "feed", "interval": 60}
+        await sources.sync_configured(db, sources=[site], now=NOW)
+        await reader(db, 1, ("all", "", False))
+        await reader(db, 2, ("all", "", False))
+        result = await articles.store_items(
+            db, source_id="site", items=[item(1)], default_category=None, breaking=False, push=True, now=NOW
+        )
+        # Another worker is taking chat 1's row: not committed yet, so the claim's read sees it queued.
+        async with other.transaction():
+            await other.execute("UPDATE outbox SET state = 'sending' WHERE chat_id = 1")
+            claim = asyncio.create_task(
+                outbox.claim(db, article_id=result.new[0], limit=10, now=time.time())
+            )
+            for _ in range(1000):  # until the claim's mark waits for that row's lock
+                waiting = await other.fetchval(
+                    "SELECT COUNT(*) FROM pg_stat_activity"
+                    " WHERE wait_event_type = 'Lock' AND datname = current_database()"
+                )
+                if waiting:
+                    break
+                await asyncio.sleep(0.01)
+            await other.execute("UPDATE outbox SET state = 'sent' WHERE chat_id = 1")
+        claimed = await claim
+        assert [r.chat_id for r in claimed] == [2]
+        assert await db.scalar("SELECT state FROM outbox WHERE chat_id = 1") == "sent"
+    finally:
+        await other.close()
+        await db.close()
 
 
 async def test_migrating_a_group_moves_its_subscriptions_and_queue(db: Database) -> None:

@@ -9,6 +9,7 @@ from collections.abc import Callable, Coroutine
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -28,6 +29,7 @@ from bot.storage.outbox import ClaimedRow, Shards
 from bot.supervisor import Supervisor
 from bot.watching import Watcher
 from bot.workers import LeaseKeeper, Roles, ShardBalancer, Workers, forget_dead
+from jobs import ingest as ingest_job
 from tests.conftest import FeedItemSpec, FeedServer
 from tests.test_e2e_first_push import _wait_for_poll as wait_for_polls
 
@@ -74,11 +76,48 @@ async def test_two_claims_of_one_due_source_poll_it_once(db: Database) -> None:
         options={},
         now=1000.0,
     )
-    first = await sources.claim_poll(db, source_id="wire", now=2000.0, until=2300.0)
-    second = await sources.claim_poll(db, source_id="wire", now=2000.0, until=2300.0)
+    first = await sources.claim_poll(db, source_id="wire", now=2000.0, seconds=300.0)
+    second = await sources.claim_poll(db, source_id="wire", now=2000.0, seconds=300.0)
     assert (first, second) == (True, False)
     # A worker killed mid-poll: another takes the source once the claim has run out.
-    assert await sources.claim_poll(db, source_id="wire", now=2301.0, until=2600.0)
+    assert await sources.claim_poll(db, source_id="wire", now=2301.0, seconds=300.0)
+
+
+async def test_a_worker_whose_clock_runs_ahead_does_not_poll_a_source_early(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server_now = await leases.server_time(db)
+    assert await sources.add_source(
+        db,
+        source_id="wire",
+        name="Wire",
+        url="https://example.com/feed",
+        kind="feed",
+        interval=60,
+        options={},
+        now=server_now,
+    )
+    due = server_now + 60.0  # by the database's clock
+    await db.write("UPDATE sources SET next_poll_at = ? WHERE id = 'wire'", (due,))
+    # This machine's clock is two minutes ahead: to it, the source is overdue.
+    ahead = SimpleNamespace(time=lambda: time.time() + 120.0, perf_counter=time.perf_counter)
+    monkeypatch.setattr(ingest_job, "time", ahead)
+    polled: list[str] = []
+
+    async def poll_source(*args: Any, **kwargs: Any) -> None:
+        polled.append("wire")
+        raise AssertionError("polled a source a minute before it was due")
+
+    monkeypatch.setattr(ingest_job, "poll_source", poll_source)
+    context = SimpleNamespace(
+        job=SimpleNamespace(data="wire", schedule_removal=lambda: None),
+        db=db,
+        bot_data=SimpleNamespace(workers=object(), metrics=None),
+        settings=SimpleNamespace(workers=SimpleNamespace(poll_claim_seconds=300)),
+    )
+    await ingest_job._poll(context)  # type: ignore[arg-type]  # the fields _poll reads
+    assert polled == []
+    assert await db.scalar("SELECT next_poll_at FROM sources WHERE id = 'wire'") == pytest.approx(due)
 
 
 def test_shards_split_the_chats_and_the_budget() -> None:

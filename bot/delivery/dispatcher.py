@@ -324,6 +324,9 @@ class Dispatcher:
                 self._db, article_id=article_id, limit=limit, now=now_wall, shards=self._shards
             )
             budget -= len(rows)
+            # Fewer than asked: the article has no more due rows, or another worker took some
+            # between the claim's read and its mark; either way the next look at the active
+            # articles (within a second) brings it back if rows are left.
             if len(rows) == limit:
                 self._active.append((article_id, priority))  # more may be waiting: round-robin
             if rows:

@@ -137,7 +137,10 @@ FROM (
 WHERE n <= :limit
 ORDER BY chat_id, id
 """
-MARK_HELD = "UPDATE outbox SET state = 'queued', next_attempt_at = ?, last_error = 'quiet' WHERE id = ?"
+MARK_HELD = """
+UPDATE outbox SET state = 'queued', next_attempt_at = ?, last_error = 'quiet'
+WHERE id = ? AND state = 'sending'
+"""
 DIGEST_CHATS = """
 SELECT id, digest_time, timezone, last_digest_at, language, push_silent FROM chats
 WHERE status = 'active' AND digest_time IS NOT NULL
@@ -149,19 +152,28 @@ WHERE chat_id = :chat_id AND state IN ('queued', 'sending', 'digest') AND state 
 ORDER BY thread_id, id
 """
 MARK_DIGESTED = "UPDATE outbox SET state = 'digested', message_id = ?, sent_at = ? WHERE id = ?"
-CLAIM_MARK = "UPDATE outbox SET state = 'sending' WHERE id IN {ids}"
+# A claim keeps only the rows still queued when it marks them: on PostgreSQL (READ COMMITTED) the
+# SELECT and this UPDATE are two snapshots, and a row another worker took in between (a shard
+# handed over mid-claim) is re-checked by the UPDATE and left out, never claimed twice.
+CLAIM_MARK = "UPDATE outbox SET state = 'sending' WHERE id IN {ids} AND state = 'queued' RETURNING id"
+# Outcomes apply only to rows still claimed: one re-queued by a shard handover and since sent (or
+# failed) by another worker is not put back in the queue. A sent message is recorded even on a
+# row re-queued meanwhile, since it went out: queued again it would go out twice.
 MARK_SENT = """
 UPDATE outbox SET state = 'sent', message_id = ?, sent_at = ?, attempts = attempts + 1, last_error = NULL
-WHERE id = ?
+WHERE id = ? AND state IN ('sending', 'queued')
 """
 MARK_RETRY = """
 UPDATE outbox SET state = 'queued', attempts = attempts + 1, next_attempt_at = ?, last_error = ?
-WHERE id = ?
+WHERE id = ? AND state = 'sending'
 """
-MARK_FAILED = "UPDATE outbox SET state = 'failed', attempts = attempts + 1, last_error = ? WHERE id = ?"
+MARK_FAILED = """
+UPDATE outbox SET state = 'failed', attempts = attempts + 1, last_error = ?
+WHERE id = ? AND state = 'sending'
+"""
 # A row handed back without an attempt: the chat's turn had not come, or we are shutting down.
 MARK_RELEASED = "UPDATE outbox SET state = 'queued', next_attempt_at = ? WHERE id = ? AND state = 'sending'"
-MARK_STALE = "UPDATE outbox SET state = ?, last_error = 'stale' WHERE id = ?"
+MARK_STALE = "UPDATE outbox SET state = ?, last_error = 'stale' WHERE id = ? AND state = 'sending'"
 BLOCK_CHAT = "UPDATE chats SET status = ?, updated_at = ? WHERE id = ? AND status = 'active'"
 BLOCK_CHAT_QUEUE = """
 UPDATE outbox SET state = 'blocked', last_error = ?
@@ -396,15 +408,28 @@ async def active_articles(
 async def claim(
     db: Database, *, article_id: int, limit: int, now: float, shards: Shards = ALL_SHARDS
 ) -> list[ClaimedRow]:
-    """Take up to ``limit`` due rows of one article, of these shards, and mark them 'sending'."""
+    """Take up to ``limit`` due rows of one article, of these shards, and mark them 'sending'.
+
+    Fewer than were due may come back: the ones another worker took between this claim's read
+    and its mark.
+    """
     params = {"article_id": article_id, "now": now, "limit": limit, **shards.params}
     async with db.transaction() as conn:
         async with conn.execute(CLAIM_SELECT, params) as cur:
             rows = await cur.fetchall()
-        if rows:
-            mark = statements(db.dialect).claim_mark
-            await conn.execute(mark, {"ids": json.dumps([r["id"] for r in rows])})
+        rows = await _mark_claimed(conn, db.dialect, rows)
     return [_claimed(r) for r in rows]
+
+
+async def _mark_claimed(conn: Connection, dialect: Dialect, selected: Iterable[Row]) -> list[Row]:
+    """Mark the selected rows 'sending'; keep the ones still queued (the UPDATE returns them)."""
+    rows = list(selected)
+    if not rows:
+        return rows
+    mark = statements(dialect).claim_mark
+    async with conn.execute(mark, {"ids": json.dumps([r["id"] for r in rows])}) as cur:
+        taken = {r[0] for r in await cur.fetchall()}
+    return [r for r in rows if r["id"] in taken]
 
 
 def _claimed(row: Row) -> ClaimedRow:
@@ -425,8 +450,7 @@ async def claim_held(
     async with db.transaction() as conn:
         async with conn.execute(sql.claim_held_select, params) as cur:
             rows = await cur.fetchall()
-        if rows:
-            await conn.execute(sql.claim_mark, {"ids": json.dumps([r["id"] for r in rows])})
+        rows = await _mark_claimed(conn, db.dialect, rows)
     for row in rows:
         held.setdefault(row["chat_id"], []).append(_claimed(row))
     return held

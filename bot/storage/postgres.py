@@ -21,7 +21,7 @@ from collections.abc import AsyncIterator, Coroutine, Generator, Iterable, Seque
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import asyncpg
 
@@ -36,10 +36,59 @@ T = TypeVar("T")
 
 SCHEMES = ("postgresql://", "postgres://")
 
-# Tokens the translation must see whole: quoted text is copied as it is, placeholders are numbered.
-_TOKENS = re.compile(r"""'(?:[^']|'')*'|"(?:[^"]|"")*"|--[^\n]*|::|\?|:[A-Za-z_][A-Za-z0-9_]*""")
-_WORDS = re.compile(r"[A-Za-z_]+")
-_WRITES = frozenset({"INSERT", "UPDATE", "DELETE"})
+# Tokens the translation must see whole: quoted text and comments are copied as they are,
+# placeholders are numbered. Each alternative is linear (disjoint choices, possessive repeats): a
+# long or unterminated literal costs one pass. E'...' strings take backslash escapes (E'it\'s'),
+# plain ones do not (standard_conforming_strings); block comments are not nested here.
+_TOKENS = re.compile(
+    r"(?<![A-Za-z0-9_$])[Ee]'(?:[^'\\]|\\.|'')*+'"
+    r"|'(?:[^']|'')*+'"
+    r'|"(?:[^"]|"")*+"'
+    r"|--[^\n]*+"
+    r"|/\*(?:[^*]|\*(?!/))*+\*/"
+    r"|::|\?|:[A-Za-z_][A-Za-z0-9_]*",
+    re.DOTALL,
+)
+# Words and parentheses of the text without its literals: enough to find the top-level statement.
+_WORDS = re.compile(r"[A-Za-z_][A-Za-z0-9_]*|[()]")
+_STATEMENTS = frozenset({"SELECT", "INSERT", "UPDATE", "DELETE", "VALUES", "TABLE", "MERGE"})
+_ROWS = frozenset({"SELECT", "VALUES", "TABLE", "SHOW", "EXPLAIN"})
+
+
+def _gives_rows(bare: str) -> bool:
+    """Whether the statement (literals and comments taken out) hands rows back.
+
+    Decided by its top level: ``WITH d AS (SELECT ... FOR UPDATE) SELECT id FROM d`` is a SELECT,
+    and ``WITH d AS (UPDATE ... RETURNING id) UPDATE ...`` (no RETURNING of its own) is not.
+    """
+    depth = 0
+    main = ""
+    after_paren = False  # a WITH's main statement follows the ")" of its last part
+    first = True
+    for part in _WORDS.findall(bare):
+        if part == "(":
+            depth += 1
+            continue
+        if part == ")":
+            depth -= 1
+            after_paren = depth == 0
+            continue
+        word = part.upper()
+        if depth == 0:
+            if first:
+                first = False
+                if word != "WITH":
+                    main = word
+            elif not main and after_paren and word in _STATEMENTS:
+                main = word
+            if word == "RETURNING":
+                return True
+            after_paren = False
+        elif first:  # "(SELECT ...) UNION ...": the statement starts inside parentheses
+            first = False
+            main = word
+    return main in _ROWS
+
 
 # Any number: one process's migrations at a time, across every worker starting at once.
 MIGRATION_LOCK = 0x6E657773  # "news"
@@ -53,14 +102,45 @@ def is_postgres_url(target: object) -> bool:
     return isinstance(target, str) and target.startswith(SCHEMES)
 
 
-def redacted(url: str) -> str:
-    """The URL without its password, fit for a log line."""
+# Query parameters libpq (and asyncpg) read as passwords: postgresql://u@h/db?password=...
+_PASSWORD_KEYS = frozenset({"password", "sslpassword"})
+
+
+def _query_passwords(query: str) -> list[str]:
+    """The password values of a URL's query string, as written (percent-encoded or not)."""
+    found = []
+    for pair in query.split("&"):
+        key, sep, value = pair.partition("=")
+        if sep and value and unquote(key).lower() in _PASSWORD_KEYS:
+            found.append(value)
+    return found
+
+
+def url_secrets(url: str) -> list[str]:
+    """The passwords a database URL carries, for the log formatter to scrub wherever they appear."""
+    if not is_postgres_url(url):
+        return []
     parts = urlsplit(url)
-    if parts.password is None:
+    userinfo = parts.netloc.rpartition("@")[0]
+    written = [userinfo.partition(":")[2]] if ":" in userinfo else []
+    written += _query_passwords(parts.query)
+    # Both spellings: the URL's, and the decoded one a driver's error message might quote.
+    return sorted({form for value in written if value for form in (value, unquote(value))})
+
+
+def redacted(url: str) -> str:
+    """The URL without its passwords (in the user part and in the query), fit for a log line."""
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if parts.password is not None:
+        netloc = f"{parts.username or ''}:***@{netloc.rsplit('@', 1)[1]}"
+    query = "&".join(
+        f"{pair.partition('=')[0]}=***" if _query_passwords(pair) else pair
+        for pair in parts.query.split("&")
+    ) if parts.query else ""
+    if netloc == parts.netloc and query == parts.query:
         return url
-    netloc = parts.netloc.rsplit("@", 1)[1]
-    user = parts.username or ""
-    return urlunsplit((parts.scheme, f"{user}:***@{netloc}", parts.path, parts.query, ""))
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,11 +192,7 @@ def translate(sql: str) -> Statement:
     bare.append(sql[at:])
     if positional and names:
         raise ValueError("a statement mixes ? and :name placeholders")
-    words = [w.upper() for w in _WORDS.findall("".join(bare))]
-    first = words[0] if words else ""
-    returns_rows = "RETURNING" in words or first in ("SELECT", "VALUES", "SHOW") or (
-        first == "WITH" and not _WRITES.intersection(words)
-    )
+    returns_rows = _gives_rows("".join(bare))
     return Statement(
         "".join(out), tuple(names) if names else None, positional or len(names), returns_rows
     )

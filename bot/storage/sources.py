@@ -12,6 +12,7 @@ from typing import Any
 from bot.models import Source
 from bot.storage.dialect import Dialect
 from bot.storage.interface import Database, Row
+from bot.storage.leases import server_time
 
 UPSERT_CONFIGURED = """
 INSERT INTO sources (id, name, url, kind, interval, category, breaking, origin, options, created_at)
@@ -273,6 +274,16 @@ async def record_failure(db: Database, *, source_id: str, error: str, now: float
     return 0 if row is None else int(row[0])
 
 
-async def claim_poll(db: Database, *, source_id: str, now: float, until: float) -> bool:
-    """Claim a due source for one poll until ``until``; False when not due or another worker has it."""
-    return await db.write(CLAIM_POLL, {"id": source_id, "now": now, "until": until}) == 1
+async def claim_poll(
+    db: Database, *, source_id: str, seconds: float, now: float | None = None, early: float = 0.0
+) -> bool:
+    """Claim a due source for one poll, for ``seconds``; False when not due or another worker has it.
+
+    ``now`` is the database's clock unless given, as for leases: a worker whose clock runs ahead
+    would otherwise find sources due early and poll them before their time. ``early`` is the
+    slack for a job that fires a moment before the source is due.
+    """
+    if now is None:
+        now = await server_time(db)
+    params = {"id": source_id, "now": now + early, "until": now + seconds}
+    return await db.write(CLAIM_POLL, params) == 1
