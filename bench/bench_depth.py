@@ -4,7 +4,7 @@
     python bench/bench_depth.py dispatch [--depths 10000,100000,1000000] [--seconds 20]
     python bench/bench_depth.py idle [--rows 1000000] [--seconds 30]
     python bench/bench_depth.py stats [--rows 1000000,10000000]
-    python bench/bench_depth.py prune [--rows 800000]
+    python bench/bench_depth.py prune [--rows 800000] [--cascade]
     python bench/bench_depth.py month [--readers 5000] [--items 200] [--days 30]
 
 Rows are built with bulk SQL (recursive CTEs), through the real schema and its triggers. The
@@ -289,19 +289,21 @@ async def probe(db: Database, waits: list[float], stop: asyncio.Event, kind: str
         await asyncio.sleep(0.01)
 
 
-async def prune(rows: int) -> None:
+async def prune(rows: int, cascade: bool) -> None:
+    """Compact ``rows`` delivered rows three days old or, with ``cascade``, prune their articles
+    (31 days old, rows never compacted: the hourly article prune deletes them with the articles),
+    while a send and a poll write every 10 ms."""
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "prune.db"
         db = await open_database(path)
         now = time.time()
         started = time.perf_counter()
-        await build(
-            db, rows=rows, chats=rows // 8, now=now - 3 * 86400, state="sent", sent_at=now - 3 * 86400
-        )
+        age = (31 if cascade else 3) * 86400
+        await build(db, rows=rows, chats=rows // 8, now=now - age, state="sent", sent_at=now - age)
         await db.fetchall("PRAGMA wal_checkpoint(TRUNCATE)")
         size = path.stat().st_size
         print(
-            f"{rows:,} delivered rows three days old ({size / 1e6:.0f} MB), "
+            f"{rows:,} delivered rows {age // 86400} days old ({size / 1e6:.0f} MB), "
             f"built in {time.perf_counter() - started:.0f} s"
         )
         sends: list[float] = []
@@ -312,7 +314,16 @@ async def prune(rows: int) -> None:
             asyncio.create_task(probe(db, polls, stop, "poll")),
         ]
         t = time.perf_counter()
-        done = await outbox.compact(db, before=now - 48 * 3600, batch=COMPACT_BATCH, pause=COMPACT_PAUSE)
+        if cascade:
+            pruned = await articles.prune(db, older_than=now - 30 * 86400)
+        else:
+            done = await outbox.compact(
+                db,
+                before=now - 48 * 3600,
+                batch=COMPACT_BATCH,
+                pause=COMPACT_PAUSE,
+                target=outbox.STEP_TARGET,
+            )
         took = time.perf_counter() - t
         stop.set()
         await asyncio.gather(*probes)
@@ -320,11 +331,17 @@ async def prune(rows: int) -> None:
         after = path.stat().st_size
         stats_after = await outbox.stats(db)
         await db.close()
-    print(
-        f"  compaction: {done.rows:,} rows in {done.batches:,} batches, {took:.1f} s; longest transaction "
-        f"{done.longest * 1000:.1f} ms; {done.pages_freed:,} pages freed; "
-        f"file {size / 1e6:.0f} -> {after / 1e6:.1f} MB"
-    )
+    if cascade:
+        print(
+            f"  article prune: {pruned:,} articles and their {rows:,} rows, {took:.1f} s; "
+            f"file {size / 1e6:.0f} -> {after / 1e6:.1f} MB"
+        )
+    else:
+        print(
+            f"  compaction: {done.rows:,} rows in {done.batches:,} batches, {took:.1f} s; longest "
+            f"transaction {done.longest * 1000:.1f} ms; {done.pages_freed:,} pages freed; "
+            f"file {size / 1e6:.0f} -> {after / 1e6:.1f} MB"
+        )
     print(
         f"  waits meanwhile: send longest {max(sends) * 1000:.1f} ms, "
         f"99th percentile {p99(sends) * 1000:.1f} ms, "
@@ -389,7 +406,11 @@ async def month(readers: int, items: int, days: int, keep_hours: float, compact:
             probes = [asyncio.create_task(probe(db, sends, stop, "send"))]
             if compact:
                 done = await outbox.compact(
-                    db, before=now - keep_hours * 3600, batch=COMPACT_BATCH, pause=COMPACT_PAUSE
+                    db,
+                    before=now - keep_hours * 3600,
+                    batch=COMPACT_BATCH,
+                    pause=COMPACT_PAUSE,
+                    target=outbox.STEP_TARGET,
                 )
                 longest_batch = max(longest_batch, done.longest)
             await articles.prune(db, older_than=now - 30 * 86400)
@@ -433,6 +454,7 @@ def main() -> None:
     p.add_argument("--rows", default="1000000,10000000")
     p = sub.add_parser("prune")
     p.add_argument("--rows", type=int, default=800_000)
+    p.add_argument("--cascade", action="store_true", help="prune the rows' articles instead of compacting")
     p = sub.add_parser("month")
     p.add_argument("--readers", type=int, default=5000)
     p.add_argument("--items", type=int, default=200)
@@ -448,7 +470,7 @@ def main() -> None:
     elif args.what == "stats":
         asyncio.run(stats([int(r) for r in args.rows.split(",")]))
     elif args.what == "prune":
-        asyncio.run(prune(args.rows))
+        asyncio.run(prune(args.rows, args.cascade))
     else:
         asyncio.run(month(args.readers, args.items, args.days, args.keep_hours, not args.no_compact))
 

@@ -323,6 +323,9 @@ async def open_services(application: NewsApp) -> None:
             supervisor=supervisor,
             dispatcher_task=lambda: data.dispatcher_task,
             pollers_running=lambda: bool(scheduler.running),
+            updates_running=lambda: application.updater is not None and application.updater.running,
+            roles=roles,
+            workers=data.workers,
         )
         await watcher.start(settings.bot.metrics)
     await _log_start(application)
@@ -386,6 +389,7 @@ async def _start_workers(application: NewsApp, roles: Roles) -> None:
             global_per_second=(
                 delivery.paid_per_second if delivery.paid_broadcast else delivery.global_per_second
             ),
+            reply_headroom=settings.workers.reply_headroom,
         )
     if roles.updates and not settings.webhook.url:
         updater = application.updater
@@ -419,9 +423,6 @@ async def _schedule_ingest(application: NewsApp) -> None:
     assert job_queue is not None and data.db is not None
     for source in await sources.list_sources(data.db):
         ingest.schedule_source(job_queue, source)
-        if source.consecutive_failures:
-            # Admins heard about this failure before the restart; they hear next of its recovery.
-            data.failing_sources.add(source.id)
     data.schedule_source = functools.partial(ingest.schedule_source, job_queue)
     data.unschedule_source = functools.partial(ingest.unschedule_source, job_queue)
     if data.workers is not None:
@@ -471,6 +472,13 @@ async def _schedule_periodic(application: NewsApp) -> None:
         first=120,
         name="compact-deliveries",
     )
+    if workers is not None:
+        job_queue.run_repeating(
+            periodic("maintenance", maintenance.forget_dead_leases),
+            interval=3600,
+            first=180,
+            name="forget-dead-leases",
+        )
 
 
 async def _log_start(application: NewsApp) -> None:

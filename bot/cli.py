@@ -197,6 +197,14 @@ def _with_webhook(settings: Settings, *, url: str | None, listen: str | None, se
         hook = replace(hook, secret=webhook_secret("--secret", secret))
     if (listen is not None or secret is not None) and not hook.url:
         raise ConfigError("--webhook", "is required with --listen or --secret (or set [webhook] url)")
+    if hook.url and not hook.secret and settings.bot.postgres:
+        # Each replica would set its own random secret, and every other replica would then refuse
+        # Telegram's calls as forged.
+        raise ConfigError(
+            "webhook.secret",
+            "workers sharing a PostgreSQL database share one webhook: set the same secret on every one"
+            " (NEWSBOT_WEBHOOK__SECRET)",
+        )
     if hook.url and not hook.secret:
         # Telegram's secret header is all that tells its requests from forged ones.
         hook = replace(hook, secret=Secret(token_urlsafe(32)))

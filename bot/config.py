@@ -197,6 +197,9 @@ class WorkerSettings:
     shards: int = 16
     # A source being polled is claimed this long: a worker killed mid-poll leaves it to another then.
     poll_claim_seconds: float = 300.0
+    # The share of Telegram's overall limit (per bot token) the dispatch workers leave for replies:
+    # replies from updates workers elsewhere are paced per chat but not counted in the shared budget.
+    reply_headroom: float = 0.1
 
 
 @dataclass(frozen=True, slots=True)
@@ -461,11 +464,15 @@ def _workers(raw: dict[str, Any]) -> WorkerSettings:
     claim = _number(
         "workers.poll_claim_seconds", raw.get("poll_claim_seconds", w.poll_claim_seconds), minimum=10.0
     )
+    headroom = _number("workers.reply_headroom", raw.get("reply_headroom", w.reply_headroom), minimum=0.0)
+    if headroom > 0.5:  # more would starve broadcasts for the sake of a few replies
+        raise ConfigError("workers.reply_headroom", "must be at most 0.5")
     return WorkerSettings(
         role=workers_role("workers.role", raw.get("role", w.role)),
         lease_seconds=lease,
         shards=shards,
         poll_claim_seconds=claim,
+        reply_headroom=headroom,
     )
 
 

@@ -39,8 +39,6 @@ class BotData:
         self.dispatcher_task: asyncio.Task[None] | None = None
         # Keeps the dispatcher and every job alive through failures; /stats shows its counts.
         self.supervisor: Supervisor | None = None
-        # Sources whose failure the admins were already told of; they hear again on recovery.
-        self.failing_sources: set[str] = set()
         # Sources this process polls at once; the rest of those due wait their turn.
         self.poll_slots = asyncio.Semaphore(POLLS_AT_ONCE)
         # Set by the composition root, so handlers can (un)schedule polling without importing jobs.

@@ -21,14 +21,15 @@ from bot.metrics import Metrics
 from bot.storage import DATABASE_ERRORS, watch
 from bot.storage.interface import Database
 from bot.supervisor import Supervisor
+from bot.workers import Roles, Workers
 
 logger = logging.getLogger(__name__)
 
 # How long /healthz waits for the database's write lock before it calls the database unwritable:
 # a normal transaction holds it for milliseconds; a backup or a stuck process for much longer.
 WRITE_TIMEOUT = 1.0
-# The supervised kinds /healthz watches: delivery is the dispatcher, ingest the source pollers.
-WATCHED = ("delivery", "ingest")
+# One process doing everything (SQLite, or ``--role all``).
+EVERYTHING = Roles(updates=True, ingest=True, dispatch=True, shared=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,10 +55,16 @@ class Watcher:
         supervisor: Supervisor,
         dispatcher_task: Callable[[], asyncio.Task[None] | None],
         pollers_running: Callable[[], bool],
+        updates_running: Callable[[], bool] = lambda: True,
+        roles: Roles = EVERYTHING,
+        workers: Workers | None = None,
         write_timeout: float = WRITE_TIMEOUT,
     ) -> None:
         # The services themselves, not the application's BotData: this module sits below context.
         self._db = db
+        self._roles = roles
+        self._workers = workers
+        self._updates_running = updates_running
         self._supervisor = supervisor
         self._dispatcher_task = dispatcher_task
         self._metrics = metrics
@@ -112,14 +119,23 @@ class Watcher:
         )
 
     async def health(self) -> Health:
-        """What is wrong now, if anything: a dead or backing-off task, or an unwritable database."""
+        """What is wrong now with the work of this worker's roles, its leases, or the database."""
         problems: list[str] = []
-        task = self._dispatcher_task()
-        if task is None or task.done():
-            problems.append("delivery: the dispatcher is not running")
-        if not self._pollers_running():
-            problems.append("ingest: the job queue that polls the sources is not running")
-        for kind in WATCHED:
+        roles = self._roles
+        watched: list[str] = []  # the supervised kinds: delivery is the dispatcher, ingest the pollers
+        if roles.dispatch:
+            watched.append("delivery")
+            task = self._dispatcher_task()
+            if task is None or task.done():
+                problems.append("delivery: the dispatcher is not running")
+        if roles.ingest:
+            watched.append("ingest")
+            if not self._pollers_running():
+                problems.append("ingest: the job queue that polls the sources is not running")
+        if self._workers is not None:
+            problems.extend(self._updates_problems(self._workers))
+            problems.extend(self._workers.problems())
+        for kind in watched:
             health = self._supervisor.health.get(kind)
             if health is not None and health.failing:
                 problems.append(
@@ -128,6 +144,19 @@ class Watcher:
                 )
         problems.extend(await self._database_problems())
         return Health(tuple(problems))
+
+    def _updates_problems(self, workers: Workers) -> list[str]:
+        # One process alone stops when its polling ends (bot.app.serve); a worker among several
+        # may legitimately stand by while another polls, so it is judged by the election.
+        if not self._roles.updates:
+            return []
+        if workers.elects_poller:
+            if workers.receives_updates:
+                return []
+            return ["updates: no worker is known to poll Telegram (this one is not elected)"]
+        if self._updates_running():
+            return []
+        return ["updates: the webhook server is not running"]
 
     async def _database_problems(self) -> list[str]:
         db = self._db

@@ -202,13 +202,15 @@ class ShardBalancer:
         dispatcher: Dispatcher,
         limiter: Limiter,
         global_per_second: float,
+        reply_headroom: float = 0.0,
     ) -> None:
         self._db = db
         self._keeper = keeper
         self.count = count
         self._dispatcher = dispatcher
         self._limiter = limiter
-        self._global = global_per_second
+        # Replies (from updates workers anywhere) are not in the shared budget: leave them room.
+        self._global = global_per_second * (1.0 - reply_headroom)
         self._me = DISPATCH_WORKER + keeper.holder
         keeper.on_lost.append(self._lost)
         self._apply()
@@ -220,7 +222,8 @@ class ShardBalancer:
         """Hand the dispatcher the shards held now, and its share of the overall rate."""
         held = self.held()
         self._dispatcher.set_shards(Shards(self.count, held))
-        # The budget is shared by shards, so the workers' rates add up to the limit, never more.
+        # The budget is shared by shards, so the workers' rates add up to the limit (less the
+        # replies' headroom), never more.
         share = self._global * max(len(held), 1) / self.count
         self._limiter.set_global_rate(share)
 
@@ -292,13 +295,24 @@ class Workers:
         self._start_polling: Callable[[], Coroutine[Any, Any, None]] | None = None
         self._stop_polling: Callable[[], Coroutine[Any, Any, None]] | None = None
         self._polling = False
+        self._standby = False  # another worker held "updates" at the last heartbeat
         self._tasks: set[asyncio.Task[None]] = set()
+        self.heartbeat_error: str | None = None  # why the last heartbeat failed; None when it worked
 
     def elect_poller(
         self, start: Callable[[], Coroutine[Any, Any, None]], stop: Callable[[], Coroutine[Any, Any, None]]
     ) -> None:
         """Long polling: this worker polls only while it holds the "updates" lease."""
         self._start_polling, self._stop_polling = start, stop
+
+    @property
+    def elects_poller(self) -> bool:
+        return self._start_polling is not None
+
+    @property
+    def receives_updates(self) -> bool:
+        """Long polling: True while this worker polls, or another worker is the elected poller."""
+        return self._polling or self._standby
 
     def _lost(self, names: set[str]) -> None:
         if UPDATES in names and self._polling and self._stop_polling is not None:
@@ -314,10 +328,13 @@ class Workers:
             await self.balancer.balance()
         if self.roles.ingest and not self.keeper.held(PERIODIC):
             await self.keeper.acquire(PERIODIC)
-        if self._start_polling is not None and not self._polling and await self.keeper.acquire(UPDATES):
-            logger.info("Elected to poll Telegram for updates")
-            self._polling = True
-            await self._start_polling()
+        if self._start_polling is not None and not self._polling:
+            elected = await self.keeper.acquire(UPDATES)
+            self._standby = not elected
+            if elected:
+                logger.info("Elected to poll Telegram for updates")
+                self._polling = True
+                await self._start_polling()
 
     async def run(self) -> None:
         """Heartbeat every third of the lease time until cancelled; a failed beat is retried."""
@@ -330,15 +347,32 @@ class Workers:
                     raise
                 except Exception as exc:  # the database away for a moment: the leases' deadlines still hold
                     reason = " ".join(str(exc).split()) or type(exc).__name__
+                    self.heartbeat_error = reason
+                    self._standby = False  # nobody here knows any more who polls
                     logger.warning("Worker heartbeat failed: %s", reason)
+                else:
+                    self.heartbeat_error = None
                 await asyncio.sleep(self.keeper.ttl / 3)
         finally:
             watch.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await watch
 
+    def problems(self) -> list[str]:
+        """What /healthz says about this worker's leases: a heartbeat that cannot renew them."""
+        if self.heartbeat_error is None:
+            return []
+        held = ", ".join(sorted(self.keeper.names())) or "none left"
+        return [f"leases: cannot renew ({self.heartbeat_error}); still held: {held}"]
+
     async def stop(self) -> None:
         """Give every lease back, so the other workers take over at once rather than after expiry."""
         if self.balancer is not None:
             await self.balancer.stop()
         await self.keeper.release(self.keeper.names())
+
+
+async def forget_dead(db: Database) -> int:
+    """Delete leases nobody renewed for a day: those of workers long gone, whose names never return."""
+    now = await leases.server_time(db)
+    return await leases.forget_dead(db, before=now - FORGET_AFTER)

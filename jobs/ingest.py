@@ -120,14 +120,13 @@ def _due(job: Job[NewsContext], now: float) -> float:
 
 
 async def _tell_admins_about_health(context: NewsContext, source: Source, report: PollReport) -> None:
-    """Once when a source starts failing, once when it recovers; never on every failed poll."""
-    failing = context.bot_data.failing_sources
+    """Once when a source starts failing, once when it recovers; never on every failed poll.
+
+    The database says which poll changed the state (its failure count went from 0 to 1, or back
+    to 0), so with several ingest workers, and across restarts, only that poll's worker tells.
+    """
     error = report.error
-    if error is not None and source.id not in failing:
-        failing.add(source.id)
-    elif error is None and source.id in failing:
-        failing.discard(source.id)
-    else:
+    if not (report.failures == 1 if error is not None else report.recovered):
         return
     for admin in context.settings.bot.admins:
         # Each owner reads it in their own chat's language (their chat id is their user id).

@@ -1,4 +1,4 @@
-"""Housekeeping: nudging the dispatcher, compacting delivered rows, pruning old articles."""
+"""Housekeeping: nudging the dispatcher, compacting delivered rows, pruning old articles and leases."""
 
 from __future__ import annotations
 
@@ -7,10 +7,11 @@ import time
 
 from bot.context import NewsContext
 from bot.storage import articles, outbox, search, watch
+from bot.workers import forget_dead
 
 logger = logging.getLogger(__name__)
 
-COMPACT_BATCH = 250  # rows per transaction: a few milliseconds, so no send or poll waits long
+COMPACT_BATCH = 250  # rows per transaction at most: a few milliseconds, so no send or poll waits long
 COMPACT_PAUSE = 0.01  # seconds between batches, leaving the loop to sends and polls
 OUTCOME_HOURS_KEPT = 7 * 86400  # seconds of per-hour outcomes kept for /stats and its chart
 
@@ -25,7 +26,11 @@ async def compact_deliveries(context: NewsContext) -> None:
     hours = context.settings.delivery.keep_delivered_hours
     await watch.prune_outcome_hours(context.db, before=time.time() - OUTCOME_HOURS_KEPT)
     done = await outbox.compact(
-        context.db, before=time.time() - hours * 3600, batch=COMPACT_BATCH, pause=COMPACT_PAUSE
+        context.db,
+        before=time.time() - hours * 3600,
+        batch=COMPACT_BATCH,
+        pause=COMPACT_PAUSE,
+        target=outbox.STEP_TARGET,
     )
     if done.rows or done.pages_freed:
         logger.info(
@@ -47,3 +52,10 @@ async def prune_articles(context: NewsContext) -> None:
         logger.info(
             "Pruned %d articles older than %.0f days", removed, context.settings.ingest.retention_days
         )
+
+
+async def forget_dead_leases(context: NewsContext) -> None:
+    """Several workers: delete the leases of workers gone for a day (each start has a new name)."""
+    forgotten = await forget_dead(context.db)
+    if forgotten:
+        logger.info("Forgot %d leases of workers gone for a day", forgotten)

@@ -101,6 +101,18 @@ def test_bad_webhook_flags_stop_with_status_2_naming_the_flag(args: list[str], k
     assert "not a secret!" not in result.stderr
 
 
+def test_webhook_workers_on_postgresql_must_share_a_configured_secret() -> None:
+    env = {
+        "NEWSBOT_TOKEN": TOKEN,
+        "NEWSBOT_API_URL": "http://127.0.0.1:9",
+        "NEWSBOT_DB": "postgresql://newsbot@127.0.0.1:9/newsbot",
+    }
+    result = run("run", "--role", "updates", "--webhook", "https://bot.example.com/hook", env=env)
+    assert result.returncode == 2
+    assert result.stderr.startswith("newsbot: config: webhook.secret: ")
+    assert result.stderr.count("\n") == 1
+
+
 def test_bad_environment_value_stops_with_status_2_naming_the_variable() -> None:
     result = run("run", env={"NEWSBOT_TOKEN": TOKEN, "NEWSBOT_DELIVERY__GLOBAL_PER_SECOND": "fast"})
     assert result.returncode == 2

@@ -1,4 +1,4 @@
-"""The dispatcher with a fake send function over a real SQLite outbox: fairness, staleness, quiet hours."""
+"""The dispatcher with a fake send over a real outbox, on each back end: fairness, staleness, quiet hours."""
 
 from __future__ import annotations
 
@@ -7,9 +7,8 @@ import itertools
 import sqlite3
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from telegram.error import RetryAfter
@@ -17,22 +16,19 @@ from telegram.error import RetryAfter
 from bot.delivery.dispatcher import Dispatcher
 from bot.delivery.ratelimit import Limiter, Rates
 from bot.models import Article
-from bot.storage import open_database, outbox
-from bot.storage.interface import Database
+from bot.storage import outbox
+from bot.storage.interface import Database, inserted_id
 from bot.storage.outbox import ClaimedRow
 
 
 @pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = await open_database(tmp_path / "d.db")
-    await database.write(
+async def db(db: Database) -> Database:
+    """The conftest database, on each back end, with the source the stories come from."""
+    await db.write(
         "INSERT INTO sources (id, name, url, kind, interval, created_at)"
         " VALUES ('s', 'S', 'http://s', 'feed', 60, 0)"
     )
-    try:
-        yield database
-    finally:
-        await database.close()
+    return db
 
 
 async def add_readers(db: Database, first: int, count: int, **settings: str) -> None:
@@ -56,10 +52,10 @@ async def publish(db: Database, tag: int, *, created_at: float | None = None) ->
     async with db.transaction() as conn:
         cursor = await conn.execute(
             "INSERT INTO articles (source_id, guid, url, title, published_at, fetched_at)"
-            " VALUES ('s', ?, ?, ?, ?, ?)",
+            " VALUES ('s', ?, ?, ?, ?, ?) RETURNING id",
             (f"g{n}", f"https://x/{n}", f"Story tag{tag}", now, now),
         )
-        article_id = cursor.lastrowid
+        article_id = await inserted_id(cursor)
         assert article_id is not None
         await outbox.fan_out(
             conn, article_id=article_id, priority=0, category="", source="s", text=f"story tag{tag}", now=now

@@ -13,6 +13,7 @@ from bot.app import NewsApp
 from bot.config import Settings, SourceSettings
 from bot.emulator import EmulatorClient
 from bot.storage import chats, outbox
+from bot.storage.interface import inserted_id
 from bot.text import fold
 from tests.conftest import FeedServer
 from tests.test_e2e_delivery import buttons, command, wait_answered, wait_news
@@ -60,13 +61,14 @@ async def publish(
     async with db.transaction() as conn:
         cursor = await conn.execute(
             "INSERT INTO articles (source_id, guid, url, title, category, lead, image_url, published_at,"
-            " fetched_at) VALUES ('site', ?, ?, ?, ?, ?, ?, ?, ?)",
+            " fetched_at) VALUES ('site', ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
             (f"g{n}", f"https://news.example/{n}", title, category, lead, image, now - age, now),
         )
-        assert cursor.lastrowid is not None
+        article_id = await inserted_id(cursor)
+        assert article_id is not None
         await outbox.fan_out(
             conn,
-            article_id=cursor.lastrowid,
+            article_id=article_id,
             priority=0,
             category=fold(category or "World"),
             source="site",

@@ -1,9 +1,8 @@
-"""Storage against a real SQLite file: migrations, idempotent writes, set-based fan-out."""
+"""Storage on each back end: migrations, idempotent writes, set-based fan-out."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -17,17 +16,14 @@ NOW = 1_750_000_000.0
 
 
 @pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = await open_database(tmp_path / "t.db")
+async def db(db: Database) -> Database:
+    """The conftest database, on each back end, with one configured source."""
     await sources.sync_configured(
-        database,
+        db,
         sources=[{"id": "site", "name": "Site", "url": "http://site/rss", "kind": "feed", "interval": 60}],
         now=NOW,
     )
-    try:
-        yield database
-    finally:
-        await database.close()
+    return db
 
 
 async def reader(db: Database, chat_id: int, *subs: tuple[str, str, bool]) -> None:
@@ -54,6 +50,8 @@ async def queued_chats(db: Database, article_id: int) -> set[int]:
     return {r["chat_id"] for r in rows}
 
 
+# SQLite only (its own file, not the db fixture): it reopens the same file and reads its PRAGMAs;
+# the PostgreSQL schema has its own test (test_schema_parity.py).
 async def test_migrations_are_recorded_and_not_reapplied(tmp_path: Path) -> None:
     path = tmp_path / "m.db"
     first = await open_database(path)

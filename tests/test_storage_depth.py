@@ -8,21 +8,33 @@ from pathlib import Path
 
 import pytest
 
-from bot.storage import SQL_FUNCTIONS, Database, chats, open_database, outbox, subscriptions
-from bot.storage.connection import SqliteDatabase as RawDatabase
+from bot.storage import Database, articles, broadcasts, chats, outbox, subscriptions
+from bot.storage.connection import SqliteDatabase
+from bot.storage.interface import inserted_id
 from bot.text import keyword_matches
 
 NOW = 1_750_000_000.0
 HOUR = 3600.0
 
 
+WIRE = (
+    "INSERT INTO sources (id, name, url, kind, interval, created_at)"
+    " VALUES ('wire', 'Wire', 'http://127.0.0.1:9/', 'feed', 60, 0)"
+)
+
+
 @pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = await open_database(tmp_path / "t.db")
-    await database.write(
-        "INSERT INTO sources (id, name, url, kind, interval, created_at)"
-        " VALUES ('wire', 'Wire', 'http://127.0.0.1:9/', 'feed', 60, 0)"
-    )
+async def db(db: Database) -> Database:
+    """The conftest database, on each back end, with the source the stories come from."""
+    await db.write(WIRE)
+    return db
+
+
+@pytest.fixture
+async def sqlite_db(tmp_path: Path) -> AsyncIterator[SqliteDatabase]:
+    """SQLite only: for what only a file has (its size on disk, its WAL)."""
+    database = await SqliteDatabase.open(tmp_path / "t.db")
+    await database.write(WIRE)
     try:
         yield database
     finally:
@@ -46,10 +58,10 @@ async def publish(db: Database, n: int, *, now: float = NOW, text: str = "") -> 
     async with db.transaction() as conn:
         cursor = await conn.execute(
             "INSERT INTO articles (source_id, guid, url, title, published_at, fetched_at)"
-            " VALUES ('wire', ?, ?, 'Story', ?, ?)",
+            " VALUES ('wire', ?, ?, 'Story', ?, ?) RETURNING id",
             (f"g{n}", f"https://news.example/{n}", now, now),
         )
-        article_id = cursor.lastrowid
+        article_id = await inserted_id(cursor)
         assert article_id is not None
         await outbox.fan_out(
             conn, article_id=article_id, priority=0, category="", source="wire", text=text, now=now
@@ -83,6 +95,17 @@ async def counted(db: Database) -> dict[str, int]:
 
 async def counters(db: Database) -> dict[str, int]:
     return {r["state"]: r["n"] for r in await db.fetchall("SELECT state, n FROM outbox_counts") if r["n"]}
+
+
+async def test_a_broadcast_counts_as_queued_until_it_is_sent(db: Database) -> None:
+    await readers(db, 3)
+    draft = await broadcasts.draft(db, html="<b>Maintenance tonight</b>", now=NOW)
+    assert await broadcasts.send(db, draft_id=draft, actor=1, now=NOW) == 3
+    assert (await outbox.stats(db)).queued == 3
+    await send_all(db, draft, at=NOW + 1)
+    stats = await outbox.stats(db)
+    assert (stats.queued, stats.sent) == (0, 3)
+    assert await counters(db) == await counted(db)
 
 
 async def test_stats_counters_follow_every_change_of_state(db: Database) -> None:
@@ -169,7 +192,33 @@ async def test_pruning_an_article_takes_its_compacted_totals_out_of_stats(db: Da
     assert await counters(db) == await counted(db) == {}
 
 
-async def test_compaction_gives_the_freed_space_back_to_the_file(db: Database) -> None:
+async def test_pruning_in_small_steps_removes_every_old_article_and_its_deliveries(db: Database) -> None:
+    await readers(db, 7)
+    old = [await publish(db, n, now=NOW) for n in range(3)]
+    for article in old[:2]:
+        await send_all(db, article, at=NOW + 10)  # one left queued: pruned all the same
+    kept = await publish(db, 9, now=NOW + 40 * 86400)
+    await send_all(db, kept, at=NOW + 40 * 86400 + 10)
+
+    # Steps of 2 articles and 3 rows: each article's rows take several steps before it goes.
+    removed = await articles.prune(
+        db, older_than=NOW + 30 * 86400, articles_per_step=2, rows_per_step=3, pause=0
+    )
+
+    assert removed == 3
+    assert [r[0] for r in await db.fetchall("SELECT id FROM articles")] == [kept]
+    assert await db.scalar("SELECT COUNT(*) FROM outbox WHERE article_id != ?", (kept,)) == 0
+    assert await db.scalar("SELECT COUNT(*) FROM delivery_totals") == 0
+    stats = await outbox.stats(db)
+    assert (stats.sent, stats.queued) == (7, 0)
+    assert await counters(db) == await counted(db) == {"sent": 7}
+    # Remembered as seen: the feed still listing them never brings them back.
+    assert await db.scalar("SELECT COUNT(*) FROM seen_items WHERE source_id = 'wire'") == 3
+
+
+# SQLite only: PostgreSQL's server keeps and reuses its own free space (autovacuum).
+async def test_compaction_gives_the_freed_space_back_to_the_file(sqlite_db: SqliteDatabase) -> None:
+    db = sqlite_db
     await readers(db, 2000)
     for n in range(10):
         article = await publish(db, n)
@@ -229,41 +278,35 @@ async def test_a_chat_is_refused_a_subscription_past_the_cap(db: Database) -> No
     assert len(await subscriptions.list_for_chat(db, chat_id=1)) == 3
 
 
-async def test_a_keyword_many_readers_chose_is_matched_once_per_article(tmp_path: Path) -> None:
+async def test_a_keyword_many_readers_chose_is_matched_once_per_article(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
     calls: list[str] = []
 
     def counting(keyword: str, text: str) -> bool:
         calls.append(keyword)
         return keyword_matches(keyword, text)
 
-    functions = [(name, n, counting if name == "kw_match" else f) for name, n, f in SQL_FUNCTIONS]
-    db = await RawDatabase.open(tmp_path / "k.db", functions=functions)
-    try:
-        await db.write(
-            "INSERT INTO sources (id, name, url, kind, interval, created_at)"
-            " VALUES ('wire', 'Wire', 'http://127.0.0.1:9/', 'feed', 60, 0)"
+    monkeypatch.setattr(outbox, "keyword_matches", counting)
+    async with db.transaction() as conn:
+        await conn.executemany(
+            "INSERT INTO chats (id, type, created_at, updated_at) VALUES (?, 'private', 0, 0)",
+            ((i,) for i in range(1, 301)),
         )
-        async with db.transaction() as conn:
-            await conn.executemany(
-                "INSERT INTO chats (id, type, created_at, updated_at) VALUES (?, 'private', 0, 0)",
-                ((i,) for i in range(1, 301)),
-            )
-        for chat in range(1, 301):
-            await subscriptions.subscribe(db, chat_id=chat, kind="keyword", value="baku", now=NOW)
-            await subscriptions.subscribe(db, chat_id=chat, kind="keyword", value=f"own{chat % 3}", now=NOW)
-        await subscriptions.subscribe(db, chat_id=7, kind="keyword", value="derby", exclude=True, now=NOW)
-        await subscriptions.unsubscribe(db, chat_id=9, kind="keyword", value="baku")
-        calls.clear()
+    for chat in range(1, 301):
+        await subscriptions.subscribe(db, chat_id=chat, kind="keyword", value="baku", now=NOW)
+        await subscriptions.subscribe(db, chat_id=chat, kind="keyword", value=f"own{chat % 3}", now=NOW)
+    await subscriptions.subscribe(db, chat_id=7, kind="keyword", value="derby", exclude=True, now=NOW)
+    await subscriptions.unsubscribe(db, chat_id=9, kind="keyword", value="baku")
+    calls.clear()
 
-        article = await publish(db, 1, text="derby in baku tonight")
+    article = await publish(db, 1, text="derby in baku tonight")
 
-        assert sorted(calls) == ["baku", "derby", "own0", "own1", "own2"]
-        queued = {
-            r[0] for r in await db.fetchall("SELECT chat_id FROM outbox WHERE article_id = ?", (article,))
-        }
-        assert queued == set(range(1, 301)) - {7, 9}
-    finally:
-        await db.close()
+    assert sorted(calls) == ["baku", "derby", "own0", "own1", "own2"]
+    queued = {
+        r[0] for r in await db.fetchall("SELECT chat_id FROM outbox WHERE article_id = ?", (article,))
+    }
+    assert queued == set(range(1, 301)) - {7, 9}
 
 
 async def test_active_subscription_count_follows_chats_and_subscriptions(db: Database) -> None:

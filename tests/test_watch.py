@@ -7,6 +7,7 @@ import json
 import logging
 import sqlite3
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,8 @@ from bot.logs import JsonFormatter, RedactingFormatter
 from bot.models import DispatchCounters, OutboxStats
 from bot.render.admin import stats_text
 from bot.storage import Database, activity, chats, outbox, sources, watch
+from bot.storage.connection import SqliteDatabase
+from bot.storage.interface import inserted_id
 from bot.storage.watch import Outcomes, SourceFigures
 
 TOKEN = "123456:SECRET-token-value"
@@ -26,27 +29,30 @@ async def broadcast(db: Database, readers: int, *, now: float) -> int:
     """``readers`` subscribed chats and one article fanned out to them; the article id."""
     async with db.transaction() as conn:
         await conn.execute(
-            "INSERT OR IGNORE INTO sources (id, name, url, kind, interval, created_at)"
-            " VALUES ('wire', 'Wire', 'http://127.0.0.1:9/', 'feed', 60, 0)"
+            "INSERT INTO sources (id, name, url, kind, interval, created_at)"
+            " VALUES ('wire', 'Wire', 'http://127.0.0.1:9/', 'feed', 60, 0) ON CONFLICT DO NOTHING"
         )
         await conn.executemany(
-            "INSERT OR IGNORE INTO chats (id, type, created_at, updated_at) VALUES (?, 'private', 0, 0)",
+            "INSERT INTO chats (id, type, created_at, updated_at) VALUES (?, 'private', 0, 0)"
+            " ON CONFLICT DO NOTHING",
             ((i,) for i in range(1, readers + 1)),
         )
         await conn.executemany(
-            "INSERT OR IGNORE INTO subscriptions (chat_id, kind, created_at) VALUES (?, 'all', 0)",
+            "INSERT INTO subscriptions (chat_id, kind, created_at) VALUES (?, 'all', 0)"
+            " ON CONFLICT DO NOTHING",
             ((i,) for i in range(1, readers + 1)),
         )
         cursor = await conn.execute(
             "INSERT INTO articles (source_id, guid, url, title, published_at, fetched_at)"
-            " VALUES ('wire', ?, ?, 'Story', ?, ?)",
+            " VALUES ('wire', ?, ?, 'Story', ?, ?) RETURNING id",
             (f"g{now}", f"https://news.example/{now}", now, now),
         )
-        assert cursor.lastrowid is not None
+        article_id = await inserted_id(cursor)
+        assert article_id is not None
         await outbox.fan_out(
-            conn, article_id=cursor.lastrowid, priority=0, category="", source="wire", text="", now=now
+            conn, article_id=article_id, priority=0, category="", source="wire", text="", now=now
         )
-        return cursor.lastrowid
+        return article_id
 
 
 # --- counters ------------------------------------------------------------------------------------
@@ -140,7 +146,18 @@ async def test_chats_by_type_and_subscriptions_by_kind_follow_every_change(db: D
     assert await activity.chats_by_type(db) == {"private": 2, "supergroup": 1}
 
 
-async def test_write_check_fails_while_another_connection_holds_the_lock(db: Database) -> None:
+@pytest.fixture
+async def sqlite_db(tmp_path: Path) -> AsyncIterator[SqliteDatabase]:
+    """SQLite only: the lock below is a file's write lock, taken by a second connection to the file."""
+    database = await SqliteDatabase.open(tmp_path / "w.db")
+    try:
+        yield database
+    finally:
+        await database.close()
+
+
+async def test_write_check_fails_while_another_connection_holds_the_lock(sqlite_db: SqliteDatabase) -> None:
+    db = sqlite_db
     await db.check_writable(lock_wait=0.1)
     other = sqlite3.connect(db.path, isolation_level=None)
     try:

@@ -45,7 +45,8 @@ class PollReport:
     skipped: int = 0
     not_modified: bool = False
     error: str | None = None
-    failures: int = 0
+    failures: int = 0  # failed polls in a row, this one included (1: the source starts failing)
+    recovered: bool = False  # this good poll ended a run of failures
     fan_outs: tuple[int, ...] = ()  # deliveries queued for each new pushed article
 
 
@@ -132,7 +133,7 @@ async def poll_source(
         )
         # The same bytes as last time (a site that ignores conditional GET) hold nothing new.
         if result.not_modified or (source.seeded and body_hash == source.body_hash):
-            await sources.record_success(
+            recovered = await sources.record_success(
                 db,
                 source_id=source.id,
                 etag=None,
@@ -140,7 +141,7 @@ async def poll_source(
                 now=now,
                 next_poll_at=next_due,
             )
-            return PollReport(source.id, not_modified=True)
+            return PollReport(source.id, not_modified=True, recovered=recovered)
         parse = functools.partial(
             parse_source, source, result.content, url=result.url, content_type=result.content_type, tz=tz
         )
@@ -171,7 +172,7 @@ async def poll_source(
         now=now,
         skipped=parsed.skipped,
     )
-    await sources.record_success(
+    recovered = await sources.record_success(
         db,
         source_id=source.id,
         etag=result.etag,
@@ -196,6 +197,7 @@ async def poll_source(
         merged=stored.merged,
         skipped=stored.skipped,
         fan_outs=stored.fan_outs,
+        recovered=recovered,
     )
 
 

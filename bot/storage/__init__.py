@@ -7,10 +7,6 @@ from bot.storage import postgres
 from bot.storage.connection import SqliteDatabase
 from bot.storage.interface import Database
 from bot.storage.postgres import PostgresDatabase, is_postgres_url
-from bot.text import keyword_matches
-
-# SQL functions every SQLite connection carries; fan-out matches keywords with kw_match().
-SQL_FUNCTIONS = (("kw_match", 2, keyword_matches),)
 
 # What a database in trouble raises (locked, gone, refused, timed out), on either back end.
 DATABASE_ERRORS: tuple[type[BaseException], ...] = (sqlite3.Error, *postgres.ERRORS)
@@ -20,7 +16,7 @@ async def open_database(target: Path | str) -> Database:
     """Open the database (a SQLite file, or a postgresql:// URL) with an up-to-date schema."""
     if is_postgres_url(target):
         return await PostgresDatabase.open(str(target))
-    return await SqliteDatabase.open(target, functions=SQL_FUNCTIONS)
+    return await SqliteDatabase.open(target)
 
 
-__all__ = ["DATABASE_ERRORS", "SQL_FUNCTIONS", "Database", "open_database"]
+__all__ = ["DATABASE_ERRORS", "Database", "open_database"]

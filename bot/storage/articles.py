@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import hashlib
 import json
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -24,6 +26,11 @@ logger = logging.getLogger(__name__)
 CHANGES_KEPT = 10
 # A seen item is forgotten this long after the source last showed it.
 SEEN_RETENTION = 365 * 86400.0
+# One pruning step: at most this many articles, and this many of their deliveries deleted (a
+# few milliseconds), then a pause that leaves the write lock to sends and polls.
+PRUNE_STEP_ARTICLES = 20
+PRUNE_STEP_ROWS = 250
+PRUNE_PAUSE = 0.01
 # A seen item still in its feed has its time refreshed at most this often.
 SEEN_TOUCH_EVERY = 86400.0
 
@@ -75,8 +82,42 @@ INSERT INTO seen_items (source_id, key, seen_at) VALUES (:source_id, :key, :now)
 ON CONFLICT (source_id, key) DO UPDATE SET seen_at = excluded.seen_at
 """
 TOUCH_SEEN = "UPDATE seen_items SET seen_at = :now WHERE source_id = :source_id AND key = :key"
-SELECT_PRUNABLE = "SELECT source_id, guid FROM articles WHERE published_at < ? AND fetched_at < ?"
-FORGET_SEEN = "DELETE FROM seen_items WHERE seen_at < ?"
+# Pruning goes a few articles at a time (see prune): each step is one short transaction.
+SELECT_PRUNABLE = """
+SELECT id, source_id, guid FROM articles WHERE published_at < :before AND fetched_at < :before
+ORDER BY published_at LIMIT :limit
+"""
+# Totals, even empty, make fan-out refuse the article (outbox.FAN_OUT), so a moderation release
+# between two steps can never queue again the deliveries the steps before deleted.
+@functools.cache
+def _prune_seal(dialect: Dialect) -> str:
+    return f"""
+INSERT INTO delivery_totals (article_id) SELECT value FROM {dialect.ints(":ids")} AS j WHERE true
+ON CONFLICT (article_id) DO NOTHING
+"""  # noqa: S608
+
+
+# A broadcast article has a row per reader: deleting it at once cascades into all of them, which
+# held the write lock for seconds; its rows go first, a bounded number per step.
+@functools.cache
+def _prune_deliveries(dialect: Dialect) -> str:
+    return f"""
+DELETE FROM outbox WHERE id IN (
+    SELECT o.id FROM {dialect.ints(":ids")} AS j JOIN outbox AS o ON o.article_id = j.value LIMIT :limit
+)
+"""  # noqa: S608
+
+
+@functools.cache
+def _prune_articles(dialect: Dialect) -> str:
+    return f"DELETE FROM articles WHERE id IN {dialect.ints(':ids')}"  # noqa: S608
+
+
+FORGET_SEEN = """
+DELETE FROM seen_items WHERE (source_id, key) IN (
+    SELECT source_id, key FROM seen_items WHERE seen_at < :before LIMIT :limit
+)
+"""
 TRIM_CHANGES = """
 DELETE FROM article_changes WHERE article_id = :id AND id <= (
     SELECT id FROM article_changes WHERE article_id = :id ORDER BY id DESC LIMIT 1 OFFSET :keep
@@ -160,7 +201,6 @@ ORDER BY a.published_at DESC, a.id DESC LIMIT ?
 """
 # A taken-down story leaves /latest, search and related reads: they all filter on hidden = 0.
 HIDE_ARTICLE = "UPDATE articles SET hidden = 1 WHERE id = ?"
-PRUNE_OLDER = "DELETE FROM articles WHERE published_at < ? AND fetched_at < ?"
 
 
 @dataclass(frozen=True, slots=True)
@@ -515,22 +555,54 @@ async def latest(db: Database, *, limit: int = 5) -> list[Article]:
     return [article_from_row(r) for r in await db.fetchall(SELECT_LATEST, (limit,))]
 
 
-async def prune(db: Database, *, older_than: float) -> int:
+async def prune(
+    db: Database,
+    *,
+    older_than: float,
+    articles_per_step: int = PRUNE_STEP_ARTICLES,
+    rows_per_step: int = PRUNE_STEP_ROWS,
+    pause: float = PRUNE_PAUSE,
+    target: float | None = outbox.STEP_TARGET,
+) -> int:
     """Delete articles published and fetched before a time; their deliveries, links and changes go too.
 
     Each pruned article's guid is remembered as seen, so the item is not pushed again while its
-    feed still lists it; what no feed has shown for a year is forgotten.
+    feed still lists it; what no feed has shown for a year is forgotten. The work is done in
+    steps of at most ``articles_per_step`` articles and ``rows_per_step`` deleted rows, each its
+    own transaction with ``pause`` seconds between them, so no send or poll waits long for it
+    (with ``target``, the rows per step shrink or grow so that a step takes about that long);
+    stopped between two steps, the next run goes on where this one was.
     """
-    async with db.transaction() as conn:
-        async with conn.execute(SELECT_PRUNABLE, (older_than, older_than)) as cur:
-            doomed = list(await cur.fetchall())
-        await conn.executemany(
-            REMEMBER_SEEN,
-            [{"source_id": r["source_id"], "key": seen_key(r["guid"]), "now": older_than} for r in doomed],
+    removed = 0
+    size = rows_per_step
+    while True:
+        started = time.perf_counter()
+        async with db.transaction() as conn:
+            pick = {"before": older_than, "limit": articles_per_step}
+            doomed = list(await conn.execute_fetchall(SELECT_PRUNABLE, pick))
+            if not doomed:
+                break
+            ids = json.dumps([r["id"] for r in doomed])
+            await conn.execute(_prune_seal(db.dialect), {"ids": ids})
+            cursor = await conn.execute(_prune_deliveries(db.dialect), {"ids": ids, "limit": size})
+            if cursor.rowcount < size:
+                # The last of their rows are gone: what cascades from the articles now is small.
+                await conn.executemany(
+                    REMEMBER_SEEN,
+                    [{"source_id": s, "key": seen_key(g), "now": older_than} for _, s, g in doomed],
+                )
+                await conn.execute(_prune_articles(db.dialect), {"ids": ids})
+                removed += len(doomed)
+        took = time.perf_counter() - started
+        size = outbox.step_size(
+            size, took, target=target, smallest=outbox.BATCH_SMALLEST, largest=rows_per_step
         )
-        await conn.execute(PRUNE_OLDER, (older_than, older_than))
-        await conn.execute(FORGET_SEEN, (older_than - SEEN_RETENTION,))
-    return len(doomed)
+        await asyncio.sleep(pause)
+    forget = {"before": older_than - SEEN_RETENTION, "limit": rows_per_step}
+    while True:
+        if await db.write(FORGET_SEEN, forget) < rows_per_step:
+            return removed
+        await asyncio.sleep(pause)
 
 
 async def changes(db: Database, *, article_id: int) -> list[ArticleChange]:

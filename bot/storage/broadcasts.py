@@ -22,11 +22,16 @@ WHERE status = 'active' AND type != 'channel' AND id NOT IN (SELECT user_id FROM
 # The condition on fanout makes a second press of "Send" (or two admins at once) queue nothing.
 CLAIM_DRAFT = "UPDATE articles SET fanout = 'done' WHERE id = ? AND source_id = ? AND fanout = 'backlog'"
 QUEUE_ALL = """
-INSERT OR IGNORE INTO outbox
+INSERT INTO outbox
     (article_id, chat_id, thread_id, state, priority, next_attempt_at, created_at, kind)
-SELECT :article_id, id, 0, 'queued', 0, :now, :now, 'broadcast' FROM chats
+SELECT CAST(:article_id AS BIGINT), id, 0, 'queued', 0, CAST(:now AS DOUBLE PRECISION),
+       CAST(:now AS DOUBLE PRECISION), 'broadcast'
+FROM chats
 WHERE status = 'active' AND type != 'channel' AND id NOT IN (SELECT user_id FROM bans)
+ON CONFLICT DO NOTHING
 """
+# There is no INSERT trigger on the outbox (fan-out counts what it adds): so does a broadcast.
+COUNT_QUEUED = "UPDATE outbox_counts SET n = n + CAST(? AS BIGINT) WHERE state = 'queued'"
 DELETE_DRAFT = "DELETE FROM articles WHERE id = ? AND source_id = ? AND fanout = 'backlog'"
 
 
@@ -61,6 +66,8 @@ async def send(db: Database, *, draft_id: int, actor: int, now: float) -> int | 
         if not (await conn.execute(CLAIM_DRAFT, (draft_id, SOURCE))).rowcount:
             return None
         queued = (await conn.execute(QUEUE_ALL, {"article_id": draft_id, "now": now})).rowcount
+        if queued > 0:
+            await conn.execute(COUNT_QUEUED, (queued,))
         await moderation.audit(
             conn,
             actor=actor,

@@ -54,10 +54,21 @@ SELECT :new_id, 'supergroup', title, username, 'active', language, timezone, dig
 FROM chats WHERE id = :old_id
 ON CONFLICT (id) DO UPDATE SET status = 'active', updated_at = excluded.updated_at
 """
-MOVE_SUBSCRIPTIONS = "UPDATE OR IGNORE subscriptions SET chat_id = :new_id WHERE chat_id = :old_id"
+# A row the new chat already has stays behind with the old one (it would break a UNIQUE key).
+MOVE_SUBSCRIPTIONS = """
+UPDATE subscriptions SET chat_id = :new_id
+WHERE chat_id = :old_id AND NOT EXISTS (
+    SELECT 1 FROM subscriptions AS n
+    WHERE n.chat_id = :new_id AND n.thread_id = subscriptions.thread_id AND n.kind = subscriptions.kind
+      AND n.value = subscriptions.value AND n.exclude = subscriptions.exclude
+)
+"""
 MOVE_OUTBOX = """
-UPDATE OR IGNORE outbox SET chat_id = :new_id
-WHERE chat_id = :old_id AND state IN ('queued', 'sending', 'digest')
+UPDATE outbox SET chat_id = :new_id
+WHERE chat_id = :old_id AND state IN ('queued', 'sending', 'digest') AND NOT EXISTS (
+    SELECT 1 FROM outbox AS n
+    WHERE n.article_id = outbox.article_id AND n.chat_id = :new_id AND n.thread_id = outbox.thread_id
+)
 """
 RETIRE_CHAT = (
     "UPDATE chats SET status = 'migrated', migrated_to = :new_id, updated_at = :now WHERE id = :old_id"
@@ -67,8 +78,8 @@ RETIRE_CHAT = (
 # row, queued or held, so the counters' triggers see each row leave. The stamp (when the row was
 # made, in ms) names the row the confirmation button was drawn for: once it is gone, a second
 # press, or one after the chat came back with /start, matches nothing.
-SELECT_STAMP = "SELECT CAST(created_at * 1000 AS INTEGER) FROM chats WHERE id = ?"
-FORGET_CHAT = "DELETE FROM chats WHERE id = :id AND CAST(created_at * 1000 AS INTEGER) = :stamp"
+SELECT_STAMP = "SELECT CAST(created_at * 1000 AS BIGINT) FROM chats WHERE id = ?"
+FORGET_CHAT = "DELETE FROM chats WHERE id = :id AND CAST(created_at * 1000 AS BIGINT) = :stamp"
 # The group this supergroup was before Telegram migrated it is the same readers' data.
 FORGET_MIGRATED_FROM = "DELETE FROM chats WHERE migrated_to = :id AND status = 'migrated'"
 IS_POSTING_CHANNEL = "SELECT 1 FROM channels WHERE chat_id = ?"

@@ -39,6 +39,14 @@ class Dialect:
     # The database's own time, in seconds since the epoch: leases are measured on one clock, the
     # server's, so workers on machines whose clocks disagree never both think they hold one.
     clock: str
+    # The whole hour (unix seconds // 3600) of a time in seconds: "{}" is the time's expression.
+    # SQLite's CAST truncates; PostgreSQL's rounds, so it floors first.
+    hour_of: str
+    # Names outbox_done for compaction's pick; SQLite's planner would otherwise start at outbox_due.
+    outbox_done_index: str
+    # The count of free pages, given back with incremental_vacuum; None where the server reuses
+    # its own free space (PostgreSQL's autovacuum).
+    free_pages: str | None
 
     def ints(self, param: str) -> str:
         """``(SELECT value ...)`` over the integers of the JSON array bound to ``param``."""
@@ -76,6 +84,9 @@ CREATE TABLE IF NOT EXISTS schema_migrations (
     # BM25 as FTS5 gives it is negative, the best match lowest; only the weights' ratios count.
     fts_score="bm25(article_search, {1}, {2}, {3})",
     term_counts="SELECT term, doc FROM article_search_terms WHERE term IN (SELECT value FROM json_each({0}))",
+    hour_of="CAST({} / 3600 AS INTEGER)",
+    outbox_done_index="INDEXED BY outbox_done",
+    free_pages="PRAGMA freelist_count",
 )
 
 POSTGRESQL = Dialect(
@@ -109,4 +120,7 @@ CREATE TABLE IF NOT EXISTS schema_migrations (
         " (SELECT count(*) FROM article_search WHERE doc @@ plainto_tsquery('simple', value)) AS doc"
         " FROM jsonb_array_elements_text(CAST({0} AS jsonb)) AS value"
     ),
+    hour_of="CAST(FLOOR({} / 3600) AS BIGINT)",
+    outbox_done_index="",
+    free_pages=None,
 )

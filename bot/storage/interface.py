@@ -11,7 +11,7 @@ from collections.abc import Generator, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol, TypeVar
 
-from bot.storage.dialect import Dialect
+from bot.storage.dialect import SQLITE, Dialect
 
 T_co = TypeVar("T_co", covariant=True)
 
@@ -55,6 +55,15 @@ async def inserted_id(cursor: Cursor) -> int | None:
     """The id an ``INSERT ... RETURNING id`` gave, or None when it inserted nothing (a conflict)."""
     row = await cursor.fetchone()
     return None if row is None else int(row[0])
+
+
+def dialect_of(conn: Connection) -> Dialect:
+    """The dialect of a transaction's connection, for a function handed only the connection.
+
+    PostgreSQL's connection names its dialect; SQLite's is aiosqlite's own object, which cannot.
+    """
+    dialect: Dialect = getattr(conn, "dialect", SQLITE)
+    return dialect
 
 
 class Database(Protocol):

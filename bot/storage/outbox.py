@@ -9,37 +9,40 @@ out twice are the ones in flight at the moment of the crash.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from bot.models import OutboxStats
-from bot.storage.interface import Connection, Database, Row
+from bot.storage.dialect import Dialect
+from bot.storage.interface import Connection, Database, Row, dialect_of
+from bot.text import keyword_matches
 
-# kw_match(folded_keyword, folded_text) is registered on the connection (bot.text.keyword_matches).
-# It runs once per distinct keyword (the keywords table), never once per subscription, so a word
-# ten thousand readers chose costs what a word one reader chose costs. What a chat wants is then
-# found by index: (kind, value) pairs joined to subscriptions. Exclusions are gathered once per
-# article so the million-row join does a hash lookup, not a correlated subquery per row.
-# (The INSERT comes first so that sqlite3 reports the rows it added.)
+# Keywords are matched in Python (bot.text.keyword_matches) once per distinct keyword (the
+# keywords table), never once per subscription, so a word ten thousand readers chose costs what a
+# word one reader chose costs; the words the article matched come in as two JSON arrays. What a
+# chat wants is then found by index: (kind, value) pairs joined to subscriptions. Exclusions are
+# gathered once per article so the million-row join does a hash lookup, not a correlated subquery
+# per row. (The INSERT comes first so that sqlite3 reports the rows it added; the SELECT's WHERE
+# lets SQLite's parser tell its ON CONFLICT from a join's ON.)
 # An article with compacted deliveries was fanned out long ago: it is never queued again.
+SELECT_KEYWORDS = "SELECT value, exclude FROM keywords"
 FAN_OUT = """
-INSERT OR IGNORE INTO outbox (article_id, chat_id, thread_id, state, priority, next_attempt_at, created_at)
-WITH matched (value, exclude) AS MATERIALIZED (
-    SELECT value, exclude FROM keywords WHERE kw_match(value, :text)
-),
-wanted (kind, value) AS (
-    SELECT 'all', '' UNION ALL SELECT 'category', :category UNION ALL SELECT 'source', :source
-    UNION ALL SELECT 'keyword', value FROM matched WHERE exclude = 0
+INSERT INTO outbox (article_id, chat_id, thread_id, state, priority, next_attempt_at, created_at)
+WITH wanted (kind, value) AS (
+    SELECT 'all', '' UNION ALL SELECT 'category', CAST(:category AS TEXT)
+    UNION ALL SELECT 'source', CAST(:source AS TEXT)
+    UNION ALL SELECT 'keyword', value FROM {wanted} AS k
 ),
 unwanted (kind, value) AS (
-    SELECT 'category', :category UNION ALL SELECT 'source', :source
-    UNION ALL SELECT 'keyword', value FROM matched WHERE exclude = 1
+    SELECT 'category', CAST(:category AS TEXT) UNION ALL SELECT 'source', CAST(:source AS TEXT)
+    UNION ALL SELECT 'keyword', value FROM {unwanted} AS k
 )
-SELECT :article_id, s.chat_id, s.thread_id,
+SELECT CAST(:article_id AS BIGINT), s.chat_id, s.thread_id,
        CASE WHEN c.digest_time IS NULL THEN 'queued' ELSE 'digest' END,
-       :priority, :now, :now
+       CAST(:priority AS BIGINT), CAST(:now AS DOUBLE PRECISION), CAST(:now AS DOUBLE PRECISION)
 FROM wanted AS w
 JOIN subscriptions AS s ON s.kind = w.kind AND s.value = w.value AND s.exclude = 0
 JOIN chats AS c ON c.id = s.chat_id
@@ -50,12 +53,15 @@ WHERE c.status = 'active'
       SELECT x.chat_id, x.thread_id FROM unwanted AS u
       JOIN subscriptions AS x ON x.kind = u.kind AND x.value = u.value AND x.exclude = 1
   )
+ON CONFLICT DO NOTHING
 """
 # Fan-out counts what it added (there is no INSERT trigger): queued rows through the outbox_due
 # index, the rest went to the digest.
 COUNT_QUEUED_FOR = "SELECT COUNT(*) FROM outbox WHERE state = 'queued' AND article_id = :article_id"
 COUNT_FANNED_OUT = """
-UPDATE outbox_counts SET n = n + CASE state WHEN 'queued' THEN :queued ELSE :added - :queued END
+UPDATE outbox_counts
+SET n = n + CASE state WHEN 'queued' THEN CAST(:queued AS BIGINT)
+                       ELSE CAST(:added AS BIGINT) - CAST(:queued AS BIGINT) END
 WHERE state IN ('queued', 'digest')
 """
 RELEASE_CLAIMS = "UPDATE outbox SET state = 'queued' WHERE state = 'sending'"  # outbox_sending
@@ -95,14 +101,16 @@ ORDER BY o.priority DESC, h.head
 LIMIT :limit
 """  # noqa: S608
 # Due rows in the order of the outbox_due index (due time, then id), so a claim reads exactly the
-# rows it takes; CROSS JOIN keeps SQLite from starting at chats.
+# rows it takes; CROSS JOIN keeps SQLite from starting at chats (the join's condition is in the
+# WHERE clause: PostgreSQL takes no ON after CROSS JOIN).
 CLAIM_SELECT = """
 SELECT o.id, o.article_id, o.chat_id, c.type AS chat_type, o.thread_id, o.attempts, o.created_at,
        o.priority, c.timezone, c.language, c.digest_time, c.quiet_start, c.quiet_end,
-       o.last_error IS 'quiet' AS held, o.kind, (o.silent OR c.push_silent) AS silent,
+       CASE WHEN o.last_error = 'quiet' THEN 1 ELSE 0 END AS held, o.kind,
+       CASE WHEN o.silent = 1 OR c.push_silent = 1 THEN 1 ELSE 0 END AS silent,
        c.push_preview AS preview, c.push_photo AS photo, c.push_short AS short
-FROM outbox AS o CROSS JOIN chats AS c ON c.id = o.chat_id
-WHERE o.state = 'queued' AND o.article_id = :article_id AND o.next_attempt_at <= :now
+FROM outbox AS o CROSS JOIN chats AS c
+WHERE c.id = o.chat_id AND o.state = 'queued' AND o.article_id = :article_id AND o.next_attempt_at <= :now
   AND """ + IN_SHARDS.format(chat="o.chat_id") + """
 ORDER BY o.next_attempt_at, o.id
 LIMIT :limit
@@ -116,15 +124,16 @@ SELECT id, article_id, chat_id, chat_type, thread_id, attempts, created_at, prio
 FROM (
     SELECT o.id, o.article_id, o.chat_id, c.type AS chat_type, o.thread_id, o.attempts, o.created_at,
            o.priority, c.timezone, c.language, c.digest_time, c.quiet_start, c.quiet_end, o.kind,
-           (o.silent OR c.push_silent) AS silent, c.push_preview AS preview, c.push_photo AS photo,
+           CASE WHEN o.silent = 1 OR c.push_silent = 1 THEN 1 ELSE 0 END AS silent,
+           c.push_preview AS preview, c.push_photo AS photo,
            c.push_short AS short,
            ROW_NUMBER() OVER (PARTITION BY o.chat_id ORDER BY o.id) AS n
-    FROM json_each(:chat_ids) AS j
-    CROSS JOIN outbox AS o ON o.chat_id = j.value
+    FROM {chat_ids} AS j
+    CROSS JOIN outbox AS o
     JOIN chats AS c ON c.id = o.chat_id
-    WHERE o.state IN ('queued', 'sending', 'digest') AND o.state = 'queued'
+    WHERE o.chat_id = j.value AND o.state IN ('queued', 'sending', 'digest') AND o.state = 'queued'
       AND o.last_error = 'quiet' AND o.next_attempt_at <= :now
-)
+) AS h
 WHERE n <= :limit
 ORDER BY chat_id, id
 """
@@ -140,7 +149,7 @@ WHERE chat_id = :chat_id AND state IN ('queued', 'sending', 'digest') AND state 
 ORDER BY thread_id, id
 """
 MARK_DIGESTED = "UPDATE outbox SET state = 'digested', message_id = ?, sent_at = ? WHERE id = ?"
-CLAIM_MARK = "UPDATE outbox SET state = 'sending' WHERE id IN (SELECT value FROM json_each(:ids))"
+CLAIM_MARK = "UPDATE outbox SET state = 'sending' WHERE id IN {ids}"
 MARK_SENT = """
 UPDATE outbox SET state = 'sent', message_id = ?, sent_at = ?, attempts = attempts + 1, last_error = NULL
 WHERE id = ?
@@ -164,41 +173,50 @@ COUNT_CHATS = "SELECT status, n FROM chat_counts"
 # Compaction: delivered (or finally failed) rows older than the window become per-article and
 # per-hour totals, a small batch per transaction so a send never waits long behind it.
 COMPACT_PICK = """
-SELECT id FROM outbox INDEXED BY outbox_done
+SELECT id FROM outbox {outbox_done_index}
 WHERE state IN ('sent', 'digested', 'failed', 'blocked', 'stale') AND COALESCE(sent_at, created_at) < :before
 ORDER BY COALESCE(sent_at, created_at)
 LIMIT :limit
 """
 COMPACT_TOTALS = """
 INSERT INTO delivery_totals (article_id, sent, digested, failed, blocked, stale)
-SELECT article_id, SUM(state = 'sent'), SUM(state = 'digested'), SUM(state = 'failed'),
-       SUM(state = 'blocked'), SUM(state = 'stale')
-FROM outbox WHERE id IN (SELECT value FROM json_each(:ids))
+SELECT article_id, COUNT(*) FILTER (WHERE state = 'sent'), COUNT(*) FILTER (WHERE state = 'digested'),
+       COUNT(*) FILTER (WHERE state = 'failed'), COUNT(*) FILTER (WHERE state = 'blocked'),
+       COUNT(*) FILTER (WHERE state = 'stale')
+FROM outbox WHERE id IN {ids}
 GROUP BY article_id
 ON CONFLICT (article_id) DO UPDATE SET
-    sent = sent + excluded.sent, digested = digested + excluded.digested, failed = failed + excluded.failed,
-    blocked = blocked + excluded.blocked, stale = stale + excluded.stale
+    sent = delivery_totals.sent + excluded.sent, digested = delivery_totals.digested + excluded.digested,
+    failed = delivery_totals.failed + excluded.failed, blocked = delivery_totals.blocked + excluded.blocked,
+    stale = delivery_totals.stale + excluded.stale
 """
 COMPACT_HOURS = """
 INSERT INTO delivery_hours (hour, sent, failed, other)
-SELECT CAST(COALESCE(sent_at, created_at) / 3600 AS INTEGER) AS hour,
-       SUM(state IN ('sent', 'digested')), SUM(state = 'failed'), SUM(state IN ('blocked', 'stale'))
-FROM outbox WHERE id IN (SELECT value FROM json_each(:ids))
+SELECT {hour} AS hour, COUNT(*) FILTER (WHERE state IN ('sent', 'digested')),
+       COUNT(*) FILTER (WHERE state = 'failed'), COUNT(*) FILTER (WHERE state IN ('blocked', 'stale'))
+FROM outbox WHERE id IN {ids}
 GROUP BY hour
 ON CONFLICT (hour) DO UPDATE SET
-    sent = sent + excluded.sent, failed = failed + excluded.failed, other = other + excluded.other
+    sent = delivery_hours.sent + excluded.sent, failed = delivery_hours.failed + excluded.failed,
+    other = delivery_hours.other + excluded.other
 """
-# "+state": the ids pick the rows; an index on state would make SQLite scan every sent row.
+# "state || ''": the ids pick the rows; an index on state would make SQLite scan every sent row.
+# (SQLite's usual "+state" does the same, but PostgreSQL has no unary + for text.)
 COMPACT_DELETE = """
 DELETE FROM outbox
-WHERE id IN (SELECT value FROM json_each(:ids))
-  AND +state IN ('sent', 'digested', 'failed', 'blocked', 'stale')
+WHERE id IN {ids}
+  AND state || '' IN ('sent', 'digested', 'failed', 'blocked', 'stale')
 """
-FREE_PAGES = "PRAGMA freelist_count"
 CHECKPOINT_BATCHES = 20  # compaction waits for a checkpoint this often, so its WAL stays small
-VACUUM_STEP = 256  # pages (1 MiB at 4 KiB pages) given back per short transaction
-# Run with executescript: sqlite3's execute() steps a pragma once, and each step frees one page.
-INCREMENTAL_VACUUM = f"PRAGMA incremental_vacuum({VACUUM_STEP})"
+VACUUM_STEP = 256  # pages (1 MiB at 4 KiB pages) given back per short transaction, at most
+VACUUM_SMALLEST = 16
+# SQLite only (dialect.free_pages). Run with executescript: sqlite3's execute() steps a pragma
+# once, and each step frees one page. A pragma takes no bound parameter: the count is formatted in.
+INCREMENTAL_VACUUM = "PRAGMA incremental_vacuum({pages:d})"
+# With a target, each step is sized from the last one's time to take about this long: on a loaded
+# machine a fixed 250 rows or 256 pages (moving live pages from the end of the file) took 100-400 ms.
+STEP_TARGET = 0.008
+BATCH_SMALLEST = 10
 
 
 MAX_SHARDS = 62
@@ -224,6 +242,35 @@ class Shards:
 
 
 ALL_SHARDS = Shards(1, frozenset({0}))
+
+
+@dataclass(frozen=True, slots=True)
+class Statements:
+    """The statements above that take a list parameter or a dialect's fragment, for one back end."""
+
+    fan_out: str
+    claim_held_select: str
+    claim_mark: str
+    compact_pick: str
+    compact_totals: str
+    compact_hours: str
+    compact_delete: str
+
+
+@functools.cache
+def statements(dialect: Dialect) -> Statements:
+    ids = dialect.ints(":ids")
+    return Statements(
+        fan_out=FAN_OUT.format(wanted=dialect.texts(":wanted"), unwanted=dialect.texts(":unwanted")),
+        claim_held_select=CLAIM_HELD_SELECT.format(chat_ids=dialect.ints(":chat_ids")),
+        claim_mark=CLAIM_MARK.format(ids=ids),
+        compact_pick=COMPACT_PICK.format(outbox_done_index=dialect.outbox_done_index),
+        compact_totals=COMPACT_TOTALS.format(ids=ids),
+        compact_hours=COMPACT_HOURS.format(
+            ids=ids, hour=dialect.hour_of.format("COALESCE(sent_at, created_at)")
+        ),
+        compact_delete=COMPACT_DELETE.format(ids=ids),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -293,15 +340,22 @@ async def fan_out(
 
     ``fresh`` says the article was inserted in this transaction, so it has no rows yet.
     """
+    wanted: list[str] = []
+    unwanted: list[str] = []
+    async with conn.execute(SELECT_KEYWORDS) as cur:
+        for value, exclude in await cur.fetchall():
+            if keyword_matches(value, text):
+                (unwanted if exclude else wanted).append(value)
     queued_before = 0 if fresh else await _queued_for(conn, article_id)
     cursor = await conn.execute(
-        FAN_OUT,
+        statements(dialect_of(conn)).fan_out,
         {
             "article_id": article_id,
             "priority": priority,
             "category": category,
             "source": source,
-            "text": text,
+            "wanted": json.dumps(wanted),
+            "unwanted": json.dumps(unwanted),
             "now": now,
         },
     )
@@ -348,7 +402,8 @@ async def claim(
         async with conn.execute(CLAIM_SELECT, params) as cur:
             rows = await cur.fetchall()
         if rows:
-            await conn.execute(CLAIM_MARK, {"ids": json.dumps([r["id"] for r in rows])})
+            mark = statements(db.dialect).claim_mark
+            await conn.execute(mark, {"ids": json.dumps([r["id"] for r in rows])})
     return [_claimed(r) for r in rows]
 
 
@@ -366,11 +421,12 @@ async def claim_held(
     """Take every due row quiet hours held for these chats, in one transaction: chat id -> rows."""
     held: dict[int, list[ClaimedRow]] = {}
     params = {"chat_ids": json.dumps(sorted(set(chat_ids))), "now": now, "limit": limit}
+    sql = statements(db.dialect)
     async with db.transaction() as conn:
-        async with conn.execute(CLAIM_HELD_SELECT, params) as cur:
+        async with conn.execute(sql.claim_held_select, params) as cur:
             rows = await cur.fetchall()
         if rows:
-            await conn.execute(CLAIM_MARK, {"ids": json.dumps([r["id"] for r in rows])})
+            await conn.execute(sql.claim_mark, {"ids": json.dumps([r["id"] for r in rows])})
     for row in rows:
         held.setdefault(row["chat_id"], []).append(_claimed(row))
     return held
@@ -472,6 +528,13 @@ class Compaction:
     pages_freed: int
 
 
+def step_size(size: int, took: float, *, target: float | None, smallest: int, largest: int) -> int:
+    """The next step's size: scaled from the last step's so it takes about ``target`` seconds."""
+    if target is None:
+        return largest
+    return max(min(smallest, largest), min(largest, int(size * target / max(took, 1e-6))))
+
+
 async def compact(
     db: Database,
     *,
@@ -479,39 +542,56 @@ async def compact(
     batch: int = 500,
     max_rows: int | None = None,
     pause: float = 0.0,
+    target: float | None = None,
 ) -> Compaction:
     """Fold finished rows older than ``before`` into totals, batch by batch, then free the pages.
 
     Each batch is its own short transaction; between them the lock goes to whoever waits for it
-    (a send's outcome, a poll's articles). ``pause`` sleeps between batches to leave room.
+    (a send's outcome, a poll's articles). ``pause`` sleeps between batches to leave room. With
+    ``target`` (seconds), batches of at most ``batch`` rows, and vacuum steps of at most
+    VACUUM_STEP pages, shrink or grow to take about that long each.
     """
-    done = batches = freed = 0
+    sql = statements(db.dialect)
+    done = batches = freed = steps = 0
     longest = 0.0
+    size = batch
     while max_rows is None or done < max_rows:
         started = time.perf_counter()
         async with db.transaction() as conn:
-            async with conn.execute(COMPACT_PICK, {"before": before, "limit": batch}) as cur:
+            async with conn.execute(sql.compact_pick, {"before": before, "limit": size}) as cur:
                 ids = json.dumps([r[0] for r in await cur.fetchall()])
             if ids == "[]":
                 break
-            await conn.execute(COMPACT_TOTALS, {"ids": ids})
-            await conn.execute(COMPACT_HOURS, {"ids": ids})
-            cursor = await conn.execute(COMPACT_DELETE, {"ids": ids})
+            await conn.execute(sql.compact_totals, {"ids": ids})
+            await conn.execute(sql.compact_hours, {"ids": ids})
+            cursor = await conn.execute(sql.compact_delete, {"ids": ids})
             done += cursor.rowcount
         batches += 1
-        longest = max(longest, time.perf_counter() - started)
+        took = time.perf_counter() - started
+        longest = max(longest, took)
+        size = step_size(size, took, target=target, smallest=BATCH_SMALLEST, largest=batch)
         if batches % CHECKPOINT_BATCHES == 0:
             await db.checkpoint()
         await asyncio.sleep(pause)
     # Give the freed pages back to the file system a few at a time (auto_vacuum = INCREMENTAL).
-    while int(await db.scalar(FREE_PAGES)) > VACUUM_STEP:
+    pages = VACUUM_STEP
+    free_pages = db.dialect.free_pages
+    while free_pages is not None and int(await db.scalar(free_pages)) > VACUUM_STEP:
         started = time.perf_counter()
-        before_free = int(await db.scalar(FREE_PAGES))
-        await db.maintain(INCREMENTAL_VACUUM)
-        after_free = int(await db.scalar(FREE_PAGES))
-        longest = max(longest, time.perf_counter() - started)
+        before_free = int(await db.scalar(free_pages))
+        await db.maintain(INCREMENTAL_VACUUM.format(pages=pages))
+        after_free = int(await db.scalar(free_pages))
+        took = time.perf_counter() - started
+        longest = max(longest, took)
         if after_free >= before_free:
             break  # a file without auto_vacuum: nothing to give back this way
         freed += before_free - after_free
+        pages = step_size(pages, took, target=target, smallest=VACUUM_SMALLEST, largest=VACUUM_STEP)
+        steps += 1
+        # These steps commit outside transaction(), which counts commits towards a checkpoint:
+        # without one here the WAL grew to the writer's own checkpoint threshold, and the send
+        # whose commit crossed it paid for copying tens of megabytes.
+        if steps % CHECKPOINT_BATCHES == 0:
+            await db.checkpoint()
         await asyncio.sleep(pause)
     return Compaction(done, batches, longest, freed)

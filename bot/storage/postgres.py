@@ -190,6 +190,7 @@ class PgConnection:
     """The connection ``PostgresDatabase.transaction()`` yields: one transaction on one server link."""
 
     __slots__ = ("_conn",)
+    dialect = POSTGRESQL  # read by interface.dialect_of(), for functions given only a connection
 
     def __init__(self, conn: asyncpg.Connection) -> None:
         self._conn = conn

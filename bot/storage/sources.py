@@ -64,6 +64,10 @@ UPDATE sources SET
     body_hash = COALESCE(:body_hash, body_hash), next_poll_at = :next_poll_at
 WHERE id = :id
 """
+# Clears the failure count first, alone: the one success that finds it above zero (in the same
+# transaction as RECORD_SUCCESS; another worker's success waits for the row and then finds 0)
+# is the recovery, told to the admins once however many ingest workers there are.
+RECOVER = "UPDATE sources SET consecutive_failures = 0 WHERE id = :id AND consecutive_failures > 0"
 RECORD_FAILURE = """
 UPDATE sources SET
     last_polled_at = :now, last_error = :error, consecutive_failures = consecutive_failures + 1,
@@ -227,22 +231,26 @@ async def record_success(
     now: float,
     next_poll_at: float,
     body_hash: str | None = None,
-) -> None:
-    await db.write(
-        RECORD_SUCCESS,
-        {
-            "id": source_id,
-            "etag": etag,
-            "last_modified": last_modified,
-            "now": now,
-            "next_poll_at": next_poll_at,
-            "body_hash": body_hash,
-        },
-    )
+) -> bool:
+    """Record a good poll; True when it ends a run of failures (the source has recovered)."""
+    async with db.transaction() as conn:
+        recovered = (await conn.execute(RECOVER, {"id": source_id})).rowcount == 1
+        await conn.execute(
+            RECORD_SUCCESS,
+            {
+                "id": source_id,
+                "etag": etag,
+                "last_modified": last_modified,
+                "now": now,
+                "next_poll_at": next_poll_at,
+                "body_hash": body_hash,
+            },
+        )
+    return recovered
 
 
 async def record_failure(db: Database, *, source_id: str, error: str, now: float, next_poll_at: float) -> int:
-    """Record a failed poll; return the source's consecutive failure count."""
+    """Record a failed poll; return the source's consecutive failure count (1: it starts failing)."""
     async with (
         db.transaction() as conn,
         conn.execute(

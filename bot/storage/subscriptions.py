@@ -36,7 +36,7 @@ SELECT category FROM (
     WHERE category IS NOT NULL AND category != '' GROUP BY category
     UNION ALL
     SELECT category, 0 FROM sources WHERE category IS NOT NULL AND category != ''
-) GROUP BY category ORDER BY SUM(n) DESC, category LIMIT :limit
+) AS seen GROUP BY category ORDER BY SUM(n) DESC, category LIMIT :limit
 """
 GET_BY_ID = "SELECT * FROM subscriptions WHERE id = :id AND chat_id = :chat_id"
 COUNT_FOR_CHAT = "SELECT COUNT(*) FROM subscriptions WHERE chat_id = :chat_id"
