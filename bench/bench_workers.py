@@ -185,6 +185,10 @@ def report_log(worker: Worker) -> None:
             kinds[re.sub(r"[0-9]+", "N", re.sub(r'"[^"]*"', '"..."', text))[:110]] += 1
     for kind, count in kinds.most_common(5):
         print(f"  {worker.name} logged {count} x{kind}")
+    text = worker.log.read_text(errors="replace")
+    if "Traceback" in text:  # the last one whole: the counts above fold it to a line
+        start = text.rindex("Traceback")
+        print("    " + "\n    ".join(text[start:].splitlines()[:30]))
 
 
 # --- dispatch --------------------------------------------------------------------------------
