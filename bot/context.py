@@ -25,6 +25,9 @@ if TYPE_CHECKING:
     from bot.workers import Workers
 
 
+POLLS_AT_ONCE = 16
+
+
 class BotData:
     """Long-lived services, opened in post_init and closed in post_shutdown."""
 
@@ -36,6 +39,8 @@ class BotData:
         self.dispatcher_task: asyncio.Task[None] | None = None
         # Keeps the dispatcher and every job alive through failures; /stats shows its counts.
         self.supervisor: Supervisor | None = None
+        # Sources this process polls at once; the rest of those due wait their turn.
+        self.poll_slots = asyncio.Semaphore(POLLS_AT_ONCE)
         # Set by the composition root, so handlers can (un)schedule polling without importing jobs.
         self.schedule_source: Callable[[Source], None] | None = None
         self.unschedule_source: Callable[[str], None] | None = None

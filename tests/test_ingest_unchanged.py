@@ -56,3 +56,26 @@ async def test_same_body_twice_is_not_parsed_again(
     assert again.not_modified and again.new == 0
     assert changed.new == 1
     assert len(parsed) == 2, "the unchanged body was parsed again"
+
+
+async def test_a_poll_that_ran_late_is_due_again_on_schedule(db: Database, feed_server: FeedServer) -> None:
+    """Thousands of sources fall due at once and some run late: the next poll still comes on time."""
+    feed_server.set_rss("/rss.xml", [])
+    await sources.sync_configured(
+        db,
+        sources=[
+            {"id": "site", "name": "Site", "url": feed_server.url("/rss.xml"), "kind": "feed", "interval": 60}
+        ],
+        now=1000.0,
+    )
+    source = await sources.get_source(db, source_id="site")
+    assert source is not None
+    async with Fetcher() as fetcher:
+        # Scheduled at 1000, it only ran 20 s later; the next run is scheduled at 1060.
+        report = await ingest.poll_source(
+            db, fetcher, source, now=1020.0, due=1000.0, tz=ZoneInfo("UTC"), max_backoff=60
+        )
+    polled = await sources.get_source(db, source_id="site")
+
+    assert report.error is None
+    assert polled is not None and polled.next_poll_at == 1060.0, "the run at 1060 would be skipped"

@@ -110,12 +110,13 @@ async def test_a_worker_whose_clock_runs_ahead_does_not_poll_a_source_early(
 
     monkeypatch.setattr(ingest_job, "poll_source", poll_source)
     context = SimpleNamespace(
-        job=SimpleNamespace(data="wire", schedule_removal=lambda: None),
+        job=SimpleNamespace(data="wire", schedule_removal=lambda: None, next_t=None),
         db=db,
         bot_data=SimpleNamespace(workers=object(), metrics=None),
         settings=SimpleNamespace(workers=SimpleNamespace(poll_claim_seconds=300)),
     )
-    await ingest_job._poll(context)  # type: ignore[arg-type]  # the fields _poll reads
+    # Run as the scheduler would, on time by this machine's clock.
+    await ingest_job._poll_due(context, time.time() + 120.0)  # type: ignore[arg-type]  # the fields it reads
     assert polled == []
     assert await db.scalar("SELECT next_poll_at FROM sources WHERE id = 'wire'") == pytest.approx(due)
 

@@ -112,8 +112,15 @@ async def poll_source(
     now: float,
     tz: ZoneInfo,
     max_backoff: float,
+    due: float | None = None,
 ) -> PollReport:
-    """Poll one source once. Never raises for the web's failures: they are recorded on the source."""
+    """Poll one source once. Never raises for the web's failures: they are recorded on the source.
+
+    ``due`` is when this poll was scheduled (default ``now``): the next one is due an interval after it.
+    """
+    # From the schedule, not the clock: a poll that ran late in one busy cycle and on time in the
+    # next would otherwise find itself not yet due and skip a whole interval.
+    next_due = (now if due is None else due) + source.interval
     try:
         result = await fetcher.fetch(
             source.url,
@@ -132,7 +139,7 @@ async def poll_source(
                 etag=None,
                 last_modified=None,
                 now=now,
-                next_poll_at=now + source.interval,
+                next_poll_at=next_due,
             )
             return PollReport(source.id, not_modified=True, recovered=recovered)
         parse = functools.partial(
@@ -169,7 +176,7 @@ async def poll_source(
         success=sources.PollSuccess(
             etag=result.etag,
             last_modified=result.last_modified,
-            next_poll_at=now + source.interval,
+            next_poll_at=next_due,
             body_hash=body_hash,
         ),
     )
