@@ -751,7 +751,9 @@ async def serve(settings: Settings) -> None:
             if not await connect(application.bot, stop, api_url=settings.bot.api_url):
                 return
             logger.info("Connected to Telegram as @%s", application.bot.username)
-            webhook = settings.webhook if settings.webhook.url else None
+            # Only a worker that takes updates tells Telegram where to send them.
+            takes_updates = Roles.of(settings).updates
+            webhook = settings.webhook if settings.webhook.url and takes_updates else None
             if webhook is not None:
                 try:
                     webhook_set = await set_webhook(application.bot, stop, webhook)
