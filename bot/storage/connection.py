@@ -14,7 +14,7 @@ import fcntl
 import logging
 import os
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -129,9 +129,7 @@ class SqliteDatabase:
         self._probe: aiosqlite.Connection | None = None
 
     @classmethod
-    async def open(
-        cls, path: Path | str, *, functions: Iterable[tuple[str, int, Callable[..., Any]]] = ()
-    ) -> SqliteDatabase:
+    async def open(cls, path: Path | str) -> SqliteDatabase:
         """Open (creating if needed) the database file and bring its schema up to date."""
         path = Path(path)
         conn: aiosqlite.Connection | None = None
@@ -144,8 +142,6 @@ class SqliteDatabase:
             conn.row_factory = sqlite3.Row
             for pragma in (*_PRAGMAS, f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_MS)}"):
                 await conn.execute(pragma)
-            for name, nargs, func in functions:
-                await conn.create_function(name, nargs, func, deterministic=True)
             db = cls(conn, path)
             await _incremental_vacuum(conn)
             await apply_migrations(db, SQLITE)
