@@ -386,3 +386,19 @@ async def test_a_story_taken_down_during_its_fan_out_is_queued_for_nobody_else(d
     assert done is not None and done.taken_down and done.total == 4
     assert await outbox.continue_fan_out(db, now=NOW + 2, slice_chats=4) is None
     assert await db.scalar("SELECT COUNT(*) FROM outbox WHERE article_id = ?", (article_id,)) == 4
+
+
+async def test_slices_queued_late_carry_the_story_s_age(db: Database) -> None:
+    # After an outage the rest of a fan-out is queued hours on: those readers' rows must be as
+    # old as the story (so the dispatcher marks them stale), not look like fresh news.
+    await readers(db, 9)
+    article_id, _ = await _story(db, slice_chats=4)
+    later = NOW + 7 * 3600
+    while await outbox.continue_fan_out(db, now=later, slice_chats=4) is not None:
+        pass
+    rows = await db.fetchall(
+        "SELECT created_at, next_attempt_at FROM outbox WHERE article_id = ?", (article_id,)
+    )
+    assert len(rows) == 9
+    assert {r["created_at"] for r in rows} == {NOW}
+    assert await counters(db) == await counted(db) == {"queued": 9}

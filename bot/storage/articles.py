@@ -290,7 +290,8 @@ class StoreResult:
     queued: int  # outbox rows created
     merged: int = 0  # items found to be a story already stored (logged and counted on the source)
     skipped: int = 0  # unreadable items seen for the first time (counted on the source)
-    fan_outs: tuple[int, ...] = ()  # deliveries queued for each new pushed article, in order
+    # deliveries queued for each new pushed article whose fan-out ended in this transaction, in order
+    fan_outs: tuple[int, ...] = ()
     # The poll recorded with the items (``success``) ended a run of failures: its worker, and only
     # its, tells the admins the source works again.
     recovered: bool = False
@@ -479,7 +480,8 @@ async def store_items(
             )  # fmt: skip
             new.append(article_id)
             queued += rows
-            if push:
+            # A fan-out left to the fan-out job is counted whole when it ends, not by its first slice.
+            if push and not await outbox.fanning_out(conn, article_id):
                 fan_outs.append(rows)
             if item.own_link:
                 candidates.append(

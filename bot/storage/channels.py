@@ -337,7 +337,8 @@ async def release_next(db: Database, *, channel: Channel, silent: bool, now: flo
             row = await cur.fetchone()
         if row is None:
             return None
-        await outbox.hold_chats(conn)
+        if not await outbox.hold_article(conn, int(row["article_id"])):
+            return None  # taken down since it was read: the takedown cancelled its post
         cursor = await conn.execute(
             INSERT_OUTBOX, (row["article_id"], channel.chat_id, row["priority"], now, now, int(silent))
         )

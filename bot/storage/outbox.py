@@ -42,7 +42,7 @@ unwanted (kind, value) AS (
 )
 SELECT {distinct} CAST(:article_id AS BIGINT), s.chat_id, s.thread_id,
        CASE WHEN c.digest_time IS NULL THEN 'queued' ELSE 'digest' END,
-       CAST(:priority AS BIGINT), CAST(:now AS DOUBLE PRECISION), CAST(:now AS DOUBLE PRECISION)
+       CAST(:priority AS BIGINT), CAST(:now AS DOUBLE PRECISION), CAST(:queued_at AS DOUBLE PRECISION)
 FROM wanted AS w
 JOIN subscriptions AS s ON s.kind = w.kind AND s.value = w.value AND s.exclude = 0
 JOIN chats AS c ON c.id = s.chat_id
@@ -97,14 +97,19 @@ RETURNING added, slices, created_at
 COUNT_SLICE = "UPDATE fanouts SET added = added + :added WHERE article_id = :article_id"
 END_FAN_OUT = "DELETE FROM fanouts WHERE article_id = :article_id"
 ANY_FAN_OUT = "SELECT 1 FROM fanouts LIMIT 1"
+FANNING_OUT = "SELECT 1 FROM fanouts WHERE article_id = ?"
 COUNT_FAN_OUTS = "SELECT COUNT(*) FROM fanouts"  # a row per story being queued: a handful
 # Fan-out counts what it added (there is no INSERT trigger). The slice's own rows are the ones
-# made at its time: rows of the same chats from before, queued or not, are older.
+# made at the fan-out's time: rows of the same chats from before, queued or not, are older.
 COUNT_QUEUED_SLICE = """
 SELECT COUNT(*) FROM outbox
 WHERE article_id = :article_id AND chat_id > :after AND chat_id <= :upto
-  AND state = 'queued' AND created_at = :now
+  AND state = 'queued' AND created_at = :queued_at
 """
+# Read first by every transaction that queues an article's rows, with the dialect's share lock:
+# a takedown (which cancels what is queued) or a delete (whose trigger removes the rows) then
+# waits for these rows to be committed, and a slice after a takedown sees it and stops.
+HOLD_ARTICLE = "SELECT hidden FROM articles WHERE id = :article_id{lock}"
 COUNT_FANNED_OUT = """
 UPDATE outbox_counts
 SET n = n + CASE state WHEN 'queued' THEN CAST(:queued AS BIGINT)
@@ -309,6 +314,7 @@ class Statements:
 
     fan_out: str
     fan_out_fresh: str
+    hold_article: str
     claim_held_select: str
     claim_mark: str
     compact_pick: str
@@ -324,6 +330,7 @@ def statements(dialect: Dialect) -> Statements:
     return Statements(
         fan_out=FAN_OUT.format(**lists, **FAN_OUT_AGAIN),
         fan_out_fresh=FAN_OUT.format(**lists, **FAN_OUT_FRESH),
+        hold_article=HOLD_ARTICLE.format(lock=dialect.article_share_lock),
         claim_held_select=CLAIM_HELD_SELECT.format(chat_ids=dialect.ints(":chat_ids")),
         claim_mark=CLAIM_MARK.format(ids=ids),
         compact_pick=COMPACT_PICK.format(outbox_done_index=dialect.outbox_done_index),
@@ -443,9 +450,11 @@ async def fan_out(
     spec = FanOutSpec(
         article_id, priority, category, source, json.dumps(wanted), json.dumps(unwanted), fresh
     )
+    if not await hold_article(conn, article_id):
+        return 0  # taken down (a moderator's release racing a takedown): nothing to queue
     after = CHAT_IDS[0]
     limit = FAN_OUT_SLICE if slice_chats is None else slice_chats
-    upto, added = await _fan_out_slice(conn, spec, after=after, limit=limit, now=now)
+    upto, added = await _fan_out_slice(conn, spec, after=after, limit=limit, now=now, queued_at=now)
     if upto != CHAT_IDS[1]:
         await conn.execute(
             REMEMBER_FAN_OUT,
@@ -464,7 +473,10 @@ async def continue_fan_out(db: Database, *, now: float, slice_chats: int | None 
         if row is None:
             return None
         article_id, after = int(row["article_id"]), int(row["after_chat"])
-        if row["hidden"]:  # taken down: its queued rows went stale, and no more are made
+        # Read again under the lock, before the fanouts row's (a delete of the article takes
+        # them in that order too): a takedown committed since the read above stops it here.
+        if row["hidden"] or not await hold_article(conn, article_id):
+            # Taken down: its queued rows went stale, and no more are made.
             await conn.execute(END_FAN_OUT, {"article_id": article_id})
             seconds = now - float(row["created_at"])
             return Slice(article_id, 0, True, int(row["added"]), int(row["slices"]), seconds, taken_down=True)
@@ -486,7 +498,10 @@ async def continue_fan_out(db: Database, *, now: float, slice_chats: int | None 
             taken = await cur.fetchone()
         if taken is None:  # another worker took this slice
             return Slice(article_id, 0, False, 0, 0, 0.0)
-        _, added = await _fan_out_slice(conn, spec, after=after, upto=upto, now=now)
+        # Every slice's rows carry the time the story was queued, as the first slice's do:
+        # a slice queued late (after an outage) is as stale as the story, not fresh news.
+        queued_at = float(taken["created_at"])
+        _, added = await _fan_out_slice(conn, spec, after=after, upto=upto, now=now, queued_at=queued_at)
         total = int(taken["added"]) + added
         finished = upto == CHAT_IDS[1]
         if finished:
@@ -522,29 +537,43 @@ async def _fan_out_slice(
     *,
     after: int,
     now: float,
+    queued_at: float,
     limit: int | None = None,
     upto: int | None = None,
 ) -> tuple[int, int]:
     """Queue the article for the chats after ``after``, up to ``upto`` or ``limit`` of them:
-    (the slice's last chat id, rows added)."""
+    (the slice's last chat id, rows added). The caller holds the article (``hold_article``)."""
     if upto is None:
         async with conn.execute(SLICE_END, {"after": after, "limit": limit}) as cur:
             upto = _slice_upto(await cur.fetchone(), limit or 0)
-    await hold_chats(conn)
     queries = statements(dialect_of(conn))
     cursor = await conn.execute(
         queries.fan_out_fresh if spec.fresh else queries.fan_out,
-        {**_spec_params(spec), "now": now, "after": after, "upto": upto},
+        {**_spec_params(spec), "now": now, "queued_at": queued_at, "after": after, "upto": upto},
     )
     added = cursor.rowcount
     if added > 0:
-        async with conn.execute(
-            COUNT_QUEUED_SLICE, {"article_id": spec.article_id, "after": after, "upto": upto, "now": now}
-        ) as cur:
+        params = {"article_id": spec.article_id, "after": after, "upto": upto, "queued_at": queued_at}
+        async with conn.execute(COUNT_QUEUED_SLICE, params) as cur:
             row = await cur.fetchone()
         queued = 0 if row is None else int(row[0])
         await conn.execute(COUNT_FANNED_OUT, {"queued": queued, "added": added})
     return upto, added
+
+
+async def fanning_out(conn: Connection, article_id: int) -> bool:
+    """Whether the article's fan-out goes on after this transaction (its rows not all queued)."""
+    async with conn.execute(FANNING_OUT, (article_id,)) as cur:
+        return await cur.fetchone() is not None
+
+
+async def hold_article(conn: Connection, article_id: int) -> bool:
+    """Keep the article, and the chats, as they are until this transaction ends; before inserting
+    the article's outbox rows. False when it is gone or taken down: queue nothing for it then."""
+    await hold_chats(conn)
+    async with conn.execute(statements(dialect_of(conn)).hold_article, {"article_id": article_id}) as cur:
+        row = await cur.fetchone()
+    return row is not None and not row["hidden"]
 
 
 async def hold_chats(conn: Connection) -> None:
