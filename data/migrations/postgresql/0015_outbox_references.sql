@@ -1,9 +1,11 @@
 -- The outbox's references to articles and chats are kept by statement triggers, not foreign keys.
 -- A foreign key checks each inserted row with its own locking lookup of the parent: two per row,
 -- 9 of the 23 seconds a fan-out to a million readers took (EXPLAIN ANALYZE, this machine). The rows
--- a fan-out inserts come from a join on chats and from the article its transaction holds, so what
--- the keys still did was cascade deletes, and stop a chat being deleted under a running fan-out:
+-- a fan-out inserts come from a join on chats and from one article, so what the keys still did was
+-- cascade deletes, and stop a parent being deleted under a running insert:
 --   * deleting articles or chats deletes their outbox rows, once per statement;
+--   * every statement inserting an article's outbox rows first reads the article FOR SHARE
+--     (outbox.hold_article), the lock the key took per row, once: its delete (or takedown) waits;
 --   * the chat delete takes the outbox_writers lock exclusively, and every statement that inserts
 --     outbox rows for chats it read (fan-out, broadcasts, channel posts) takes it shared first
 --     (dialect.outbox_writer_lock), so the delete waits for those inserts to commit and then sees
@@ -27,6 +29,10 @@ CREATE FUNCTION outbox_chats_delete() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     -- Taken after the chats are gone and before their rows are looked for: each statement below
     -- reads what was committed when it starts.
+    -- (Not when nothing was deleted: /forget runs its deletes whether or not there is a row.)
+    IF NOT EXISTS (SELECT 1 FROM old_rows) THEN
+        RETURN NULL;
+    END IF;
     PERFORM pg_advisory_xact_lock(1851944824);
     DELETE FROM outbox WHERE chat_id IN (SELECT id FROM old_rows);
     RETURN NULL;
