@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 # common.py puts the project root on sys.path, so it comes before the bot imports.
-from common import emulator_process, make_bot, wait_until_up
+from common import WHOLE_AUDIENCE, emulator_process, make_bot, wait_until_up
 
 from bot.config import DeliverySettings
 from bot.delivery.dispatcher import Dispatcher
@@ -390,6 +390,7 @@ async def month(readers: int, items: int, days: int, keep_hours: float, compact:
                         source="wire",
                         text="",
                         now=at,
+                        slice_chats=WHOLE_AUDIENCE,
                     )
                 # Every delivery went out a few seconds after its fan-out, with a message id.
                 await conn.execute(

@@ -287,7 +287,14 @@ async def dispatch_run(
             try:
                 async with db.transaction() as conn:
                     queued = await outbox.fan_out(
-                        conn, article_id=article, priority=0, category="", source="wire", text="", now=now
+                        conn,
+                        article_id=article,
+                        priority=0,
+                        category="",
+                        source="wire",
+                        text="",
+                        now=now,
+                        slice_chats=1 << 62,  # setup: every reader in one transaction
                     )
             finally:
                 await db.close()

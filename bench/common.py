@@ -27,6 +27,8 @@ from bot.storage import outbox  # noqa: E402
 from bot.storage.interface import Database, inserted_id  # noqa: E402
 
 TOKEN = "123456:BENCH-token-not-real"
+# Benchmark set-up queues a whole audience in one transaction (the bot queues it a slice at a time).
+WHOLE_AUDIENCE = 1 << 62
 
 
 def free_port() -> int:
@@ -82,7 +84,14 @@ async def seed_broadcast(db: Database, targets: Sequence[tuple[int, str]], artic
             article_id = await inserted_id(cursor)
             assert article_id is not None
             await outbox.fan_out(
-                conn, article_id=article_id, priority=0, category="", source="wire", text="", now=now
+                conn,
+                article_id=article_id,
+                priority=0,
+                category="",
+                source="wire",
+                text="",
+                now=now,
+                slice_chats=WHOLE_AUDIENCE,
             )
     return int(await db.scalar("SELECT COUNT(*) FROM outbox"))
 

@@ -425,6 +425,13 @@ async def _schedule_ingest(application: NewsApp) -> None:
         ingest.schedule_source(job_queue, source)
     data.schedule_source = functools.partial(ingest.schedule_source, job_queue)
     data.unschedule_source = functools.partial(ingest.unschedule_source, job_queue)
+    # Audiences larger than one slice of chats: the rest after the first slice, queued with the story.
+    job_queue.run_repeating(
+        supervised("fan-out", ingest.continue_fan_outs),
+        interval=ingest.FAN_OUT_TICK,
+        first=ingest.FAN_OUT_TICK,
+        name="fan-out",
+    )
     if data.workers is not None:
         # Sources added or removed through another worker (an admin's command) reach this one.
         job_queue.run_repeating(

@@ -122,6 +122,7 @@ class OutboxStats:
     digest: int
     chats_active: int
     chats_blocked: int
+    fanning_out: int = 0  # stories whose audience is still being queued, a slice at a time
 
 
 @dataclass(slots=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 
@@ -13,7 +14,7 @@ from bot.models import Source
 from bot.news.ingest import PollReport, fetch_pages, poll_source
 from bot.reading.summarize import page_summary
 from bot.render.sources import failing_text, recovered_text
-from bot.storage import chats, leases, sources
+from bot.storage import chats, leases, outbox, sources
 
 logger = logging.getLogger(__name__)
 
@@ -163,3 +164,38 @@ async def sync_sources(context: NewsContext) -> None:
             schedule_source(job_queue, source)  # type: ignore[arg-type]  # PTB types it JobQueue[ST]
     for job in known.values():
         job.schedule_removal()
+
+
+FAN_OUT_TICK = 1.0  # seconds between runs of continue_fan_outs
+FAN_OUT_BUSY = 0.8  # seconds of slices a run does at most, so that runs never overlap
+FAN_OUT_PAUSE = 0.005  # seconds between slices: the writer is free for sends and polls
+
+
+async def continue_fan_outs(context: NewsContext) -> None:
+    """Queue large audiences a slice of chats at a time (every second, while any is under way)."""
+    started = time.monotonic()
+    metrics = context.bot_data.metrics
+    while time.monotonic() - started < FAN_OUT_BUSY:
+        done = await outbox.continue_fan_out(context.db, now=time.time())
+        if done is None:
+            return
+        if done.added and context.bot_data.dispatcher is not None:
+            context.dispatcher.wake()
+        if done.taken_down:
+            logger.info(
+                "Fan-out of article %d stopped: it was taken down after %d deliveries in %d slices",
+                done.article_id,
+                done.total,
+                done.slices,
+            )
+        elif done.finished:
+            logger.info(
+                "Fan-out of article %d done: %d deliveries queued in %d slices, %.1f s",
+                done.article_id,
+                done.total,
+                done.slices,
+                done.seconds,
+            )
+            if metrics is not None:
+                metrics.fan_out_size.observe(done.total)
+        await asyncio.sleep(FAN_OUT_PAUSE)

@@ -118,6 +118,25 @@ async def wait_news(control: EmulatorClient, chat_id: int, word: str, count: int
     raise TimeoutError(f"chat {chat_id}: {word!r} arrived {len(found)} times, wanted {count}")
 
 
+async def test_an_audience_larger_than_a_slice_gets_the_story_once_each(
+    app: NewsApp, control: EmulatorClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Queued two chats at a time: the first two with the story, the rest by the fan-out job.
+    monkeypatch.setattr(outbox, "FAN_OUT_SLICE", 2)
+    readers = [READER + n for n in range(7)]
+    for reader in readers:
+        await command(control, reader, "/start")
+        await command(control, reader, "/subscribe all")
+    await publish(app, "Storm warning")
+    for reader in readers:
+        assert len(await wait_news(control, reader, "Storm warning")) == 1
+    await asyncio.sleep(1.5)  # a second run of the job finds nothing more to queue
+    assert [len(await news(control, reader, "Storm warning")) for reader in readers] == [1] * 7
+    db = app.bot_data.db
+    assert db is not None
+    assert await db.scalar("SELECT COUNT(*) FROM fanouts") == 0
+
+
 # --- subscriptions UX -------------------------------------------------------------------------------
 
 

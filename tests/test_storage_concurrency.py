@@ -1,5 +1,6 @@
-"""Two dispatch workers writing the outbox at once on PostgreSQL: the counters never make them wait
-for, or deadlock on, each other (migration 0014's counter slots)."""
+"""Workers writing the outbox at once on PostgreSQL: the counters never make them wait for, or
+deadlock on, each other (migration 0014's counter slots), and a chat deleted beside a fan-out
+takes the fan-out's rows with it (migration 0015's triggers)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import asyncio
 
 import asyncpg
 
-from bot.storage import open_database, watch
+from bot.storage import open_database, outbox, watch
 
 SEED = (
     "INSERT INTO sources (id, name, url, kind, interval, created_at)"
@@ -51,4 +52,34 @@ async def test_a_claim_and_an_outcome_in_two_workers_neither_wait_nor_deadlock(p
     finally:
         for conn in (a, b, seeder):
             await conn.close()
+        await db.close()
+
+
+async def test_a_chat_forgotten_during_a_fan_out_keeps_no_outbox_rows(postgres_url: str) -> None:
+    # PostgreSQL's outbox has no foreign keys (migration 0015): the delete must wait for the
+    # fan-out that read the chat, then take the rows it added, else they stay queued for nobody.
+    db = await open_database(postgres_url)
+    other = await asyncpg.connect(postgres_url)
+    try:
+        for statement in SEED[:3]:
+            await other.execute(statement)
+        await other.execute(
+            "INSERT INTO subscriptions (chat_id, kind, value, created_at)"
+            " SELECT id, 'all', '', 0 FROM chats"
+        )
+        async with db.transaction() as conn:
+            added = await outbox.fan_out(
+                conn, article_id=1, priority=0, category="", source="wire", text="one", now=0.0, fresh=True
+            )
+            assert added == 4
+            forget = asyncio.create_task(other.execute("DELETE FROM chats WHERE id = 2"))
+            done, _ = await asyncio.wait({forget}, timeout=0.5)
+            assert not done  # it waits for the fan-out to commit
+        await forget
+        rows = await other.fetch("SELECT chat_id FROM outbox ORDER BY chat_id")
+        assert [row["chat_id"] for row in rows] == [1, 3, 4]
+        figures = await watch.queue_figures(db, now=0.0)
+        assert figures.by_state["queued"] == 3
+    finally:
+        await other.close()
         await db.close()

@@ -324,3 +324,65 @@ async def test_active_subscription_count_follows_chats_and_subscriptions(db: Dat
     await chats.set_status(db, chat_id=3, status="active", now=NOW)
     await chats.set_status(db, chat_id=5, status="left", now=NOW)
     assert await subscriptions.count_active(db) == await db.scalar(truth_sql) == 4
+
+
+async def _story(db: Database, *, slice_chats: int) -> tuple[int, int]:
+    """A story stored and fanned out as ingest does: (its id, rows queued with it)."""
+    async with db.transaction() as conn:
+        cursor = await conn.execute(
+            "INSERT INTO articles (source_id, guid, url, title, category, published_at, fetched_at)"
+            " VALUES ('wire', 'big', 'https://news.example/big', 'Story', 'sport', ?, ?) RETURNING id",
+            (NOW, NOW),
+        )
+        article_id = await inserted_id(cursor)
+        assert article_id is not None
+        added = await outbox.fan_out(
+            conn,
+            article_id=article_id,
+            priority=0,
+            category="sport",
+            source="wire",
+            text="story",
+            now=NOW,
+            fresh=True,
+            slice_chats=slice_chats,
+        )
+    return article_id, added
+
+
+async def test_a_large_audience_is_queued_a_slice_at_a_time_each_reader_once(db: Database) -> None:
+    ids = await readers(db, 10)
+    await readers(db, 1, first=-100500)  # a group: its id sorts first
+    await chats.set_digest(db, chat_id=4, at="08:00", now=NOW)
+    # Two subscriptions of one reader match the story: one delivery.
+    await db.write(
+        "INSERT INTO subscriptions (chat_id, kind, value, created_at) VALUES (7, 'category', 'sport', 0)"
+    )
+    article_id, added = await _story(db, slice_chats=3)
+    assert added == 3  # the group, readers 1 and 2: queued with the story
+    assert await db.scalar("SELECT after_chat FROM fanouts") == 2
+    assert (await outbox.stats(db)).fanning_out == 1  # /stats says a story is still being queued
+    slices = []
+    while (done := await outbox.continue_fan_out(db, now=NOW + 1, slice_chats=3)) is not None:
+        slices.append(done)
+    assert [s.added for s in slices] == [3, 3, 2]
+    assert slices[-1].finished and slices[-1].total == 11 and slices[-1].slices == 4
+    rows = await db.fetchall(
+        "SELECT chat_id, state FROM outbox WHERE article_id = ? ORDER BY chat_id", (article_id,)
+    )
+    assert [r["chat_id"] for r in rows] == [-100500, *ids]
+    assert {r["chat_id"] for r in rows if r["state"] == "digest"} == {4}
+    assert await counters(db) == await counted(db) == {"queued": 10, "digest": 1}
+    assert (await outbox.stats(db)).fanning_out == 0
+
+
+async def test_a_story_taken_down_during_its_fan_out_is_queued_for_nobody_else(db: Database) -> None:
+    await readers(db, 9)
+    article_id, added = await _story(db, slice_chats=4)
+    assert added == 4
+    async with db.transaction() as conn:
+        await articles.hide(conn, article_id=article_id)
+    done = await outbox.continue_fan_out(db, now=NOW + 1, slice_chats=4)
+    assert done is not None and done.taken_down and done.total == 4
+    assert await outbox.continue_fan_out(db, now=NOW + 2, slice_chats=4) is None
+    assert await db.scalar("SELECT COUNT(*) FROM outbox WHERE article_id = ?", (article_id,)) == 4

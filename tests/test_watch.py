@@ -176,7 +176,16 @@ async def test_write_check_fails_while_another_connection_holds_the_lock(sqlite_
 
 def test_stats_text_shows_source_health_queue_and_the_last_hour() -> None:
     counts = OutboxStats(
-        queued=7, sending=3, sent=90, failed=2, blocked=1, stale=0, digest=4, chats_active=50, chats_blocked=1
+        queued=7,
+        sending=3,
+        sent=90,
+        failed=2,
+        blocked=1,
+        stale=0,
+        digest=4,
+        chats_active=50,
+        chats_blocked=1,
+        fanning_out=2,
     )
     figures = [
         SourceFigures("wire", paused=False, retired=False, failures=0, stored=10),
@@ -194,6 +203,7 @@ def test_stats_text_shows_source_health_queue_and_the_last_hour() -> None:
         recent_since="17:00",
     )
     assert "queued: 10\n" in text
+    assert "waiting for digest: 4\n2 stories still being queued for their readers\n" in text
     assert "<b>Since 17:00</b>\nsent 40, failed 2, blocked 1, stale 3" in text
     assert "<b>Sources</b>\nok 1, failing 1, paused 1, retired 1\n" in text
     assert "&lt;b&gt;bad&lt;/b&gt;: failing, 3 polls in a row" in text  # ids are escaped

@@ -32,6 +32,14 @@ def stats_text(
         tr("stale: {n}").format(n=counts.stale),
         tr("waiting for digest: {n}").format(n=counts.digest),
     ]
+    if counts.fanning_out:
+        lines.append(
+            tr.ngettext(
+                "{n} story still being queued for its readers",
+                "{n} stories still being queued for their readers",
+                counts.fanning_out,
+            ).format(n=counts.fanning_out)
+        )
     if recent is not None:
         lines += [
             "",

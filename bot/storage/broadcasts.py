@@ -3,7 +3,7 @@ then queued to every active chat through the outbox, like any item."""
 
 from __future__ import annotations
 
-from bot.storage import moderation
+from bot.storage import moderation, outbox
 from bot.storage.interface import Database, inserted_id
 
 SOURCE = "_broadcast"
@@ -65,6 +65,7 @@ async def send(db: Database, *, draft_id: int, actor: int, now: float) -> int | 
     async with db.transaction() as conn:
         if not (await conn.execute(CLAIM_DRAFT, (draft_id, SOURCE))).rowcount:
             return None
+        await outbox.hold_chats(conn)
         queued = (await conn.execute(QUEUE_ALL, {"article_id": draft_id, "now": now})).rowcount
         if queued > 0:
             await conn.execute(COUNT_QUEUED, (queued,))

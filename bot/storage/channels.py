@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.models import Article
-from bot.storage import moderation
+from bot.storage import moderation, outbox
 from bot.storage.articles import article_from_row, hide
 from bot.storage.dialect import Dialect
 from bot.storage.interface import Database, Row, inserted_id
@@ -337,6 +337,7 @@ async def release_next(db: Database, *, channel: Channel, silent: bool, now: flo
             row = await cur.fetchone()
         if row is None:
             return None
+        await outbox.hold_chats(conn)
         cursor = await conn.execute(
             INSERT_OUTBOX, (row["article_id"], channel.chat_id, row["priority"], now, now, int(silent))
         )

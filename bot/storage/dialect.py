@@ -49,6 +49,10 @@ class Dialect:
     # The count of free pages, given back with incremental_vacuum; None where the server reuses
     # its own free space (PostgreSQL's autovacuum).
     free_pages: str | None
+    # Taken before a statement inserts outbox rows for chats it reads, where a chat's delete could
+    # otherwise run beside it (PostgreSQL's outbox has no foreign keys: its migration 0015); None
+    # where writers take turns anyway.
+    outbox_writer_lock: str | None
 
     def ints(self, param: str) -> str:
         """``(SELECT value ...)`` over the integers of the JSON array bound to ``param``."""
@@ -90,6 +94,7 @@ CREATE TABLE IF NOT EXISTS schema_migrations (
     hour_of="CAST({} / 3600 AS INTEGER)",
     outbox_done_index="INDEXED BY outbox_done",
     free_pages="PRAGMA freelist_count",
+    outbox_writer_lock=None,
 )
 
 POSTGRESQL = Dialect(
@@ -147,4 +152,6 @@ ON CONFLICT (hour, slot) DO UPDATE SET
     hour_of="CAST(FLOOR({} / 3600) AS BIGINT)",
     outbox_done_index="",
     free_pages=None,
+    # Shared: writers run side by side; a chat's delete takes the same key exclusively (0x6e626f78).
+    outbox_writer_lock="SELECT pg_advisory_xact_lock_shared(1851944824)",
 )

@@ -40,24 +40,71 @@ unwanted (kind, value) AS (
     SELECT 'category', CAST(:category AS TEXT) UNION ALL SELECT 'source', CAST(:source AS TEXT)
     UNION ALL SELECT 'keyword', value FROM {unwanted} AS k
 )
-SELECT CAST(:article_id AS BIGINT), s.chat_id, s.thread_id,
+SELECT {distinct} CAST(:article_id AS BIGINT), s.chat_id, s.thread_id,
        CASE WHEN c.digest_time IS NULL THEN 'queued' ELSE 'digest' END,
        CAST(:priority AS BIGINT), CAST(:now AS DOUBLE PRECISION), CAST(:now AS DOUBLE PRECISION)
 FROM wanted AS w
 JOIN subscriptions AS s ON s.kind = w.kind AND s.value = w.value AND s.exclude = 0
 JOIN chats AS c ON c.id = s.chat_id
-WHERE c.status = 'active'
+WHERE c.status = 'active' AND s.chat_id > :after AND s.chat_id <= :upto
   AND s.chat_id NOT IN (SELECT user_id FROM bans)
   AND NOT EXISTS (SELECT 1 FROM delivery_totals AS t WHERE t.article_id = :article_id)
   AND (s.chat_id, s.thread_id) NOT IN (
       SELECT x.chat_id, x.thread_id FROM unwanted AS u
       JOIN subscriptions AS x ON x.kind = u.kind AND x.value = u.value AND x.exclude = 1
+      WHERE x.chat_id > :after AND x.chat_id <= :upto
   )
-ON CONFLICT DO NOTHING
+{on_conflict}
 """
-# Fan-out counts what it added (there is no INSERT trigger): queued rows through the outbox_due
-# index, the rest went to the digest.
-COUNT_QUEUED_FOR = "SELECT COUNT(*) FROM outbox WHERE state = 'queued' AND article_id = :article_id"
+# An article queued before (re-sent after review) may have rows: ON CONFLICT skips those, and a
+# chat two subscriptions match. A fresh article has none, and DISTINCT does the second for less:
+# ON CONFLICT probes the unique index before each row and confirms after (a fifth of the fan-out's
+# time on PostgreSQL).
+FAN_OUT_AGAIN = {"distinct": "", "on_conflict": "ON CONFLICT DO NOTHING"}
+FAN_OUT_FRESH = {"distinct": "DISTINCT", "on_conflict": ""}
+# Fan-out goes a slice of chats (by id) per transaction, so a million readers never hold the one
+# writer (SQLite) or a million uncommitted rows (PostgreSQL) for seconds, and sends start after
+# the first slice. The first slice runs in the article's own transaction: an audience that fits
+# in one is queued with the story, as before. A larger one leaves a fanouts row, its cursor moved
+# on in the same transaction as each slice's rows, so a crash resumes where it stopped.
+CHAT_IDS = (-(2**63), 2**63 - 1)  # below and above every chat id (groups' are negative)
+SLICE_END = (
+    "SELECT MAX(id) AS upto, COUNT(*) AS n"
+    " FROM (SELECT id FROM chats WHERE id > :after ORDER BY id LIMIT :limit) AS s"
+)
+REMEMBER_FAN_OUT = """
+INSERT INTO fanouts (article_id, priority, category, source, wanted, unwanted, fresh, after_chat, added,
+                     created_at)
+VALUES (:article_id, :priority, :category, :source, :wanted, :unwanted, :fresh, :after, :added, :now)
+ON CONFLICT (article_id) DO NOTHING
+"""
+# (An article queued again while its first fan-out goes on, a moderator's release of a held story
+# that was never queued: the fan-out already under way covers the chats after its cursor.)
+NEXT_FAN_OUT = """
+SELECT f.article_id, f.priority, f.category, f.source, f.wanted, f.unwanted, f.fresh, f.after_chat,
+       f.added, f.slices, f.created_at, a.hidden
+FROM fanouts AS f JOIN articles AS a ON a.id = f.article_id
+ORDER BY f.priority DESC, f.created_at, f.article_id
+LIMIT 1
+"""
+# The slice is taken by moving the cursor first: a second worker on the same slice waits for this
+# one's row lock, then finds the cursor gone on and changes nothing.
+TAKE_SLICE = """
+UPDATE fanouts SET after_chat = :upto, slices = slices + 1
+WHERE article_id = :article_id AND after_chat = :after
+RETURNING added, slices, created_at
+"""
+COUNT_SLICE = "UPDATE fanouts SET added = added + :added WHERE article_id = :article_id"
+END_FAN_OUT = "DELETE FROM fanouts WHERE article_id = :article_id"
+ANY_FAN_OUT = "SELECT 1 FROM fanouts LIMIT 1"
+COUNT_FAN_OUTS = "SELECT COUNT(*) FROM fanouts"  # a row per story being queued: a handful
+# Fan-out counts what it added (there is no INSERT trigger). The slice's own rows are the ones
+# made at its time: rows of the same chats from before, queued or not, are older.
+COUNT_QUEUED_SLICE = """
+SELECT COUNT(*) FROM outbox
+WHERE article_id = :article_id AND chat_id > :after AND chat_id <= :upto
+  AND state = 'queued' AND created_at = :now
+"""
 COUNT_FANNED_OUT = """
 UPDATE outbox_counts
 SET n = n + CASE state WHEN 'queued' THEN CAST(:queued AS BIGINT)
@@ -261,6 +308,7 @@ class Statements:
     """The statements above that take a list parameter or a dialect's fragment, for one back end."""
 
     fan_out: str
+    fan_out_fresh: str
     claim_held_select: str
     claim_mark: str
     compact_pick: str
@@ -272,8 +320,10 @@ class Statements:
 @functools.cache
 def statements(dialect: Dialect) -> Statements:
     ids = dialect.ints(":ids")
+    lists = {"wanted": dialect.texts(":wanted"), "unwanted": dialect.texts(":unwanted")}
     return Statements(
-        fan_out=FAN_OUT.format(wanted=dialect.texts(":wanted"), unwanted=dialect.texts(":unwanted")),
+        fan_out=FAN_OUT.format(**lists, **FAN_OUT_AGAIN),
+        fan_out_fresh=FAN_OUT.format(**lists, **FAN_OUT_FRESH),
         claim_held_select=CLAIM_HELD_SELECT.format(chat_ids=dialect.ints(":chat_ids")),
         claim_mark=CLAIM_MARK.format(ids=ids),
         compact_pick=COMPACT_PICK.format(outbox_done_index=dialect.outbox_done_index),
@@ -337,6 +387,35 @@ class Outcomes:
         )
 
 
+FAN_OUT_SLICE = 5_000  # chats per slice: 30-80 ms of the one writer's time (bench/bench_fanout.py)
+
+
+@dataclass(frozen=True, slots=True)
+class FanOutSpec:
+    """What one article's fan-out matches, fixed when it starts and kept with its cursor."""
+
+    article_id: int
+    priority: int
+    category: str
+    source: str
+    wanted: str  # JSON arrays of the keywords the article matched, wanted and excluded
+    unwanted: str
+    fresh: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Slice:
+    """One slice of a fan-out done by ``continue_fan_out``."""
+
+    article_id: int
+    added: int
+    finished: bool
+    total: int  # rows queued by the whole fan-out so far
+    slices: int
+    seconds: float  # since the fan-out started
+    taken_down: bool = False  # the article was hidden on the way: the rest is not queued
+
+
 async def fan_out(
     conn: Connection,
     *,
@@ -347,10 +426,13 @@ async def fan_out(
     text: str,
     now: float,
     fresh: bool = False,
+    slice_chats: int | None = None,
 ) -> int:
     """Queue one article for every matching subscription; call inside the article's transaction.
 
-    ``fresh`` says the article was inserted in this transaction, so it has no rows yet.
+    ``fresh`` says the article was inserted in this transaction, so it has no rows yet. Returns
+    the rows queued now: the first ``slice_chats`` chats'. When more chats follow, the fan-out is
+    remembered and ``continue_fan_out`` queues the rest, a slice per transaction.
     """
     wanted: list[str] = []
     unwanted: list[str] = []
@@ -358,30 +440,119 @@ async def fan_out(
         for value, exclude in await cur.fetchall():
             if keyword_matches(value, text):
                 (unwanted if exclude else wanted).append(value)
-    queued_before = 0 if fresh else await _queued_for(conn, article_id)
-    cursor = await conn.execute(
-        statements(dialect_of(conn)).fan_out,
-        {
-            "article_id": article_id,
-            "priority": priority,
-            "category": category,
-            "source": source,
-            "wanted": json.dumps(wanted),
-            "unwanted": json.dumps(unwanted),
-            "now": now,
-        },
+    spec = FanOutSpec(
+        article_id, priority, category, source, json.dumps(wanted), json.dumps(unwanted), fresh
     )
-    added = cursor.rowcount
-    if added > 0:
-        queued = await _queued_for(conn, article_id) - queued_before
-        await conn.execute(COUNT_FANNED_OUT, {"queued": queued, "added": added})
+    after = CHAT_IDS[0]
+    limit = FAN_OUT_SLICE if slice_chats is None else slice_chats
+    upto, added = await _fan_out_slice(conn, spec, after=after, limit=limit, now=now)
+    if upto != CHAT_IDS[1]:
+        await conn.execute(
+            REMEMBER_FAN_OUT,
+            {**_spec_params(spec), "fresh": int(fresh), "after": upto, "added": added, "now": now},
+        )
     return added
 
 
-async def _queued_for(conn: Connection, article_id: int) -> int:
-    async with conn.execute(COUNT_QUEUED_FOR, {"article_id": article_id}) as cursor:
-        row = await cursor.fetchone()
-    return 0 if row is None else int(row[0])
+async def continue_fan_out(db: Database, *, now: float, slice_chats: int | None = None) -> Slice | None:
+    """Queue the next slice of the most urgent fan-out under way; None when none is."""
+    if await db.scalar(ANY_FAN_OUT) is None:
+        return None  # a read, not the writer, when nothing is under way (the usual case)
+    async with db.transaction() as conn:
+        async with conn.execute(NEXT_FAN_OUT) as cur:
+            row = await cur.fetchone()
+        if row is None:
+            return None
+        article_id, after = int(row["article_id"]), int(row["after_chat"])
+        if row["hidden"]:  # taken down: its queued rows went stale, and no more are made
+            await conn.execute(END_FAN_OUT, {"article_id": article_id})
+            seconds = now - float(row["created_at"])
+            return Slice(article_id, 0, True, int(row["added"]), int(row["slices"]), seconds, taken_down=True)
+        spec = FanOutSpec(
+            article_id,
+            int(row["priority"]),
+            row["category"],
+            row["source"],
+            row["wanted"],
+            row["unwanted"],
+            bool(row["fresh"]),
+        )
+        limit = FAN_OUT_SLICE if slice_chats is None else slice_chats
+        async with conn.execute(SLICE_END, {"after": after, "limit": limit}) as cur:
+            bounds = await cur.fetchone()
+        upto = _slice_upto(bounds, limit)
+        params = {"article_id": article_id, "after": after, "upto": upto}
+        async with conn.execute(TAKE_SLICE, params) as cur:
+            taken = await cur.fetchone()
+        if taken is None:  # another worker took this slice
+            return Slice(article_id, 0, False, 0, 0, 0.0)
+        _, added = await _fan_out_slice(conn, spec, after=after, upto=upto, now=now)
+        total = int(taken["added"]) + added
+        finished = upto == CHAT_IDS[1]
+        if finished:
+            await conn.execute(END_FAN_OUT, {"article_id": article_id})
+        elif added:
+            await conn.execute(COUNT_SLICE, {"article_id": article_id, "added": added})
+        return Slice(
+            article_id, added, finished, total, int(taken["slices"]), now - float(taken["created_at"])
+        )
+
+
+def _spec_params(spec: FanOutSpec) -> dict[str, object]:
+    return {
+        "article_id": spec.article_id,
+        "priority": spec.priority,
+        "category": spec.category,
+        "source": spec.source,
+        "wanted": spec.wanted,
+        "unwanted": spec.unwanted,
+    }
+
+
+def _slice_upto(bounds: Row | None, limit: int) -> int:
+    """The last chat id of a slice: the end of all ids when fewer than ``limit`` chats are left."""
+    if bounds is None or int(bounds["n"]) < limit:
+        return CHAT_IDS[1]
+    return int(bounds["upto"])
+
+
+async def _fan_out_slice(
+    conn: Connection,
+    spec: FanOutSpec,
+    *,
+    after: int,
+    now: float,
+    limit: int | None = None,
+    upto: int | None = None,
+) -> tuple[int, int]:
+    """Queue the article for the chats after ``after``, up to ``upto`` or ``limit`` of them:
+    (the slice's last chat id, rows added)."""
+    if upto is None:
+        async with conn.execute(SLICE_END, {"after": after, "limit": limit}) as cur:
+            upto = _slice_upto(await cur.fetchone(), limit or 0)
+    await hold_chats(conn)
+    queries = statements(dialect_of(conn))
+    cursor = await conn.execute(
+        queries.fan_out_fresh if spec.fresh else queries.fan_out,
+        {**_spec_params(spec), "now": now, "after": after, "upto": upto},
+    )
+    added = cursor.rowcount
+    if added > 0:
+        async with conn.execute(
+            COUNT_QUEUED_SLICE, {"article_id": spec.article_id, "after": after, "upto": upto, "now": now}
+        ) as cur:
+            row = await cur.fetchone()
+        queued = 0 if row is None else int(row[0])
+        await conn.execute(COUNT_FANNED_OUT, {"queued": queued, "added": added})
+    return upto, added
+
+
+async def hold_chats(conn: Connection) -> None:
+    """Keep chats from being deleted until this transaction ends; before inserting outbox rows
+    for chats read from the chats table (the dialect's outbox_writer_lock)."""
+    lock = dialect_of(conn).outbox_writer_lock
+    if lock is not None:
+        await conn.execute(lock)
 
 
 async def release_claims(db: Database, *, shards: Shards | None = None) -> int:
@@ -541,6 +712,7 @@ async def stats(db: Database) -> OutboxStats:
         digest=by_state.get("digest", 0),
         chats_active=by_status.get("active", 0),
         chats_blocked=by_status.get("blocked", 0) + by_status.get("left", 0),
+        fanning_out=int((await db.read(COUNT_FAN_OUTS))[0][0]),
     )
 
 
