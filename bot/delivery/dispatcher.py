@@ -59,6 +59,7 @@ _LOST_CHAT = ("chat not found", "chat_id is empty", "user not found", "peer_id_i
 # so at 30/s recording each send on its own was a quarter of the CPU per message.
 FLUSH_EVERY = 0.25  # seconds
 FLUSH_SIZE = 50  # at the 1,000/s ceiling this keeps what a crash can double where 50 ms kept it
+ACTIVE_EVERY = 1.0  # seconds between looks for articles with rows to send
 RECHECK = 0.05  # seconds: a chat waiting for an answer in flight is looked at again this often
 MAX_IN_FLIGHT = 100
 ARTICLE_CACHE = 1000
@@ -213,7 +214,7 @@ class Dispatcher:
             failure, self._failure = self._failure, None
             raise failure
         now = self._clock()
-        if self._refilling is None and self._wants_rows():
+        if self._refilling is None and self._wants_rows() and self._claim_due():
             self._refilling = asyncio.create_task(self._refill())
             self._refilling.add_done_callback(self._refilled)
         self._promote(now)
@@ -266,6 +267,13 @@ class Dispatcher:
         their chat's limit would let one article's groups, claimed across four articles, starve
         the overall rate."""
         return len(self._ready) < self._window // 2 and self._claimed < self._max_claimed
+
+    def _claim_due(self) -> bool:
+        """Whether a claim would ask the database anything: an article known to have rows, or
+        the look for new articles due. A claim task started otherwise returned at once and woke
+        the loop, which started the next: a spin while idle or after another worker emptied an
+        article, until the next look a second later."""
+        return bool(self._active) or self._now() - self._active_checked >= ACTIVE_EVERY
 
     def _promote(self, now: float) -> None:
         while self._waiting and self._waiting[0][0] <= now:
@@ -325,7 +333,7 @@ class Dispatcher:
 
     async def _refill(self) -> None:
         now_wall = self._now()
-        if now_wall - self._active_checked >= 1.0:
+        if now_wall - self._active_checked >= ACTIVE_EVERY:
             # Look for new articles even while a big one is still being claimed: otherwise a
             # reader's single item would wait for the whole broadcast ahead of it.
             self._active_checked = now_wall
