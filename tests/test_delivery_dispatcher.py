@@ -303,3 +303,25 @@ async def test_stopping_a_failed_dispatcher_still_records_what_it_sent(
 
     counts = await states(db)
     assert counts["sent"] == len(fake.sent), "a sent message left unrecorded would be sent again"
+
+
+async def test_an_idle_dispatcher_waits_instead_of_spinning(db: Database) -> None:
+    # With nothing to send and the next look for articles a second away, a claim has nothing to
+    # ask: starting one anyway woke the loop at once, which started the next, burning a core.
+    d = dispatcher(db, FakeTelegram())
+    claims = 0
+    refill = d._refill
+
+    async def counted() -> None:
+        nonlocal claims
+        claims += 1
+        await refill()
+
+    d._refill = counted  # type: ignore[method-assign]
+    task = asyncio.create_task(d.run())
+    try:
+        await asyncio.sleep(0.5)
+    finally:
+        await d.stop()
+        await task
+    assert claims <= 2  # the look at start-up, and perhaps one more a second on

@@ -59,6 +59,7 @@ _LOST_CHAT = ("chat not found", "chat_id is empty", "user not found", "peer_id_i
 # so at 30/s recording each send on its own was a quarter of the CPU per message.
 FLUSH_EVERY = 0.25  # seconds
 FLUSH_SIZE = 50  # at the 1,000/s ceiling this keeps what a crash can double where 50 ms kept it
+ACTIVE_EVERY = 1.0  # seconds between looks for articles with rows to send
 RECHECK = 0.05  # seconds: a chat waiting for an answer in flight is looked at again this often
 MAX_IN_FLIGHT = 100
 ARTICLE_CACHE = 1000
@@ -131,6 +132,11 @@ class Dispatcher:
         self._stopping = False
         self._running = False
         self._in_flight: set[asyncio.Task[None]] = set()
+        # Claims run beside the sends: awaited in the loop, a claim of a thousand rows stopped
+        # every send for its whole transaction (gaps of 50-120 ms at the 1,000/s ceiling).
+        self._refilling: asyncio.Task[None] | None = None
+        self._failure: BaseException | None = None  # what a claim or record in the background raised
+        self._recording: asyncio.Task[None] | None = None  # outcomes being written, likewise beside the sends
         self._slots = asyncio.Semaphore(in_flight_for(1.0 / rates.global_interval))
         self.counters = DispatchCounters()
 
@@ -204,9 +210,13 @@ class Dispatcher:
         # Cleared before looking for work, never just before waiting: a wake-up (a send that
         # finished, new fan-out) that arrives while this step runs must not be lost.
         self._wake.clear()
+        if self._failure is not None:
+            failure, self._failure = self._failure, None
+            raise failure
         now = self._clock()
-        if self._wants_rows():
-            await self._refill()
+        if self._refilling is None and self._wants_rows() and self._claim_due():
+            self._refilling = asyncio.create_task(self._refill())
+            self._refilling.add_done_callback(self._refilled)
         self._promote(now)
         if not self._ready:
             # Not a flush per idle step: at 30/s that was two transactions per message.
@@ -239,11 +249,31 @@ class Dispatcher:
             started += 1
         await self._flush_if_due()
 
+    def _refilled(self, task: asyncio.Task[None]) -> None:
+        self._refilling = None
+        self._background_done(task)
+
+    def _recorded(self, task: asyncio.Task[None]) -> None:
+        self._recording = None
+        self._background_done(task)
+
+    def _background_done(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            self._failure = task.exception()
+        self._wake.set()  # rows to send, outcomes to record next, or a failure to raise
+
     def _wants_rows(self) -> bool:
         """Claim more while few chats are ready to send: counting rows that merely wait for
         their chat's limit would let one article's groups, claimed across four articles, starve
         the overall rate."""
         return len(self._ready) < self._window // 2 and self._claimed < self._max_claimed
+
+    def _claim_due(self) -> bool:
+        """Whether a claim would ask the database anything: an article known to have rows, or
+        the look for new articles due. A claim task started otherwise returned at once and woke
+        the loop, which started the next: a spin while idle or after another worker emptied an
+        article, until the next look a second later."""
+        return bool(self._active) or self._now() - self._active_checked >= ACTIVE_EVERY
 
     def _promote(self, now: float) -> None:
         while self._waiting and self._waiting[0][0] <= now:
@@ -278,7 +308,7 @@ class Dispatcher:
             self._defer(chat_id, ready_at, now)
 
     async def _idle(self, now: float) -> None:
-        if self._active and self._wants_rows():
+        if self._refilling is None and self._active and self._wants_rows():
             return  # the articles being broadcast have more rows to claim right now
         timeout = 1.0
         if self._waiting:
@@ -303,7 +333,7 @@ class Dispatcher:
 
     async def _refill(self) -> None:
         now_wall = self._now()
-        if now_wall - self._active_checked >= 1.0:
+        if now_wall - self._active_checked >= ACTIVE_EVERY:
             # Look for new articles even while a big one is still being claimed: otherwise a
             # reader's single item would wait for the whole broadcast ahead of it.
             self._active_checked = now_wall
@@ -519,10 +549,21 @@ class Dispatcher:
         if self._unrecorded_since is None:
             # Every send's completion wakes the loop, so this is at most one step after the outcome.
             self._unrecorded_since = now
-        if len(self._outcomes) >= FLUSH_SIZE or now - self._unrecorded_since >= FLUSH_EVERY:
-            await self._flush()
+        if self._recording is None and (
+            len(self._outcomes) >= FLUSH_SIZE or now - self._unrecorded_since >= FLUSH_EVERY
+        ):
+            self._recording = asyncio.create_task(self._record())
+            self._recording.add_done_callback(self._recorded)
 
     async def _flush(self) -> None:
+        """Record every outcome now, after the write already under way."""
+        if self._recording is not None:
+            # A failed write put its outcomes back, so the one below retries them.
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self._recording)
+        await self._record()
+
+    async def _record(self) -> None:
         self._unrecorded_since = None
         if not len(self._outcomes):
             return
@@ -538,6 +579,11 @@ class Dispatcher:
             raise
 
     async def _drain(self) -> None:
+        if self._refilling is not None:
+            # Its rows are claimed in the database: let it finish, so they are handed back below.
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self._refilling)
+        self._failure = None
         if self._in_flight:
             await asyncio.gather(*self._in_flight, return_exceptions=True)
         await self._flush()
