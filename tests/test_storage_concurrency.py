@@ -11,6 +11,7 @@ import asyncpg
 import pytest
 
 from bot.storage import channels, open_database, outbox, watch
+from bot.storage.interface import Database
 
 SEED = (
     "INSERT INTO sources (id, name, url, kind, interval, created_at)"
@@ -122,6 +123,15 @@ async def test_an_article_deleted_during_its_fan_out_keeps_no_outbox_rows(postgr
         await db.close()
 
 
+async def _first_slice_of_four(db: Database) -> int:
+    """Store-time fan-out of article 1 in slices of 4 chats: the rows queued with the story."""
+    async with db.transaction() as conn:
+        return await outbox.fan_out(
+            conn, article_id=1, priority=0, category="", source="wire", text="one", now=0.0, fresh=True,
+            slice_chats=4,
+        )  # fmt: skip
+
+
 class _Paused:
     """Stops continue_fan_out once it holds the article, until ``go`` is set."""
 
@@ -146,18 +156,7 @@ async def test_a_story_taken_down_during_a_slice_reaches_nobody_of_that_slice(
     paused = _Paused()
     try:
         await _readers(seeder, 9)
-        async with db.transaction() as conn:
-            first = await outbox.fan_out(
-                conn,
-                article_id=1,
-                priority=0,
-                category="",
-                source="wire",
-                text="one",
-                now=0.0,
-                fresh=True,
-                slice_chats=4,
-            )
+        first = await _first_slice_of_four(db)
         assert first == 4
         monkeypatch.setattr(outbox, "hold_article", paused)
         next_slice = asyncio.create_task(outbox.continue_fan_out(db, now=1.0, slice_chats=4))
@@ -194,18 +193,7 @@ async def test_an_article_deleted_during_a_slice_neither_deadlocks_nor_leaves_ro
     paused = _Paused()
     try:
         await _readers(other, 9)
-        async with db.transaction() as conn:
-            await outbox.fan_out(
-                conn,
-                article_id=1,
-                priority=0,
-                category="",
-                source="wire",
-                text="one",
-                now=0.0,
-                fresh=True,
-                slice_chats=4,
-            )
+        await _first_slice_of_four(db)
         monkeypatch.setattr(outbox, "hold_article", paused)
         next_slice = asyncio.create_task(outbox.continue_fan_out(db, now=1.0, slice_chats=4))
         await paused.holding.wait()
