@@ -66,6 +66,7 @@ from bot.storage import channels as channel_store
 from bot.storage import open_database, search, sources, watch
 from bot.storage.connection import InstanceLock
 from bot.storage.outbox import Shards
+from bot.storage.postgres import PostgresDatabase
 from bot.supervisor import Supervisor
 from bot.watching import Watcher
 from bot.workers import PERIODIC, Roles, ShardBalancer, Workers, check_role
@@ -375,7 +376,9 @@ async def _start_workers(application: NewsApp, roles: Roles) -> None:
     data = application.bot_data
     settings = data.settings
     assert settings is not None and data.db is not None and data.dispatcher is not None
-    data.workers = workers = Workers(data.db, settings.workers, roles)
+    if isinstance(data.db, PostgresDatabase):
+        data.lease_db = await data.db.dedicated()
+    data.workers = workers = Workers(data.db, settings.workers, roles, lease_db=data.lease_db)
     if roles.dispatch:
         rate_limiter = application.bot.rate_limiter
         assert isinstance(rate_limiter, SharedRateLimiter)
@@ -548,6 +551,9 @@ async def close_services(application: NewsApp) -> None:
     if data.workers is not None:
         await data.workers.stop()  # the others take over at once, not after the lease time
         data.workers = None
+    if data.lease_db is not None:
+        await data.lease_db.close()
+        data.lease_db = None
     if data.fetcher is not None:
         await data.fetcher.aclose()
     if data.db is not None:

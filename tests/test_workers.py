@@ -26,6 +26,7 @@ from bot.models import Article
 from bot.storage import articles, chats, leases, open_database, outbox, sources, subscriptions, watch
 from bot.storage.interface import Database
 from bot.storage.outbox import ClaimedRow, Shards
+from bot.storage.postgres import PostgresDatabase
 from bot.supervisor import Supervisor
 from bot.watching import Watcher
 from bot.workers import LeaseKeeper, Roles, ShardBalancer, Workers, forget_dead
@@ -63,6 +64,67 @@ async def test_a_keeper_stops_its_work_before_the_lease_can_expire(db: Database)
     clock[0] = 12.0  # 80% of the lease time without a renewal: the work stops
     keeper.expire()
     assert not keeper.held("updates") and lost == [{"updates"}]
+
+
+async def test_the_heartbeat_renews_leases_while_every_pooled_connection_is_busy(postgres_url: str) -> None:
+    db = await PostgresDatabase.open(postgres_url, pool_size=2)
+    lease_db = await db.dedicated()
+    keeper = LeaseKeeper(lease_db, holder="a", ttl=15)
+    try:
+        assert await keeper.acquire("shard:1")
+        busy, release = asyncio.Event(), asyncio.Event()
+        holding = 0
+
+        async def hold() -> None:
+            nonlocal holding
+            async with db.transaction(queued=False):
+                holding += 1
+                if holding == 2:
+                    busy.set()
+                await release.wait()
+
+        held = [asyncio.create_task(hold()) for _ in range(2)]
+        await busy.wait()  # the pool has no connection left for anyone
+        # The renewal lands on the keeper's own connection: the lease is still this worker's.
+        await asyncio.wait_for(keeper.renew(), 10)
+        assert keeper.held("shard:1")
+        now = await leases.server_time(lease_db)
+        [lease] = await leases.live(lease_db, prefix="shard:", now=now)
+        assert lease.holder == "a" and lease.expires_at > now + 10
+        release.set()
+        await asyncio.gather(*held)
+    finally:
+        await lease_db.close()
+        await db.close()
+
+
+async def test_the_heartbeat_connection_cut_off_by_the_server_is_opened_again(postgres_url: str) -> None:
+    db = await open_database(postgres_url)
+    assert isinstance(db, PostgresDatabase)
+    lease_db = await db.dedicated()
+    keeper = LeaseKeeper(lease_db, holder="a", ttl=15)
+    try:
+        assert await keeper.acquire("updates")
+        pid = await lease_db.scalar("SELECT pg_backend_pid()")
+        await db.scalar("SELECT pg_terminate_backend(?)", (pid,))
+        # The beat that finds the connection gone may fail; the next one runs on a new connection.
+        with contextlib.suppress(Exception):
+            await keeper.renew()
+        await keeper.renew()
+        assert keeper.held("updates")
+        assert await lease_db.scalar("SELECT pg_backend_pid()") != pid
+    finally:
+        await lease_db.close()
+        await db.close()
+    # Closed at stop: nothing of the heartbeat stays connected.
+    check = await open_database(postgres_url)
+    try:
+        left = await check.scalar(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'newsbot-leases'"
+        )
+    finally:
+        await check.close()
+    assert left == 0
 
 
 async def test_two_claims_of_one_due_source_poll_it_once(db: Database) -> None:
