@@ -75,18 +75,22 @@ async def _poll_due(context: NewsContext, due: float) -> None:
     if source is None:
         context.job.schedule_removal()
         return
-    if source.paused or (source.next_poll_at is not None and source.next_poll_at > due + 0.05):
+    if source.paused:
+        return
+    # next_poll_at is on the database's clock (claims are judged by it), not this machine's, which
+    # may run ahead or behind. A run that started late (thousands fall due together) is judged as
+    # of its scheduled time: the lateness, measured on this machine's clock, is taken off the
+    # database's.
+    late = max(0.0, now - due)
+    server_now = await leases.server_time(context.db)
+    due_on_server = server_now - late
+    if source.next_poll_at is not None and source.next_poll_at > due_on_server + 0.05:
         return
     if context.bot_data.workers is not None:
-        # Other ingest workers fire the same job: the one whose claim lands polls, once. The claim
-        # is judged on the database's clock, not this machine's, which may run ahead.
+        # Other ingest workers fire the same job: the one whose claim lands polls, once.
         claim = context.settings.workers.poll_claim_seconds
-        # A run that started late (thousands fall due together) is judged as of its scheduled
-        # time: the lateness, measured on this machine's clock, is taken off the database's.
-        late = max(0.0, now - due)
-        server_now = await leases.server_time(context.db)
         if not await sources.claim_poll(
-            context.db, source_id=source.id, now=server_now - late, seconds=claim + late, early=0.05
+            context.db, source_id=source.id, now=due_on_server, seconds=claim + late, early=0.05
         ):
             return
     metrics = context.bot_data.metrics
@@ -101,7 +105,8 @@ async def _poll_due(context: NewsContext, due: float) -> None:
             now=now,
             tz=context.settings.bot.tz,
             max_backoff=context.settings.ingest.max_backoff,
-            due=due,
+            due=due_on_server,
+            db_now=server_now,
         )
     except Exception:
         if failures is not None:
