@@ -63,7 +63,7 @@ from bot.render.callbacks import (
 from bot.render.callbacks import LANGUAGE as LANGUAGE_BUTTON
 from bot.reports import ErrorReports
 from bot.storage import channels as channel_store
-from bot.storage import open_database, search, sources, watch
+from bot.storage import leases, open_database, search, sources, watch
 from bot.storage.connection import InstanceLock
 from bot.storage.outbox import Shards
 from bot.storage.postgres import PostgresDatabase
@@ -424,8 +424,10 @@ async def _schedule_ingest(application: NewsApp) -> None:
     data = application.bot_data
     job_queue = application.job_queue
     assert job_queue is not None and data.db is not None
+    # Due sources (never polled, or due while the bot was down) at once, the others at their time.
+    db_now = await leases.server_time(data.db)
     for source in await sources.list_sources(data.db):
-        ingest.schedule_source(job_queue, source)
+        ingest.schedule_source(job_queue, source, db_now=db_now)
     data.schedule_source = functools.partial(ingest.schedule_source, job_queue)
     data.unschedule_source = functools.partial(ingest.unschedule_source, job_queue)
     # Audiences larger than one slice of chats: the rest after the first slice, queued with the story.
