@@ -63,9 +63,10 @@ from bot.render.callbacks import (
 from bot.render.callbacks import LANGUAGE as LANGUAGE_BUTTON
 from bot.reports import ErrorReports
 from bot.storage import channels as channel_store
-from bot.storage import open_database, search, sources, watch
+from bot.storage import leases, open_database, search, sources, watch
 from bot.storage.connection import InstanceLock
 from bot.storage.outbox import Shards
+from bot.storage.postgres import PostgresDatabase
 from bot.supervisor import Supervisor
 from bot.watching import Watcher
 from bot.workers import PERIODIC, Roles, ShardBalancer, Workers, check_role
@@ -375,7 +376,9 @@ async def _start_workers(application: NewsApp, roles: Roles) -> None:
     data = application.bot_data
     settings = data.settings
     assert settings is not None and data.db is not None and data.dispatcher is not None
-    data.workers = workers = Workers(data.db, settings.workers, roles)
+    if isinstance(data.db, PostgresDatabase):
+        data.lease_db = await data.db.dedicated()
+    data.workers = workers = Workers(data.db, settings.workers, roles, lease_db=data.lease_db)
     if roles.dispatch:
         rate_limiter = application.bot.rate_limiter
         assert isinstance(rate_limiter, SharedRateLimiter)
@@ -421,8 +424,10 @@ async def _schedule_ingest(application: NewsApp) -> None:
     data = application.bot_data
     job_queue = application.job_queue
     assert job_queue is not None and data.db is not None
+    # Due sources (never polled, or due while the bot was down) at once, the others at their time.
+    db_now = await leases.server_time(data.db)
     for source in await sources.list_sources(data.db):
-        ingest.schedule_source(job_queue, source)
+        ingest.schedule_source(job_queue, source, db_now=db_now)
     data.schedule_source = functools.partial(ingest.schedule_source, job_queue)
     data.unschedule_source = functools.partial(ingest.unschedule_source, job_queue)
     # Audiences larger than one slice of chats: the rest after the first slice, queued with the story.
@@ -548,6 +553,9 @@ async def close_services(application: NewsApp) -> None:
     if data.workers is not None:
         await data.workers.stop()  # the others take over at once, not after the lease time
         data.workers = None
+    if data.lease_db is not None:
+        await data.lease_db.close()
+        data.lease_db = None
     if data.fetcher is not None:
         await data.fetcher.aclose()
     if data.db is not None:

@@ -61,6 +61,8 @@ class BotData:
         # heartbeat; None on SQLite, where one process does everything.
         self.workers: Workers | None = None
         self.workers_task: asyncio.Task[None] | None = None
+        # The heartbeat's own server connection (PostgreSQL), so it never waits for the pool.
+        self.lease_db: Database | None = None
         # Told when the long-polling task ends (``serve`` stops a bot that can no longer hear).
         self.polling_watch: Callable[[asyncio.Task[Any]], None] | None = None
 

@@ -104,13 +104,18 @@ class _Figures(Collector):
             labels=["outcome"],
         )
         for f in fields(DispatchCounters):
-            if f.name != "flood_waits":
+            if f.name not in ("flood_waits", "late_outcomes"):
                 deliveries.add_metric([f.name], getattr(counters, f.name))
         yield deliveries
         yield CounterMetricFamily(
             "newsbot_telegram_429",
             "Sends Telegram answered with 429 Too Many Requests, since start",
             value=counters.flood_waits,
+        )
+        yield CounterMetricFamily(
+            "newsbot_late_outcomes",
+            "Send outcomes dropped since start: another worker had taken their rows over",
+            value=counters.late_outcomes,
         )
         queue = self.queue
         if queue is not None:

@@ -136,3 +136,5 @@ class DispatchCounters:
     flood_waits: int = 0
     migrated: int = 0
     stale: int = 0
+    # Outcomes dropped because their row had meanwhile been taken over by another worker.
+    late_outcomes: int = 0

@@ -87,7 +87,7 @@ class LeaseKeeper:
         ttl: float,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._db = db
+        self.db = db  # on PostgreSQL a connection of its own (PostgresDatabase.dedicated)
         self.holder = holder
         self.ttl = ttl
         self._clock = clock
@@ -111,8 +111,8 @@ class LeaseKeeper:
     async def acquire(self, name: str) -> bool:
         """Take ``name`` (or extend it when ours); False when another worker holds it."""
         sent = self._clock()
-        now = await leases.server_time(self._db)
-        if not await leases.acquire(self._db, name=name, holder=self.holder, ttl=self.ttl, now=now):
+        now = await leases.server_time(self.db)
+        if not await leases.acquire(self.db, name=name, holder=self.holder, ttl=self.ttl, now=now):
             return False
         self._valid[name] = self._deadline(sent)
         return True
@@ -123,8 +123,8 @@ class LeaseKeeper:
         if not names:
             return
         sent = self._clock()
-        now = await leases.server_time(self._db)
-        kept = await leases.renew(self._db, names=names, holder=self.holder, ttl=self.ttl, now=now)
+        now = await leases.server_time(self.db)
+        kept = await leases.renew(self.db, names=names, holder=self.holder, ttl=self.ttl, now=now)
         for name in kept:
             if name in self._valid:
                 self._valid[name] = self._deadline(sent)
@@ -135,7 +135,7 @@ class LeaseKeeper:
         for name in names:
             self._valid.pop(name, None)
         with contextlib.suppress(Exception):  # unreleased, they simply expire
-            await leases.release(self._db, names=sorted(names), holder=self.holder)
+            await leases.release(self.db, names=sorted(names), holder=self.holder)
 
     def expire(self) -> None:
         """Stop the work of every lease whose renewal did not come in time."""
@@ -241,14 +241,15 @@ class ShardBalancer:
         if not self._keeper.held(self._me):
             await self._keeper.acquire(self._me)
         await self._take_over()
-        now = await leases.server_time(self._db)
-        workers = len(await leases.live(self._db, prefix=DISPATCH_WORKER, now=now)) or 1
+        # The lease table is read on the keeper's connection too: the pool may be full of claims.
+        now = await leases.server_time(self._keeper.db)
+        workers = len(await leases.live(self._keeper.db, prefix=DISPATCH_WORKER, now=now)) or 1
         target = math.ceil(self.count / workers)
         held = self.held()
         if len(held) > target:
             await self._shed(set(random.sample(sorted(held), len(held) - target)))
             return
-        taken = {lease.name for lease in await leases.live(self._db, prefix=SHARD, now=now)}
+        taken = {lease.name for lease in await leases.live(self._keeper.db, prefix=SHARD, now=now)}
         free = [s for s in range(self.count) if shard_name(s) not in taken]
         random.shuffle(free)  # workers starting together do not all race for shard 0 first
         gained: set[int] = set()
@@ -304,10 +305,14 @@ class Workers:
         *,
         holder: str | None = None,
         clock: Callable[[], float] = time.monotonic,
+        lease_db: Database | None = None,
     ) -> None:
+        """``lease_db``: where the heartbeat writes (default ``db``); the caller opens and closes it."""
         self._db = db
         self.roles = roles
-        self.keeper = LeaseKeeper(db, holder=holder or holder_id(), ttl=settings.lease_seconds, clock=clock)
+        self.keeper = LeaseKeeper(
+            lease_db or db, holder=holder or holder_id(), ttl=settings.lease_seconds, clock=clock
+        )
         self.keeper.on_lost.append(self._lost)
         self.balancer: ShardBalancer | None = None
         self._start_polling: Callable[[], Coroutine[Any, Any, None]] | None = None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from datetime import UTC, datetime, timedelta
 
 from telegram.error import TelegramError
 from telegram.ext import Job, JobQueue
@@ -21,15 +22,27 @@ logger = logging.getLogger(__name__)
 JOB_PREFIX = "source:"
 
 
-def schedule_source(job_queue: JobQueue[NewsContext], source: Source, *, first: float = 0.0) -> None:
-    """(Re)start the polling job of one source."""
+def schedule_source(job_queue: JobQueue[NewsContext], source: Source, *, db_now: float | None = None) -> None:
+    """(Re)start the polling job of one source: at once when it is due, else at its next poll.
+
+    ``db_now`` is the database's clock (next_poll_at is on it); without it the job runs at once
+    and the source is polled if due. Run at once whatever its next_poll_at, a source found not
+    yet due would wait a whole interval from the start rather than until its time.
+    """
+    first = 0.0
+    if db_now is not None and source.next_poll_at is not None:
+        first = max(0.0, source.next_poll_at - db_now)
+    first_run = datetime.now(UTC) + timedelta(seconds=first)
     job_queue.run_repeating(
         poll_job,
         interval=source.interval,
-        first=first,
+        first=first_run,
         name=JOB_PREFIX + source.id,
         data=source.id,
         job_kwargs={
+            # Said outright: a job added before the scheduler starts (at start-up) whose first time
+            # has passed when it does would be put off by APScheduler to one interval later.
+            "next_run_time": first_run,
             # One job per source, replaced by its id: finding the old one by name walks every job,
             # which made scheduling 10,000 sources at start-up take minutes.
             "id": JOB_PREFIX + source.id,
@@ -75,18 +88,22 @@ async def _poll_due(context: NewsContext, due: float) -> None:
     if source is None:
         context.job.schedule_removal()
         return
-    if source.paused or (source.next_poll_at is not None and source.next_poll_at > due + 0.05):
+    if source.paused:
+        return
+    # next_poll_at is on the database's clock (claims are judged by it), not this machine's, which
+    # may run ahead or behind. A run that started late (thousands fall due together) is judged as
+    # of its scheduled time: the lateness, measured on this machine's clock, is taken off the
+    # database's.
+    late = max(0.0, now - due)
+    server_now = await leases.server_time(context.db)
+    due_on_server = server_now - late
+    if source.next_poll_at is not None and source.next_poll_at > due_on_server + 0.05:
         return
     if context.bot_data.workers is not None:
-        # Other ingest workers fire the same job: the one whose claim lands polls, once. The claim
-        # is judged on the database's clock, not this machine's, which may run ahead.
+        # Other ingest workers fire the same job: the one whose claim lands polls, once.
         claim = context.settings.workers.poll_claim_seconds
-        # A run that started late (thousands fall due together) is judged as of its scheduled
-        # time: the lateness, measured on this machine's clock, is taken off the database's.
-        late = max(0.0, now - due)
-        server_now = await leases.server_time(context.db)
         if not await sources.claim_poll(
-            context.db, source_id=source.id, now=server_now - late, seconds=claim + late, early=0.05
+            context.db, source_id=source.id, now=due_on_server, seconds=claim + late, early=0.05
         ):
             return
     metrics = context.bot_data.metrics
@@ -101,7 +118,8 @@ async def _poll_due(context: NewsContext, due: float) -> None:
             now=now,
             tz=context.settings.bot.tz,
             max_backoff=context.settings.ingest.max_backoff,
-            due=due,
+            due=due_on_server,
+            db_now=server_now,
         )
     except Exception:
         if failures is not None:
@@ -157,11 +175,12 @@ async def sync_sources(context: NewsContext) -> None:
     assert job_queue is not None
     known = {job.name: job for job in job_queue.jobs() if job.name and job.name.startswith(JOB_PREFIX)}
     current = await sources.list_sources(context.db)
+    db_now = await leases.server_time(context.db)
     for source in current:
         job = known.pop(JOB_PREFIX + source.id, None)
         interval = getattr(job.job.trigger, "interval", None) if job is not None else None
         if job is None or (interval is not None and interval.total_seconds() != source.interval):
-            schedule_source(job_queue, source)  # type: ignore[arg-type]  # PTB types it JobQueue[ST]
+            schedule_source(job_queue, source, db_now=db_now)  # type: ignore[arg-type]  # PTB: JobQueue[ST]
     for job in known.values():
         job.schedule_removal()
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
+import logging
 import sqlite3
 import time
 from collections import Counter
@@ -11,11 +13,15 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from telegram.error import RetryAfter
+from prometheus_client import generate_latest
+from telegram.error import NetworkError, RetryAfter
 
 from bot.delivery.dispatcher import Dispatcher
 from bot.delivery.ratelimit import Limiter, Rates
-from bot.models import Article
+from bot.i18n import translator
+from bot.metrics import Metrics
+from bot.models import Article, DispatchCounters, OutboxStats
+from bot.render.admin import stats_text
 from bot.storage import outbox
 from bot.storage.interface import Database, inserted_id
 from bot.storage.outbox import ClaimedRow
@@ -325,3 +331,43 @@ async def test_an_idle_dispatcher_waits_instead_of_spinning(db: Database) -> Non
         await d.stop()
         await task
     assert claims <= 2  # the look at start-up, and perhaps one more a second on
+
+
+async def test_an_outcome_that_comes_after_another_worker_took_the_row_is_logged_and_counted(
+    db: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    await add_readers(db, 1, 1)
+    article_id = await publish(db, 1)
+
+    async def send(row: ClaimedRow, article: Article) -> int:
+        # While this send is out, its shard changes hands: the next holder re-queues the row and
+        # delivers it; then this send times out, and its retry no longer applies.
+        await outbox.release_claims(db)
+        (taken,) = await outbox.claim(db, article_id=article_id, limit=10, now=time.time())
+        await outbox.record(db, outbox.Outcomes([(99, time.time(), taken.id)], [], [], [], [], []))
+        raise NetworkError("timed out")
+
+    fake = FakeTelegram()
+    limiter = Limiter(Rates(global_per_second=20_000, chat_per_second=1000, group_per_minute=60_000))
+    d = Dispatcher(
+        db=db,
+        send=send,
+        send_batch=fake.send_batch,
+        limiter=limiter,
+        stale_after=3600.0,
+        give_up_after=3600.0,
+    )
+    with caplog.at_level(logging.WARNING, logger="bot.delivery.dispatcher"):
+        await run_until(d, lambda: d.counters.late_outcomes == 1)
+    assert "1 of 1 outcomes came too late" in caplog.text
+    assert await states(db) == {"sent": 1}
+    metrics = Metrics(lambda: d.counters)
+    assert b"newsbot_late_outcomes_total 1.0" in generate_latest(metrics.registry)
+    # Admins see it in /stats too (only once there is something to see).
+    stats = functools.partial(
+        stats_text, translator("en"), OutboxStats(0, 0, 1, 0, 0, 0, 0, 1, 0), subscriptions=1
+    )
+    assert "late outcomes left out (another worker had taken their deliveries over): 1" in stats(
+        dispatcher=d.counters
+    )
+    assert "late outcomes" not in stats(dispatcher=DispatchCounters())

@@ -15,7 +15,7 @@ from bot.config import Settings, SourceSettings
 from bot.emulator import EmulatorClient
 from bot.items import FeedItem
 from bot.news.fetcher import Fetcher
-from bot.storage import articles, open_database, sources
+from bot.storage import articles, leases, open_database, sources
 from tests.conftest import FeedItemSpec, FeedServer
 from tests.test_e2e_first_push import READER, _subscribed_reader, _wait_for_poll
 
@@ -152,6 +152,8 @@ async def test_source_added_by_an_admin_is_removed_with_its_articles(
         push=False,
         now=time.time(),
     )
+    # Not due for an hour: a due source is polled at start-up, and this host does not resolve.
+    await db.write("UPDATE sources SET next_poll_at = ? WHERE id = 'wire'", (time.time() + 3600,))
     await db.close()
     await start_bot(settings)
 
@@ -244,3 +246,35 @@ async def test_source_add_shows_what_it_chose_and_the_first_items_and_confirm_wo
     finally:
         await db.close()
     assert (added.id, added.kind, added.url) == ("news-example", "html", "https://news.example/en/")
+
+
+async def test_after_a_restart_a_due_source_is_polled_at_once_and_the_others_at_their_own_time(
+    feed_server: FeedServer, control: EmulatorClient, make_settings: Callable[..., Settings]
+) -> None:
+    hourly = [
+        SourceSettings(id=name, name=name.title(), url=feed_server.url(f"/{name}.xml"), interval=3600)
+        for name in ("overdue", "soon")
+    ]
+    for source in hourly:
+        feed_server.set_rss(f"/{source.id}.xml", [])
+    settings = make_settings(*hourly)
+    async with running(build_application(settings)):  # never polled: both polled at start-up
+        await _wait_for_poll(feed_server, "/overdue.xml", 1)
+        await _wait_for_poll(feed_server, "/soon.xml", 1)
+    db = await open_database(settings.bot.db)
+    try:
+        # While the bot was down, one fell due; the other is due in two minutes.
+        db_now = await leases.server_time(db)
+        await db.write("UPDATE sources SET next_poll_at = ? WHERE id = 'overdue'", (db_now - 10,))
+        await db.write("UPDATE sources SET next_poll_at = ? WHERE id = 'soon'", (db_now + 120,))
+    finally:
+        await db.close()
+    async with running(build_application(settings)) as app:
+        # Right after the start, not an hour later.
+        await _wait_for_poll(feed_server, "/overdue.xml", 2)
+        assert app.job_queue is not None
+        [soon] = app.job_queue.get_jobs_by_name("source:soon")
+        assert soon.next_t is not None
+        # At its own time: in two minutes, not an interval (an hour) after the start.
+        assert db_now + 100 < soon.next_t.timestamp() < db_now + 140
+        assert feed_server.hits["/soon.xml"] == 1

@@ -179,14 +179,14 @@ async def test_a_late_outcome_never_undoes_what_the_next_holder_of_the_shard_did
     assert await outbox.release_claims(db) == 1
     (second,) = await outbox.claim(db, article_id=result.new[0], limit=10, now=time.time())
     assert second.id == first.id
-    await outbox.record(db, outbox.Outcomes([(7, NOW, second.id)], [], [], [], [], []))
+    assert await outbox.record(db, outbox.Outcomes([(7, NOW, second.id)], [], [], [], [], [])) == 0
     # The first worker's outcome comes in late (a flood wait, a network error, a stale article).
     late = outbox.Outcomes.empty()
     late.retry.append((NOW, "timed out", first.id))
     late.failed.append(("bad", first.id))
     late.stale.append(("stale", first.id))
     late.held.append((NOW, first.id))
-    await outbox.record(db, late)
+    assert await outbox.record(db, late) == 4  # none applied: told to the caller, which logs them
     await outbox.release(db, [(NOW, first.id)])
     row = await db.fetchone("SELECT state, message_id, attempts FROM outbox WHERE id = ?", (first.id,))
     assert (row["state"], row["message_id"], row["attempts"]) == ("sent", 7, 1)

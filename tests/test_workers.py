@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -23,9 +24,11 @@ from bot.emulator import EmulatorClient
 from bot.items import FeedItem
 from bot.metrics import Metrics
 from bot.models import Article
+from bot.news.fetcher import FetchError
 from bot.storage import articles, chats, leases, open_database, outbox, sources, subscriptions, watch
 from bot.storage.interface import Database
 from bot.storage.outbox import ClaimedRow, Shards
+from bot.storage.postgres import PostgresDatabase
 from bot.supervisor import Supervisor
 from bot.watching import Watcher
 from bot.workers import LeaseKeeper, Roles, ShardBalancer, Workers, forget_dead
@@ -63,6 +66,67 @@ async def test_a_keeper_stops_its_work_before_the_lease_can_expire(db: Database)
     clock[0] = 12.0  # 80% of the lease time without a renewal: the work stops
     keeper.expire()
     assert not keeper.held("updates") and lost == [{"updates"}]
+
+
+async def test_the_heartbeat_renews_leases_while_every_pooled_connection_is_busy(postgres_url: str) -> None:
+    db = await PostgresDatabase.open(postgres_url, pool_size=2)
+    lease_db = await db.dedicated()
+    keeper = LeaseKeeper(lease_db, holder="a", ttl=15)
+    try:
+        assert await keeper.acquire("shard:1")
+        busy, release = asyncio.Event(), asyncio.Event()
+        holding = 0
+
+        async def hold() -> None:
+            nonlocal holding
+            async with db.transaction(queued=False):
+                holding += 1
+                if holding == 2:
+                    busy.set()
+                await release.wait()
+
+        held = [asyncio.create_task(hold()) for _ in range(2)]
+        await busy.wait()  # the pool has no connection left for anyone
+        # The renewal lands on the keeper's own connection: the lease is still this worker's.
+        await asyncio.wait_for(keeper.renew(), 10)
+        assert keeper.held("shard:1")
+        now = await leases.server_time(lease_db)
+        [lease] = await leases.live(lease_db, prefix="shard:", now=now)
+        assert lease.holder == "a" and lease.expires_at > now + 10
+        release.set()
+        await asyncio.gather(*held)
+    finally:
+        await lease_db.close()
+        await db.close()
+
+
+async def test_the_heartbeat_connection_cut_off_by_the_server_is_opened_again(postgres_url: str) -> None:
+    db = await open_database(postgres_url)
+    assert isinstance(db, PostgresDatabase)
+    lease_db = await db.dedicated()
+    keeper = LeaseKeeper(lease_db, holder="a", ttl=15)
+    try:
+        assert await keeper.acquire("updates")
+        pid = await lease_db.scalar("SELECT pg_backend_pid()")
+        await db.scalar("SELECT pg_terminate_backend(?)", (pid,))
+        # The beat that finds the connection gone may fail; the next one runs on a new connection.
+        with contextlib.suppress(Exception):
+            await keeper.renew()
+        await keeper.renew()
+        assert keeper.held("updates")
+        assert await lease_db.scalar("SELECT pg_backend_pid()") != pid
+    finally:
+        await lease_db.close()
+        await db.close()
+    # Closed at stop: nothing of the heartbeat stays connected.
+    check = await open_database(postgres_url)
+    try:
+        left = await check.scalar(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'newsbot-leases'"
+        )
+    finally:
+        await check.close()
+    assert left == 0
 
 
 async def test_two_claims_of_one_due_source_poll_it_once(db: Database) -> None:
@@ -119,6 +183,57 @@ async def test_a_worker_whose_clock_runs_ahead_does_not_poll_a_source_early(
     await ingest_job._poll_due(context, time.time() + 120.0)  # type: ignore[arg-type]  # the fields it reads
     assert polled == []
     assert await db.scalar("SELECT next_poll_at FROM sources WHERE id = 'wire'") == pytest.approx(due)
+
+
+@pytest.mark.parametrize("skew", [3600.0, -3600.0])
+async def test_a_poll_by_a_worker_whose_clock_is_off_sets_the_next_one_on_the_databases_clock(
+    db: Database, monkeypatch: pytest.MonkeyPatch, skew: float
+) -> None:
+    server_now = await leases.server_time(db)
+    for source_id in ("up", "down"):
+        assert await sources.add_source(
+            db,
+            source_id=source_id,
+            name=source_id,
+            url=f"https://example.com/{source_id}",
+            kind="feed",
+            interval=60,
+            options={},
+            now=server_now,
+        )
+    # This machine's clock is an hour ahead of (or behind) the database's.
+    off = SimpleNamespace(time=lambda: time.time() + skew, perf_counter=time.perf_counter)
+    monkeypatch.setattr(ingest_job, "time", off)
+
+    async def fetch(url: str, **kwargs: Any) -> SimpleNamespace:
+        if url.endswith("/down"):
+            raise FetchError("connection refused")
+        return SimpleNamespace(not_modified=True)
+
+    for source_id in ("up", "down"):
+        context = SimpleNamespace(
+            job=SimpleNamespace(data=source_id, schedule_removal=lambda: None, next_t=None),
+            db=db,
+            fetcher=SimpleNamespace(fetch=fetch),
+            bot_data=SimpleNamespace(workers=object(), metrics=None, dispatcher=None),
+            settings=SimpleNamespace(
+                workers=SimpleNamespace(poll_claim_seconds=300),
+                bot=SimpleNamespace(tz=ZoneInfo("UTC"), admins=[]),
+                ingest=SimpleNamespace(max_backoff=600, fetch_articles=False),
+            ),
+        )
+        await ingest_job._poll_due(context, off.time())  # type: ignore[arg-type]  # the fields it reads
+    after = await leases.server_time(db)
+    up = await sources.get_source(db, source_id="up")
+    down = await sources.get_source(db, source_id="down")
+    assert up is not None and up.next_poll_at is not None
+    assert down is not None and down.next_poll_at is not None
+    # Due again one interval on (after a failure: its back-off, 120 s) by the clock claims use.
+    assert server_now + 60 <= up.next_poll_at <= after + 60
+    assert server_now + 120 <= down.next_poll_at <= after + 120
+    # So the next worker, whatever its clock, claims it then: not an hour late, nor an hour early.
+    assert not await sources.claim_poll(db, source_id="up", seconds=300, now=after + 50)
+    assert await sources.claim_poll(db, source_id="up", seconds=300, now=after + 61)
 
 
 def test_shards_split_the_chats_and_the_budget() -> None:

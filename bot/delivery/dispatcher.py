@@ -569,7 +569,7 @@ class Dispatcher:
             return
         batch, self._outcomes = self._outcomes, Outcomes.empty()
         try:
-            await outbox.record(self._db, batch)
+            late = await outbox.record(self._db, batch)
         except BaseException:
             # Kept for the next flush (or the next run): a sent row whose outcome is lost
             # would be re-queued and sent twice.
@@ -577,6 +577,15 @@ class Dispatcher:
                 getattr(batch, name).extend(getattr(self._outcomes, name))
             self._outcomes = batch
             raise
+        if late:
+            # Rows another worker took over (a shard handed on while these sends were out): its
+            # outcome stands. Many of them point at heartbeats that come too late.
+            self.counters.late_outcomes += late
+            logger.warning(
+                "%d of %d outcomes came too late: their rows had been taken over, left as they were",
+                late,
+                len(batch),
+            )
 
     async def _drain(self) -> None:
         if self._refilling is not None:

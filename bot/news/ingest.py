@@ -19,7 +19,7 @@ from bot.news.feeds import parse_feed
 from bot.news.fetcher import Fetcher, FetchError, HTTPStatusError
 from bot.news.listing import DEFAULT_SELECTORS, ListingSelectors, parse_listing
 from bot.news.presets import ArticleSelectors
-from bot.storage import articles, sources
+from bot.storage import articles, leases, sources
 from bot.storage.interface import Database
 from bot.urls import origin_of
 
@@ -113,14 +113,22 @@ async def poll_source(
     tz: ZoneInfo,
     max_backoff: float,
     due: float | None = None,
+    db_now: float | None = None,
 ) -> PollReport:
     """Poll one source once. Never raises for the web's failures: they are recorded on the source.
 
-    ``due`` is when this poll was scheduled (default ``now``): the next one is due an interval after it.
+    ``now`` (this machine's clock) is recorded as the poll's time. The next poll is set on the
+    database's clock, the one poll claims are judged by: ``due`` is when this poll was scheduled
+    and ``db_now`` that clock as it starts (read when not given); the next one is due an interval
+    after ``due`` (default ``db_now``). On this machine's clock, a worker whose clock ran ahead
+    would set it late, and one running behind would set it early and have the source polled twice.
     """
+    if due is None or db_now is None:
+        db_now = await leases.server_time(db) if db_now is None else db_now
+        due = db_now if due is None else due
     # From the schedule, not the clock: a poll that ran late in one busy cycle and on time in the
     # next would otherwise find itself not yet due and skip a whole interval.
-    next_due = (now if due is None else due) + source.interval
+    next_due = due + source.interval
     try:
         result = await fetcher.fetch(
             source.url,
@@ -158,7 +166,7 @@ async def poll_source(
             backoff(source.interval, source.consecutive_failures + 1, max_backoff), retry_after or 0.0
         )
         failures = await sources.record_failure(
-            db, source_id=source.id, error=error, now=now, next_poll_at=now + delay
+            db, source_id=source.id, error=error, now=now, next_poll_at=db_now + delay
         )
         logger.warning("Source %s failed (%d in a row): %s", source.id, failures, error)
         return PollReport(source.id, error=error, failures=failures)

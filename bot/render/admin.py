@@ -82,6 +82,16 @@ def stats_text(
         )
         + "</i>",
     ]
+    if dispatcher.late_outcomes:
+        lines.append(
+            "<i>"
+            + escape(
+                tr("late outcomes left out (another worker had taken their deliveries over): {n}").format(
+                    n=dispatcher.late_outcomes
+                )
+            )
+            + "</i>"
+        )
     return "\n".join(lines)
 
 

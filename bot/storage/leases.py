@@ -5,7 +5,8 @@ one that dies stops renewing and the lease expires for another to take. The SQL 
 both back ends. Times are the database's clock (``server_time``), never a worker's, so workers
 on machines whose clocks disagree still agree on who holds what. Their writes do not queue behind
 the process's other transactions (``queued=False``): behind a broadcast's claims a heartbeat came
-too late and the worker lost its shards mid-send.
+too late and the worker lost its shards mid-send. For the same reason the workers hand these
+functions a database of their own on PostgreSQL (``PostgresDatabase.dedicated``), not the pool.
 """
 
 from __future__ import annotations

@@ -215,6 +215,9 @@ MARK_SENT = """
 UPDATE outbox SET state = 'sent', message_id = ?, sent_at = ?, attempts = attempts + 1, last_error = NULL
 WHERE id = ? AND state IN ('sending', 'queued')
 """
+# The rows of a batch of outcomes as they stand, read before the guarded writes above: those
+# whose guard no longer holds are counted, since the writes themselves drop them without a word.
+OUTCOME_STATES = "SELECT id, state FROM outbox WHERE id IN {ids}"
 MARK_RETRY = """
 UPDATE outbox SET state = 'queued', attempts = attempts + 1, next_attempt_at = ?, last_error = ?
 WHERE id = ? AND state = 'sending'
@@ -321,6 +324,7 @@ class Statements:
     compact_totals: str
     compact_hours: str
     compact_delete: str
+    outcome_states: str
 
 
 @functools.cache
@@ -339,6 +343,7 @@ def statements(dialect: Dialect) -> Statements:
             ids=ids, hour=dialect.hour_of.format("COALESCE(sent_at, created_at)")
         ),
         compact_delete=COMPACT_DELETE.format(ids=ids),
+        outcome_states=OUTCOME_STATES.format(ids=ids),
     )
 
 
@@ -701,9 +706,27 @@ async def mark_digested(db: Database, *, rows: Iterable[tuple[int, float, int]])
         await conn.executemany(MARK_DIGESTED, list(rows))
 
 
-async def record(db: Database, outcomes: Outcomes) -> None:
-    """Write a batch of outcomes as one transaction."""
+async def record(db: Database, outcomes: Outcomes) -> int:
+    """Write a batch of outcomes as one transaction; return how many no longer applied.
+
+    One no longer applies when its row left 'sending' meanwhile (a shard handover re-queued it and
+    another worker has sent or failed it since) or is gone: the guarded write leaves such a row be.
+    """
+    # Each applies to a row in these states (MARK_SENT's guard, then all the others').
+    sent = [row[-1] for row in outcomes.sent]
+    claimed = [
+        row[-1]
+        for rows in (outcomes.retry, outcomes.failed, outcomes.released, outcomes.stale, outcomes.held)
+        for row in rows
+    ]
     async with db.transaction() as conn:
+        late = 0
+        if sent or claimed:
+            sql = statements(db.dialect).outcome_states
+            ids = json.dumps(sorted({*sent, *claimed}))
+            states = {row["id"]: row["state"] for row in await conn.execute_fetchall(sql, {"ids": ids})}
+            late = sum(1 for i in sent if states.get(i) not in ("sending", "queued"))
+            late += sum(1 for i in claimed if states.get(i) != "sending")
         for sql, rows in (
             (MARK_SENT, outcomes.sent),
             (MARK_RETRY, outcomes.retry),
@@ -717,6 +740,7 @@ async def record(db: Database, outcomes: Outcomes) -> None:
         for status, now, chat_id, reason in outcomes.blocked_chats:
             await conn.execute(BLOCK_CHAT, (status, now, chat_id))
             await conn.execute(BLOCK_CHAT_QUEUE, (reason, chat_id))
+    return late
 
 
 async def release(db: Database, rows: Iterable[tuple[float, int]]) -> None:

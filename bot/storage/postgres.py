@@ -295,6 +295,19 @@ ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
+async def _pool(url: str, *, size: int, application: str) -> asyncpg.Pool:
+    try:
+        return await asyncpg.create_pool(
+            url,
+            min_size=1,
+            max_size=size,
+            command_timeout=COMMAND_TIMEOUT,
+            server_settings={"application_name": application, "timezone": "UTC"},
+        )
+    except ERRORS as exc:
+        raise DatabaseUnavailable(f"cannot open the database {redacted(url)}: {_reason(exc)}") from exc
+
+
 class PostgresDatabase:
     """A pool of server connections; reads use any of them, writes take turns within this process."""
 
@@ -312,17 +325,8 @@ class PostgresDatabase:
     @classmethod
     async def open(cls, url: str, *, pool_size: int = POOL_SIZE) -> PostgresDatabase:
         """Connect to the server and bring the database's schema up to date."""
-        try:
-            pool = await asyncpg.create_pool(
-                url,
-                min_size=1,
-                max_size=pool_size,
-                command_timeout=COMMAND_TIMEOUT,
-                server_settings={"application_name": "newsbot", "timezone": "UTC"},
-            )
-        except ERRORS as exc:
-            raise DatabaseUnavailable(f"cannot open the database {redacted(url)}: {_reason(exc)}") from exc
-        db = cls(pool, url)
+        db = cls(await _pool(url, size=pool_size, application="newsbot"), url)
+        pool = db._pool
         try:
             await db._migrate()
         except BaseException:
@@ -353,6 +357,17 @@ class PostgresDatabase:
                 logger.info("Applied migration %04d_%s", migration.version, migration.name)
                 done.append(migration.version)
         return done
+
+    async def dedicated(self) -> PostgresDatabase:
+        """Another handle on this database with one server connection of its own, for the leases.
+
+        The heartbeat must not wait for the pool: behind a burst of reads and claims holding all
+        of its connections, a renewal came too late and the worker dropped its leases (or they
+        expired on the server while it still sent). asyncpg's pool replaces a connection found
+        broken, so one that was cut off is opened again at the next heartbeat.
+        """
+        pool = await _pool(self.url, size=1, application="newsbot-leases")
+        return type(self)(pool, self.url)
 
     async def close(self) -> None:
         await self._pool.close()
