@@ -88,6 +88,20 @@ class Supervisor:
         await self._succeeded(kind, key)
         return True
 
+    def waiting(self, key: str) -> bool:
+        """Whether job ``key`` failed and is backing off (``step`` would not run it now)."""
+        return self._next_try.get(key, 0.0) > self._clock()
+
+    def failing(self, kind: str) -> set[str]:
+        """The jobs of ``kind`` failing now."""
+        health = self.health.get(kind)
+        return set(health.failing) if health is not None else set()
+
+    async def gone(self, kind: str, key: str) -> None:
+        """A failing job ended another way (its work was taken down or done elsewhere): it no
+        longer counts as failing, and admins hear of the recovery when it was the last one."""
+        await self._succeeded(kind, key)
+
     # --- long-running tasks ------------------------------------------------------------------
 
     def keep_running(self, kind: str, run: Callable[[], Awaitable[None]]) -> asyncio.Task[None]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from datetime import UTC, datetime, timedelta
@@ -190,14 +191,45 @@ FAN_OUT_BUSY = 0.8  # seconds of slices a run does at most, so that runs never o
 FAN_OUT_PAUSE = 0.005  # seconds between slices: the writer is free for sends and polls
 
 
+FAN_OUT_KEY = "fan-out of article "
+
+
+def fan_out_key(article_id: int) -> str:
+    """The supervisor's name for one story's fan-out."""
+    return f"{FAN_OUT_KEY}{article_id}"
+
+
+async def _one_slice(context: NewsContext, article_id: int, outcome: list[outbox.Slice | None]) -> None:
+    outcome.append(await outbox.continue_fan_out(context.db, now=time.time(), article_id=article_id))
+
+
 async def continue_fan_outs(context: NewsContext) -> None:
-    """Queue large audiences a slice of chats at a time (every second, while any is under way)."""
+    """Queue large audiences a slice of chats at a time (every second, while any is under way).
+
+    Each story's slices are steps of their own under the supervisor: a story whose slice keeps
+    failing (a bad row, a constraint) backs off alone while the other stories go on, instead of
+    holding them all back as the most urgent.
+    """
     started = time.monotonic()
+    supervisor = context.supervisor
     metrics = context.bot_data.metrics
     while time.monotonic() - started < FAN_OUT_BUSY:
-        done = await outbox.continue_fan_out(context.db, now=time.time())
-        if done is None:
+        under_way = await outbox.fan_outs(context.db)
+        keys = {fan_out_key(article_id) for article_id in under_way}
+        for key in supervisor.failing("fan-out"):
+            if key.startswith(FAN_OUT_KEY) and key not in keys:
+                await supervisor.gone("fan-out", key)  # deleted, or finished by another worker
+        ready = [article_id for article_id in under_way if not supervisor.waiting(fan_out_key(article_id))]
+        if not ready:
             return
+        article_id = ready[0]
+        outcome: list[outbox.Slice | None] = []
+        one_slice = functools.partial(_one_slice, context, article_id, outcome)
+        if not await supervisor.step("fan-out", fan_out_key(article_id), one_slice):
+            continue  # logged, counted and backing off: the next story's turn
+        done = outcome[0]
+        if done is None:
+            continue  # finished by another worker meanwhile
         if done.added and context.bot_data.dispatcher is not None:
             context.dispatcher.wake()
         if done.taken_down:

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
 
+import bot.supervisor
 from bot.app import NewsApp
 from bot.config import Settings, SourceSettings
 from bot.emulator import EmulatorClient
 from bot.storage import outbox
-from bot.storage.interface import inserted_id
+from bot.storage.interface import Connection, inserted_id
 from bot.text import fold
 from tests.conftest import FeedServer, stop_abruptly
 
@@ -135,6 +137,46 @@ async def test_an_audience_larger_than_a_slice_gets_the_story_once_each(
     db = app.bot_data.db
     assert db is not None
     assert await db.scalar("SELECT COUNT(*) FROM fanouts") == 0
+
+
+async def test_a_fan_out_that_keeps_failing_does_not_hold_back_the_stories_after_it(
+    make_settings: Callable[..., Settings],
+    start_bot: Callable[[Settings], Awaitable[NewsApp]],
+    source: SourceSettings,
+    control: EmulatorClient,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(outbox, "FAN_OUT_SLICE", 2)
+    monkeypatch.setattr(bot.supervisor, "FIRST_DELAY", 0.3)
+    await control.add_chat(ADMIN, "private", first_name="Admin")
+    app = await start_bot(make_settings(source, admins=(ADMIN,)))
+    readers = [READER + n for n in range(5)]
+    for reader in readers:
+        await command(control, reader, "/start")
+        await command(control, reader, "/subscribe all")
+    broken: set[int] = set()
+    hold_article = outbox.hold_article
+
+    async def failing_for_one(conn: Connection, article_id: int) -> bool:
+        if article_id in broken:
+            raise sqlite3.IntegrityError("CHECK constraint failed: a bad row")
+        return await hold_article(conn, article_id)
+
+    monkeypatch.setattr(outbox, "hold_article", failing_for_one)
+    # The older story is the more urgent one: each slice after its first fails.
+    broken.add(await publish(app, "Storm warning"))
+    await publish(app, "Calm seas")
+    for reader in readers:
+        assert len(await wait_news(control, reader, "Calm seas")) == 1
+    assert sum([len(await news(control, reader, "Storm warning")) for reader in readers]) == 2
+    [told] = await control.wait_for_messages(ADMIN, 1, timeout=10)
+    assert "fan-out is failing" in told["text"] and "a bad row" in told["text"]
+
+    broken.clear()  # fixed: the story's rest goes out after its back-off, and admins hear so
+    for reader in readers:
+        assert len(await wait_news(control, reader, "Storm warning")) == 1
+    told_again = await control.wait_for_messages(ADMIN, 2, timeout=10)
+    assert "fan-out has recovered" in told_again[1]["text"]
 
 
 # --- subscriptions UX -------------------------------------------------------------------------------

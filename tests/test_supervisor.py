@@ -75,6 +75,25 @@ async def test_one_failing_source_does_not_hold_back_the_others() -> None:
     assert len(admins.told) == 1  # the good source neither reports nor "recovers" anything
 
 
+async def test_a_failing_job_whose_work_went_away_no_longer_keeps_its_kind_failing() -> None:
+    # A story's fan-out fails, then the story is deleted: nothing will ever run that job again.
+    admins, clock = Admins(), Clock()
+    supervisor = Supervisor(admins, first_delay=2.0, clock=clock)
+
+    async def bad() -> None:
+        raise sqlite3.IntegrityError("CHECK constraint failed")
+
+    await supervisor.step("fan-out", "fan-out of article 7", bad)
+    assert supervisor.waiting("fan-out of article 7")
+    assert not supervisor.waiting("fan-out of article 8")
+    assert supervisor.failing("fan-out") == {"fan-out of article 7"}
+    await supervisor.gone("fan-out", "fan-out of article 7")
+    assert supervisor.failing("fan-out") == set()
+    assert not supervisor.waiting("fan-out of article 7")
+    assert len(admins.told) == 2 and "recovered" in admins.told[1]
+    assert "failing now" not in supervisor.summary()
+
+
 async def test_several_jobs_of_one_kind_failing_tell_admins_once_and_recover_once() -> None:
     admins, clock = Admins(), Clock()
     supervisor = Supervisor(admins, clock=clock)

@@ -80,12 +80,13 @@ ON CONFLICT (article_id) DO NOTHING
 """
 # (An article queued again while its first fan-out goes on, a moderator's release of a held story
 # that was never queued: the fan-out already under way covers the chats after its cursor.)
-NEXT_FAN_OUT = """
+# The most urgent first, as the first slices went (priority, then age).
+FAN_OUTS = "SELECT article_id FROM fanouts ORDER BY priority DESC, created_at, article_id"
+THIS_FAN_OUT = """
 SELECT f.article_id, f.priority, f.category, f.source, f.wanted, f.unwanted, f.fresh, f.after_chat,
        f.added, f.slices, f.created_at, a.hidden
 FROM fanouts AS f JOIN articles AS a ON a.id = f.article_id
-ORDER BY f.priority DESC, f.created_at, f.article_id
-LIMIT 1
+WHERE f.article_id = :article_id
 """
 # The slice is taken by moving the cursor first: a second worker on the same slice waits for this
 # one's row lock, then finds the cursor gone on and changes nothing.
@@ -96,7 +97,6 @@ RETURNING added, slices, created_at
 """
 COUNT_SLICE = "UPDATE fanouts SET added = added + :added WHERE article_id = :article_id"
 END_FAN_OUT = "DELETE FROM fanouts WHERE article_id = :article_id"
-ANY_FAN_OUT = "SELECT 1 FROM fanouts LIMIT 1"
 FANNING_OUT = "SELECT 1 FROM fanouts WHERE article_id = ?"
 COUNT_FAN_OUTS = "SELECT COUNT(*) FROM fanouts"  # a row per story being queued: a handful
 # Fan-out counts what it added (there is no INSERT trigger). The slice's own rows are the ones
@@ -468,12 +468,23 @@ async def fan_out(
     return added
 
 
-async def continue_fan_out(db: Database, *, now: float, slice_chats: int | None = None) -> Slice | None:
-    """Queue the next slice of the most urgent fan-out under way; None when none is."""
-    if await db.scalar(ANY_FAN_OUT) is None:
-        return None  # a read, not the writer, when nothing is under way (the usual case)
+async def fan_outs(db: Database) -> list[int]:
+    """The articles whose fan-out is under way, the most urgent first (a read, not the writer)."""
+    return [int(row[0]) for row in await db.fetchall(FAN_OUTS)]
+
+
+async def continue_fan_out(
+    db: Database, *, now: float, slice_chats: int | None = None, article_id: int | None = None
+) -> Slice | None:
+    """Queue the next slice of one fan-out under way (``article_id``'s, or the most urgent one);
+    None when there is none (any more)."""
+    if article_id is None:
+        under_way = await fan_outs(db)
+        if not under_way:
+            return None  # a read, not the writer, when nothing is under way (the usual case)
+        article_id = under_way[0]
     async with db.transaction() as conn:
-        async with conn.execute(NEXT_FAN_OUT) as cur:
+        async with conn.execute(THIS_FAN_OUT, {"article_id": article_id}) as cur:
             row = await cur.fetchone()
         if row is None:
             return None
