@@ -333,6 +333,43 @@ async def test_an_idle_dispatcher_waits_instead_of_spinning(db: Database) -> Non
     assert claims <= 2  # the look at start-up, and perhaps one more a second on
 
 
+async def test_rows_handed_back_at_stop_after_another_worker_took_them_are_counted_as_late(
+    db: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    await add_readers(db, 1, 5)
+    article_id = await publish(db, 1)
+    taken_over = asyncio.Event()
+
+    async def send(row: ClaimedRow, article: Article) -> int:
+        # The first send is out when this worker's shard changes hands: the next holder re-queues
+        # every claimed row and delivers them all, while this one still holds the rest in memory.
+        await outbox.release_claims(db)
+        taken = await outbox.claim(db, article_id=article_id, limit=10, now=time.time())
+        await outbox.record(
+            db, outbox.Outcomes([(99, time.time(), r.id) for r in taken], [], [], [], [], [], [])
+        )
+        taken_over.set()
+        return 100
+
+    fake = FakeTelegram()
+    # One message a second: the other four wait in memory, claimed, when the dispatcher stops.
+    limiter = Limiter(Rates(global_per_second=1, chat_per_second=1, group_per_minute=60))
+    d = Dispatcher(
+        db=db,
+        send=send,
+        send_batch=fake.send_batch,
+        limiter=limiter,
+        stale_after=3600.0,
+        give_up_after=3600.0,
+    )
+    with caplog.at_level(logging.WARNING, logger="bot.delivery.dispatcher"):
+        await run_until(d, taken_over.is_set)
+    # The sent one's outcome, and the four handed back at stop: none applied, all counted.
+    assert d.counters.late_outcomes == 5
+    assert "4 of 4 outcomes came too late" in caplog.text
+    assert await states(db) == {"sent": 5}
+
+
 async def test_an_outcome_that_comes_after_another_worker_took_the_row_is_logged_and_counted(
     db: Database, caplog: pytest.LogCaptureFixture
 ) -> None:

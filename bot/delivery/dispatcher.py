@@ -577,6 +577,9 @@ class Dispatcher:
                 getattr(batch, name).extend(getattr(self._outcomes, name))
             self._outcomes = batch
             raise
+        self._count_late(late, len(batch))
+
+    def _count_late(self, late: int, of: int) -> None:
         if late:
             # Rows another worker took over (a shard handed on while these sends were out): its
             # outcome stands. Many of them point at heartbeats that come too late.
@@ -584,7 +587,7 @@ class Dispatcher:
             logger.warning(
                 "%d of %d outcomes came too late: their rows had been taken over, left as they were",
                 late,
-                len(batch),
+                of,
             )
 
     async def _drain(self) -> None:
@@ -596,8 +599,11 @@ class Dispatcher:
         if self._in_flight:
             await asyncio.gather(*self._in_flight, return_exceptions=True)
         await self._flush()
-        leftovers = [(self._now(), r.id) for q in self._chats.values() for r in q.rows]
-        await outbox.release(self._db, leftovers)
+        leftovers = Outcomes.empty()
+        leftovers.released.extend((self._now(), r.id) for q in self._chats.values() for r in q.rows)
+        if leftovers.released:
+            # Handed back through the same guarded write, so rows taken over meanwhile are counted.
+            self._count_late(await outbox.record(self._db, leftovers), len(leftovers.released))
         self._forget_claims()
 
     def _forget_claims(self) -> None:
