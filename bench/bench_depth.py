@@ -6,6 +6,7 @@
     python bench/bench_depth.py stats [--rows 1000000,10000000]
     python bench/bench_depth.py prune [--rows 800000] [--cascade]
     python bench/bench_depth.py month [--readers 5000] [--items 200] [--days 30]
+    python bench/bench_depth.py forget [--rows 1000000,10000000]
 
 Rows are built with bulk SQL (recursive CTEs), through the real schema and its triggers. The
 emulator runs in its own process with Telegram's limits on, so CPU figures are the bot's alone
@@ -29,7 +30,7 @@ from bot.delivery.dispatcher import Dispatcher
 from bot.delivery.ratelimit import Limiter, Rates
 from bot.delivery.sender import make_sender
 from bot.emulator import EmulatorClient
-from bot.storage import Database, articles, open_database, outbox, subscriptions
+from bot.storage import Database, articles, chats, open_database, outbox, subscriptions
 from jobs.maintenance import COMPACT_BATCH, COMPACT_PAUSE
 
 FIRST = 10_000_000  # chat ids of the queue start here
@@ -273,6 +274,36 @@ async def stats(sizes: list[int]) -> None:
         )
 
 
+async def forget(sizes: list[int]) -> None:
+    """/forget (a chat and all its deliveries deleted) on an outbox of ``size`` finished rows."""
+    for size in sizes:
+        with tempfile.TemporaryDirectory() as folder:
+            db = await open_database(Path(folder) / "forget.db")
+            now = time.time()
+            started = time.perf_counter()
+            chats_count = 10_000
+            await build(db, rows=size, chats=chats_count, now=now, state="sent", sent_at=now)
+            print(
+                f"{human(size)} delivered rows, {human(chats_count)} chats,"
+                f" built in {time.perf_counter() - started:.0f} s"
+            )
+            times = []
+            for n in range(20):
+                stamp = await chats.forget_stamp(db, chat_id=FIRST + n)
+                assert stamp is not None
+                t = time.perf_counter()
+                assert await chats.forget_chat(db, chat_id=FIRST + n, stamp=stamp)
+                times.append(time.perf_counter() - t)
+            left = int(await db.scalar("SELECT COUNT(*) FROM outbox"))
+            await db.close()
+        assert left == size - 20 * (size // chats_count)
+        print(
+            f"  /forget of a chat with {size // chats_count} deliveries:"
+            f" {statistics.median(times) * 1000:.1f} ms median of 20"
+            f" (longest {max(times) * 1000:.1f} ms), the writer held throughout"
+        )
+
+
 # --- compaction under load ---------------------------------------------------------------------
 
 
@@ -456,6 +487,8 @@ def main() -> None:
     p = sub.add_parser("prune")
     p.add_argument("--rows", type=int, default=800_000)
     p.add_argument("--cascade", action="store_true", help="prune the rows' articles instead of compacting")
+    p = sub.add_parser("forget")
+    p.add_argument("--rows", default="1000000,10000000")
     p = sub.add_parser("month")
     p.add_argument("--readers", type=int, default=5000)
     p.add_argument("--items", type=int, default=200)
@@ -470,6 +503,8 @@ def main() -> None:
         asyncio.run(idle(args.rows, args.seconds))
     elif args.what == "stats":
         asyncio.run(stats([int(r) for r in args.rows.split(",")]))
+    elif args.what == "forget":
+        asyncio.run(forget([int(r) for r in args.rows.split(",")]))
     elif args.what == "prune":
         asyncio.run(prune(args.rows, args.cascade))
     else:
