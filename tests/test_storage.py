@@ -255,6 +255,30 @@ async def test_migrating_a_group_moves_its_subscriptions_and_queue(db: Database)
     assert await db.scalar("SELECT chat_id FROM outbox") == -1005
 
 
+async def test_a_group_migrated_while_a_story_fans_out_gets_the_story_once(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A chat a slice, so the fan-out is under way between the supergroup's new id and the old one.
+    monkeypatch.setattr(outbox, "FAN_OUT_SLICE", 1)
+    for chat_id in (-2000, -500, 7):
+        await reader(db, chat_id, ("all", "", False))
+    await chats.remember_chat(
+        db, chat_id=-5, chat_type="group", title="G", username=None, language=None, now=NOW
+    )
+    await subscriptions.subscribe(db, chat_id=-5, kind="all", now=NOW)
+    stored = await articles.store_items(
+        db, source_id="site", items=[item(1)], default_category=None, breaking=False, push=True, now=NOW
+    )
+    article_id = stored.new[0]
+    assert await outbox.continue_fan_out(db, now=NOW) is not None  # the cursor is at -500 now
+    await chats.migrate_chat(db, old_id=-5, new_id=-1005, now=NOW)
+    while await outbox.continue_fan_out(db, now=NOW) is not None:
+        pass
+    assert await queued_chats(db, article_id) == {-2000, -1005, -500, 7}
+    assert (await outbox.stats(db)).queued == 4
+    assert await db.scalar("SELECT COUNT(*) FROM fanouts") == 0
+
+
 async def test_same_url_twice_in_one_poll_is_one_article(db: Database) -> None:
     await reader(db, 1, ("all", "", False))
     twins = [item(1, url="http://site/news/twin"), item(2, "Twin again", url="http://site/news/twin")]

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from bot.models import Chat, ChatStatus, ChatType, PushOptions
-from bot.storage.interface import Database, Row
+from bot.storage import outbox
+from bot.storage.interface import Database, Row, dialect_of
 
 UPSERT_CHAT = """
 INSERT INTO chats (id, type, title, username, language, status, created_at, updated_at)
@@ -189,12 +190,17 @@ async def set_option(db: Database, *, chat_id: int, name: str, on: bool, now: fl
 
 
 async def migrate_chat(db: Database, *, old_id: int, new_id: int, now: float) -> None:
-    """Move a group that became a supergroup: its settings, subscriptions and pending deliveries."""
+    """Move a group that became a supergroup: its settings, subscriptions and pending deliveries,
+    and the stories a fan-out under way would otherwise pass it over for."""
     params = {"old_id": old_id, "new_id": new_id, "now": now}
     async with db.transaction() as conn:
+        lock = dialect_of(conn).chat_move_lock
+        if lock is not None:
+            await conn.execute(lock)
         await conn.execute(COPY_CHAT, params)
         await conn.execute(MOVE_SUBSCRIPTIONS, params)
         await conn.execute(MOVE_OUTBOX, params)
+        await outbox.queue_passed_over(conn, old_id=old_id, new_id=new_id, now=now)
         await conn.execute(RETIRE_CHAT, params)
 
 

@@ -53,6 +53,9 @@ class Dialect:
     # otherwise run beside it (PostgreSQL's outbox has no foreign keys: its migration 0015); None
     # where writers take turns anyway.
     outbox_writer_lock: str | None
+    # The same lock taken exclusively, by a move of a chat's rows to its new id (a group that became
+    # a supergroup): a fan-out slice queuing the old id commits first, and its rows move too.
+    chat_move_lock: str | None
     # Appended to a read of the article whose outbox rows a statement is about to insert: the
     # row stays as read (not taken down, not deleted) until the transaction ends, as PostgreSQL's
     # foreign key used to hold it for each row. Empty where writers take turns anyway.
@@ -99,6 +102,7 @@ CREATE TABLE IF NOT EXISTS schema_migrations (
     outbox_done_index="INDEXED BY outbox_done",
     free_pages="PRAGMA freelist_count",
     outbox_writer_lock=None,
+    chat_move_lock=None,
     article_share_lock="",
 )
 
@@ -159,5 +163,6 @@ ON CONFLICT (hour, slot) DO UPDATE SET
     free_pages=None,
     # Shared: writers run side by side; a chat's delete takes the same key exclusively (0x6e626f78).
     outbox_writer_lock="SELECT pg_advisory_xact_lock_shared(1851944824)",
+    chat_move_lock="SELECT pg_advisory_xact_lock(1851944824)",
     article_share_lock=" FOR SHARE",
 )

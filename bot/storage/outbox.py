@@ -98,6 +98,14 @@ RETURNING added, slices, created_at
 COUNT_SLICE = "UPDATE fanouts SET added = added + :added WHERE article_id = :article_id"
 END_FAN_OUT = "DELETE FROM fanouts WHERE article_id = :article_id"
 FANNING_OUT = "SELECT 1 FROM fanouts WHERE article_id = ?"
+# Fan-outs go up the chat ids, and a group Telegram makes a supergroup moves down to -100...: a
+# cursor between its two ids has passed the new one and not reached the old, so the move queues
+# those stories for the chat itself (its rows at the old id, if any, moved with it).
+PASSED_OVER = """
+SELECT f.article_id, f.priority, f.category, f.source, f.wanted, f.unwanted, f.created_at
+FROM fanouts AS f
+WHERE f.after_chat >= :new_id AND f.after_chat < :old_id
+"""
 COUNT_FAN_OUTS = "SELECT COUNT(*) FROM fanouts"  # a row per story being queued: a handful
 # Fan-out counts what it added (there is no INSERT trigger). The slice's own rows are the ones
 # made at the fan-out's time: rows of the same chats from before, queued or not, are older.
@@ -575,6 +583,37 @@ async def _fan_out_slice(
         queued = 0 if row is None else int(row[0])
         await conn.execute(COUNT_FANNED_OUT, {"queued": queued, "added": added})
     return upto, added
+
+
+async def queue_passed_over(conn: Connection, *, old_id: int, new_id: int, now: float) -> int:
+    """Queue for a chat moving from ``old_id`` to ``new_id`` the stories whose fan-out is between
+    the two; inside the move's transaction, after its subscriptions moved. Returns rows queued."""
+    async with conn.execute(PASSED_OVER, {"old_id": old_id, "new_id": new_id}) as cur:
+        passed = await cur.fetchall()
+    queued = 0
+    for row in passed:
+        article_id = int(row["article_id"])
+        if not await hold_article(conn, article_id):
+            continue  # taken down meanwhile: its fan-out stops at the next slice
+        # Not fresh: the chat may have a row for the story already (one moved, or a subscription
+        # of the new id's own), and ON CONFLICT leaves that one be.
+        spec = FanOutSpec(
+            article_id,
+            int(row["priority"]),
+            row["category"],
+            row["source"],
+            row["wanted"],
+            row["unwanted"],
+            fresh=False,
+        )
+        queued_at = float(row["created_at"])
+        _, added = await _fan_out_slice(
+            conn, spec, after=new_id - 1, upto=new_id, now=now, queued_at=queued_at
+        )
+        if added:
+            await conn.execute(COUNT_SLICE, {"article_id": article_id, "added": added})
+        queued += added
+    return queued
 
 
 async def fanning_out(conn: Connection, article_id: int) -> bool:
