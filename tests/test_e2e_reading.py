@@ -163,6 +163,32 @@ async def test_summary_of_an_unfetched_page_says_fetching_then_expands(
     assert [c["answer_text"] for c in await control.callbacks()] == ["Fetching the article…"]
 
 
+async def test_summary_of_an_unfetched_page_reads_it_with_the_sources_preset(
+    site: FeedServer,
+    control: EmulatorClient,
+    make_settings: Callable[..., Settings],
+    start_bot: Callable[[Settings], Awaitable[Any]],
+) -> None:
+    settings = _settings(make_settings, site, fetch_articles=False)
+    source = replace(settings.sources[0], preset="caliber", timezone="Asia/Baku")
+    await start_bot(replace(settings, sources=(source,)))
+    await _reader(control, READER)
+    await _wait_for_poll(site, "/rss.xml", 2)
+    # Only the preset's selectors know where this outlet prints a story's section.
+    body = "".join(f"<p>{p}</p>" for p in HARBOUR[:3])
+    page = (
+        "<html><head><title>Breaking story 24</title></head><body><div class='post'>"
+        "<div class='post_category'>WEATHER DESK</div><h1 class='post_title'>Breaking story 24</h1>"
+        f"<div class='post_body'>{body}</div></div></body></html>"
+    )
+    pushed = await _push_new(site, control, 24, page)
+    assert "WEATHER DESK" not in pushed["text"]
+    await control.press_button(READER, READER, pushed["message_id"], _data(pushed, "Summary"))
+    expanded = await _wait_for(control, READER, lambda m: "<blockquote expandable>" in m["html"])
+    assert "WEATHER DESK" in expanded["text"]
+    assert "Rescue teams worked through the night" in expanded["text"]
+
+
 async def test_summary_falls_back_to_the_lead_when_the_page_cannot_be_fetched(
     site: FeedServer,
     control: EmulatorClient,

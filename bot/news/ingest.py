@@ -71,7 +71,7 @@ def _selectors(source: Source) -> ListingSelectors:
     return ListingSelectors(**{**defaults, **given})
 
 
-def _article_selectors(source: Source) -> tuple[ArticleSelectors | None, ZoneInfo]:
+def article_selectors(source: Source) -> tuple[ArticleSelectors | None, ZoneInfo]:
     """The source's preset article selectors (if it names a preset) and the zone its pages write in."""
     site_tz = ZoneInfo(source.options["timezone"]) if source.options.get("timezone") else ZoneInfo("UTC")
     name = source.options.get("preset")
@@ -254,7 +254,7 @@ async def _fetch_page(
         try:
             # Article addresses come from the feed's content: untrusted unless on the source's own host.
             result = await fetcher.fetch(url, trusted=_trusted(source, url))
-            selectors, site_tz = _article_selectors(source)
+            selectors, site_tz = article_selectors(source)
             page = await asyncio.to_thread(
                 extract_article, result.content, url=result.url, selectors=selectors, tz=site_tz
             )

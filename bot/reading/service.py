@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 
 from bot.models import Article
 from bot.news.article import ArticlePage, extract_article
 from bot.news.fetcher import Fetcher, FetchError
-from bot.news.ingest import page_facts
+from bot.news.ingest import article_selectors, page_facts
+from bot.news.presets import ArticleSelectors
 from bot.reading.related import MAX_RELATED, RelatedRead, related_reads, similar_articles
 from bot.reading.summarize import Summary, summarize
 from bot.storage import articles, search, sources
@@ -32,22 +34,31 @@ class ArticleSummary:
     from_lead: bool  # the page could not be had; the feed's lead stood in
 
 
-async def _trusted(db: Database, article: Article) -> bool:
-    """As in ingestion: only the operator's configured source (its exact scheme, host and port) is trusted."""
+async def _fetch_article_page(db: Database, fetcher: Fetcher, article: Article) -> ArticlePage:
+    """Fetch a stored article's page as ingestion would: read with its source's preset selectors
+    and zone, and trusted only for the operator's configured source (its exact scheme, host and
+    port)."""
     source = await sources.get_source(db, source_id=article.source_id)
+    if source is None:
+        return await fetch_page(fetcher, article.url)
     origin = origin_of(article.url)
-    return (
-        source is not None
-        and source.origin == "config"
-        and origin is not None
-        and origin == origin_of(source.url)
-    )
+    trusted = source.origin == "config" and origin is not None and origin == origin_of(source.url)
+    selectors, site_tz = article_selectors(source)
+    return await fetch_page(fetcher, article.url, trusted=trusted, selectors=selectors, tz=site_tz)
 
 
-async def fetch_page(fetcher: Fetcher, url: str, *, trusted: bool = False) -> ArticlePage:
+async def fetch_page(
+    fetcher: Fetcher,
+    url: str,
+    *,
+    trusted: bool = False,
+    selectors: ArticleSelectors | None = None,
+    tz: tzinfo = UTC,
+) -> ArticlePage:
     """Fetch and extract a page; FetchError when it cannot be had."""
     result = await fetcher.fetch(url, trusted=trusted)
-    return await asyncio.to_thread(extract_article, result.content, url=result.url)
+    read = functools.partial(extract_article, url=result.url, selectors=selectors, tz=tz)
+    return await asyncio.to_thread(read, result.content)
 
 
 async def _store_fetched(db: Database, article: Article, page: ArticlePage) -> Summary:
@@ -79,7 +90,7 @@ async def article_summary(db: Database, fetcher: Fetcher, *, article_id: int) ->
         return ArticleSummary(article, facts.summary, not article.body and facts.page_error is not None)
     if not facts.page_fetched and is_web_address(article.url):
         try:
-            page = await fetch_page(fetcher, article.url, trusted=await _trusted(db, article))
+            page = await _fetch_article_page(db, fetcher, article)
         except FetchError as exc:
             logger.info("Page of article %d not fetched for a summary: %s", article.id, exc)
             await articles.record_page_failure(
@@ -87,6 +98,9 @@ async def article_summary(db: Database, fetcher: Fetcher, *, article_id: int) ->
             )
         else:
             summary = await _store_fetched(db, article, page)
+            # What the page added (a kicker, a category, the publisher's time) shows at once.
+            fetched = await search.reading_facts(db, article_id=article_id)
+            article = fetched.article if fetched is not None else article
             if summary.sentences:
                 return ArticleSummary(article, summary.sentences, False)
     text = article.body or article.lead
