@@ -62,12 +62,13 @@ from bot.render.callbacks import (
 )
 from bot.render.callbacks import LANGUAGE as LANGUAGE_BUTTON
 from bot.reports import ErrorReports
+from bot.staff import tell_owners
 from bot.storage import channels as channel_store
 from bot.storage import leases, open_database, search, sources, watch
 from bot.storage.connection import InstanceLock
 from bot.storage.outbox import Shards
 from bot.storage.postgres import PostgresDatabase
-from bot.supervisor import Supervisor
+from bot.supervisor import Note, Supervisor
 from bot.watching import Watcher
 from bot.workers import PERIODIC, Roles, ShardBalancer, Workers, check_role
 from handlers import admin, dataio, gates, language, membership, moderation, reading, start, subscriptions
@@ -255,12 +256,10 @@ async def open_services(application: NewsApp) -> None:
     rate_limiter = application.bot.rate_limiter
     assert isinstance(rate_limiter, SharedRateLimiter)
 
-    async def tell_admins(text: str) -> None:
-        for admin_id in settings.bot.admins:
-            try:
-                await application.bot.send_message(admin_id, text)
-            except TelegramError as exc:
-                logger.warning("Could not tell admin %d: %s", admin_id, _one_line(exc))
+    async def tell_admins(note: Note) -> None:
+        await tell_owners(
+            application.bot, db, settings.bot.admins, note, default_language=settings.bot.language
+        )
 
     data.supervisor = supervisor = Supervisor(tell_admins, translate=translator(settings.bot.language))
     send = make_sender(

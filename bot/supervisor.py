@@ -24,7 +24,9 @@ from bot.i18n import Translate, translator
 
 logger = logging.getLogger(__name__)
 
-Notify = Callable[[str], Awaitable[None]]
+# Notes go out as a function of the language: each admin reads it in their own.
+Note = Callable[[Translate], str]
+Notify = Callable[[Note], Awaitable[None]]
 
 # Back-off after a failure doubles from FIRST_DELAY up to MAX_DELAY; a restarted long-running
 # task that has run RECOVER_AFTER seconds without failing has recovered.
@@ -63,7 +65,7 @@ class Supervisor:
         translate: Translate | None = None,
     ) -> None:
         self._notify = notify
-        # The admins' notes speak the bot's default language (they go to every owner at once).
+        # /stats' line speaks this language unless given another (notes speak each admin's).
         self._tr = translate if translate is not None else translator("en")
         self.first_delay = FIRST_DELAY if first_delay is None else first_delay
         self.max_delay = MAX_DELAY if max_delay is None else max_delay
@@ -147,12 +149,16 @@ class Supervisor:
             logger.warning("%s failed again (%s); retrying in %.1f s", key, health.last_error, delay)
         if not health.failing:
             health.failing.add(key)
-            tr = self._tr
-            text = tr(
-                "⚠️ <b>{kind}</b> is failing: {error}\n"
-                "It is retried with back-off; you will hear when it recovers."
-            )
-            await self._tell(text.format(kind=html.escape(kind), error=html.escape(health.last_error)))
+            error = health.last_error
+
+            def failing(tr: Translate) -> str:
+                text = tr(
+                    "⚠️ <b>{kind}</b> is failing: {error}\n"
+                    "It is retried with back-off; you will hear when it recovers."
+                )
+                return text.format(kind=html.escape(kind), error=html.escape(error))
+
+            await self._tell(failing)
         health.failing.add(key)
 
     async def _succeeded(self, kind: str, key: str) -> None:
@@ -164,18 +170,23 @@ class Supervisor:
         health.failing.discard(key)
         logger.info("%s has recovered", key)
         if not health.failing:
-            text = self._tr.ngettext(
-                "✅ <b>{kind}</b> has recovered ({n} error since start).",
-                "✅ <b>{kind}</b> has recovered ({n} errors since start).",
-                health.errors,
-            )
-            await self._tell(text.format(kind=html.escape(kind), n=health.errors))
+            errors = health.errors
 
-    async def _tell(self, text: str) -> None:
+            def recovered(tr: Translate) -> str:
+                text = tr.ngettext(
+                    "✅ <b>{kind}</b> has recovered ({n} error since start).",
+                    "✅ <b>{kind}</b> has recovered ({n} errors since start).",
+                    errors,
+                )
+                return text.format(kind=html.escape(kind), n=errors)
+
+            await self._tell(recovered)
+
+    async def _tell(self, note: Note) -> None:
         try:
-            await self._notify(text)
+            await self._notify(note)
         except Exception:  # telling the admins must never become a failure of its own
-            logger.exception("Could not tell the admins: %s", text)
+            logger.exception("Could not tell the admins: %s", note(self._tr))
 
     def summary(self, translate: Translate | None = None) -> str:
         """One line for /stats: errors per kind of task since start, and what is failing now."""

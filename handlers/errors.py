@@ -11,12 +11,15 @@ from __future__ import annotations
 import logging
 import time
 import traceback
+from collections.abc import Callable
 
 from telegram import Update
 from telegram.error import BadRequest, Forbidden, TelegramError
 
 from bot.context import NewsContext
+from bot.i18n import Translate
 from bot.render.html import clip, escape, utf16_len
+from bot.staff import tell_owners
 
 logger = logging.getLogger(__name__)
 
@@ -45,12 +48,10 @@ def _redact(text: str, context: NewsContext) -> str:
     return text.replace(token, "<redacted>") if token else text
 
 
-async def _tell_admins(context: NewsContext, text: str) -> None:
-    for admin in context.settings.bot.admins:
-        try:
-            await context.bot.send_message(admin, text)
-        except TelegramError:
-            logger.warning("Could not report the error to admin %d", admin)
+async def _tell_admins(context: NewsContext, note: Callable[[Translate], str]) -> None:
+    settings = context.settings
+    language = settings.bot.language
+    await tell_owners(context.bot, context.db, settings.bot.admins, note, default_language=language)
 
 
 async def _tell_reader(update: object, context: NewsContext) -> None:
@@ -89,16 +90,19 @@ async def on_error(update: object, context: NewsContext) -> None:
         return
     trace = "".join(traceback.format_exception(type(error), error, error.__traceback__))
     trace = _redact(trace, context)
-    # To the admins, in the bot's language: the update's chat may speak another.
-    tr = context.translate(context.settings.bot.language)
-    repeats = tr("Repeats within {window} are counted and reported once.").format(
-        window=tr.ago(reports.window)  # "10 minutes", "10 минут": Babel's words for the language
-    )
-    text = (
-        "<b>" + escape(tr("newsbot error")) + f"</b>\n<pre>{escape(trace[-REPORT_LIMIT:])}</pre>\n"
-        f"<i>{escape(repeats)}</i>"
-    )
-    await _tell_admins(context, text)
+    window = reports.window
+
+    # To each owner in their own language, not the update's chat's.
+    def note(tr: Translate) -> str:
+        repeats = tr("Repeats within {window} are counted and reported once.").format(
+            window=tr.ago(window)  # "10 minutes", "10 минут": Babel's words for the language
+        )
+        return (
+            "<b>" + escape(tr("newsbot error")) + f"</b>\n<pre>{escape(trace[-REPORT_LIMIT:])}</pre>\n"
+            f"<i>{escape(repeats)}</i>"
+        )
+
+    await _tell_admins(context, note)
 
 
 async def report_held(context: NewsContext) -> None:
@@ -108,16 +112,19 @@ async def report_held(context: NewsContext) -> None:
     held = context.bot_data.error_reports.take_held(time.monotonic())
     if not held:
         return
-    tr = context.translate(context.settings.bot.language)
-    text = "<b>" + escape(tr("newsbot errors, repeated")) + "</b>"
-    for n, h in enumerate(held):
-        more = tr.ngettext("<b>{n}</b> more time", "<b>{n}</b> more times", h.count).format(n=h.count)
-        line = f"\n• {escape(h.summary)} — {more}"
-        if utf16_len(text) + utf16_len(line) > REPORT_LIMIT:
-            left = len(held) - n
-            text += "\n" + tr.ngettext(
-                "… and {n} more kind of fault", "… and {n} more kinds of fault", left
-            ).format(n=left)
-            break
-        text += line
-    await _tell_admins(context, text)
+
+    def note(tr: Translate) -> str:
+        text = "<b>" + escape(tr("newsbot errors, repeated")) + "</b>"
+        for n, h in enumerate(held):
+            more = tr.ngettext("<b>{n}</b> more time", "<b>{n}</b> more times", h.count).format(n=h.count)
+            line = f"\n• {escape(h.summary)} — {more}"
+            if utf16_len(text) + utf16_len(line) > REPORT_LIMIT:
+                left = len(held) - n
+                text += "\n" + tr.ngettext(
+                    "… and {n} more kind of fault", "… and {n} more kinds of fault", left
+                ).format(n=left)
+                break
+            text += line
+        return text
+
+    await _tell_admins(context, note)

@@ -8,15 +8,16 @@ import logging
 import time
 from datetime import UTC, datetime, timedelta
 
-from telegram.error import TelegramError
 from telegram.ext import Job, JobQueue
 
 from bot.context import NewsContext
+from bot.i18n import Translate
 from bot.models import Source
 from bot.news.ingest import PollReport, fetch_pages, poll_source
 from bot.reading.summarize import page_summary
 from bot.render.sources import failing_text, recovered_text
-from bot.storage import chats, leases, outbox, sources
+from bot.staff import tell_owners
+from bot.storage import leases, outbox, sources
 
 logger = logging.getLogger(__name__)
 
@@ -160,14 +161,13 @@ async def _tell_admins_about_health(context: NewsContext, source: Source, report
     error = report.error
     if not (report.failures == 1 if error is not None else report.recovered):
         return
-    for admin in context.settings.bot.admins:
-        # Each owner reads it in their own chat's language (their chat id is their user id).
-        tr = context.translate(await chats.language_of(context.db, chat_id=admin))
-        text = failing_text(source, error, tr) if error is not None else recovered_text(source, tr)
-        try:
-            await context.bot.send_message(admin, text)
-        except TelegramError as exc:
-            logger.warning("Could not tell admin %d about source %s: %s", admin, source.id, exc)
+
+    def note(tr: Translate) -> str:
+        return failing_text(source, error, tr) if error is not None else recovered_text(source, tr)
+
+    settings = context.settings
+    language = settings.bot.language
+    await tell_owners(context.bot, context.db, settings.bot.admins, note, default_language=language)
 
 
 async def sync_sources(context: NewsContext) -> None:

@@ -5,15 +5,16 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 
-from bot.supervisor import Supervisor
+from bot.i18n import translator
+from bot.supervisor import Note, Supervisor
 
 
 class Admins:
     def __init__(self) -> None:
         self.told: list[str] = []
 
-    async def __call__(self, text: str) -> None:
-        self.told.append(text)
+    async def __call__(self, note: Note) -> None:
+        self.told.append(note(translator("en")))
 
 
 class Clock:
