@@ -159,15 +159,15 @@ async def _tell_admins_about_health(context: NewsContext, source: Source, report
     to 0), so with several ingest workers, and across restarts, only that poll's worker tells.
     """
     error = report.error
-    if not (report.failures == 1 if error is not None else report.recovered):
+    owners = context.settings.bot.admins
+    if not owners or not (report.failures == 1 if error is not None else report.recovered):
         return
 
     def note(tr: Translate) -> str:
         return failing_text(source, error, tr) if error is not None else recovered_text(source, tr)
 
-    settings = context.settings
-    language = settings.bot.language
-    await tell_owners(context.bot, context.db, settings.bot.admins, note, default_language=language)
+    language = context.settings.bot.language
+    await tell_owners(context.bot, context.db, owners, note, default_language=language)
 
 
 async def sync_sources(context: NewsContext) -> None:
