@@ -182,15 +182,40 @@ async def test_a_late_outcome_never_undoes_what_the_next_holder_of_the_shard_did
     assert await outbox.record(db, outbox.Outcomes([(7, NOW, second.id)], [], [], [], [], [])) == 0
     # The first worker's outcome comes in late (a flood wait, a network error, a stale article).
     late = outbox.Outcomes.empty()
-    late.retry.append((NOW, "timed out", first.id))
-    late.failed.append(("bad", first.id))
-    late.stale.append(("stale", first.id))
-    late.held.append((NOW, first.id))
-    assert await outbox.record(db, late) == 4  # none applied: told to the caller, which logs them
-    await outbox.release(db, [(NOW, first.id)])
+    late.retry.append((NOW, "timed out", first.id, first.claim))
+    late.failed.append(("bad", first.id, first.claim))
+    late.stale.append(("stale", first.id, first.claim))
+    late.held.append((NOW, first.id, first.claim))
+    late.released.append((NOW, first.id, first.claim))
+    assert await outbox.record(db, late) == 5  # none applied: told to the caller, which logs them
     row = await db.fetchone("SELECT state, message_id, attempts FROM outbox WHERE id = ?", (first.id,))
     assert (row["state"], row["message_id"], row["attempts"]) == ("sent", 7, 1)
     assert await outbox.claim(db, article_id=result.new[0], limit=10, now=time.time()) == []
+
+
+async def test_a_late_outcome_leaves_a_row_the_next_holder_is_sending_with_it(db: Database) -> None:
+    await reader(db, 1, ("all", "", False))
+    result = await articles.store_items(
+        db, source_id="site", items=[item(1)], default_category=None, breaking=False, push=True, now=NOW
+    )
+    (first,) = await outbox.claim(db, article_id=result.new[0], limit=10, now=time.time())
+    # The first worker lost the shard's lease mid-send: the new holder re-queues the row and
+    # claims it again, and is sending it when the first worker's outcome comes in.
+    assert await outbox.release_claims(db) == 1
+    (second,) = await outbox.claim(db, article_id=result.new[0], limit=10, now=time.time())
+    assert second.id == first.id and second.claim != first.claim
+    late = outbox.Outcomes.empty()
+    late.retry.append((NOW, "timed out", first.id, first.claim))
+    late.released.append((NOW, first.id, first.claim))
+    assert await outbox.record(db, late) == 2
+    # Put back in the queue, it would go out a second time with the next claim.
+    assert await outbox.claim(db, article_id=result.new[0], limit=10, now=time.time()) == []
+    row = await db.fetchone("SELECT state, attempts FROM outbox WHERE id = ?", (first.id,))
+    assert (row["state"], row["attempts"]) == ("sending", 0)
+    done = outbox.Outcomes.empty()
+    done.retry.append((NOW, "timed out", second.id, second.claim))  # the holder's own applies
+    assert await outbox.record(db, done) == 0
+    assert await db.scalar("SELECT state FROM outbox WHERE id = ?", (first.id,)) == "queued"
 
 
 async def test_a_message_sent_after_its_row_was_requeued_is_recorded_as_sent(db: Database) -> None:

@@ -74,7 +74,7 @@ async def send_all(db: Database, article_id: int, *, at: float, fail: Collection
     done = outbox.Outcomes.empty()
     for n, row in enumerate(rows):
         if row.chat_id in fail:
-            done.failed.append(("Bad Request: nope", row.id))
+            done.failed.append(("Bad Request: nope", row.id, row.claim))
         else:
             done.sent.append((1000 + n, at, row.id))
     await outbox.record(db, done)

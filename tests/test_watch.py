@@ -72,7 +72,7 @@ async def test_queue_figures_give_depth_and_the_age_of_the_oldest_due_delivery(d
     rows = await outbox.claim(db, article_id=old, limit=10, now=now)
     done = outbox.Outcomes.empty()
     done.sent.extend((100 + n, now, r.id) for n, r in enumerate(rows[1:]))
-    done.held.append((now + 8 * 3600, rows[0].id))
+    done.held.append((now + 8 * 3600, rows[0].id, rows[0].claim))
     await outbox.record(db, done)
     figures = await watch.queue_figures(db, now=now)
     assert figures.depth == 4
@@ -85,9 +85,9 @@ async def test_outcomes_of_the_last_hours_are_counted_as_they_are_recorded(db: D
     rows = await outbox.claim(db, article_id=article, limit=10, now=now)
     done = outbox.Outcomes.empty()
     done.sent.extend((100 + n, now, r.id) for n, r in enumerate(rows[:2]))
-    done.failed.append(("Bad Request: nope", rows[2].id))
-    done.stale.append(("stale", rows[3].id))
-    done.retry.append((now + 60, "TimedOut", rows[4].id))  # not finished: not an outcome yet
+    done.failed.append(("Bad Request: nope", rows[2].id, rows[2].claim))
+    done.stale.append(("stale", rows[3].id, rows[3].claim))
+    done.retry.append((now + 60, "TimedOut", rows[4].id, rows[4].claim))  # not finished: not an outcome yet
     await outbox.record(db, done)
     await chats.set_status(db, chat_id=rows[4].chat_id, status="blocked", now=now, reason="blocked")
 

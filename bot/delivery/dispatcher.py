@@ -376,7 +376,7 @@ class Dispatcher:
 
     async def _accept(self, article_id: int, rows: list[ClaimedRow], now_wall: float) -> None:
         if await self._article(article_id) is None:  # pruned between fan-out and claim
-            self._outcomes.stale.extend(("stale", r.id) for r in rows)
+            self._outcomes.stale.extend(("stale", r.id, r.claim) for r in rows)
             self.counters.stale += len(rows)
             return
         held: dict[int, int] = {}  # chat id -> its first held row in this claim
@@ -386,7 +386,7 @@ class Dispatcher:
         for row in rows:
             if now_wall - row.created_at > self._stale_after:
                 # Too old to push as news; a chat with a digest still gets it listed there.
-                self._outcomes.stale.append(("digest" if row.digest_time else "stale", row.id))
+                self._outcomes.stale.append(("digest" if row.digest_time else "stale", row.id, row.claim))
                 self.counters.stale += 1
                 continue
             if row.kind == "push" and row.quiet_start and row.quiet_end:
@@ -394,7 +394,7 @@ class Dispatcher:
                 moment = datetime.fromtimestamp(now_wall, UTC)
                 ends = quiet_until(moment, row.quiet_start, row.quiet_end, zone)
                 if ends is not None:
-                    self._outcomes.held.append((ends.timestamp(), row.id))
+                    self._outcomes.held.append((ends.timestamp(), row.id, row.claim))
                     continue
             if row.held and self._send_batch is not None:
                 held.setdefault(row.chat_id, row.id)
@@ -440,7 +440,7 @@ class Dispatcher:
                 # Before any outcome reschedules the chat: its next send is paced from now.
                 self._limiter.end(chat_id, now=self._clock())
             if message_id is None:
-                self._outcomes.stale.append(("stale", row.id))
+                self._outcomes.stale.append(("stale", row.id, row.claim))
                 self.counters.stale += 1
                 self._finish(row, chat_id)
                 return
@@ -475,7 +475,7 @@ class Dispatcher:
             batch = None
         finally:
             if batch:  # the list did not go out: its other items wait for the next attempt
-                self._outcomes.released.extend((self._now(), r.id) for r in batch)
+                self._outcomes.released.extend((self._now(), r.id, r.claim) for r in batch)
             self._slots.release()
             # An idle loop would otherwise sit on this outcome for up to a second unrecorded,
             # widening what a crash can double well beyond FLUSH_EVERY.
@@ -483,7 +483,7 @@ class Dispatcher:
 
     def _finish(self, row: ClaimedRow, chat_id: int, *, failed: str | None = None) -> None:
         if failed is not None:
-            self._outcomes.failed.append((failed[:500], row.id))
+            self._outcomes.failed.append((failed[:500], row.id, row.claim))
             self.counters.failed += 1
         self._claimed -= 1
         queue = self._chats.get(chat_id)
@@ -538,7 +538,7 @@ class Dispatcher:
             self._finish(row, chat_id, failed=f"gave up: {error}")
             return
         delay = min(2.0 ** min(row.attempts, 8), 300.0) * random.uniform(0.8, 1.2)  # noqa: S311 - jitter only
-        self._outcomes.retry.append((now + delay, error[:500], row.id))
+        self._outcomes.retry.append((now + delay, error[:500], row.id, row.claim))
         self.counters.retried += 1
         self._finish(row, chat_id)
 
@@ -600,7 +600,7 @@ class Dispatcher:
             await asyncio.gather(*self._in_flight, return_exceptions=True)
         await self._flush()
         leftovers = Outcomes.empty()
-        leftovers.released.extend((self._now(), r.id) for q in self._chats.values() for r in q.rows)
+        leftovers.released.extend((self._now(), r.id, r.claim) for q in self._chats.values() for r in q.rows)
         if leftovers.released:
             # Handed back through the same guarded write, so rows taken over meanwhile are counted.
             self._count_late(await outbox.record(self._db, leftovers), len(leftovers.released))

@@ -11,9 +11,11 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import secrets
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from bot.models import OutboxStats
 from bot.storage.dialect import Dialect
@@ -199,7 +201,7 @@ ORDER BY chat_id, id
 """
 MARK_HELD = """
 UPDATE outbox SET state = 'queued', next_attempt_at = ?, last_error = 'quiet'
-WHERE id = ? AND state = 'sending'
+WHERE id = ? AND claim = ? AND state = 'sending'
 """
 DIGEST_CHATS = """
 SELECT id, digest_time, timezone, last_digest_at, language, push_silent FROM chats
@@ -215,28 +217,35 @@ MARK_DIGESTED = "UPDATE outbox SET state = 'digested', message_id = ?, sent_at =
 # A claim keeps only the rows still queued when it marks them: on PostgreSQL (READ COMMITTED) the
 # SELECT and this UPDATE are two snapshots, and a row another worker took in between (a shard
 # handed over mid-claim) is re-checked by the UPDATE and left out, never claimed twice.
-CLAIM_MARK = "UPDATE outbox SET state = 'sending' WHERE id IN {ids} AND state = 'queued' RETURNING id"
-# Outcomes apply only to rows still claimed: one re-queued by a shard handover and since sent (or
-# failed) by another worker is not put back in the queue. A sent message is recorded even on a
-# row re-queued meanwhile, since it went out: queued again it would go out twice.
+CLAIM_MARK = (
+    "UPDATE outbox SET state = 'sending', claim = :claim WHERE id IN {ids} AND state = 'queued' RETURNING id"
+)
+# Outcomes apply only to rows still held by their own claim (its token, migration 0018): one
+# re-queued by a shard handover, and since claimed again or sent or failed by another worker, is
+# not put back in the queue. A sent message is recorded even on a row re-queued or claimed again
+# meanwhile, since it went out: queued again it would go out twice.
 MARK_SENT = """
 UPDATE outbox SET state = 'sent', message_id = ?, sent_at = ?, attempts = attempts + 1, last_error = NULL
 WHERE id = ? AND state IN ('sending', 'queued')
 """
 # The rows of a batch of outcomes as they stand, read before the guarded writes above: those
 # whose guard no longer holds are counted, since the writes themselves drop them without a word.
-OUTCOME_STATES = "SELECT id, state FROM outbox WHERE id IN {ids}"
+OUTCOME_STATES = "SELECT id, state, claim FROM outbox WHERE id IN {ids}"
 MARK_RETRY = """
 UPDATE outbox SET state = 'queued', attempts = attempts + 1, next_attempt_at = ?, last_error = ?
-WHERE id = ? AND state = 'sending'
+WHERE id = ? AND claim = ? AND state = 'sending'
 """
 MARK_FAILED = """
 UPDATE outbox SET state = 'failed', attempts = attempts + 1, last_error = ?
-WHERE id = ? AND state = 'sending'
+WHERE id = ? AND claim = ? AND state = 'sending'
 """
 # A row handed back without an attempt: the chat's turn had not come, or we are shutting down.
-MARK_RELEASED = "UPDATE outbox SET state = 'queued', next_attempt_at = ? WHERE id = ? AND state = 'sending'"
-MARK_STALE = "UPDATE outbox SET state = ?, last_error = 'stale' WHERE id = ? AND state = 'sending'"
+MARK_RELEASED = (
+    "UPDATE outbox SET state = 'queued', next_attempt_at = ? WHERE id = ? AND claim = ? AND state = 'sending'"
+)
+MARK_STALE = (
+    "UPDATE outbox SET state = ?, last_error = 'stale' WHERE id = ? AND claim = ? AND state = 'sending'"
+)
 BLOCK_CHAT = "UPDATE chats SET status = ?, updated_at = ? WHERE id = ? AND status = 'active'"
 BLOCK_CHAT_QUEUE = """
 UPDATE outbox SET state = 'blocked', last_error = ?
@@ -377,19 +386,21 @@ class ClaimedRow:
     preview: bool = True
     photo: bool = False
     short: bool = False
+    claim: int = 0  # the token of the claim that took the row: its outcomes carry it
 
 
 @dataclass(slots=True)
 class Outcomes:
     """Outcomes gathered by the dispatcher, written together in one transaction."""
 
+    # Each names its row by id and, but for a sent one, by the token of the claim that took it.
     sent: list[tuple[int, float, int]]  # (message_id, sent_at, row id)
-    retry: list[tuple[float, str, int]]  # (next_attempt_at, error, row id)
-    failed: list[tuple[str, int]]  # (error, row id)
-    released: list[tuple[float, int]]  # (next_attempt_at, row id)
-    stale: list[tuple[str, int]]  # (new state: 'stale' or 'digest', row id)
+    retry: list[tuple[float, str, int, int]]  # (next_attempt_at, error, row id, claim)
+    failed: list[tuple[str, int, int]]  # (error, row id, claim)
+    released: list[tuple[float, int, int]]  # (next_attempt_at, row id, claim)
+    stale: list[tuple[str, int, int]]  # (new state: 'stale' or 'digest', row id, claim)
     blocked_chats: list[tuple[str, float, int, str]]  # (status, now, chat id, reason)
-    held: list[tuple[float, int]] = field(default_factory=list)  # (quiet hours end, row id)
+    held: list[tuple[float, int, int]] = field(default_factory=list)  # (quiet hours end, row id, claim)
 
     @classmethod
     def empty(cls) -> Outcomes:
@@ -682,12 +693,13 @@ async def _mark_claimed(conn: Connection, dialect: Dialect, selected: Iterable[R
     if not rows:
         return rows
     mark = statements(dialect).claim_mark
-    async with conn.execute(mark, {"ids": json.dumps([r["id"] for r in rows])}) as cur:
+    token = secrets.randbits(62) + 1  # never 0, an unclaimed row's; fits a signed BIGINT
+    async with conn.execute(mark, {"ids": json.dumps([r["id"] for r in rows]), "claim": token}) as cur:
         taken = {r[0] for r in await cur.fetchall()}
-    return [r for r in rows if r["id"] in taken]
+    return [{**dict(r), "claim": token} for r in rows if r["id"] in taken]
 
 
-def _claimed(row: Row) -> ClaimedRow:
+def _claimed(row: Mapping[str, Any]) -> ClaimedRow:
     values = dict(row)
     values["held"] = bool(values["held"])
     for name in ("silent", "preview", "photo", "short"):
@@ -762,10 +774,10 @@ async def record(db: Database, outcomes: Outcomes) -> int:
     One no longer applies when its row left 'sending' meanwhile (a shard handover re-queued it and
     another worker has sent or failed it since) or is gone: the guarded write leaves such a row be.
     """
-    # Each applies to a row in these states (MARK_SENT's guard, then all the others').
+    # Each applies to a row in these states (MARK_SENT's guard), or still held by its own claim.
     sent = [row[-1] for row in outcomes.sent]
     claimed = [
-        row[-1]
+        (row[-2], row[-1])
         for rows in (outcomes.retry, outcomes.failed, outcomes.released, outcomes.stale, outcomes.held)
         for row in rows
     ]
@@ -773,10 +785,11 @@ async def record(db: Database, outcomes: Outcomes) -> int:
         late = 0
         if sent or claimed:
             sql = statements(db.dialect).outcome_states
-            ids = json.dumps(sorted({*sent, *claimed}))
-            states = {row["id"]: row["state"] for row in await conn.execute_fetchall(sql, {"ids": ids})}
-            late = sum(1 for i in sent if states.get(i) not in ("sending", "queued"))
-            late += sum(1 for i in claimed if states.get(i) != "sending")
+            ids = json.dumps(sorted({*sent, *(i for i, _ in claimed)}))
+            rows = await conn.execute_fetchall(sql, {"ids": ids})
+            found = {row["id"]: (row["state"], row["claim"]) for row in rows}
+            late = sum(1 for i in sent if found.get(i, ("gone",))[0] not in ("sending", "queued"))
+            late += sum(1 for i, token in claimed if found.get(i) != ("sending", token))
         for sql, rows in (
             (MARK_SENT, outcomes.sent),
             (MARK_RETRY, outcomes.retry),
@@ -791,14 +804,6 @@ async def record(db: Database, outcomes: Outcomes) -> int:
             await conn.execute(BLOCK_CHAT, (status, now, chat_id))
             await conn.execute(BLOCK_CHAT_QUEUE, (reason, chat_id))
     return late
-
-
-async def release(db: Database, rows: Iterable[tuple[float, int]]) -> None:
-    """Hand claimed rows back to the queue without counting an attempt."""
-    rows = list(rows)
-    if rows:
-        async with db.transaction() as conn:
-            await conn.executemany(MARK_RELEASED, rows)
 
 
 async def stats(db: Database) -> OutboxStats:
