@@ -105,10 +105,13 @@ class Worker:
 class Cluster:
     """The emulator and the workers as processes; every one of them is killed on the way out."""
 
-    def __init__(self, tmp_path: Path, postgres_url: str, feed: HoldingFeed) -> None:
+    def __init__(
+        self, tmp_path: Path, postgres_url: str, feed: HoldingFeed, *, readers: int = READERS
+    ) -> None:
         self.tmp = tmp_path
         self.url = postgres_url
         self.feed = feed
+        self.readers = readers
         self.port = free_port()
         self.api_url = f"http://127.0.0.1:{self.port}"
         self.emulator: asyncio.subprocess.Process | None = None
@@ -137,7 +140,7 @@ class Cluster:
             str(self.port),
             str(PAID),
             str(FIRST_READER),
-            str(READERS),  # the readers Telegram knows (an unknown chat is 'chat not found')
+            str(self.readers),  # the readers Telegram knows (an unknown chat is 'chat not found')
             cwd=ROOT,
             stdout=log,
             stderr=log,
@@ -214,20 +217,20 @@ class Cluster:
             handle.close()
 
 
-async def seed(url: str) -> None:
-    """The schema, and 10,000 private readers subscribed to everything."""
+async def seed(url: str, *, readers: int = READERS) -> None:
+    """The schema, and ``readers`` private readers subscribed to everything."""
     db = await open_database(url)
     now = time.time()
     try:
         async with db.transaction() as conn:
-            readers = range(FIRST_READER, FIRST_READER + READERS)
+            chats = range(FIRST_READER, FIRST_READER + readers)
             await conn.executemany(
                 "INSERT INTO chats (id, type, created_at, updated_at) VALUES (?, 'private', ?, ?)",
-                [(r, now, now) for r in readers],
+                [(r, now, now) for r in chats],
             )
             await conn.executemany(
                 "INSERT INTO subscriptions (chat_id, kind, created_at) VALUES (?, 'all', ?)",
-                [(r, now) for r in readers],
+                [(r, now) for r in chats],
             )
     finally:
         await db.close()

@@ -112,6 +112,24 @@ def test_a_stopped_server_is_gone_with_its_folder() -> None:
         pass
 
 
+async def test_a_restarted_server_keeps_its_port_and_data_and_ends_the_old_sessions() -> None:
+    with PostgresServer() as server:
+        url = await server.make_database()
+        before = await asyncpg.connect(url)
+        await before.execute("CREATE TABLE kept (x int); INSERT INTO kept VALUES (1)")
+        port = server.port
+        server.restart()
+        assert server.port == port
+        with pytest.raises((asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError)):
+            await before.fetchval("SELECT 1")
+        await before.close()
+        after = await asyncpg.connect(url)
+        try:
+            assert await after.fetchval("SELECT x FROM kept") == 1
+        finally:
+            await after.close()
+
+
 def test_a_server_that_cannot_start_says_why_from_its_log() -> None:
     server = PostgresServer(settings={"shared_buffers": "'plenty'"})
     with pytest.raises(PostgresServerError, match='invalid value for parameter "shared_buffers"') as caught:

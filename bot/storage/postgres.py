@@ -17,7 +17,7 @@ import functools
 import logging
 import re
 import time
-from collections.abc import AsyncIterator, Coroutine, Generator, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Generator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -295,6 +295,30 @@ ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
+# What a statement meets on a connection the server ended while it sat idle in the pool (a restart,
+# pg_terminate_backend): asyncpg notices the close only when its event loop reads the socket, and a
+# busy loop hands the connection out first. Running the work once more on a fresh connection is
+# safe for a read or a BEGIN (nothing was written), never for a transaction's body. A server that is
+# really down fails that second try too (the pool cannot connect), and the caller sees that error.
+_ENDED = (
+    asyncpg.ConnectionDoesNotExistError,  # closed under the statement (the server's FATAL, then EOF)
+    asyncpg.AdminShutdownError,  # the FATAL itself, read as the statement's answer
+    # The FATAL read while the connection was idle, its EOF not yet: asyncpg's protocol is left
+    # waiting for a reply that never comes and refuses the next statement before sending it.
+    asyncpg.InternalClientError,
+    ConnectionResetError,
+    BrokenPipeError,
+)
+
+
+def _ended_while_idle(exc: BaseException) -> bool:
+    """Whether ``exc`` says the connection was dead before the statement was sent on it."""
+    if isinstance(exc, _ENDED):
+        return True
+    # The connection closed between being handed out and used; other InterfaceErrors are misuse.
+    return isinstance(exc, asyncpg.InterfaceError) and "connection is closed" in str(exc)
+
+
 async def _pool(url: str, *, size: int, application: str) -> asyncpg.Pool:
     try:
         return await asyncpg.create_pool(
@@ -381,13 +405,50 @@ class PostgresDatabase:
         late, and the worker lost its shards in the middle of sending them.
         """
         turn = self._lock if queued else contextlib.nullcontext()
-        async with turn, self._pool.acquire() as conn, conn.transaction():
+        async with turn, contextlib.AsyncExitStack() as stack:
+            try:
+                conn = await self._begin(stack)
+            except Exception as exc:
+                if not _ended_while_idle(exc):
+                    raise
+                logger.info("%s: BEGIN met a closed connection (%s); again", self.name, _reason(exc))
+                await self._pool.expire_connections()  # see _on_live_connection
+                # The dead one goes back to the pool, which replaces it; one it could not reset is
+                # terminated, and the reset's error is no news.
+                with contextlib.suppress(Exception):
+                    await stack.aclose()
+                conn = await self._begin(stack)
+            # From here on a write may have happened: an error is the caller's, never retried.
             yield PgConnection(conn)
+
+    async def _begin(self, stack: contextlib.AsyncExitStack) -> Any:
+        """A pooled connection with a transaction started on it, both ended when ``stack`` closes."""
+        conn = await stack.enter_async_context(self._pool.acquire())
+        await stack.enter_async_context(conn.transaction())
+        return conn
+
+    async def _on_live_connection(self, work: Callable[[Any], Awaitable[T]]) -> T:
+        """Run ``work`` on a pooled connection, again on another once if the first had been ended.
+
+        Only for work that changes nothing (reads, VACUUM): it may have run partly before failing.
+        """
+        try:
+            async with self._pool.acquire() as conn:
+                return await work(conn)
+        except Exception as exc:
+            if not _ended_while_idle(exc):
+                raise
+            logger.info("%s: a closed connection (%s); reading again on another", self.name, _reason(exc))
+            # A restart ended every idle connection, and the pool (last in, first out) could hand
+            # the second try another of them: each is replaced at its next acquire instead (one in
+            # use, at its release).
+            await self._pool.expire_connections()
+        async with self._pool.acquire() as conn:
+            return await work(conn)
 
     async def read(self, sql: str, params: Params = ()) -> list[asyncpg.Record]:
         """Any pooled connection reads committed data without waiting for this process's writes."""
-        async with self._pool.acquire() as conn:
-            return await _fetchall(conn, sql, params)
+        return await self._on_live_connection(lambda conn: _fetchall(conn, sql, params))
 
     fetchall = read
 
@@ -406,17 +467,17 @@ class PostgresDatabase:
 
     async def maintain(self, script: str) -> None:
         """Run a maintenance script (VACUUM, ANALYZE) outside any transaction."""
-        async with self._pool.acquire() as conn:
-            await conn.execute(script)
+        await self._on_live_connection(lambda conn: conn.execute(script))
 
     async def checkpoint(self) -> None:
         """Nothing to do: the server checkpoints its own log."""
 
     async def check_writable(self, *, lock_wait: float) -> None:
         """Fail unless the server answers within ``lock_wait`` s and takes writes (not a standby)."""
-        async with asyncio.timeout(lock_wait), self._pool.acquire() as conn:
-            if await conn.fetchval("SELECT pg_is_in_recovery()"):
-                raise DatabaseUnavailable(f"{self.name} is a read-only standby")
+        async with asyncio.timeout(lock_wait):
+            standby = await self._on_live_connection(lambda conn: conn.fetchval("SELECT pg_is_in_recovery()"))
+        if standby:
+            raise DatabaseUnavailable(f"{self.name} is a read-only standby")
 
     @property
     def in_transaction(self) -> bool:
