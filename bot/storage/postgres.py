@@ -290,6 +290,7 @@ def _reason(exc: BaseException) -> str:
 ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.PostgresError,
     asyncpg.InterfaceError,
+    asyncpg.InternalClientError,  # a connection the server ended, met again after one retry
     OSError,
     TimeoutError,
 )
