@@ -197,10 +197,11 @@ async def migrate_chat(db: Database, *, old_id: int, new_id: int, now: float) ->
         lock = dialect_of(conn).chat_move_lock
         if lock is not None:
             await conn.execute(lock)
+        passed = await outbox.passed_over(conn, old_id=old_id, new_id=new_id)
         await conn.execute(COPY_CHAT, params)
         await conn.execute(MOVE_SUBSCRIPTIONS, params)
         await conn.execute(MOVE_OUTBOX, params)
-        await outbox.queue_passed_over(conn, old_id=old_id, new_id=new_id, now=now)
+        await outbox.queue_passed_over(conn, passed, new_id=new_id, now=now)
         await conn.execute(RETIRE_CHAT, params)
 
 

@@ -126,7 +126,9 @@ SET n = n + CASE state WHEN 'queued' THEN CAST(:queued AS BIGINT)
                        ELSE CAST(:added AS BIGINT) - CAST(:queued AS BIGINT) END
 WHERE state IN ('queued', 'digest') AND slot = 0
 """
-RELEASE_CLAIMS = "UPDATE outbox SET state = 'queued' WHERE state = 'sending'"  # outbox_sending
+# Released rows lose their claim's token (0, no claim's): an outcome of that claim arriving late
+# never matches the row again, whoever marks it 'sending' next.
+RELEASE_CLAIMS = "UPDATE outbox SET state = 'queued', claim = 0 WHERE state = 'sending'"  # outbox_sending
 # Dispatch workers share the outbox by shards of chats (abs(chat id) % count); a worker claims only
 # the shards it leases, given as a bit mask (count <= MAX_SHARDS fits a BIGINT). One process alone
 # passes ALL_SHARDS: one shard, always held. The same arithmetic on both back ends.
@@ -134,7 +136,7 @@ IN_SHARDS = "((CAST(:shard_mask AS BIGINT) >> CAST(ABS({chat}) % :shard_count AS
 # A shard taken over from a worker that died: its rows left in 'sending' go back to the queue.
 # (The statements below splice in IN_SHARDS, a constant: no value ever enters the SQL text.)
 RELEASE_SHARD_CLAIMS = (
-    "UPDATE outbox SET state = 'queued' WHERE state = 'sending' AND "  # noqa: S608
+    "UPDATE outbox SET state = 'queued', claim = 0 WHERE state = 'sending' AND "  # noqa: S608
     + IN_SHARDS.format(chat="chat_id")
 )
 # Articles with due rows, found without reading their rows: a skip-scan over the distinct
@@ -596,16 +598,22 @@ async def _fan_out_slice(
     return upto, added
 
 
-async def queue_passed_over(conn: Connection, *, old_id: int, new_id: int, now: float) -> int:
-    """Queue for a chat moving from ``old_id`` to ``new_id`` the stories whose fan-out is between
-    the two; inside the move's transaction, after its subscriptions moved. Returns rows queued."""
+async def passed_over(conn: Connection, *, old_id: int, new_id: int) -> list[Row]:
+    """The fan-outs under way whose cursor lies between a moving chat's old and new ids, their
+    articles held (``hold_article``); first in the move's transaction, before it touches any
+    outbox row, so it takes the locks in the order a takedown does (the article, then its rows)."""
     async with conn.execute(PASSED_OVER, {"old_id": old_id, "new_id": new_id}) as cur:
-        passed = await cur.fetchall()
+        rows = await cur.fetchall()
+    # Taken down meanwhile: its fan-out stops at the next slice, and nothing is queued here.
+    return [row for row in rows if await hold_article(conn, int(row["article_id"]))]
+
+
+async def queue_passed_over(conn: Connection, passed: Iterable[Row], *, new_id: int, now: float) -> int:
+    """Queue for a chat that moved to ``new_id`` the stories of ``passed_over``; in the move's
+    transaction, after its subscriptions and rows moved. Returns rows queued."""
     queued = 0
     for row in passed:
         article_id = int(row["article_id"])
-        if not await hold_article(conn, article_id):
-            continue  # taken down meanwhile: its fan-out stops at the next slice
         # Not fresh: the chat may have a row for the story already (one moved, or a subscription
         # of the new id's own), and ON CONFLICT leaves that one be.
         spec = FanOutSpec(
