@@ -14,7 +14,7 @@ import bot.supervisor
 from bot.app import NewsApp
 from bot.config import Settings, SourceSettings
 from bot.emulator import EmulatorClient
-from bot.storage import outbox
+from bot.storage import chats, outbox
 from bot.storage.interface import Connection, inserted_id
 from bot.text import fold
 from tests.conftest import FeedServer, stop_abruptly
@@ -332,6 +332,28 @@ async def test_group_that_became_a_supergroup_gets_the_item_there(
     assert [(r["chat_id"], r["state"]) for r in rows] == [(supergroup, "sent")]
     await publish(app, "Second item")
     await wait_news(control, supergroup, "Second item")
+
+
+async def test_a_group_move_the_database_refused_once_is_made_on_the_next_try(
+    app: NewsApp, control: EmulatorClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    supergroup = -1004002
+    await control.add_chat(GROUP, "group", title="Readers", admins=[ADMIN])
+    await command(control, GROUP, "/subscribe all", user=ADMIN)
+    await control.set_fault("migrate", GROUP, new_chat_id=supergroup)
+    migrate_chat = chats.migrate_chat
+    tries = []
+
+    async def locked_once(*args: Any, **kwargs: Any) -> None:
+        tries.append(kwargs["new_id"])
+        if len(tries) == 1:
+            raise sqlite3.OperationalError("database is locked")
+        await migrate_chat(*args, **kwargs)
+
+    monkeypatch.setattr(chats, "migrate_chat", locked_once)
+    await publish(app, "Moved after all")
+    [item] = await wait_news(control, supergroup, "Moved after all")
+    assert item["chat_id"] == supergroup and tries == [supergroup, supergroup]
 
 
 async def test_server_errors_are_retried_and_the_item_arrives_once(

@@ -42,7 +42,7 @@ from telegram.error import (
 from bot.delivery.ratelimit import NEVER, Limiter
 from bot.delivery.schedule import quiet_until
 from bot.models import Article, DispatchCounters
-from bot.storage import articles, chats, outbox
+from bot.storage import DATABASE_ERRORS, articles, chats, outbox
 from bot.storage.interface import Database
 from bot.storage.outbox import ALL_SHARDS, ClaimedRow, Outcomes, Shards
 
@@ -520,8 +520,14 @@ class Dispatcher:
 
     async def _on_migrated(self, row: ClaimedRow, chat_id: int, new_chat_id: int) -> None:
         logger.info("Group %d became supergroup %d; moving it", chat_id, new_chat_id)
-        await self._flush()
-        await chats.migrate_chat(self._db, old_id=chat_id, new_id=new_chat_id, now=self._now())
+        try:
+            await self._flush()
+            await chats.migrate_chat(self._db, old_id=chat_id, new_id=new_chat_id, now=self._now())
+        except DATABASE_ERRORS as exc:
+            # Not moved: the row is tried again later, meets the migration again and moves then.
+            # (Leaving here by the exception would keep the chat busy for good.)
+            self._on_network_error(row, chat_id, f"moving to {new_chat_id}: {type(exc).__name__}: {exc}")
+            return
         self.counters.migrated += 1
         old = self._chats.pop(chat_id, None)
         moved = [
