@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -23,19 +24,27 @@ async def admin_ids(db: Database, owners: frozenset[int]) -> list[int]:
     return sorted(owners) + [g for g in granted if g not in owners]
 
 
-async def _language(db: Database, user_id: int, default: str) -> str:
+LANGUAGE_WAIT = 2.0  # seconds a note waits for its reader's language before it goes in the default
+_NO_LANGUAGE: tuple[type[BaseException], ...] = (*DATABASE_ERRORS, TimeoutError)
+
+
+async def _language(db: Database | None, user_id: int, default: str) -> str:
     """The language of a staff member's private chat (its id is theirs), else the default: also
-    when the database cannot say, since it may be the very thing the note is about."""
+    when the database cannot say soon, since it may be the very thing the note is about (a pool
+    with no free connection waits without end), or is closed already."""
+    if db is None:
+        return default
     try:
-        return supported(await chats.language_of(db, chat_id=user_id)) or default
-    except DATABASE_ERRORS as exc:
+        async with asyncio.timeout(LANGUAGE_WAIT):
+            return supported(await chats.language_of(db, chat_id=user_id)) or default
+    except _NO_LANGUAGE as exc:
         logger.warning("Could not read the language of %d: %s", user_id, exc)
         return default
 
 
 async def _send_each(
     bot: ExtBot[Any],
-    db: Database,
+    db: Database | None,
     user_ids: Iterable[int],
     text: str | Callable[[Translate], str],
     default_language: str,
@@ -73,7 +82,7 @@ async def notify_admins(
 
 async def tell_owners(
     bot: ExtBot[Any],
-    db: Database,
+    db: Database | None,
     owners: Iterable[int],
     text: str | Callable[[Translate], str],
     *,

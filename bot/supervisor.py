@@ -186,7 +186,7 @@ class Supervisor:
         try:
             await self._notify(note)
         except Exception:  # telling the admins must never become a failure of its own
-            logger.exception("Could not tell the admins: %s", note(self._tr))
+            logger.exception("Could not tell the admins")
 
     def summary(self, translate: Translate | None = None) -> str:
         """One line for /stats: errors per kind of task since start, and what is failing now."""

@@ -51,7 +51,8 @@ def _redact(text: str, context: NewsContext) -> str:
 async def _tell_admins(context: NewsContext, note: Callable[[Translate], str]) -> None:
     settings = context.settings
     language = settings.bot.language
-    await tell_owners(context.bot, context.db, settings.bot.admins, note, default_language=language)
+    # bot_data.db, not context.db: a fault during shutdown comes after the database closed.
+    await tell_owners(context.bot, context.bot_data.db, settings.bot.admins, note, default_language=language)
 
 
 async def _tell_reader(update: object, context: NewsContext) -> None:
