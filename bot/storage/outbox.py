@@ -435,6 +435,19 @@ class FanOutSpec:
     unwanted: str
     fresh: bool
 
+    @classmethod
+    def of(cls, row: Row, *, fresh: bool) -> FanOutSpec:
+        """The spec a fanouts row keeps."""
+        return cls(
+            int(row["article_id"]),
+            int(row["priority"]),
+            row["category"],
+            row["source"],
+            row["wanted"],
+            row["unwanted"],
+            fresh,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class Slice:
@@ -517,15 +530,7 @@ async def continue_fan_out(
             await conn.execute(END_FAN_OUT, {"article_id": article_id})
             seconds = now - float(row["created_at"])
             return Slice(article_id, 0, True, int(row["added"]), int(row["slices"]), seconds, taken_down=True)
-        spec = FanOutSpec(
-            article_id,
-            int(row["priority"]),
-            row["category"],
-            row["source"],
-            row["wanted"],
-            row["unwanted"],
-            bool(row["fresh"]),
-        )
+        spec = FanOutSpec.of(row, fresh=bool(row["fresh"]))
         limit = FAN_OUT_SLICE if slice_chats is None else slice_chats
         async with conn.execute(SLICE_END, {"after": after, "limit": limit}) as cur:
             bounds = await cur.fetchone()
@@ -616,15 +621,7 @@ async def queue_passed_over(conn: Connection, passed: Iterable[Row], *, new_id: 
         article_id = int(row["article_id"])
         # Not fresh: the chat may have a row for the story already (one moved, or a subscription
         # of the new id's own), and ON CONFLICT leaves that one be.
-        spec = FanOutSpec(
-            article_id,
-            int(row["priority"]),
-            row["category"],
-            row["source"],
-            row["wanted"],
-            row["unwanted"],
-            fresh=False,
-        )
+        spec = FanOutSpec.of(row, fresh=False)
         queued_at = float(row["created_at"])
         _, added = await _fan_out_slice(
             conn, spec, after=new_id - 1, upto=new_id, now=now, queued_at=queued_at
