@@ -14,17 +14,18 @@ import argparse
 import asyncio
 import contextlib
 import resource
+import statistics
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import asyncpg
 
-from bot.storage import open_database, outbox
+from bot.storage import Database, open_database, outbox
 from tests.pgserver import PostgresServer
 
 # 40% everything, 40% a category, 20% a keyword: (kind, value, exclude)
@@ -155,6 +156,7 @@ async def main(count: int, backend: str, postgres: str | None, slice_chats: int)
             queued += done.added
             slices += 1
         elapsed = time.perf_counter() - started
+        dispatch = await dispatch_probes(db, now)
         await db.close()
     goal = "3 s" if backend == "sqlite" else "5 s at 1M"
     print(f"fan-out ({backend}): {queued:,} rows queued in {elapsed:.2f} s (goal < {goal})")
@@ -163,6 +165,35 @@ async def main(count: int, backend: str, postgres: str | None, slice_chats: int)
         f" {slices} slices, longest {longest * 1000:.0f} ms (the writer held at most that long)"
     )
     print(f"peak RSS: {rss_mb():.0f} MB (before fan-out {rss_before:.0f} MB; goal < 200 MB)")
+    print(dispatch)
+
+
+async def dispatch_probes(db: Database, now: float) -> str:
+    """What the dispatcher's first steps cost with the whole audience queued: its look for work
+    (every second), before and after the fan-out job's statistics refresh, and a claim."""
+
+    async def median_ms(step: Callable[[], Awaitable[object]]) -> float:
+        times = []
+        for _ in range(5):
+            began = time.perf_counter()
+            await step()
+            times.append((time.perf_counter() - began) * 1000)
+        return statistics.median(times)
+
+    def look() -> Awaitable[object]:
+        return outbox.active_articles(db, now=now + 1)
+
+    before = await median_ms(look)
+    began = time.perf_counter()
+    await outbox.refresh_statistics(db)
+    refresh = (time.perf_counter() - began) * 1000
+    after = await median_ms(look)
+    article_id = (await outbox.active_articles(db, now=now + 1))[0][0]
+    claim = await median_ms(lambda: outbox.claim(db, article_id=article_id, limit=100, now=now + 1))
+    return (
+        f"dispatch at this depth: look for work {before:.2f} ms, statistics refresh {refresh:.0f} ms,"
+        f" look for work then {after:.2f} ms; a claim of 100 rows {claim:.2f} ms (medians of 5)"
+    )
 
 
 if __name__ == "__main__":

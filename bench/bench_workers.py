@@ -296,6 +296,8 @@ async def dispatch_run(
                         now=now,
                         slice_chats=1 << 62,  # setup: every reader in one transaction
                     )
+                # As the fan-out job does when a fan-out of several slices ends.
+                await outbox.refresh_statistics(db)
             finally:
                 await db.close()
             assert queued == count, queued

@@ -147,6 +147,8 @@ RELEASE_SHARD_CLAIMS = (
 # article ids of queued rows (few: one per broadcast in progress), then two probes each of the
 # outbox_due index at the article's first row in due order. Holds for quiet hours and retries
 # not yet due cost nothing here however many there are.
+# heads is MATERIALIZED: inlined, PostgreSQL evaluated each article's probe twice (for the join
+# and again for the ORDER BY).
 ACTIVE_ARTICLES = """
 WITH RECURSIVE queued (article_id) AS (
     SELECT MIN(article_id) FROM outbox WHERE state = 'queued'
@@ -155,7 +157,7 @@ WITH RECURSIVE queued (article_id) AS (
             WHERE o.state = 'queued' AND o.article_id > q.article_id)
     FROM queued AS q WHERE q.article_id IS NOT NULL
 ),
-heads (article_id, head) AS (
+heads (article_id, head) AS MATERIALIZED (
     SELECT q.article_id,
            (SELECT o.id FROM outbox AS o WHERE o.state = 'queued' AND o.article_id = q.article_id
               AND """ + IN_SHARDS.format(chat="o.chat_id") + """
@@ -557,6 +559,13 @@ async def continue_fan_out(
         return Slice(
             article_id, added, finished, total, int(taken["slices"]), now - float(taken["created_at"])
         )
+
+
+async def refresh_statistics(db: Database) -> None:
+    """After a large fan-out: give the planner the figures of the rows it added (the dialect's
+    analyze_outbox; nothing where there is none). Outside any transaction, never holding a writer."""
+    if db.dialect.analyze_outbox is not None:
+        await db.maintain(db.dialect.analyze_outbox)
 
 
 def _spec_params(spec: FanOutSpec) -> dict[str, object]:
