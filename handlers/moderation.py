@@ -34,7 +34,7 @@ from bot.render.moderation import (
     review_keyboard,
     staff_text,
 )
-from bot.storage import DATABASE_ERRORS, articles, broadcasts, chats, moderation, outbox
+from bot.storage import articles, broadcasts, chats, moderation
 from bot.storage import channels as channel_store
 from handlers.common import ROLE_NAMES, refresh_staff_menu, reply_usage, role_of, staff_message
 
@@ -531,11 +531,6 @@ async def on_broadcast_button(update: Update, context: NewsContext) -> None:
             await query.answer(tr(BROADCAST_GONE))
             return
         context.dispatcher.wake()
-        if queued > outbox.FAN_OUT_SLICE:  # a bulk load, as a large fan-out is
-            try:
-                await outbox.refresh_statistics(context.db)
-            except DATABASE_ERRORS as exc:  # the broadcast is queued; only the planner's figures are late
-                logger.warning("Statistics not refreshed after broadcast %d: %s", draft_id, exc)
         note = "📣 " + tr.ngettext(
             "Queued for {n} chat by {who}.", "Queued for {n} chats by {who}.", queued
         ).format(n=queued, who=_display(update))
