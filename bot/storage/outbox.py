@@ -135,8 +135,12 @@ WHERE state IN ('queued', 'digest') AND slot = 0
 RELEASE_CLAIMS = "UPDATE outbox SET state = 'queued', claim = 0 WHERE state = 'sending'"  # outbox_sending
 # Dispatch workers share the outbox by shards of chats (abs(chat id) % count); a worker claims only
 # the shards it leases, given as a bit mask (count <= MAX_SHARDS fits a BIGINT). One process alone
-# passes ALL_SHARDS: one shard, always held. The same arithmetic on both back ends.
-IN_SHARDS = "((CAST(:shard_mask AS BIGINT) >> CAST(ABS({chat}) % :shard_count AS INTEGER)) & 1) = 1"
+# passes ALL_SHARDS: one shard, always held. The same arithmetic on both back ends. It ends in
+# "<> 0", not "= 1": PostgreSQL guesses that an expression equals a value for 0.5% of rows and
+# that it differs for 99.5%. With the first guess, a claim of 2,000 rows of a million-row story
+# looked like most of the story, and it read and sorted the story (130-330 ms) instead of taking
+# 2,000 steps down outbox_due (2.5 ms); the look for work sorted it too, every second.
+IN_SHARDS = "((CAST(:shard_mask AS BIGINT) >> CAST(ABS({chat}) % :shard_count AS INTEGER)) & 1) <> 0"
 # A shard taken over from a worker that died: its rows left in 'sending' go back to the queue.
 # (The statements below splice in IN_SHARDS, a constant: no value ever enters the SQL text.)
 RELEASE_SHARD_CLAIMS = (
@@ -559,13 +563,6 @@ async def continue_fan_out(
         return Slice(
             article_id, added, finished, total, int(taken["slices"]), now - float(taken["created_at"])
         )
-
-
-async def refresh_statistics(db: Database) -> None:
-    """After a large fan-out: give the planner the figures of the rows it added (the dialect's
-    analyze_outbox; nothing where there is none). Outside any transaction, never holding a writer."""
-    if db.dialect.analyze_outbox is not None:
-        await db.maintain(db.dialect.analyze_outbox)
 
 
 def _spec_params(spec: FanOutSpec) -> dict[str, object]:
