@@ -17,7 +17,7 @@ from bot.news.ingest import PollReport, fetch_pages, poll_source
 from bot.reading.summarize import page_summary
 from bot.render.sources import failing_text, recovered_text
 from bot.staff import tell_owners
-from bot.storage import DATABASE_ERRORS, leases, outbox, sources
+from bot.storage import leases, outbox, sources
 
 logger = logging.getLogger(__name__)
 
@@ -249,10 +249,4 @@ async def continue_fan_outs(context: NewsContext) -> None:
             )
             if metrics is not None:
                 metrics.fan_out_size.observe(done.total)
-            try:
-                await outbox.refresh_statistics(context.db)
-            except DATABASE_ERRORS as exc:  # the queue is whole; only the planner's figures are late
-                logger.warning(
-                    "Statistics not refreshed after the fan-out of article %d: %s", done.article_id, exc
-                )
         await asyncio.sleep(FAN_OUT_PAUSE)

@@ -376,24 +376,6 @@ async def test_a_large_audience_is_queued_a_slice_at_a_time_each_reader_once(db:
     assert (await outbox.stats(db)).fanning_out == 0
 
 
-async def test_after_a_large_fan_out_the_planner_knows_the_story(db: Database) -> None:
-    await readers(db, 40)
-    article_id, _ = await _story(db, slice_chats=10)
-    while await outbox.continue_fan_out(db, now=NOW + 1, slice_chats=10) is not None:
-        pass
-    await outbox.refresh_statistics(db)
-    if db.dialect.name == "postgresql":
-        # The story's rows are all the outbox has: its id is the column's most common value.
-        common = await db.scalar(
-            "SELECT CAST(most_common_vals AS TEXT) FROM pg_stats"
-            " WHERE tablename = 'outbox' AND attname = 'article_id'"
-        )
-        assert common == "{" + str(article_id) + "}"
-    else:  # SQLite keeps no statistics unless asked, and none are made
-        assert await db.scalar("SELECT COUNT(*) FROM sqlite_master WHERE name = 'sqlite_stat1'") == 0
-    assert await outbox.active_articles(db, now=NOW + 2) == [(article_id, 0)]
-
-
 async def test_a_story_taken_down_during_its_fan_out_is_queued_for_nobody_else(db: Database) -> None:
     await readers(db, 9)
     article_id, added = await _story(db, slice_chats=4)

@@ -60,12 +60,6 @@ class Dialect:
     # row stays as read (not taken down, not deleted) until the transaction ends, as PostgreSQL's
     # foreign key used to hold it for each row. Empty where writers take turns anyway.
     article_share_lock: str
-    # Run when a fan-out of more than one slice has queued its last rows: a bulk load's statistics.
-    # PostgreSQL plans the dispatcher's probe for a story's first due row from them, and a story
-    # it has no figures for looks tiny: a bitmap scan and a sort of all its rows (180-250 ms at a
-    # million, every second) instead of one step down outbox_due, until autovacuum's next ANALYZE.
-    # None where the planner keeps no such figures (SQLite without sqlite_stat1).
-    analyze_outbox: str | None
 
     def ints(self, param: str) -> str:
         """``(SELECT value ...)`` over the integers of the JSON array bound to ``param``."""
@@ -110,7 +104,6 @@ CREATE TABLE IF NOT EXISTS schema_migrations (
     outbox_writer_lock=None,
     chat_move_lock=None,
     article_share_lock="",
-    analyze_outbox=None,
 )
 
 POSTGRESQL = Dialect(
@@ -172,5 +165,4 @@ ON CONFLICT (hour, slot) DO UPDATE SET
     outbox_writer_lock="SELECT pg_advisory_xact_lock_shared(1851944824)",
     chat_move_lock="SELECT pg_advisory_xact_lock(1851944824)",
     article_share_lock=" FOR SHARE",
-    analyze_outbox="ANALYZE outbox",
 )
