@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.storage import Database, articles, broadcasts, chats, outbox, subscriptions
+from bot.storage import Database, articles, broadcasts, channels, chats, outbox, subscriptions
 from bot.storage.connection import SqliteDatabase
 from bot.storage.interface import inserted_id
 from bot.text import keyword_matches
@@ -374,6 +374,51 @@ async def test_a_large_audience_is_queued_a_slice_at_a_time_each_reader_once(db:
     assert {r["chat_id"] for r in rows if r["state"] == "digest"} == {4}
     assert await counters(db) == await counted(db) == {"queued": 10, "digest": 1}
     assert (await outbox.stats(db)).fanning_out == 0
+
+
+async def _broadcast_audience(db: Database) -> list[int]:
+    """Eight readers (one blocked), a group and a channel: seven readers and the group get it."""
+    ids = await readers(db, 8)
+    await readers(db, 1, first=-100500)
+    await db.write("INSERT INTO chats (id, type, created_at, updated_at) VALUES (-100900, 'channel', 0, 0)")
+    await chats.set_status(db, chat_id=3, status="blocked", now=NOW)
+    return [-100500, *(i for i in ids if i != 3)]
+
+
+async def test_a_broadcast_to_more_chats_than_a_slice_is_queued_a_slice_at_a_time(db: Database) -> None:
+    audience = await _broadcast_audience(db)
+    draft = await broadcasts.draft(db, html="<b>Maintenance tonight</b>", now=NOW)
+    # The admin is told every chat it goes to; the writer is held for the first slice only.
+    assert await broadcasts.send(db, draft_id=draft, actor=1, now=NOW, slice_chats=3) == 8
+    assert await db.scalar("SELECT COUNT(*) FROM outbox") < 8
+    assert (await outbox.stats(db)).fanning_out == 1
+    slices = []
+    while (done := await outbox.continue_fan_out(db, now=NOW + 1, slice_chats=3)) is not None:
+        slices.append(done)
+    assert slices[-1].finished and slices[-1].total == 8
+    rows = await db.fetchall(
+        "SELECT chat_id, kind FROM outbox WHERE article_id = ? ORDER BY chat_id", (draft,)
+    )
+    assert [r["chat_id"] for r in rows] == audience
+    assert {r["kind"] for r in rows} == {"broadcast"}
+    assert await counters(db) == await counted(db) == {"queued": 8}
+    # A second press of Send queues nothing more.
+    assert await broadcasts.send(db, draft_id=draft, actor=1, now=NOW + 2, slice_chats=3) is None
+    assert await db.scalar("SELECT COUNT(*) FROM outbox") == 8
+
+
+async def test_a_broadcast_taken_down_while_it_is_queued_goes_no_further(db: Database) -> None:
+    await _broadcast_audience(db)
+    draft = await broadcasts.draft(db, html="Wrong text", now=NOW)
+    await broadcasts.send(db, draft_id=draft, actor=1, now=NOW, slice_chats=3)
+    first = await db.scalar("SELECT COUNT(*) FROM outbox")
+    retraction = await channels.take_down(
+        db, article_id=draft, actor=1, actor_name="Admin", reason="typo", now=NOW + 1
+    )
+    assert retraction is not None and retraction.cancelled == first
+    assert await outbox.continue_fan_out(db, now=NOW + 2, slice_chats=3) is None
+    assert await db.scalar("SELECT COUNT(*) FROM outbox") == first
+    assert await db.scalar("SELECT COUNT(*) FROM outbox WHERE state = 'queued'") == 0
 
 
 async def test_a_story_taken_down_during_its_fan_out_is_queued_for_nobody_else(db: Database) -> None:

@@ -1,12 +1,12 @@
 """Admins' broadcasts: a draft kept as a hidden article of the reserved '_broadcast' source,
-then queued to every active chat through the outbox, like any item."""
+then queued to every active chat through the outbox a slice of chats at a time, like a story."""
 
 from __future__ import annotations
 
 from bot.storage import moderation, outbox
 from bot.storage.interface import Database, inserted_id
 
-SOURCE = "_broadcast"
+SOURCE = outbox.BROADCAST_SOURCE
 
 INSERT_DRAFT = """
 INSERT INTO articles (source_id, guid, url, title, lead, body, published_at, fetched_at, fanout, hidden)
@@ -21,17 +21,6 @@ WHERE status = 'active' AND type != 'channel' AND id NOT IN (SELECT user_id FROM
 """
 # The condition on fanout makes a second press of "Send" (or two admins at once) queue nothing.
 CLAIM_DRAFT = "UPDATE articles SET fanout = 'done' WHERE id = ? AND source_id = ? AND fanout = 'backlog'"
-QUEUE_ALL = """
-INSERT INTO outbox
-    (article_id, chat_id, thread_id, state, priority, next_attempt_at, created_at, kind)
-SELECT CAST(:article_id AS BIGINT), id, 0, 'queued', 0, CAST(:now AS DOUBLE PRECISION),
-       CAST(:now AS DOUBLE PRECISION), 'broadcast'
-FROM chats
-WHERE status = 'active' AND type != 'channel' AND id NOT IN (SELECT user_id FROM bans)
-ON CONFLICT DO NOTHING
-"""
-# There is no INSERT trigger on the outbox (fan-out counts what it adds): so does a broadcast.
-COUNT_QUEUED = "UPDATE outbox_counts SET n = n + CAST(? AS BIGINT) WHERE state = 'queued' AND slot = 0"
 DELETE_DRAFT = "DELETE FROM articles WHERE id = ? AND source_id = ? AND fanout = 'backlog'"
 
 
@@ -60,15 +49,18 @@ async def count_targets(db: Database) -> int:
     return int(await db.scalar(COUNT_TARGETS) or 0)
 
 
-async def send(db: Database, *, draft_id: int, actor: int, now: float) -> int | None:
-    """Queue a confirmed broadcast to every chat; None when it was already sent or cancelled."""
+async def send(
+    db: Database, *, draft_id: int, actor: int, now: float, slice_chats: int | None = None
+) -> int | None:
+    """Queue a confirmed broadcast to every chat; return how many chats it goes to, or None when
+    it was already sent or cancelled. The first slice of chats is queued now and the fan-out job
+    queues the rest (outbox.fan_out_broadcast), so a million chats never hold the writer at once."""
+    # Counted before, as a read: at a million chats the count is most of the first slice's time.
+    queued = await count_targets(db)
     async with db.transaction() as conn:
         if not (await conn.execute(CLAIM_DRAFT, (draft_id, SOURCE))).rowcount:
             return None
-        await outbox.hold_chats(conn)
-        queued = (await conn.execute(QUEUE_ALL, {"article_id": draft_id, "now": now})).rowcount
-        if queued > 0:
-            await conn.execute(COUNT_QUEUED, (queued,))
+        await outbox.fan_out_broadcast(conn, article_id=draft_id, now=now, slice_chats=slice_chats)
         await moderation.audit(
             conn,
             actor=actor,

@@ -432,6 +432,7 @@ async def take_down(
     async with db.transaction() as conn:
         if not await hide(conn, article_id=article_id):
             return None
+        await outbox.end_broadcast_fan_out(conn, article_id)
         cancelled = (await conn.execute(CANCEL_PUSHES, (article_id,))).rowcount
         cancelled += (await conn.execute(CANCEL_POSTS, (article_id,))).rowcount
         async with conn.execute(PENDING_REVIEWS, (article_id,)) as cur:

@@ -85,10 +85,9 @@ ON CONFLICT (article_id) DO NOTHING
 # The most urgent first, as the first slices went (priority, then age).
 FAN_OUTS = "SELECT article_id FROM fanouts ORDER BY priority DESC, created_at, article_id"
 THIS_FAN_OUT = """
-SELECT f.article_id, f.priority, f.category, f.source, f.wanted, f.unwanted, f.fresh, f.after_chat,
-       f.added, f.slices, f.created_at, a.hidden
-FROM fanouts AS f JOIN articles AS a ON a.id = f.article_id
-WHERE f.article_id = :article_id
+SELECT article_id, priority, category, source, wanted, unwanted, fresh, after_chat, added, slices,
+       created_at
+FROM fanouts WHERE article_id = :article_id
 """
 # The slice is taken by moving the cursor first: a second worker on the same slice waits for this
 # one's row lock, then finds the cursor gone on and changes nothing.
@@ -99,6 +98,9 @@ RETURNING added, slices, created_at
 """
 COUNT_SLICE = "UPDATE fanouts SET added = added + :added WHERE article_id = :article_id"
 END_FAN_OUT = "DELETE FROM fanouts WHERE article_id = :article_id"
+# A broadcast is hidden from its start, so its slices cannot tell a takedown by that: the
+# takedown ends its fan-out itself (a story's next slice sees the story hidden and stops).
+END_BROADCAST_FAN_OUT = "DELETE FROM fanouts WHERE article_id = :article_id AND source = :source"
 FANNING_OUT = "SELECT 1 FROM fanouts WHERE article_id = ?"
 # Fan-outs go up the chat ids, and a group Telegram makes a supergroup moves down to -100...: a
 # cursor between its two ids has passed the new one and not reached the old, so the move queues
@@ -123,7 +125,21 @@ WHERE article_id = :article_id AND chat_id > :after AND chat_id <= :upto
 # Read first by every transaction that queues an article's rows, with the dialect's share lock:
 # a takedown (which cancels what is queued) or a delete (whose trigger removes the rows) then
 # waits for these rows to be committed, and a slice after a takedown sees it and stops.
-HOLD_ARTICLE = "SELECT hidden FROM articles WHERE id = :article_id{lock}"
+HOLD_ARTICLE = "SELECT hidden, source_id FROM articles WHERE id = :article_id{lock}"
+# An admin's broadcast: a hidden article of this reserved source (bot.storage.broadcasts), hidden
+# so that no reader's list shows it, fanned out a slice at a time like a story, to every chat the
+# bot is in (not to subscriptions), channels and banned users aside.
+BROADCAST_SOURCE = "_broadcast"
+QUEUE_BROADCAST = """
+INSERT INTO outbox
+    (article_id, chat_id, thread_id, state, priority, next_attempt_at, created_at, kind)
+SELECT CAST(:article_id AS BIGINT), id, 0, 'queued', CAST(:priority AS BIGINT),
+       CAST(:now AS DOUBLE PRECISION), CAST(:queued_at AS DOUBLE PRECISION), 'broadcast'
+FROM chats
+WHERE status = 'active' AND type != 'channel' AND id > :after AND id <= :upto
+  AND id NOT IN (SELECT user_id FROM bans)
+ON CONFLICT DO NOTHING
+"""
 COUNT_FANNED_OUT = """
 UPDATE outbox_counts
 SET n = n + CASE state WHEN 'queued' THEN CAST(:queued AS BIGINT)
@@ -499,7 +515,20 @@ async def fan_out(
     spec = FanOutSpec(
         article_id, priority, category, source, json.dumps(wanted), json.dumps(unwanted), fresh
     )
-    if not await hold_article(conn, article_id):
+    return await _start_fan_out(conn, spec, now=now, slice_chats=slice_chats)
+
+
+async def fan_out_broadcast(
+    conn: Connection, *, article_id: int, now: float, slice_chats: int | None = None
+) -> int:
+    """Queue an admin's broadcast (an article of BROADCAST_SOURCE) for every chat, as ``fan_out``
+    does a story: the first slice now, the rest by ``continue_fan_out``. Returns rows queued now."""
+    spec = FanOutSpec(article_id, 0, "", BROADCAST_SOURCE, "[]", "[]", fresh=False)
+    return await _start_fan_out(conn, spec, now=now, slice_chats=slice_chats)
+
+
+async def _start_fan_out(conn: Connection, spec: FanOutSpec, *, now: float, slice_chats: int | None) -> int:
+    if not await hold_article(conn, spec.article_id):
         return 0  # taken down (a moderator's release racing a takedown): nothing to queue
     after = CHAT_IDS[0]
     limit = FAN_OUT_SLICE if slice_chats is None else slice_chats
@@ -507,7 +536,7 @@ async def fan_out(
     if upto != CHAT_IDS[1]:
         await conn.execute(
             REMEMBER_FAN_OUT,
-            {**_spec_params(spec), "fresh": int(fresh), "after": upto, "added": added, "now": now},
+            {**_spec_params(spec), "fresh": int(spec.fresh), "after": upto, "added": added, "now": now},
         )
     return added
 
@@ -533,9 +562,9 @@ async def continue_fan_out(
         if row is None:
             return None
         article_id, after = int(row["article_id"]), int(row["after_chat"])
-        # Read again under the lock, before the fanouts row's (a delete of the article takes
-        # them in that order too): a takedown committed since the read above stops it here.
-        if row["hidden"] or not await hold_article(conn, article_id):
+        # Under the lock, before the fanouts row's (a delete of the article takes them in that
+        # order too): a takedown committed since the fan-out started stops it here.
+        if not await hold_article(conn, article_id):
             # Taken down: its queued rows went stale, and no more are made.
             await conn.execute(END_FAN_OUT, {"article_id": article_id})
             seconds = now - float(row["created_at"])
@@ -598,11 +627,14 @@ async def _fan_out_slice(
     if upto is None:
         async with conn.execute(SLICE_END, {"after": after, "limit": limit}) as cur:
             upto = _slice_upto(await cur.fetchone(), limit or 0)
-    queries = statements(dialect_of(conn))
-    cursor = await conn.execute(
-        queries.fan_out_fresh if spec.fresh else queries.fan_out,
-        {**_spec_params(spec), "now": now, "queued_at": queued_at, "after": after, "upto": upto},
-    )
+    bounds = {"now": now, "queued_at": queued_at, "after": after, "upto": upto}
+    if spec.source == BROADCAST_SOURCE:
+        params = {"article_id": spec.article_id, "priority": spec.priority, **bounds}
+        cursor = await conn.execute(QUEUE_BROADCAST, params)
+    else:
+        queries = statements(dialect_of(conn))
+        statement = queries.fan_out_fresh if spec.fresh else queries.fan_out
+        cursor = await conn.execute(statement, {**_spec_params(spec), **bounds})
     added = cursor.rowcount
     if added > 0:
         params = {"article_id": spec.article_id, "after": after, "upto": upto, "queued_at": queued_at}
@@ -642,6 +674,11 @@ async def queue_passed_over(conn: Connection, passed: Iterable[Row], *, new_id: 
     return queued
 
 
+async def end_broadcast_fan_out(conn: Connection, article_id: int) -> None:
+    """In a takedown's transaction, after the article is held: no more of a broadcast is queued."""
+    await conn.execute(END_BROADCAST_FAN_OUT, {"article_id": article_id, "source": BROADCAST_SOURCE})
+
+
 async def fanning_out(conn: Connection, article_id: int) -> bool:
     """Whether the article's fan-out goes on after this transaction (its rows not all queued)."""
     async with conn.execute(FANNING_OUT, (article_id,)) as cur:
@@ -650,11 +687,12 @@ async def fanning_out(conn: Connection, article_id: int) -> bool:
 
 async def hold_article(conn: Connection, article_id: int) -> bool:
     """Keep the article, and the chats, as they are until this transaction ends; before inserting
-    the article's outbox rows. False when it is gone or taken down: queue nothing for it then."""
+    the article's outbox rows. False when it is gone or taken down: queue nothing for it then.
+    (A broadcast is hidden from the start, and goes out.)"""
     await hold_chats(conn)
     async with conn.execute(statements(dialect_of(conn)).hold_article, {"article_id": article_id}) as cur:
         row = await cur.fetchone()
-    return row is not None and not row["hidden"]
+    return row is not None and (not row["hidden"] or row["source_id"] == BROADCAST_SOURCE)
 
 
 async def hold_chats(conn: Connection) -> None:
